@@ -1,0 +1,583 @@
+//! Configuration: built-in defaults, a YAML file, `RSR_*` environment
+//! variables and `key.path=value` overrides, resolved (in that order of
+//! precedence) into one typed, validated [`Config`].
+//!
+//! Resolution also owns resume: when `work_dir` names a directory that holds
+//! a saved `config.yaml`, that file replaces the built-in defaults as the base
+//! and overrides that would change already-produced data are refused.
+
+mod tree;
+mod types;
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+use thiserror::Error;
+
+pub use types::*;
+
+/// The built-in defaults, shipped as `configs/default.yaml`.
+pub const DEFAULT_YAML: &str = include_str!("../../configs/default.yaml");
+
+/// Keys whose values shape what a run produces: changing them on resume
+/// would mix incompatible data, so resuming refuses it.
+pub const FROZEN_KEYS: &[&str] = &[
+    "data",
+    "shard",
+    "sampling.max_rollouts",
+    "sampling.step_size",
+    "sampling.max_steps",
+    "sampling.early_stop",
+    "sampler.type",
+    "sampler.model",
+    "sampler.model_path",
+    "sampler.temperature",
+    "sampler.top_p",
+    "sampler.max_tokens",
+    "sampler.drop_truncated",
+    "sampler.extra_params",
+    "verifier",
+];
+
+/// Errors found while resolving the configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The config file is not valid YAML or not a mapping.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// File or source that failed.
+        origin: String,
+        /// Parser message.
+        message: String,
+    },
+    /// A `key=value` argument or environment variable is malformed.
+    #[error("{origin}: {message}")]
+    Override {
+        /// The argument or variable.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key that rsr does not know.
+    #[error("unknown key `{key}` (from {origin}){hint}")]
+    UnknownKey {
+        /// Dotted path of the key.
+        key: String,
+        /// Where it was set.
+        origin: String,
+        /// A suggestion, starting with `; `.
+        hint: String,
+    },
+    /// A value of the wrong type or out of range.
+    #[error("invalid `{key}` (from {origin}): {message}")]
+    Invalid {
+        /// Dotted path of the key.
+        key: String,
+        /// Where it was set.
+        origin: String,
+        /// What is expected.
+        message: String,
+    },
+    /// A required value (`???`) was never set.
+    #[error(
+        "`{key}` is required but not set (it is `???`); set it in the config file or pass {key}=VALUE"
+    )]
+    Missing {
+        /// Dotted path of the key.
+        key: String,
+    },
+    /// An API key or other secret was put into the config.
+    #[error(
+        "`{key}` (from {origin}) looks like a secret; secrets never go into a config: put the key in an environment variable and name it with sampler.api_key_env"
+    )]
+    Secret {
+        /// Dotted path of the key.
+        key: String,
+        /// Where it was set.
+        origin: String,
+    },
+    /// Resuming with a value that would change already-produced data.
+    #[error(
+        "cannot change `{key}` when resuming {}: the run was produced with {saved}, the new value is {given}. Keep the saved value, or start a new run (leave work_dir unset)",
+        work_dir.display()
+    )]
+    ResumeConflict {
+        /// Dotted path of the key.
+        key: String,
+        /// Saved value (YAML).
+        saved: String,
+        /// New value (YAML).
+        given: String,
+        /// The work dir being resumed.
+        work_dir: PathBuf,
+    },
+}
+
+/// Where configuration comes from, besides the built-in defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A YAML config file.
+    pub file: Option<PathBuf>,
+    /// `(NAME, value)` pairs of the process environment; only `RSR_*` are read.
+    pub env: Vec<(String, String)>,
+    /// `key.path=value` arguments, in order.
+    pub overrides: Vec<String>,
+}
+
+impl Sources {
+    /// Sources with the current process environment.
+    pub fn from_process_env(file: Option<PathBuf>, overrides: Vec<String>) -> Self {
+        Self {
+            file,
+            env: std::env::vars().collect(),
+            overrides,
+        }
+    }
+}
+
+/// A resolved config and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The typed config; `work_dir` is always set.
+    pub config: Config,
+    /// Keys left at `???`.
+    pub missing: Vec<String>,
+    /// Whether `work_dir` held a saved config that was resumed.
+    pub resumed: bool,
+}
+
+impl Resolved {
+    /// The run directory.
+    pub fn work_dir(&self) -> &Path {
+        self.config
+            .work_dir
+            .as_deref()
+            .expect("work_dir is resolved")
+    }
+
+    /// Fails with [`ConfigError::Missing`] when `key` was left at `???`.
+    pub fn require(&self, key: &str) -> Result<(), ConfigError> {
+        if self.missing.iter().any(|m| m == key) {
+            return Err(ConfigError::Missing {
+                key: key.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The config as YAML for `WORK_DIR/config.yaml`: no secrets, unset
+    /// required keys kept as `???`.
+    pub fn to_yaml(&self) -> String {
+        let mut value = serde_yaml_ng::to_value(&self.config).expect("config serializes");
+        for key in &self.missing {
+            tree::set_path(&mut value, key, Value::String(tree::REQUIRED.into()))
+                .expect("path of a resolved key");
+        }
+        let body = serde_yaml_ng::to_string(&value).expect("config serializes");
+        format!(
+            "# Resolved rsr config (defaults < file < RSR_* env < overrides). No secrets.\n\
+             # Resume this run with: rsr run work_dir={}\n{body}",
+            self.work_dir().display()
+        )
+    }
+}
+
+/// One layer's record of the keys it set, to name the source in errors.
+struct Origins(Vec<(String, String)>);
+
+impl Origins {
+    fn of(&self, key: &str) -> String {
+        self.0
+            .iter()
+            .rev()
+            .find(|(path, _)| {
+                path == key
+                    || key.starts_with(&format!("{path}."))
+                    || path.starts_with(&format!("{key}."))
+            })
+            .map(|(_, origin)| origin.clone())
+            .unwrap_or_else(|| "the built-in defaults".to_string())
+    }
+}
+
+/// Resolves the configuration. When the resulting `work_dir` holds a saved
+/// config, it is resumed: the saved config is the base, and changes to
+/// [`FROZEN_KEYS`] (other than those in `allow_changes`) are refused.
+pub fn resolve(sources: &Sources, allow_changes: &[&str]) -> Result<Resolved, ConfigError> {
+    let defaults: Value = serde_yaml_ng::from_str(DEFAULT_YAML).expect("default.yaml parses");
+    let file = match &sources.file {
+        Some(path) => Some((path.clone(), read_yaml_file(path)?)),
+        None => None,
+    };
+    let (tree, origins) = layer(defaults, file.as_ref(), sources)?;
+
+    let work_dir = match tree::get_path(&tree, "work_dir") {
+        Some(Value::String(s)) if !s.is_empty() => Some(PathBuf::from(s)),
+        _ => None,
+    };
+    if let Some(dir) = work_dir.filter(|d| crate::store::WorkDir::has_saved_config(d)) {
+        let saved_path = dir.join(crate::store::CONFIG_FILE);
+        let saved_tree = read_yaml_file(&saved_path)?;
+        let saved = build(saved_tree.clone(), &Origins(vec![]))?;
+        let (tree, origins) = layer(saved_tree, file.as_ref(), sources)?;
+        let mut resolved = build(tree, &origins)?;
+        check_resume(&saved, &resolved, allow_changes, &dir)?;
+        resolved.config.work_dir = Some(dir);
+        resolved.resumed = true;
+        return Ok(resolved);
+    }
+
+    let mut resolved = build(tree, &origins)?;
+    if resolved.config.work_dir.is_none() {
+        resolved.config.work_dir = Some(crate::store::WorkDir::default_path());
+    }
+    Ok(resolved)
+}
+
+fn read_yaml_file(path: &Path) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let value: Value = serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Parse {
+        origin: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    match value {
+        Value::Mapping(_) => Ok(value),
+        Value::Null => Ok(Value::Mapping(Default::default())),
+        other => Err(ConfigError::Parse {
+            origin: path.display().to_string(),
+            message: format!(
+                "expected a mapping of config keys at the top level, found {}",
+                tree::describe(&other)
+            ),
+        }),
+    }
+}
+
+/// Applies file, environment and overrides on top of `base`.
+fn layer(
+    mut base: Value,
+    file: Option<&(PathBuf, Value)>,
+    sources: &Sources,
+) -> Result<(Value, Origins), ConfigError> {
+    let mut origins = Vec::new();
+    if let Some((path, value)) = file {
+        for key in tree::key_paths(value) {
+            origins.push((key, path.display().to_string()));
+        }
+        tree::merge(&mut base, value.clone());
+    }
+    let mut env: Vec<_> = sources
+        .env
+        .iter()
+        .filter_map(|(name, value)| tree::env_key(name).map(|key| (name, key, value)))
+        .collect();
+    env.sort();
+    for (name, key, value) in env {
+        let origin = format!("environment variable {name}");
+        tree::set_path(&mut base, &key, tree::parse_scalar(value)).map_err(|message| {
+            ConfigError::Override {
+                origin: origin.clone(),
+                message,
+            }
+        })?;
+        origins.push((key, origin));
+    }
+    for arg in &sources.overrides {
+        let Some((key, value)) = arg.split_once('=') else {
+            return Err(ConfigError::Override {
+                origin: format!("argument `{arg}`"),
+                message: "expected key.path=value".into(),
+            });
+        };
+        let key = key.trim();
+        // Values are left out of messages: they may be secrets.
+        let origin = format!("argument `{key}=…`");
+        tree::set_path(&mut base, key, tree::parse_scalar(value)).map_err(|message| {
+            ConfigError::Override {
+                origin: origin.clone(),
+                message,
+            }
+        })?;
+        origins.push((key.to_string(), origin));
+    }
+    Ok((base, Origins(origins)))
+}
+
+/// Turns a merged tree into a validated typed config.
+fn build(mut tree: Value, origins: &Origins) -> Result<Resolved, ConfigError> {
+    reject_secrets(&tree, origins)?;
+    let missing = tree::take_required(&mut tree);
+    let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+        let path = dotted(&e.path().to_string());
+        let message = e.inner().to_string();
+        type_error(&path, &message, origins)
+    })?;
+    validate(&config, origins)?;
+    Ok(Resolved {
+        config,
+        missing,
+        resumed: false,
+    })
+}
+
+fn reject_secrets(tree: &Value, origins: &Origins) -> Result<(), ConfigError> {
+    for key in tree::key_paths(tree) {
+        let leaf = key.rsplit('.').next().unwrap_or(&key).to_lowercase();
+        let secret = leaf == "api_key"
+            || leaf == "password"
+            || leaf == "token"
+            || (leaf.ends_with("_api_key") || leaf.ends_with("secret"));
+        if secret {
+            return Err(ConfigError::Secret {
+                origin: origins.of(&key),
+                key,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `formatter[0].type` (serde's path notation) as `formatter.0.type`.
+fn dotted(path: &str) -> String {
+    path.replace('[', ".").replace(']', "")
+}
+
+/// Maps a serde error at `path` to an unknown-key or invalid-value error.
+fn type_error(path: &str, message: &str, origins: &Origins) -> ConfigError {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let unknown = rest.split('`').next().unwrap_or_default();
+        let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+        let parent = path
+            .strip_suffix(unknown)
+            .unwrap_or(path)
+            .trim_end_matches('.')
+            .trim_end_matches('?')
+            .trim_end_matches('.');
+        let key = if parent.is_empty() {
+            unknown.to_string()
+        } else {
+            format!("{parent}.{unknown}")
+        };
+        return ConfigError::UnknownKey {
+            origin: origins.of(&key),
+            hint: suggest(unknown, parent, &expected),
+            key,
+        };
+    }
+    let key = if path.is_empty() || path == "." {
+        "(top level)".to_string()
+    } else {
+        path.to_string()
+    };
+    ConfigError::Invalid {
+        origin: origins.of(&key),
+        key,
+        message: message.to_string(),
+    }
+}
+
+/// "did you mean" for an unknown key: a close sibling, or the same name in
+/// another section, or the list of valid keys.
+fn suggest(unknown: &str, parent: &str, expected: &[&str]) -> String {
+    let prefix = |k: &str| {
+        if parent.is_empty() {
+            k.to_string()
+        } else {
+            format!("{parent}.{k}")
+        }
+    };
+    let best = expected
+        .iter()
+        .map(|k| (tree::edit_distance(unknown, k), *k))
+        .min();
+    if let Some((d, k)) = best
+        && d <= (unknown.len() / 3).max(2)
+    {
+        return format!("; did you mean `{}`?", prefix(k));
+    }
+    let defaults: Value = serde_yaml_ng::from_str(DEFAULT_YAML).expect("default.yaml parses");
+    if let Some(elsewhere) = tree::key_paths(&defaults)
+        .into_iter()
+        .find(|p| p.rsplit('.').next() == Some(unknown))
+    {
+        return format!("; did you mean `{elsewhere}`?");
+    }
+    if expected.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = expected.iter().map(|k| prefix(k)).collect();
+        format!("; valid keys here: {}", list.join(", "))
+    }
+}
+
+fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        key: key.to_string(),
+        origin: origins.of(key),
+        message,
+    };
+    if c.sampling.step_size > c.sampling.max_rollouts {
+        return Err(invalid(
+            "sampling.step_size",
+            format!(
+                "{} is larger than sampling.max_rollouts ({}): a step would request more rollouts than a prompt may keep",
+                c.sampling.step_size, c.sampling.max_rollouts
+            ),
+        ));
+    }
+    let s = &c.sampler;
+    if !(0.0..=2.0).contains(&s.temperature) {
+        return Err(invalid(
+            "sampler.temperature",
+            format!("{} is outside 0..=2", s.temperature),
+        ));
+    }
+    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+        return Err(invalid(
+            "sampler.top_p",
+            format!("{} is outside (0, 1]", s.top_p),
+        ));
+    }
+    if !(s.timeout.is_finite() && s.timeout > 0.0) {
+        return Err(invalid(
+            "sampler.timeout",
+            format!("{} must be a positive number of seconds", s.timeout),
+        ));
+    }
+    if s.base_url.urls().is_empty() {
+        return Err(invalid(
+            "sampler.base_url",
+            "the list is empty: give at least one URL".into(),
+        ));
+    }
+    for url in s.base_url.urls() {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "sampler.base_url",
+                format!("`{url}` must start with http:// or https://"),
+            ));
+        }
+    }
+    if c.verifier.kind.trim().is_empty() {
+        return Err(invalid("verifier.type", "must name a verifier".into()));
+    }
+    if let Some(label) = &c.verifier.label
+        && (label.is_empty()
+            || !label
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+            || label.starts_with('.'))
+    {
+        return Err(invalid(
+            "verifier.label",
+            format!("`{label}` must be a directory name of letters, digits, `.`, `_` or `-`"),
+        ));
+    }
+    for (i, f) in c.formatter.iter().enumerate() {
+        let key = |k: &str| format!("formatter.{i}.{k}");
+        if !BUILTIN_FORMATTERS.contains(&f.kind.as_str()) && !f.kind.ends_with(".sql") {
+            return Err(invalid(
+                &key("type"),
+                format!(
+                    "`{}` is neither a built-in formatter ({}) nor a path to a .sql file",
+                    f.kind,
+                    BUILTIN_FORMATTERS.join(", ")
+                ),
+            ));
+        }
+        if f.fail_threshold > f.pass_threshold {
+            return Err(invalid(
+                &key("fail_threshold"),
+                format!(
+                    "{} is above pass_threshold ({}): a response could both pass and fail",
+                    f.fail_threshold, f.pass_threshold
+                ),
+            ));
+        }
+        for (name, rate) in [
+            ("min_pass_rate", f.min_pass_rate),
+            ("max_pass_rate", f.max_pass_rate),
+        ] {
+            if let Some(r) = rate
+                && !(0.0..=1.0).contains(&r)
+            {
+                return Err(invalid(&key(name), format!("{r} is outside 0..=1")));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (f.min_pass_rate, f.max_pass_rate)
+            && lo > hi
+        {
+            return Err(invalid(
+                &key("min_pass_rate"),
+                format!("{lo} is above max_pass_rate ({hi}): no prompt could pass the filter"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_resume(
+    saved: &Resolved,
+    new: &Resolved,
+    allow_changes: &[&str],
+    work_dir: &Path,
+) -> Result<(), ConfigError> {
+    let saved_tree = serde_yaml_ng::to_value(&saved.config).expect("config serializes");
+    let new_tree = serde_yaml_ng::to_value(&new.config).expect("config serializes");
+    for key in FROZEN_KEYS {
+        if allow_changes.iter().any(|a| key.starts_with(a)) {
+            continue;
+        }
+        let before = tree::get_path(&saved_tree, key);
+        let after = tree::get_path(&new_tree, key);
+        if before == after {
+            continue;
+        }
+        // Name the exact leaves that differ; a key left at `???` when the
+        // run started may be set now.
+        let mut leaves: Vec<String> = tree::key_paths(&new_tree)
+            .into_iter()
+            .chain(tree::key_paths(&saved_tree))
+            .filter(|p| p == key || p.starts_with(&format!("{key}.")))
+            .filter(|p| {
+                !matches!(tree::get_path(&new_tree, p), Some(Value::Mapping(_)))
+                    && !matches!(tree::get_path(&saved_tree, p), Some(Value::Mapping(_)))
+            })
+            .filter(|p| tree::get_path(&saved_tree, p) != tree::get_path(&new_tree, p))
+            .collect();
+        if leaves.is_empty() {
+            leaves.push(key.to_string());
+        }
+        let Some(leaf) = leaves.into_iter().find(|l| !saved.missing.contains(l)) else {
+            continue;
+        };
+        let show = |v: Option<&Value>| match v {
+            Some(v) => format!(
+                "`{}`",
+                serde_yaml_ng::to_string(v).unwrap_or_default().trim()
+            ),
+            None => "(unset)".to_string(),
+        };
+        return Err(ConfigError::ResumeConflict {
+            saved: show(tree::get_path(&saved_tree, &leaf)),
+            given: show(tree::get_path(&new_tree, &leaf)),
+            key: leaf,
+            work_dir: work_dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

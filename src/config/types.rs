@@ -1,0 +1,222 @@
+//! The typed configuration. Field names and defaults mirror
+//! `configs/default.yaml`, which is the reference for every key.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A fully resolved and validated rsr configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Run directory; resolved to `output/<timestamp>` when not given.
+    pub work_dir: Option<PathBuf>,
+    /// Input data and its preparation.
+    pub data: DataConfig,
+    /// Sharding of the prepared input.
+    pub shard: ShardConfig,
+    /// Per-prompt rollout policy.
+    pub sampling: SamplingConfig,
+    /// The model server and request parameters.
+    pub sampler: SamplerConfig,
+    /// How responses are scored.
+    pub verifier: VerifierConfig,
+    /// Training sets to build from the scored rollouts.
+    pub formatter: Vec<FormatterConfig>,
+}
+
+/// `data.*`: where prompts come from and how they are mapped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Prompt file (JSONL, JSON array, CSV or Parquet). Required by `prepare`.
+    pub input_path: Option<PathBuf>,
+    /// File format; `auto` picks it from the extension.
+    pub format: InputFormat,
+    /// Optional SQL mapping of the raw table.
+    pub preprocess: PreprocessConfig,
+    /// Keep only the first N prompts.
+    pub limit: Option<u64>,
+    /// Where prompt ids come from.
+    pub id_from: IdFrom,
+}
+
+/// `data.preprocess.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessConfig {
+    /// SQL file run over the table `raw`.
+    pub transform: Option<PathBuf>,
+}
+
+/// Input file formats `prepare` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    /// From the file extension.
+    Auto,
+    /// One JSON object per line.
+    Jsonl,
+    /// A JSON array of objects.
+    Json,
+    /// Comma-separated with a header row.
+    Csv,
+    /// Apache Parquet (Hugging Face dataset files as-is).
+    Parquet,
+}
+
+/// Where prompt ids come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdFrom {
+    /// The `id` column.
+    Column,
+    /// A stable hash of the canonical messages JSON.
+    Hash,
+}
+
+/// `shard.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardConfig {
+    /// Prompts per shard.
+    pub size: NonZeroUsize,
+}
+
+/// `sampling.*`: how many rollouts each prompt gets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// Valid rollouts after which a prompt stops.
+    pub max_rollouts: NonZeroUsize,
+    /// Rollouts requested per step.
+    pub step_size: NonZeroUsize,
+    /// Steps per prompt at most.
+    pub max_steps: NonZeroUsize,
+    /// Stop a prompt once every formatter is satisfied.
+    pub early_stop: bool,
+    /// Prompts in flight at once.
+    pub concurrent_prompts: NonZeroUsize,
+}
+
+/// Kinds of sampler backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplerType {
+    /// Any OpenAI-compatible server at `base_url`.
+    Openai,
+    /// A vLLM server, launched by rsr when `base_url` is not given.
+    Vllm,
+    /// An SGLang server, launched by rsr when `base_url` is not given.
+    Sglang,
+}
+
+/// `sampler.*`: the model server and request parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    /// Backend kind.
+    #[serde(rename = "type")]
+    pub kind: SamplerType,
+    /// Model name sent in requests.
+    pub model: Option<String>,
+    /// One or several OpenAI-compatible base URLs.
+    pub base_url: Endpoints,
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Weights for a launched server.
+    pub model_path: Option<PathBuf>,
+    /// GPUs per launched server.
+    pub num_gpus: NonZeroUsize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Nucleus sampling mass.
+    pub top_p: f64,
+    /// Completion token budget per response.
+    pub max_tokens: NonZeroU32,
+    /// Requests in flight at once.
+    pub concurrent_requests: NonZeroUsize,
+    /// Seconds per request.
+    pub timeout: f64,
+    /// Retries of a failed request.
+    pub max_retries: u32,
+    /// Whether truncated responses count as valid rollouts.
+    pub drop_truncated: bool,
+    /// Extra fields merged into each request body.
+    pub extra_params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One URL or a list of URLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Endpoints {
+    /// A single server.
+    One(String),
+    /// Several servers, load-balanced.
+    Many(Vec<String>),
+}
+
+impl Endpoints {
+    /// The URLs as a slice.
+    pub fn urls(&self) -> &[String] {
+        match self {
+            Endpoints::One(url) => std::slice::from_ref(url),
+            Endpoints::Many(urls) => urls,
+        }
+    }
+}
+
+/// `verifier.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierConfig {
+    /// Verifier name.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Directory name under `scores/`; defaults to the verifier name.
+    pub label: Option<String>,
+    /// Verifier-specific options.
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl VerifierConfig {
+    /// The label used for `scores/<label>/`.
+    pub fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.kind)
+    }
+}
+
+/// One item of `formatter`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatterConfig {
+    /// Built-in name (`sft`, `dpo`, `top_k`, `multi_sft`) or a `.sql` file.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A rollout passes when its score is at least this.
+    #[serde(default = "default_pass_threshold")]
+    pub pass_threshold: f64,
+    /// A rollout fails when its score is at most this.
+    #[serde(default)]
+    pub fail_threshold: f64,
+    /// Responses per prompt for `top_k` / `multi_sft`.
+    #[serde(default)]
+    pub k: Option<NonZeroUsize>,
+    /// Keep prompts whose pass rate is at least this.
+    #[serde(default)]
+    pub min_pass_rate: Option<f64>,
+    /// Keep prompts whose pass rate is at most this.
+    #[serde(default)]
+    pub max_pass_rate: Option<f64>,
+    /// Free SQL predicate over the `prompts` view.
+    #[serde(default, rename = "where")]
+    pub filter: Option<String>,
+}
+
+fn default_pass_threshold() -> f64 {
+    1.0
+}
+
+/// Built-in formatter names.
+pub const BUILTIN_FORMATTERS: &[&str] = &["sft", "dpo", "top_k", "multi_sft"];

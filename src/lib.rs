@@ -1,0 +1,9 @@
+//! rsr: rejection sampling recipes.
+//!
+//! Turns a prompt set into verified training data: prompts are prepared into
+//! Parquet, sampled from an OpenAI-compatible server, scored by verifiers and
+//! formatted for trainers, with every input, rollout and score kept in the
+//! work dir so later questions are answered with SQL instead of inference.
+
+pub mod config;
+pub mod store;

@@ -1,0 +1,177 @@
+//! The work directory: its layout, atomic writes, `state.json` and resume.
+//!
+//! Every command reads and writes a run through [`WorkDir`], so the layout
+//! below lives in one place:
+//!
+//! ```text
+//! WORK_DIR/config.yaml        resolved config, no secrets
+//! WORK_DIR/state.json         format version, shard status, counters
+//! WORK_DIR/data/input.parquet prepared prompts
+//! WORK_DIR/logs/run.log       every log line of every command
+//! ```
+
+pub mod atomic;
+pub mod parquet;
+pub mod state;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use atomic::{AtomicFile, write_atomic};
+pub use state::{RunState, ShardStatus};
+
+/// Errors of the work-dir layer.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A work-dir file exists but cannot be understood.
+    #[error("{}: {message}", path.display())]
+    Corrupt {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The directory is not an rsr work dir (or has not been prepared).
+    #[error(
+        "{} is not a prepared rsr work dir (no data/input.parquet); run `rsr prepare work_dir={}` first",
+        path.display(),
+        path.display()
+    )]
+    NotPrepared {
+        /// The directory given.
+        path: PathBuf,
+    },
+    /// Writing a Parquet file failed.
+    #[error("{}: {source}", path.display())]
+    Parquet {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: ::parquet::errors::ParquetError,
+    },
+}
+
+/// A run's directory and the paths inside it.
+#[derive(Debug, Clone)]
+pub struct WorkDir {
+    root: PathBuf,
+}
+
+impl WorkDir {
+    /// The default location of a new run: `output/YYYYMMDD_HHMMSS`.
+    pub fn default_path() -> PathBuf {
+        let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S");
+        PathBuf::from("output").join(stamp.to_string())
+    }
+
+    /// Opens `root`, creating it and its subdirectories when missing, and
+    /// removes `*.tmp` leftovers of an interrupted earlier command.
+    pub fn create_or_open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let dir = Self { root: root.into() };
+        for sub in [dir.data_dir(), dir.logs_dir()] {
+            std::fs::create_dir_all(&sub).map_err(|source| StoreError::Io { path: sub, source })?;
+        }
+        let removed = atomic::clean_tmp_files(&dir.root).map_err(|source| StoreError::Io {
+            path: dir.root.clone(),
+            source,
+        })?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed unfinished *.tmp files of an interrupted run"
+            );
+        }
+        Ok(dir)
+    }
+
+    /// Opens an existing, prepared work dir without changing anything in it.
+    pub fn open_prepared(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let dir = Self { root: root.into() };
+        if !dir.input_path().is_file() {
+            return Err(StoreError::NotPrepared { path: dir.root });
+        }
+        Ok(dir)
+    }
+
+    /// Whether `root` holds a saved config (a run started there before).
+    pub fn has_saved_config(root: &Path) -> bool {
+        root.join(CONFIG_FILE).is_file()
+    }
+
+    /// The work dir itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.yaml`: the resolved config of the run.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+
+    /// `state.json`.
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    /// `data/`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// `data/input.parquet`: the prepared prompts.
+    pub fn input_path(&self) -> PathBuf {
+        self.data_dir().join("input.parquet")
+    }
+
+    /// `logs/`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// `logs/run.log`.
+    pub fn run_log_path(&self) -> PathBuf {
+        self.logs_dir().join("run.log")
+    }
+}
+
+/// File name of the saved config inside a work dir.
+pub const CONFIG_FILE: &str = "config.yaml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_path_is_a_timestamp_under_output() {
+        let p = WorkDir::default_path();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(p.starts_with("output"));
+        assert_eq!(name.len(), 15, "{name}");
+        assert_eq!(&name[8..9], "_");
+    }
+
+    #[test]
+    fn create_makes_the_layout_and_cleans_leftovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("run");
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::write(root.join("data/input.parquet.tmp"), b"x").unwrap();
+        let wd = WorkDir::create_or_open(&root).unwrap();
+        assert!(wd.logs_dir().is_dir());
+        assert!(!root.join("data/input.parquet.tmp").exists());
+        assert!(matches!(
+            WorkDir::open_prepared(&root),
+            Err(StoreError::NotPrepared { .. })
+        ));
+    }
+}

@@ -1,0 +1,110 @@
+//! Parquet files written atomically with rsr's writer settings.
+
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::StoreError;
+use super::atomic::AtomicFile;
+
+/// Writer settings shared by every Parquet file rsr writes: zstd level 3,
+/// which compresses long model responses well at little CPU cost.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .build()
+}
+
+/// A Parquet file that appears under its final name only on [`ParquetFile::commit`].
+pub struct ParquetFile {
+    dest: PathBuf,
+    writer: ArrowWriter<AtomicFile>,
+    rows: u64,
+}
+
+impl ParquetFile {
+    /// Starts writing `dest` (as `dest.tmp`) with `schema`.
+    pub fn create(dest: &Path, schema: SchemaRef) -> Result<Self, StoreError> {
+        let file = AtomicFile::create(dest).map_err(|source| StoreError::Io {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        let writer = ArrowWriter::try_new(file, schema, Some(writer_properties()))
+            .map_err(|e| parquet_error(dest, e))?;
+        Ok(Self {
+            dest: dest.to_path_buf(),
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|e| parquet_error(&self.dest, e))
+    }
+
+    /// Writes the footer, fsyncs and renames into place; returns the row count.
+    pub fn commit(self) -> Result<u64, StoreError> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| parquet_error(&self.dest, e))?;
+        file.commit().map_err(|source| StoreError::Io {
+            path: self.dest.clone(),
+            source,
+        })?;
+        Ok(self.rows)
+    }
+}
+
+fn parquet_error(path: &Path, source: parquet::errors::ParquetError) -> StoreError {
+    StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads a whole Parquet file into memory (for small files and tests).
+pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
+    let file = std::fs::File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| parquet_error(path, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| parquet_error(path, e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, StringArray};
+    use std::sync::Arc;
+
+    #[test]
+    fn written_file_reads_back_and_tmp_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.parquet");
+        let col: ArrayRef = Arc::new(StringArray::from(vec!["a", "b"]));
+        let batch = RecordBatch::try_from_iter([("s", col)]).unwrap();
+        let mut f = ParquetFile::create(&dest, batch.schema()).unwrap();
+        f.write(&batch).unwrap();
+        assert!(!dest.exists());
+        assert_eq!(f.commit().unwrap(), 2);
+        let back = read_batches(&dest).unwrap();
+        assert_eq!(back[0], batch);
+        assert!(!super::super::atomic::tmp_path(&dest).exists());
+    }
+}
