@@ -5,5 +5,9 @@
 //! formatted for trainers, with every input, rollout and score kept in the
 //! work dir so later questions are answered with SQL instead of inference.
 
+pub mod cmd;
 pub mod config;
+pub mod data;
+pub mod logging;
+pub mod sql;
 pub mod store;

@@ -1,0 +1,43 @@
+//! The command line: the `Cli` parser, one module per subcommand, and the
+//! single dispatch `match`.
+
+mod common;
+mod prepare;
+mod sql;
+
+use clap::{Parser, Subcommand};
+
+/// rsr: rejection sampling recipes. Turns a prompt set into verified LLM
+/// training data, keeping every input, rollout and score in Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "rsr", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Only print errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More log detail on stderr (-v debug, -vv trace). RSR_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Prepare(prepare::Args),
+    Sql(sql::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::logging::init(cli.verbose, cli.quiet);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Prepare(args) => prepare::run(args).await,
+            Command::Sql(args) => sql::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,66 @@
+//! `rsr prepare`: raw prompts to `WORK_DIR/data/input.parquet`.
+
+use crate::data;
+use crate::store::RunState;
+
+use super::common::{ConfigArgs, open_run};
+
+/// Validate raw prompts and write WORK_DIR/data/input.parquet
+///
+/// Reads data.input_path (JSONL, JSON array, CSV or Parquet), maps it with the
+/// optional SQL transform (data.preprocess.transform, over a table named
+/// `raw`), validates every row and writes WORK_DIR/data/input.parquet with
+/// columns id, messages, answer, metadata, shard. Nothing is written when a
+/// row is invalid; the errors name the file and line or row. An existing
+/// input.parquet is reused. No inference.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let run = open_run(&args.config, &[])?;
+    let already = run.wd.input_path().is_file();
+    if !already {
+        if let Err(e) = run.resolved.require("data.input_path") {
+            run.discard_if_new();
+            return Err(e.into());
+        }
+    }
+    run.save_config()?;
+    let config = &run.resolved.config;
+    let report = match data::prepare(config, &run.wd).await {
+        Ok(r) => r,
+        Err(e) => {
+            run.discard_if_new();
+            return Err(e.into());
+        }
+    };
+    match &report.summary {
+        None => {
+            tracing::info!(
+                "{} already exists: reusing it (delete it to prepare again)",
+                report.path.display()
+            );
+        }
+        Some(summary) => {
+            let mut state = RunState::new(&summary.shard_sizes, summary.without_answer);
+            state.save(&run.wd.state_path())?;
+            if summary.without_answer > 0 {
+                tracing::warn!(
+                    "{} of {} prompts have no answer: verifiers cannot score them",
+                    summary.without_answer,
+                    summary.rows
+                );
+            }
+            tracing::info!(
+                "prepared {} prompts in {} shard(s) -> {}",
+                summary.rows,
+                summary.shard_sizes.len(),
+                report.path.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! `prepare`: read the raw prompt file, map it with an optional SQL
+//! transform, validate every row and write `data/input.parquet`.
+//!
+//! The raw file becomes a DataFusion table named `raw`; the transform (or
+//! `SELECT * FROM raw`) runs in a single-partition session so file order is
+//! kept; rows stream through [`validate::Validator`] into an atomically
+//! written Parquet file, which appears only when every row is valid.
+
+pub mod error;
+pub mod json;
+pub mod transforms;
+pub mod udf;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+
+pub use error::DataError;
+pub use validate::{Summary, inputs_schema};
+
+use crate::config::{Config, InputFormat};
+use crate::store::parquet::ParquetFile;
+
+/// What `prepare` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepareReport {
+    /// The file written (or found).
+    pub path: PathBuf,
+    /// Whether an existing `input.parquet` was reused.
+    pub reused: bool,
+    /// Row counts; `None` when reused.
+    pub summary: Option<Summary>,
+}
+
+/// How to name the place of a row in error messages.
+enum Locator {
+    /// 1-based line or element numbers of a JSON file.
+    Lines(PathBuf, Vec<u64>),
+    /// Row numbers of a file.
+    Rows(PathBuf),
+    /// Output rows of a transform.
+    Transform(String, PathBuf),
+}
+
+impl Locator {
+    fn into_fn(self) -> Box<dyn Fn(u64) -> String + Send> {
+        match self {
+            Locator::Lines(path, lines) => Box::new(move |row| match lines.get(row as usize) {
+                Some(line) => format!("{}:{line}", path.display()),
+                None => format!("{}: row {}", path.display(), row + 1),
+            }),
+            Locator::Rows(path) => {
+                Box::new(move |row| format!("{}: row {}", path.display(), row + 1))
+            }
+            Locator::Transform(origin, path) => Box::new(move |row| {
+                format!(
+                    "{origin}: output row {} (input {})",
+                    row + 1,
+                    path.display()
+                )
+            }),
+        }
+    }
+}
+
+/// The format of `path`, from `format` or its extension.
+pub fn detect_format(path: &Path, format: InputFormat) -> Result<InputFormat, DataError> {
+    if format != InputFormat::Auto {
+        return Ok(format);
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("jsonl" | "ndjson") => Ok(InputFormat::Jsonl),
+        Some("json") => Ok(InputFormat::Json),
+        Some("csv") => Ok(InputFormat::Csv),
+        Some("parquet" | "pq") => Ok(InputFormat::Parquet),
+        _ => Err(DataError::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Reads, transforms and validates `input`, writing `dest` atomically.
+/// Nothing is written when any row is invalid.
+pub async fn prepare_file(
+    input: &Path,
+    data: &crate::config::DataConfig,
+    shard_size: u64,
+    dest: &Path,
+) -> Result<Summary, DataError> {
+    let format = detect_format(input, data.format)?;
+    let meta = std::fs::metadata(input).map_err(|source| DataError::Io {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    if meta.len() == 0 {
+        return Err(DataError::Empty {
+            path: input.to_path_buf(),
+            expected: match format {
+                InputFormat::Csv => "a header row and one prompt per row",
+                InputFormat::Parquet => "a Parquet file",
+                InputFormat::Json => "a JSON array of objects",
+                _ => "one JSON object per line",
+            },
+        });
+    }
+
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    for f in udf::transform_udfs() {
+        ctx.register_udf(f);
+    }
+    let locator = register_raw(&ctx, input, format).await?;
+
+    let transform = match &data.preprocess.transform {
+        Some(t) => Some(transforms::load(t)?),
+        None => None,
+    };
+    let (sql, origin, locator) = match &transform {
+        Some(t) => (
+            t.sql.clone(),
+            t.origin.clone(),
+            Locator::Transform(t.origin.clone(), input.to_path_buf()),
+        ),
+        None => (
+            "SELECT * FROM raw".to_string(),
+            input.display().to_string(),
+            locator,
+        ),
+    };
+    let raw_columns = || async {
+        match ctx.table("raw").await {
+            Ok(t) => t
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| format!("{} ({})", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(_) => "(unknown)".into(),
+        }
+    };
+    let query_error = |message: String, columns: String| match &transform {
+        Some(t) => DataError::Transform {
+            origin: t.origin.clone(),
+            message,
+            columns,
+        },
+        None => DataError::Read {
+            path: input.to_path_buf(),
+            message,
+        },
+    };
+    let mut df = match ctx.sql(&sql).await {
+        Ok(df) => df,
+        Err(e) => return Err(query_error(e.to_string(), raw_columns().await)),
+    };
+    if let Some(limit) = data.limit {
+        df = df
+            .limit(0, Some(limit as usize))
+            .map_err(|e| DataError::Internal(e.to_string()))?;
+    }
+    let mut stream = match df.execute_stream().await {
+        Ok(s) => s,
+        Err(e) => return Err(query_error(e.to_string(), raw_columns().await)),
+    };
+
+    let schema = stream.schema();
+    let mut validator = validate::Validator::new(
+        &schema,
+        &origin,
+        data.id_from,
+        shard_size,
+        locator.into_fn(),
+    )?;
+    let mut writer: Option<ParquetFile> = None;
+    while let Some(batch) = stream.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return Err(query_error(e.to_string(), raw_columns().await)),
+        };
+        if let Some(rows) = validator.process(&batch)? {
+            if writer.is_none() {
+                writer = Some(ParquetFile::create(dest, inputs_schema()).map_err(store_error)?);
+            }
+            writer
+                .as_mut()
+                .expect("created above")
+                .write(&rows)
+                .map_err(store_error)?;
+        }
+    }
+    if !validator.has_answer_column() {
+        tracing::warn!("{origin} has no `answer` column: verifiers will have no gold answer");
+    }
+    let summary = validator.finish()?;
+    match writer {
+        Some(w) if summary.rows > 0 => {
+            w.commit().map_err(store_error)?;
+        }
+        _ => return Err(DataError::NoRows { origin }),
+    }
+    Ok(summary)
+}
+
+async fn register_raw(
+    ctx: &SessionContext,
+    input: &Path,
+    format: InputFormat,
+) -> Result<Locator, DataError> {
+    let read_error = |e: datafusion::error::DataFusionError| DataError::Read {
+        path: input.to_path_buf(),
+        message: e.to_string(),
+    };
+    let path_str = input.to_str().ok_or_else(|| DataError::Read {
+        path: input.to_path_buf(),
+        message: "the path is not valid UTF-8".into(),
+    })?;
+    let ext = input
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    match format {
+        InputFormat::Jsonl | InputFormat::Json => {
+            let table = if format == InputFormat::Jsonl {
+                json::read_jsonl(input)?
+            } else {
+                json::read_json_array(input)?
+            };
+            let mem = MemTable::try_new(table.schema.clone(), vec![table.batches])
+                .map_err(|e| DataError::Internal(e.to_string()))?;
+            ctx.register_table("raw", Arc::new(mem))
+                .map_err(|e| DataError::Internal(e.to_string()))?;
+            Ok(Locator::Lines(input.to_path_buf(), table.locations))
+        }
+        InputFormat::Csv => {
+            let options = CsvReadOptions::new()
+                .has_header(true)
+                .file_extension(&ext)
+                .schema_infer_max_records(100_000);
+            ctx.register_csv("raw", path_str, options)
+                .await
+                .map_err(read_error)?;
+            Ok(Locator::Rows(input.to_path_buf()))
+        }
+        InputFormat::Parquet => {
+            let options = ParquetReadOptions::new().file_extension(&ext);
+            ctx.register_parquet("raw", path_str, options)
+                .await
+                .map_err(read_error)?;
+            Ok(Locator::Rows(input.to_path_buf()))
+        }
+        InputFormat::Auto => unreachable!("detect_format resolves auto"),
+    }
+}
+
+fn store_error(e: crate::store::StoreError) -> DataError {
+    DataError::Internal(e.to_string())
+}
+
+/// `rsr prepare`: writes `WORK_DIR/data/input.parquet` unless it exists.
+pub async fn prepare(
+    config: &Config,
+    wd: &crate::store::WorkDir,
+) -> Result<PrepareReport, DataError> {
+    let dest = wd.input_path();
+    if dest.is_file() {
+        return Ok(PrepareReport {
+            path: dest,
+            reused: true,
+            summary: None,
+        });
+    }
+    let input = config
+        .data
+        .input_path
+        .as_deref()
+        .expect("caller requires data.input_path");
+    let summary = prepare_file(input, &config.data, config.shard.size.get() as u64, &dest).await?;
+    Ok(PrepareReport {
+        path: dest,
+        reused: false,
+        summary: Some(summary),
+    })
+}

@@ -1,0 +1,154 @@
+//! SQL functions available to transforms: helpers that turn common data-set
+//! shapes into prompts.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+/// The functions registered in the `prepare` session.
+pub fn transform_udfs() -> Vec<ScalarUDF> {
+    vec![ScalarUDF::from(FormatChoices::new())]
+}
+
+/// `format_choices(options)`: a list of option texts (an Arrow list, or a
+/// JSON array in text) as lettered lines `A. …\nB. …`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FormatChoices {
+    signature: Signature,
+}
+
+impl FormatChoices {
+    fn new() -> Self {
+        Self {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for FormatChoices {
+    fn name(&self) -> &str {
+        "format_choices"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let array = args.args[0].to_array(args.number_rows)?;
+        Ok(ColumnarValue::Array(format_choices(&array)?))
+    }
+}
+
+fn format_choices(array: &ArrayRef) -> Result<ArrayRef> {
+    let mut out = StringBuilder::new();
+    match array.data_type() {
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
+            let target = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+            let lists = cast(array, &target)?;
+            let lists = lists.as_list::<i32>();
+            for row in 0..lists.len() {
+                if lists.is_null(row) {
+                    out.append_null();
+                    continue;
+                }
+                let items = lists.value(row);
+                let items = items.as_string::<i32>();
+                let texts = (0..items.len()).map(|i| items.value(i).to_string());
+                out.append_value(lettered(texts));
+            }
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+            let text = cast(array, &DataType::Utf8)?;
+            let text: &StringArray = text.as_string::<i32>();
+            for row in 0..text.len() {
+                if text.is_null(row) {
+                    out.append_null();
+                    continue;
+                }
+                let Ok(serde_json::Value::Array(items)) =
+                    serde_json::from_str::<serde_json::Value>(text.value(row))
+                else {
+                    return exec_err!(
+                        "format_choices: expected a list of options (or a JSON array), got `{}`",
+                        text.value(row)
+                    );
+                };
+                let texts = items.into_iter().map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                });
+                out.append_value(lettered(texts));
+            }
+        }
+        other => return exec_err!("format_choices: expected a list of options, got {other}"),
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `A. first\nB. second…`; past Z the letters continue as AA, AB, ….
+fn lettered(options: impl Iterator<Item = String>) -> String {
+    options
+        .enumerate()
+        .map(|(i, text)| format!("{}. {}", option_letter(i), text.trim()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The letter of the `i`-th option (0 → A).
+pub fn option_letter(i: usize) -> String {
+    let mut i = i;
+    let mut s = Vec::new();
+    loop {
+        s.push(b'A' + (i % 26) as u8);
+        if i < 26 {
+            break;
+        }
+        i = i / 26 - 1;
+    }
+    s.reverse();
+    String::from_utf8(s).expect("ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::ListBuilder;
+
+    #[test]
+    fn letters() {
+        assert_eq!(option_letter(0), "A");
+        assert_eq!(option_letter(25), "Z");
+        assert_eq!(option_letter(26), "AA");
+    }
+
+    #[test]
+    fn formats_lists_and_json_text_alike() {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        b.values().append_value("red");
+        b.values().append_value(" blue ");
+        b.append(true);
+        b.append(false);
+        let list: ArrayRef = Arc::new(b.finish());
+        let got = format_choices(&list).unwrap();
+        let got = got.as_string::<i32>();
+        assert_eq!(got.value(0), "A. red\nB. blue");
+        assert!(got.is_null(1));
+
+        let text: ArrayRef = Arc::new(StringArray::from(vec![Some(r#"["red", 2]"#), None]));
+        let got = format_choices(&text).unwrap();
+        assert_eq!(got.as_string::<i32>().value(0), "A. red\nB. 2");
+        let bad: ArrayRef = Arc::new(StringArray::from(vec!["red"]));
+        assert!(format_choices(&bad).is_err());
+    }
+}
