@@ -21,12 +21,11 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let run = open_run(&args.config, &[])?;
-    let already = run.wd.input_path().is_file();
-    if !already {
-        if let Err(e) = run.resolved.require("data.input_path") {
-            run.discard_if_new();
-            return Err(e.into());
-        }
+    if !run.wd.input_path().is_file()
+        && let Err(e) = run.resolved.require("data.input_path")
+    {
+        run.discard_if_new();
+        return Err(e.into());
     }
     run.save_config()?;
     let config = &run.resolved.config;

@@ -368,9 +368,12 @@ impl<'a> JsonColumn<'a> {
                 if a.is_null(row) {
                     return Ok(None);
                 }
-                serde_json::from_str(a.value(row))
-                    .map(Some)
-                    .map_err(|e| format!("not valid JSON ({e}): {}", snippet(a.value(row))))
+                serde_json::from_str(a.value(row)).map(Some).map_err(|_| {
+                    format!(
+                        "expected a JSON list or object, found the text {}; a plain prompt string belongs in a `prompt` column",
+                        snippet(a.value(row))
+                    )
+                })
             }
             JsonColumn::Prompt(a) => Ok((!a.is_null(row))
                 .then(|| serde_json::json!([{"role": "user", "content": a.value(row)}]))),

@@ -1,0 +1,131 @@
+//! Config resolution through the binary: file, environment and override
+//! precedence, errors, and resume.
+
+mod common;
+
+use common::{TestDir, fixture};
+
+fn saved_config(t: &TestDir) -> String {
+    std::fs::read_to_string(t.path("run/config.yaml")).unwrap()
+}
+
+#[test]
+fn file_env_and_overrides_apply_in_order() {
+    let t = TestDir::new();
+    std::fs::write(
+        t.path("c.yaml"),
+        format!(
+            "data:\n  input_path: {}\nsampler:\n  model: file-model\n  temperature: 0.3\nsampling:\n  max_rollouts: 16\n",
+            fixture("chat_sample.jsonl")
+        ),
+    )
+    .unwrap();
+    let out = t
+        .cmd(&[
+            "prepare",
+            "c.yaml",
+            "work_dir=run",
+            "sampler.model=arg-model",
+        ])
+        .env("RSR_SAMPLER__MODEL", "env-model")
+        .env("RSR_SAMPLER__TEMPERATURE", "0.9")
+        .output()
+        .unwrap();
+    common::assert_success(&out, &[]);
+    let cfg = saved_config(&t);
+    assert!(cfg.contains("model: arg-model"), "{cfg}");
+    assert!(cfg.contains("temperature: 0.9"), "{cfg}");
+    assert!(cfg.contains("max_rollouts: 16"), "{cfg}");
+    assert!(cfg.contains("max_tokens: 4096"), "{cfg}");
+}
+
+#[test]
+fn the_config_flag_and_list_index_overrides() {
+    let t = TestDir::new();
+    std::fs::write(t.path("c.yml"), "formatter:\n  - type: sft\n").unwrap();
+    let input = format!("data.input_path={}", fixture("chat_sample.jsonl"));
+    t.ok(&[
+        "prepare",
+        "--config",
+        "c.yml",
+        "work_dir=run",
+        &input,
+        "formatter.0.type=dpo",
+        "formatter.1.type=top_k",
+        "formatter.1.k=4",
+    ]);
+    let cfg = saved_config(&t);
+    assert!(cfg.contains("- type: dpo"), "{cfg}");
+    assert!(cfg.contains("- type: top_k"), "{cfg}");
+    assert!(cfg.contains("k: 4"), "{cfg}");
+}
+
+#[test]
+fn unknown_keys_and_required_values_are_errors() {
+    let t = TestDir::new();
+    let err = t.fails(&["prepare", "work_dir=run", "sampling.max_rollout=4"]);
+    assert!(err.contains("unknown key `sampling.max_rollout`"), "{err}");
+    assert!(
+        err.contains("did you mean `sampling.max_rollouts`?"),
+        "{err}"
+    );
+    let err = t.fails(&["prepare", "work_dir=run", "stray-argument"]);
+    assert!(
+        err.contains("expected a .yaml config file or key.path=value"),
+        "{err}"
+    );
+    let err = t.fails(&["prepare", "work_dir=run"]);
+    assert!(
+        err.contains("`data.input_path` is required but not set (it is `???`)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn api_keys_stay_out_of_saved_configs() {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", fixture("chat_sample.jsonl"));
+    let out = t
+        .cmd(&[
+            "prepare",
+            "work_dir=run",
+            &input,
+            "sampler.api_key_env=MY_KEY",
+        ])
+        .env("MY_KEY", "sk-very-secret")
+        .output()
+        .unwrap();
+    common::assert_success(&out, &[]);
+    let cfg = saved_config(&t);
+    assert!(cfg.contains("api_key_env: MY_KEY"), "{cfg}");
+    assert!(!cfg.contains("sk-very-secret"));
+    let err = t.fails(&[
+        "prepare",
+        "work_dir=other",
+        &input,
+        "sampler.extra_params.api_key=sk-1",
+    ]);
+    assert!(err.contains("looks like a secret"), "{err}");
+    assert!(!err.contains("sk-1"), "{err}");
+}
+
+#[test]
+fn resume_refuses_a_changed_model() {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", fixture("chat_sample.jsonl"));
+    t.ok(&["prepare", "work_dir=run", &input, "sampler.model=qwen-a"]);
+    let err = t.fails(&["prepare", "work_dir=run", "sampler.model=qwen-b"]);
+    assert!(
+        err.contains("cannot change `sampler.model` when resuming run"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`qwen-a`") && err.contains("`qwen-b`"),
+        "{err}"
+    );
+    // Operational settings may change; the saved ones stay otherwise.
+    t.ok(&["prepare", "work_dir=run", "sampler.concurrent_requests=4"]);
+    let cfg = saved_config(&t);
+    assert!(cfg.contains("concurrent_requests: 4"), "{cfg}");
+    assert!(cfg.contains("model: qwen-a"), "{cfg}");
+}

@@ -1,0 +1,94 @@
+//! `rsr sql` over a prepared work dir.
+
+mod common;
+
+use common::{TestDir, fixture, read_parquet};
+
+fn prepared() -> TestDir {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", fixture("gsm8k_sample.jsonl"));
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+    ]);
+    t
+}
+
+#[test]
+fn count_prints_the_row_count() {
+    let t = prepared();
+    let out = t.ok(&["sql", "run", "SELECT count(*) AS n FROM inputs"]);
+    assert!(out.contains("| n  |"), "{out}");
+    assert!(out.contains("| 26 |"), "{out}");
+}
+
+#[test]
+fn formats_on_stdout() {
+    let t = prepared();
+    let q = "SELECT id, answer FROM inputs ORDER BY id LIMIT 2";
+    let csv = t.ok(&["sql", "run", q, "--format", "csv"]);
+    assert_eq!(csv, "id,answer\ngsm8k-0000,18\ngsm8k-0001,3\n");
+    let jsonl = t.ok(&["sql", "run", q, "--format", "jsonl"]);
+    assert_eq!(
+        jsonl,
+        "{\"id\":\"gsm8k-0000\",\"answer\":\"18\"}\n{\"id\":\"gsm8k-0001\",\"answer\":\"3\"}\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&t.ok(&["sql", "run", q, "--format", "json"])).unwrap();
+    assert_eq!(json[1]["answer"], "3");
+}
+
+#[test]
+fn output_files_take_their_format_from_the_extension() {
+    let t = prepared();
+    let q = "SELECT id, shard FROM inputs WHERE id = 'gsm8k-0002'";
+    t.ok(&["sql", "run", q, "--output", "hits.parquet"]);
+    let b = read_parquet(&t.path("hits.parquet"));
+    assert_eq!(b.num_rows(), 1);
+    t.ok(&["sql", "run", q, "-o", "hits.csv"]);
+    assert_eq!(
+        std::fs::read_to_string(t.path("hits.csv")).unwrap(),
+        "id,shard\ngsm8k-0002,0\n"
+    );
+    let err = t.fails(&["sql", "run", q, "--format", "parquet"]);
+    assert!(err.contains("--output FILE.parquet"), "{err}");
+}
+
+#[test]
+fn sql_errors_show_datafusion_and_the_tables() {
+    let t = prepared();
+    let err = t.fails(&["sql", "run", "SELECT nope FROM inputs"]);
+    assert!(err.contains("No field named nope"), "{err}");
+    assert!(
+        err.contains("tables: inputs(id, messages, answer, metadata, shard)"),
+        "{err}"
+    );
+    let err = t.fails(&["sql", "run", "SELEC 1"]);
+    assert!(err.contains("tables: inputs"), "{err}");
+}
+
+#[test]
+fn an_unprepared_directory_is_named() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.path("empty")).unwrap();
+    let err = t.fails(&["sql", "empty", "SELECT 1"]);
+    assert!(
+        err.contains("empty is not a prepared rsr work dir"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_lists_the_commands_that_exist() {
+    let t = TestDir::new();
+    let help = t.ok(&["--help"]);
+    assert!(help.contains("prepare  Validate raw prompts"), "{help}");
+    assert!(
+        help.contains("sql      Query a work dir's saved data with SQL"),
+        "{help}"
+    );
+    let help = t.ok(&["sql", "--help"]);
+    assert!(help.contains("--output <FILE>"), "{help}");
+}

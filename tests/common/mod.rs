@@ -1,0 +1,91 @@
+//! Runs the real `rsr` binary in a temporary directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::RecordBatch;
+
+/// A temporary working directory for one test.
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `rsr ARGS` in this directory, with no RSR_* variables inherited.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rsr"));
+        cmd.current_dir(self.dir.path()).args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("RSR_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().expect("run rsr");
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().expect("run rsr");
+        assert!(
+            !out.status.success(),
+            "rsr {args:?} should fail\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).expect("utf-8 stderr")
+    }
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "rsr {args:?} failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Absolute path of a file in tests/fixtures.
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// All rows of a Parquet file as one batch.
+pub fn read_parquet(path: &Path) -> RecordBatch {
+    let batches = rsr::store::parquet::read_batches(path).expect("read parquet");
+    let schema = batches[0].schema();
+    arrow::compute::concat_batches(&schema, &batches).expect("concat")
+}
+
+/// Column `name` of `batch` as strings (nulls as None).
+pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    use arrow::array::{Array, AsArray};
+    let col = batch.column_by_name(name).expect("column");
+    let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).expect("cast");
+    let col = col.as_string::<i32>();
+    (0..col.len())
+        .map(|i| (!col.is_null(i)).then(|| col.value(i).to_string()))
+        .collect()
+}
