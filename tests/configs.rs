@@ -1,0 +1,27 @@
+//! Every shipped config and example resolves without unknown keys.
+
+use std::path::Path;
+
+use rsr::config::{Sources, resolve};
+
+#[test]
+fn shipped_configs_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for dir in ["configs", "examples"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            let sources = Sources {
+                file: Some(path.clone()),
+                env: vec![],
+                overrides: vec!["sampler.model=m".into(), "data.input_path=x.jsonl".into()],
+            };
+            resolve(&sources, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "found only {checked} configs");
+}
