@@ -26,8 +26,8 @@ fn gsm8k_through_the_shipped_transform() {
     );
     assert_eq!(b.num_rows(), 26);
     let ids = strings(&b, "id");
-    assert_eq!(ids[0].as_deref(), Some("gsm8k-0000"));
-    assert_eq!(ids[25].as_deref(), Some("gsm8k-0025"));
+    assert_eq!(ids[0].as_deref(), Some("gsm8k-0"));
+    assert_eq!(ids[25].as_deref(), Some("gsm8k-25"));
     let answers = strings(&b, "answer");
     assert_eq!(answers[0].as_deref(), Some("18"));
     // `#### 1,000`-style golds lose their thousands separators.
@@ -247,8 +247,7 @@ fn bad_inputs_fail_with_the_location_and_write_nothing() {
             "duplicate_id.jsonl",
             &[
                 "duplicate_id.jsonl:3",
-                "duplicate id",
-                "duplicate_id.jsonl:1",
+                "duplicate id, first used at line 1 (id `a`)",
             ],
         ),
         (
@@ -330,4 +329,27 @@ fn a_missing_input_path_is_named() {
     let err = t.fails(&["prepare", "work_dir=run"]);
     assert!(err.contains("`data.input_path` is required"), "{err}");
     assert!(!t.path("run").exists());
+}
+
+/// The shipped transforms once zero-padded ids to four digits with `lpad`,
+/// which truncates longer numbers: row 10,000 collided with row 1,000.
+#[test]
+fn regression_transform_ids_stay_unique_past_9999_rows() {
+    let t = TestDir::new();
+    let sample = std::fs::read_to_string(fixture("gsm8k_sample.jsonl")).unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    let text: String = (0..10_050)
+        .map(|i| format!("{}\n", lines[i % lines.len()]))
+        .collect();
+    std::fs::write(t.path("big.jsonl"), text).unwrap();
+    let b = prepare(
+        &t,
+        &[
+            "data.input_path=big.jsonl",
+            "data.preprocess.transform=gsm8k",
+        ],
+    );
+    assert_eq!(b.num_rows(), 10_050);
+    let ids = strings(&b, "id");
+    assert_eq!(ids[10_000].as_deref(), Some("gsm8k-10000"));
 }

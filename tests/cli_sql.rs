@@ -29,11 +29,11 @@ fn formats_on_stdout() {
     let t = prepared();
     let q = "SELECT id, answer FROM inputs ORDER BY id LIMIT 2";
     let csv = t.ok(&["sql", "run", q, "--format", "csv"]);
-    assert_eq!(csv, "id,answer\ngsm8k-0000,18\ngsm8k-0001,3\n");
+    assert_eq!(csv, "id,answer\ngsm8k-0,18\ngsm8k-1,3\n");
     let jsonl = t.ok(&["sql", "run", q, "--format", "jsonl"]);
     assert_eq!(
         jsonl,
-        "{\"id\":\"gsm8k-0000\",\"answer\":\"18\"}\n{\"id\":\"gsm8k-0001\",\"answer\":\"3\"}\n"
+        "{\"id\":\"gsm8k-0\",\"answer\":\"18\"}\n{\"id\":\"gsm8k-1\",\"answer\":\"3\"}\n"
     );
     let json: serde_json::Value =
         serde_json::from_str(&t.ok(&["sql", "run", q, "--format", "json"])).unwrap();
@@ -43,14 +43,14 @@ fn formats_on_stdout() {
 #[test]
 fn output_files_take_their_format_from_the_extension() {
     let t = prepared();
-    let q = "SELECT id, shard FROM inputs WHERE id = 'gsm8k-0002'";
+    let q = "SELECT id, shard FROM inputs WHERE id = 'gsm8k-2'";
     t.ok(&["sql", "run", q, "--output", "hits.parquet"]);
     let b = read_parquet(&t.path("hits.parquet"));
     assert_eq!(b.num_rows(), 1);
     t.ok(&["sql", "run", q, "-o", "hits.csv"]);
     assert_eq!(
         std::fs::read_to_string(t.path("hits.csv")).unwrap(),
-        "id,shard\ngsm8k-0002,0\n"
+        "id,shard\ngsm8k-2,0\n"
     );
     let err = t.fails(&["sql", "run", q, "--format", "parquet"]);
     assert!(err.contains("--output FILE.parquet"), "{err}");

@@ -2,12 +2,12 @@
 -- columns `question` and `answer`, where `answer` is a worked solution ending
 -- in `#### <number>`.
 --
--- id:       gsm8k-0000, gsm8k-0001, ... in file order
+-- id:       gsm8k-0, gsm8k-1, ... in file order
 -- messages: the question as one user message, asking for a boxed final answer
 -- answer:   the text after `####`, thousands separators removed (`1,000` -> `1000`)
 -- metadata: the worked solution
 SELECT
-  'gsm8k-' || lpad(CAST(row_number() OVER () - 1 AS VARCHAR), 4, '0') AS id,
+  'gsm8k-' || CAST(row_number() OVER () - 1 AS VARCHAR) AS id,
   [named_struct(
     'role', 'user',
     'content', question || chr(10) || chr(10)

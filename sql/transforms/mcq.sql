@@ -1,14 +1,14 @@
 -- Multiple choice in the MMLU shape: `question`, `choices` (a list of option
 -- texts), `answer` (0-based index of the correct option), optional `subject`.
 --
--- id:       mcq-0000, mcq-0001, ... in file order
+-- id:       mcq-0, mcq-1, ... in file order
 -- messages: the question and its options lettered A, B, C, ... (format_choices)
 -- answer:   the gold letter (0 -> A)
 -- metadata: the options and the subject, for option-text matching
 --
 -- For data sets whose gold is already a letter, use `answer` as it is.
 SELECT
-  'mcq-' || lpad(CAST(row_number() OVER () - 1 AS VARCHAR), 4, '0') AS id,
+  'mcq-' || CAST(row_number() OVER () - 1 AS VARCHAR) AS id,
   [named_struct(
     'role', 'user',
     'content', question || chr(10) || chr(10) || format_choices(choices) || chr(10) || chr(10)

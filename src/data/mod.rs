@@ -20,7 +20,7 @@ use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, Ses
 use futures::StreamExt;
 
 pub use error::DataError;
-pub use validate::{Summary, inputs_schema};
+pub use validate::{Locator, Summary, inputs_schema};
 
 use crate::config::{Config, InputFormat};
 use crate::store::parquet::ParquetFile;
@@ -34,37 +34,6 @@ pub struct PrepareReport {
     pub reused: bool,
     /// Row counts; `None` when reused.
     pub summary: Option<Summary>,
-}
-
-/// How to name the place of a row in error messages.
-enum Locator {
-    /// 1-based line or element numbers of a JSON file.
-    Lines(PathBuf, Vec<u64>),
-    /// Row numbers of a file.
-    Rows(PathBuf),
-    /// Output rows of a transform.
-    Transform(String, PathBuf),
-}
-
-impl Locator {
-    fn into_fn(self) -> Box<dyn Fn(u64) -> String + Send> {
-        match self {
-            Locator::Lines(path, lines) => Box::new(move |row| match lines.get(row as usize) {
-                Some(line) => format!("{}:{line}", path.display()),
-                None => format!("{}: row {}", path.display(), row + 1),
-            }),
-            Locator::Rows(path) => {
-                Box::new(move |row| format!("{}: row {}", path.display(), row + 1))
-            }
-            Locator::Transform(origin, path) => Box::new(move |row| {
-                format!(
-                    "{origin}: output row {} (input {})",
-                    row + 1,
-                    path.display()
-                )
-            }),
-        }
-    }
 }
 
 /// The format of `path`, from `format` or its extension.
@@ -172,13 +141,8 @@ pub async fn prepare_file(
     };
 
     let schema = stream.schema();
-    let mut validator = validate::Validator::new(
-        &schema,
-        &origin,
-        data.id_from,
-        shard_size,
-        locator.into_fn(),
-    )?;
+    let mut validator =
+        validate::Validator::new(&schema, &origin, data.id_from, shard_size, locator)?;
     let mut writer: Option<ParquetFile> = None;
     while let Some(batch) = stream.next().await {
         let batch = match batch {

@@ -37,6 +37,48 @@ pub fn inputs_schema() -> SchemaRef {
     ]))
 }
 
+/// Names the place of a 0-based row in error messages.
+pub enum Locator {
+    /// 1-based line (JSONL) or element (JSON array) numbers of each row.
+    Lines(std::path::PathBuf, Vec<u64>),
+    /// Rows of a CSV or Parquet file.
+    Rows(std::path::PathBuf),
+    /// Output rows of a transform (its name) over an input file.
+    Transform(String, std::path::PathBuf),
+}
+
+impl Locator {
+    /// `file:line`, `file: row N` or `transform: output row N (input file)`.
+    pub fn full(&self, row: u64) -> String {
+        match self {
+            Locator::Lines(path, lines) => match lines.get(row as usize) {
+                Some(line) => format!("{}:{line}", path.display()),
+                None => format!("{}: row {}", path.display(), row + 1),
+            },
+            Locator::Rows(path) => format!("{}: row {}", path.display(), row + 1),
+            Locator::Transform(origin, path) => {
+                format!(
+                    "{origin}: output row {} (input {})",
+                    row + 1,
+                    path.display()
+                )
+            }
+        }
+    }
+
+    /// The same place without the file: `line 3`, `row 3`, `output row 3`.
+    pub fn short(&self, row: u64) -> String {
+        match self {
+            Locator::Lines(_, lines) => match lines.get(row as usize) {
+                Some(line) => format!("line {line}"),
+                None => format!("row {}", row + 1),
+            },
+            Locator::Rows(_) => format!("row {}", row + 1),
+            Locator::Transform(..) => format!("output row {}", row + 1),
+        }
+    }
+}
+
 enum MessagesFrom {
     Messages(usize),
     Prompt(usize),
@@ -55,7 +97,7 @@ pub struct Validator {
     metadata: MetadataFrom,
     id_from: IdFrom,
     shard_size: u64,
-    locate: Box<dyn Fn(u64) -> String + Send>,
+    locate: Locator,
     seen: HashMap<String, u64>,
     rows: u64,
     without_answer: u64,
@@ -76,13 +118,13 @@ pub struct Summary {
 
 impl Validator {
     /// Plans the column mapping for `schema`; `origin` names the input in
-    /// messages and `locate(row)` names a 0-based row's place in it.
+    /// messages and `locate` names each row's place in it.
     pub fn new(
         schema: &Schema,
         origin: &str,
         id_from: IdFrom,
         shard_size: u64,
-        locate: Box<dyn Fn(u64) -> String + Send>,
+        locate: Locator,
     ) -> Result<Self, DataError> {
         let find = |name: &str| schema.index_of(name).ok();
         let columns = || {
@@ -212,7 +254,7 @@ impl Validator {
                     }
                     self.shard_sizes[shard as usize] += 1;
                 }
-                Err(message) => self.errors.push((self.locate)(global), message),
+                Err(message) => self.errors.push(self.locate.full(global), message),
             }
         }
         self.rows += n as u64;
@@ -302,7 +344,7 @@ impl Validator {
             };
             return Err(format!(
                 "{what} {} (id {}); ids must be unique{}",
-                (self.locate)(first),
+                self.locate.short(first),
                 snippet(&id),
                 if self.id_from == IdFrom::Hash {
                     ": drop duplicate prompts, e.g. with SELECT DISTINCT in a transform"

@@ -123,13 +123,15 @@ async fn write_text<W: Write>(
             writer.finish()?;
         }
         OutputFormat::Json => {
-            let mut writer = arrow::json::ArrayWriter::new(out);
+            let mut writer = arrow::json::ArrayWriter::new(&mut *out);
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
             }
             writer.finish()?;
+            drop(writer);
+            writeln!(out)?;
         }
         OutputFormat::Parquet => unreachable!("handled by write_stream"),
     }
