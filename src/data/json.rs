@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
+use arrow::error::ArrowError;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use serde_json::{Map, Value};
 
 use super::error::{DataError, RowErrors};
@@ -73,9 +74,22 @@ pub struct JsonTable {
     pub locations: Vec<u64>,
 }
 
-/// Reads a JSON Lines file: one object per non-blank line.
-pub fn read_jsonl(path: &Path) -> Result<JsonTable, DataError> {
-    // Pass 1: check every line and infer column types.
+/// A checked JSON Lines file: its inferred schema and where each row is.
+/// Rows are read again, one batch at a time, by [`JsonlScan::batches`], so
+/// memory stays bounded by the batch size.
+#[derive(Debug, Clone)]
+pub struct JsonlScan {
+    path: PathBuf,
+    columns: Columns,
+    /// The inferred schema.
+    pub schema: SchemaRef,
+    /// 1-based line number of each row.
+    pub locations: Vec<u64>,
+}
+
+/// Checks every line of a JSON Lines file (one object per non-blank line)
+/// and infers its schema; every bad line is reported with its number.
+pub fn scan_jsonl(path: &Path) -> Result<JsonlScan, DataError> {
     let mut errors = RowErrors::new(path);
     let mut columns = Columns::default();
     let mut locations = Vec::new();
@@ -97,19 +111,84 @@ pub fn read_jsonl(path: &Path) -> Result<JsonTable, DataError> {
             expected: "one JSON object per line",
         });
     }
-    // Pass 2: build batches (the file is known to be valid).
-    let mut builder = BatchBuilder::new(&columns);
-    for_each_line(path, |_, line| {
-        if let Ok(Some(obj)) = parse_line(line) {
-            builder.push(&obj)?;
-        }
-        Ok(())
-    })?;
-    Ok(JsonTable {
-        schema: builder.schema.clone(),
-        batches: builder.finish()?,
+    Ok(JsonlScan {
+        path: path.to_path_buf(),
+        schema: columns.schema(),
+        columns,
         locations,
     })
+}
+
+impl JsonlScan {
+    /// Reads the rows again as Arrow batches of up to 8,192 rows.
+    pub fn batches(&self) -> JsonlBatches {
+        JsonlBatches {
+            path: self.path.clone(),
+            reader: None,
+            builder: BatchBuilder::new(&self.columns),
+            buf: Vec::new(),
+            line_no: 0,
+            done: false,
+        }
+    }
+}
+
+/// Iterator over the batches of a [`JsonlScan`].
+pub struct JsonlBatches {
+    path: PathBuf,
+    reader: Option<BufReader<File>>,
+    builder: BatchBuilder,
+    buf: Vec<u8>,
+    line_no: u64,
+    done: bool,
+}
+
+impl JsonlBatches {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        let io = |e: std::io::Error| ArrowError::ExternalError(Box::new(e));
+        if self.reader.is_none() {
+            let file = File::open(&self.path).map_err(io)?;
+            self.reader = Some(BufReader::with_capacity(1 << 20, file));
+        }
+        let reader = self.reader.as_mut().expect("opened above");
+        loop {
+            self.buf.clear();
+            if reader.read_until(b'\n', &mut self.buf).map_err(io)? == 0 {
+                return self.builder.flush();
+            }
+            self.line_no += 1;
+            match parse_line(trim_line_end(&self.buf)) {
+                Ok(Some(obj)) => {
+                    if let Some(batch) = self.builder.push(&obj)? {
+                        return Ok(Some(batch));
+                    }
+                }
+                Ok(None) => {}
+                Err(message) => {
+                    return Err(ArrowError::ParseError(format!(
+                        "{}:{}: {message} (the file changed while it was read)",
+                        self.path.display(),
+                        self.line_no
+                    )));
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for JsonlBatches {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_batch();
+        if !matches!(next, Ok(Some(_))) {
+            self.done = true;
+        }
+        next.transpose()
+    }
 }
 
 /// Reads a JSON file holding one array of objects.
@@ -169,14 +248,16 @@ pub fn read_json_array(path: &Path) -> Result<JsonTable, DataError> {
         });
     }
     let mut builder = BatchBuilder::new(&columns);
+    let mut batches = Vec::new();
     for item in &items {
         if let Value::Object(obj) = item {
-            builder.push(obj)?;
+            batches.extend(builder.push(obj).map_err(internal)?);
         }
     }
+    batches.extend(builder.flush().map_err(internal)?);
     Ok(JsonTable {
         schema: builder.schema.clone(),
-        batches: builder.finish()?,
+        batches,
         locations: (1..=items.len() as u64).collect(),
     })
 }
@@ -199,12 +280,19 @@ fn for_each_line(
             return Ok(());
         }
         line_no += 1;
-        let mut line = buf.as_slice();
-        while let [rest @ .., b'\n' | b'\r'] = line {
-            line = rest;
-        }
-        f(line_no, line)?;
+        f(line_no, trim_line_end(&buf))?;
     }
+}
+
+fn trim_line_end(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
+fn internal(e: ArrowError) -> DataError {
+    DataError::Internal(e.to_string())
 }
 
 /// Parses one JSONL line; `Ok(None)` for a blank line.
@@ -246,7 +334,7 @@ fn kind_name(v: &Value) -> &'static str {
 }
 
 /// Column names in first-seen order with their merged kinds.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 struct Columns {
     names: Vec<String>,
     kinds: Vec<Kind>,
@@ -254,6 +342,16 @@ struct Columns {
 }
 
 impl Columns {
+    fn schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .names
+            .iter()
+            .zip(&self.kinds)
+            .map(|(n, k)| Field::new(n, k.data_type(), true))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
     fn observe(&mut self, obj: &Map<String, Value>) {
         for (k, v) in obj {
             let kind = Kind::of(v);
@@ -315,19 +413,12 @@ struct BatchBuilder {
     names: Vec<String>,
     builders: Vec<ColumnBuilder>,
     rows: usize,
-    batches: Vec<RecordBatch>,
 }
 
 impl BatchBuilder {
     fn new(columns: &Columns) -> Self {
-        let fields: Vec<Field> = columns
-            .names
-            .iter()
-            .zip(&columns.kinds)
-            .map(|(n, k)| Field::new(n, k.data_type(), true))
-            .collect();
         Self {
-            schema: Arc::new(Schema::new(fields)),
+            schema: columns.schema(),
             names: columns.names.clone(),
             builders: columns
                 .kinds
@@ -335,38 +426,30 @@ impl BatchBuilder {
                 .map(|&k| ColumnBuilder::new(k))
                 .collect(),
             rows: 0,
-            batches: Vec::new(),
         }
     }
 
-    fn push(&mut self, obj: &Map<String, Value>) -> Result<(), DataError> {
+    /// Adds a row; returns a full batch every [`BATCH_ROWS`] rows.
+    fn push(&mut self, obj: &Map<String, Value>) -> Result<Option<RecordBatch>, ArrowError> {
         for (name, builder) in self.names.iter().zip(&mut self.builders) {
             builder.push(obj.get(name));
         }
         self.rows += 1;
         if self.rows == BATCH_ROWS {
-            self.flush()?;
+            return self.flush();
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn flush(&mut self) -> Result<(), DataError> {
+    /// The rows added since the last batch, if any.
+    fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         if self.rows == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let columns: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
-        let options =
-            arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(self.rows));
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
-            .map_err(|e| DataError::Internal(e.to_string()))?;
-        self.batches.push(batch);
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
         self.rows = 0;
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<Vec<RecordBatch>, DataError> {
-        self.flush()?;
-        Ok(self.batches)
+        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options).map(Some)
     }
 }
 
@@ -375,6 +458,16 @@ mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Int64Type;
+
+    fn read_jsonl(path: &Path) -> Result<JsonTable, DataError> {
+        let scan = scan_jsonl(path)?;
+        let batches = scan.batches().collect::<Result<Vec<_>, _>>().unwrap();
+        Ok(JsonTable {
+            schema: scan.schema.clone(),
+            batches,
+            locations: scan.locations,
+        })
+    }
 
     fn write(dir: &tempfile::TempDir, name: &str, text: &[u8]) -> std::path::PathBuf {
         let p = dir.path().join(name);

@@ -15,7 +15,14 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
@@ -192,12 +199,18 @@ async fn register_raw(
         .map(|e| format!(".{e}"))
         .unwrap_or_default();
     match format {
-        InputFormat::Jsonl | InputFormat::Json => {
-            let table = if format == InputFormat::Jsonl {
-                json::read_jsonl(input)?
-            } else {
-                json::read_json_array(input)?
-            };
+        InputFormat::Jsonl => {
+            let scan = json::scan_jsonl(input)?;
+            let locations = scan.locations.clone();
+            let partition: Arc<dyn PartitionStream> = Arc::new(JsonlPartition(scan));
+            let table = StreamingTable::try_new(partition.schema().clone(), vec![partition])
+                .map_err(|e| DataError::Internal(e.to_string()))?;
+            ctx.register_table("raw", Arc::new(table))
+                .map_err(|e| DataError::Internal(e.to_string()))?;
+            Ok(Locator::Lines(input.to_path_buf(), locations))
+        }
+        InputFormat::Json => {
+            let table = json::read_json_array(input)?;
             let mem = MemTable::try_new(table.schema.clone(), vec![table.batches])
                 .map_err(|e| DataError::Internal(e.to_string()))?;
             ctx.register_table("raw", Arc::new(mem))
@@ -222,6 +235,25 @@ async fn register_raw(
             Ok(Locator::Rows(input.to_path_buf()))
         }
         InputFormat::Auto => unreachable!("detect_format resolves auto"),
+    }
+}
+
+/// A JSONL file as a DataFusion stream source: batches are built as the
+/// query pulls them.
+#[derive(Debug)]
+struct JsonlPartition(json::JsonlScan);
+
+impl PartitionStream for JsonlPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.0.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let batches = self.0.batches().map(|b| b.map_err(DataFusionError::from));
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.0.schema.clone(),
+            futures::stream::iter(batches),
+        ))
     }
 }
 
