@@ -11,13 +11,23 @@ use parquet::file::properties::WriterProperties;
 use super::StoreError;
 use super::atomic::AtomicFile;
 
+/// Rows per Parquet row group: a writer buffers one row group in memory, so
+/// this (with [`ROW_GROUP_BYTES`]) bounds a writer's memory.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Encoded bytes per row group at most (long responses fill groups early).
+pub const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
 /// Writer settings shared by every Parquet file rsr writes: zstd level 3,
-/// which compresses long model responses well at little CPU cost.
+/// which compresses long model responses well at little CPU cost, and row
+/// groups small enough to keep memory flat in the number of rows.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
         .build()
 }
 
