@@ -11,3 +11,4 @@ pub mod data;
 pub mod logging;
 pub mod sql;
 pub mod store;
+pub mod verifier;

@@ -92,3 +92,18 @@ fn help_lists_the_commands_that_exist() {
     let help = t.ok(&["sql", "--help"]);
     assert!(help.contains("--output <FILE>"), "{help}");
 }
+
+#[test]
+fn verifier_functions_are_available() {
+    let t = prepared();
+    let out = t.ok(&[
+        "sql",
+        "run",
+        "SELECT mcq_extract('<think>maybe A</think>The answer is (B).') AS letter, \
+         mcq_verify('答案是B', 'B') AS ok, numeric_error('<answer>3.5</answer>', answer) AS err \
+         FROM inputs WHERE id = 'gsm8k-1'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out, "letter,ok,err\nB,1.0,0.5\n");
+}

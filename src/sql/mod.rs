@@ -9,10 +9,14 @@ use crate::store::WorkDir;
 
 pub use output::OutputFormat;
 
-/// Opens a DataFusion session with the work dir's tables registered:
-/// `inputs` (`data/input.parquet`).
+/// Opens a DataFusion session with the work dir's tables registered —
+/// `inputs` (`data/input.parquet`) — and the verifier functions
+/// ([`crate::verifier::udf`]).
 pub async fn session(wd: &WorkDir) -> datafusion::error::Result<SessionContext> {
     let ctx = SessionContext::new();
+    for f in crate::verifier::udf::udfs() {
+        ctx.register_udf(f);
+    }
     let input = wd.input_path();
     ctx.register_parquet(
         "inputs",

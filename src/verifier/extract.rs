@@ -1,0 +1,92 @@
+//! Answer-locating helpers shared by verifiers: `\boxed{…}` with nested
+//! braces, and `<tag>…</tag>` spans. Linear-time scans, no regex
+//! backtracking.
+
+/// Contents of every `\boxed{…}` / `\fbox{…}` in `text`, in order, with
+/// their byte offsets. Unbalanced braces end the scan at the text's end.
+pub fn boxed(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    for macro_name in ["\\boxed", "\\fbox"] {
+        let mut from = 0;
+        while let Some(i) = text[from..].find(macro_name) {
+            let start = from + i;
+            let mut j = start + macro_name.len();
+            let bytes = text.as_bytes();
+            while j < bytes.len() && bytes[j] == b' ' {
+                j += 1;
+            }
+            from = start + macro_name.len();
+            if j >= bytes.len() || bytes[j] != b'{' {
+                continue;
+            }
+            if let Some(end) = matching_brace(text, j) {
+                out.push((start, &text[j + 1..end]));
+                from = end;
+            }
+        }
+    }
+    out.sort_by_key(|(pos, _)| *pos);
+    out
+}
+
+/// The last `\boxed{…}` content.
+pub fn last_boxed(text: &str) -> Option<&str> {
+    boxed(text).pop().map(|(_, s)| s)
+}
+
+/// Byte index of the `}` matching the `{` at `open`.
+fn matching_brace(text: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let bytes = text.as_bytes();
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1, // skip escaped braces such as \{ and \}
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Contents of the last `<tag>…</tag>` span (case-sensitive).
+pub fn last_tag<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = text.rfind(&open)? + open.len();
+    let end = text[start..].find(&close).map_or(text.len(), |e| start + e);
+    Some(&text[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxed_handles_nesting_and_several_boxes() {
+        let t = r"first \boxed{3} then \boxed{\frac{1}{2}} and \fbox{x}";
+        let b: Vec<&str> = boxed(t).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(b, vec!["3", r"\frac{1}{2}", "x"]);
+        assert_eq!(last_boxed(r"\boxed {\{1, 2\}}"), Some(r"\{1, 2\}"));
+        assert_eq!(last_boxed(r"\boxed{unclosed"), None);
+        assert_eq!(last_boxed("no box"), None);
+        assert_eq!(last_boxed(r"\boxed"), None);
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(
+            last_tag("<answer>1</answer> <answer>2.5</answer>", "answer"),
+            Some("2.5")
+        );
+        assert_eq!(last_tag("<answer>3", "answer"), Some("3"));
+        assert_eq!(last_tag("none", "answer"), None);
+    }
+}

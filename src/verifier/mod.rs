@@ -1,0 +1,270 @@
+//! Verifiers: pure functions that score a response against a gold answer.
+//!
+//! A verifier sees one [`Sample`] (final response text, gold answer, the
+//! prompt's metadata JSON) and returns a [`Verdict`]. Answers are looked for
+//! only after the thinking ([`split`]); a response whose thinking never
+//! closed scores 0 with no prediction and is flagged `unclosed`.
+//! [`verify_batch`] scores Arrow arrays across cores; [`udf`] exposes the
+//! verifiers as SQL functions. New verifiers are one file plus one line in
+//! [`REGISTRY`].
+
+pub mod extract;
+pub mod mcq;
+pub mod numeric;
+pub mod split;
+pub mod udf;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, Float64Array, StringArray};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// One response to score.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// The response text (may still contain its thinking).
+    pub response: &'a str,
+    /// The gold answer.
+    pub gold: &'a str,
+    /// The prompt's `metadata` JSON object, when known.
+    pub metadata: Option<&'a str>,
+}
+
+/// The outcome of scoring one response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Score, 1.0 for a correct answer under pass/fail verifiers.
+    pub score: f64,
+    /// What the verifier extracted as the answer.
+    pub pred: Option<String>,
+    /// Absolute error, for numeric verifiers.
+    pub error: Option<f64>,
+    /// The thinking never closed: no final answer (treated as truncated).
+    pub unclosed: bool,
+}
+
+impl Verdict {
+    /// The verdict for a response whose thinking never closed.
+    pub fn unclosed() -> Self {
+        Self {
+            score: 0.0,
+            pred: None,
+            error: None,
+            unclosed: true,
+        }
+    }
+}
+
+/// A verifier: pure, deterministic, safe to call from many threads.
+pub trait Verifier: Send + Sync + std::fmt::Debug {
+    /// Registry name, e.g. `mcq-rlvr`.
+    fn name(&self) -> &'static str;
+    /// Scores one response.
+    fn verify(&self, sample: &Sample<'_>) -> Verdict;
+}
+
+/// Errors building a verifier.
+#[derive(Debug, Error)]
+pub enum VerifierError {
+    /// No verifier has this name.
+    #[error("unknown verifier `{name}`; known verifiers: {known}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
+    /// A `verifier.options` entry is invalid.
+    #[error("verifier.options.{key} ({verifier}): {message}")]
+    Option {
+        /// The verifier.
+        verifier: &'static str,
+        /// The option key.
+        key: String,
+        /// What is expected.
+        message: String,
+    },
+}
+
+/// Builds a verifier from its `verifier.options`.
+pub type Builder = fn(&Map<String, Value>) -> Result<Arc<dyn Verifier>, VerifierError>;
+
+/// A registered verifier: its name, what it does, and how to build it from
+/// `verifier.options`.
+pub struct Entry {
+    /// Registry name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Builds the verifier from its options.
+    pub build: Builder,
+}
+
+/// Every verifier rsr knows.
+pub const REGISTRY: &[Entry] = &[
+    Entry {
+        name: "mcq-rlvr",
+        description: "multiple choice: the final stated option letter(s) against the gold letter(s)",
+        build: |options| {
+            no_options("mcq-rlvr", options)?;
+            Ok(Arc::new(mcq::Mcq))
+        },
+    },
+    Entry {
+        name: "numeric",
+        description: "a number in <answer>…</answer> (or boxed, or the last number) within a tolerance of the gold",
+        build: |options| Ok(Arc::new(numeric::Numeric::from_options(options)?)),
+    },
+];
+
+fn no_options(verifier: &'static str, options: &Map<String, Value>) -> Result<(), VerifierError> {
+    match options.keys().next() {
+        Some(key) => Err(VerifierError::Option {
+            verifier,
+            key: key.clone(),
+            message: "this verifier takes no options".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Builds the verifier `name` with `options`.
+pub fn build(name: &str, options: &Map<String, Value>) -> Result<Arc<dyn Verifier>, VerifierError> {
+    match REGISTRY.iter().find(|e| e.name == name) {
+        Some(entry) => (entry.build)(options),
+        None => Err(VerifierError::Unknown {
+            name: name.to_string(),
+            known: REGISTRY
+                .iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Verdicts for a batch, as Arrow arrays.
+#[derive(Debug, Clone)]
+pub struct Verdicts {
+    /// Scores; null where the response or the gold is null.
+    pub score: Float64Array,
+    /// Extracted answers.
+    pub pred: StringArray,
+    /// Absolute errors (numeric verifiers).
+    pub error: Float64Array,
+    /// Whether the thinking never closed.
+    pub unclosed: BooleanArray,
+}
+
+/// Rows per parallel chunk.
+const CHUNK: usize = 1024;
+
+/// Scores whole arrays, in parallel across the available cores. Nulls in
+/// `responses` or `gold` give null verdicts.
+pub fn verify_batch(
+    verifier: &dyn Verifier,
+    responses: &StringArray,
+    gold: &StringArray,
+    metadata: Option<&StringArray>,
+) -> Verdicts {
+    let n = responses.len();
+    let one = |i: usize| -> Option<Verdict> {
+        if responses.is_null(i) || gold.is_null(i) {
+            return None;
+        }
+        let metadata = metadata.filter(|m| !m.is_null(i)).map(|m| m.value(i));
+        Some(verifier.verify(&Sample {
+            response: responses.value(i),
+            gold: gold.value(i),
+            metadata,
+        }))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+    let results: Vec<Option<Verdict>> = if n <= CHUNK || threads == 1 {
+        (0..n).map(one).collect()
+    } else {
+        let chunks: Vec<std::ops::Range<usize>> = (0..n)
+            .step_by(CHUNK)
+            .map(|s| s..(s + CHUNK).min(n))
+            .collect();
+        let per_thread = chunks.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .chunks(per_thread)
+                .map(|group| {
+                    let group = group.to_vec();
+                    scope.spawn(move || {
+                        group
+                            .into_iter()
+                            .flat_map(|r| r.map(one))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("verifiers do not panic"))
+                .collect()
+        })
+    };
+    Verdicts {
+        score: results
+            .iter()
+            .map(|v| v.as_ref().map(|v| v.score))
+            .collect(),
+        pred: results
+            .iter()
+            .map(|v| v.as_ref().and_then(|v| v.pred.as_deref()))
+            .collect(),
+        error: results
+            .iter()
+            .map(|v| v.as_ref().and_then(|v| v.error))
+            .collect(),
+        unclosed: results
+            .iter()
+            .map(|v| v.as_ref().map(|v| v.unclosed))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_builds_by_name_and_lists_names_on_error() {
+        assert_eq!(build("mcq-rlvr", &Map::new()).unwrap().name(), "mcq-rlvr");
+        let err = build("nope", &Map::new()).unwrap_err().to_string();
+        assert!(err.contains("known verifiers: mcq-rlvr, numeric"), "{err}");
+        let mut opts = Map::new();
+        opts.insert("x".into(), Value::Bool(true));
+        assert!(build("mcq-rlvr", &opts).is_err());
+    }
+
+    #[test]
+    fn batches_keep_order_and_nulls_across_threads() {
+        let n = 5000;
+        let responses: StringArray = (0..n)
+            .map(|i| {
+                (i % 7 != 0)
+                    .then(|| format!("The answer is {}", if i % 2 == 0 { "A" } else { "B" }))
+            })
+            .collect();
+        let gold: StringArray = (0..n).map(|_| Some("A")).collect();
+        let v = build("mcq-rlvr", &Map::new()).unwrap();
+        let out = verify_batch(v.as_ref(), &responses, &gold, None);
+        assert_eq!(out.score.len(), n);
+        for i in 0..n {
+            if i % 7 == 0 {
+                assert!(out.score.is_null(i));
+            } else {
+                assert_eq!(
+                    out.score.value(i),
+                    if i % 2 == 0 { 1.0 } else { 0.0 },
+                    "row {i}"
+                );
+            }
+        }
+    }
+}
