@@ -9,6 +9,7 @@
 //! [`REGISTRY`].
 
 pub mod extract;
+pub mod math;
 pub mod mcq;
 pub mod numeric;
 pub mod split;
