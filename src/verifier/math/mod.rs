@@ -2,4 +2,6 @@
 //! expressions; extraction, normalization and answer structures (intervals,
 //! tuples, sets, matrices) build on it.
 
+pub mod answer;
 pub mod expr;
+pub mod normalize;
