@@ -469,8 +469,12 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             ));
         }
     }
-    if c.verifier.kind.trim().is_empty() {
-        return Err(invalid("verifier.type", "must name a verifier".into()));
+    if let Err(e) = crate::verifier::build(&c.verifier.kind, &c.verifier.options) {
+        let key = match &e {
+            crate::verifier::VerifierError::Option { key, .. } => format!("verifier.options.{key}"),
+            crate::verifier::VerifierError::Unknown { .. } => "verifier.type".to_string(),
+        };
+        return Err(invalid(&key, e.to_string()));
     }
     if let Some(label) = &c.verifier.label
         && (label.is_empty()

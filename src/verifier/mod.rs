@@ -105,6 +105,11 @@ pub struct Entry {
 /// Every verifier rsr knows.
 pub const REGISTRY: &[Entry] = &[
     Entry {
+        name: "math-rlvr",
+        description: "math: the final boxed / stated answer against the gold, by value, expression, interval, tuple, set or matrix",
+        build: |options| Ok(Arc::new(math::MathRlvr::from_options(options)?)),
+    },
+    Entry {
         name: "mcq-rlvr",
         description: "multiple choice: the final stated option letter(s) against the gold letter(s)",
         build: |options| {
@@ -237,7 +242,10 @@ mod tests {
     fn registry_builds_by_name_and_lists_names_on_error() {
         assert_eq!(build("mcq-rlvr", &Map::new()).unwrap().name(), "mcq-rlvr");
         let err = build("nope", &Map::new()).unwrap_err().to_string();
-        assert!(err.contains("known verifiers: mcq-rlvr, numeric"), "{err}");
+        assert!(
+            err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
+            "{err}"
+        );
         let mut opts = Map::new();
         opts.insert("x".into(), Value::Bool(true));
         assert!(build("mcq-rlvr", &opts).is_err());

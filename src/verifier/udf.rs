@@ -2,6 +2,8 @@
 //!
 //! | function | returns |
 //! |---|---|
+//! | `math_verify(response, answer)` | score (1.0 / 0.0) |
+//! | `extract_answer(response)` | the stated math answer |
 //! | `mcq_verify(response, answer [, metadata])` | score (1.0 / 0.0) |
 //! | `mcq_extract(response [, metadata])` | the stated option letter(s) |
 //! | `numeric_verify(response, answer)` | 1.0 when the numbers are equal |
@@ -24,7 +26,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use super::{Verifier, mcq, numeric, split, verify_batch};
+use super::{Verifier, math, mcq, numeric, split, verify_batch};
 
 /// Which column of the verdict a function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,9 +38,12 @@ enum Output {
 
 /// Every verifier function, for registration in a SQL session.
 pub fn udfs() -> Vec<ScalarUDF> {
+    let math: Arc<dyn Verifier> = Arc::new(math::MathRlvr::default());
     let mcq: Arc<dyn Verifier> = Arc::new(mcq::Mcq);
     let numeric: Arc<dyn Verifier> = Arc::new(numeric::Numeric::default());
     vec![
+        VerifierUdf::new("math_verify", math.clone(), Output::Score, &[2]),
+        VerifierUdf::new("extract_answer", math, Output::Pred, &[1]),
         VerifierUdf::new("mcq_verify", mcq.clone(), Output::Score, &[2, 3]),
         VerifierUdf::new("mcq_extract", mcq, Output::Pred, &[1, 2]),
         VerifierUdf::new("numeric_verify", numeric.clone(), Output::Score, &[2]),
