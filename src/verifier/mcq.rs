@@ -50,6 +50,7 @@ impl Verifier for Mcq {
 static STATEMENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?:(?i:answer)(?:\s*(?i:is|was|would be|should be|choice|option))?\s*[:：]?",
+        r"|(?i:(?:correct|right|best)\s+(?:option|choice))(?:\s*(?i:is))?\s*[:：]?",
         r"|答案(?:是|为|應為|应为|选)?\s*[:：]?|【答案】|故选|故答案为|所以选|应选|选择)",
         r"\s*(?:\*\*|\*|__)?\s*(?:(?i:option|choice)\s*)?[\(\[]?\s*",
         r"([A-Z](?:\s*(?:,|、|，|and|&|和)\s*[A-Z])*)",
@@ -223,6 +224,7 @@ mod tests {
             "故选B",
             "答案：Ｂ",
             "The correct answer is option B.",
+            "The correct option is B.",
         ] {
             assert_eq!(pred(r).as_deref(), Some("B"), "{r}");
             assert_eq!(score(r, "B", None), 1.0, "{r}");

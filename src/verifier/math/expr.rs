@@ -87,6 +87,19 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
                 while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                     i += 1;
                 }
+                // Scientific notation: 2.5e3, 1E-4 (an `e` followed by digits).
+                if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+                    let mut j = i + 1;
+                    if j < chars.len() && (chars[j] == '+' || chars[j] == '-') {
+                        j += 1;
+                    }
+                    if j < chars.len() && chars[j].is_ascii_digit() {
+                        while j < chars.len() && chars[j].is_ascii_digit() {
+                            j += 1;
+                        }
+                        i = j;
+                    }
+                }
                 let text: String = chars[start..i].iter().collect();
                 out.push(Tok::Num(text.parse().ok()?));
             }
@@ -627,6 +640,9 @@ mod tests {
         assert_eq!(value("5!"), 120.0);
         assert_eq!(value("7/2"), 3.5);
         assert_eq!(value("|-3|"), 3.0);
+        assert_eq!(value("2.5e3"), 2500.0);
+        assert_eq!(value("1E-2"), 0.01);
+        assert_eq!(value("2e"), 2.0 * std::f64::consts::E);
     }
 
     #[test]

@@ -32,12 +32,13 @@ static LAST_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
 /// The answer a response states, from its final part.
 pub fn extract_answer(final_part: &str, fallback: Fallback) -> Option<String> {
     if let Some(boxed) = extract::last_boxed(final_part) {
-        return clean(boxed);
+        // Inside a box `!` is a factorial, not punctuation.
+        return clean(boxed, &['.', ',', ';']);
     }
     for re in [&*FINAL_ANSWER, &*HASHES, &*ANSWER_COLON, &*ANSWER_IS] {
         if let Some(c) = re.captures_iter(final_part).last() {
             let text = c.get(1).expect("group 1").as_str();
-            if let Some(answer) = clean(sentence(text)) {
+            if let Some(answer) = clean(sentence(text), &['.', ',', ';', '!']) {
                 return Some(answer);
             }
         }
@@ -67,12 +68,12 @@ fn sentence(text: &str) -> &str {
 }
 
 /// Strips markdown emphasis, math delimiters and trailing punctuation.
-fn clean(s: &str) -> Option<String> {
+fn clean(s: &str, trailing: &[char]) -> Option<String> {
     let mut t = s.trim();
     for _ in 0..3 {
         t = t
             .trim_matches(|c: char| c == '*' || c == '_' || c.is_whitespace())
-            .trim_end_matches(['.', ',', ';', '!'])
+            .trim_end_matches(trailing)
             .trim();
         for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
             if let Some(inner) = t.strip_prefix(open).and_then(|r| r.strip_suffix(close)) {
