@@ -4,6 +4,7 @@
 mod common;
 mod prepare;
 mod sql;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,7 @@ pub struct Cli {
 enum Command {
     Prepare(prepare::Args),
     Sql(sql::Args),
+    Verify(verify::Args),
 }
 
 /// Runs the parsed command line.
@@ -38,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Prepare(args) => prepare::run(args).await,
             Command::Sql(args) => sql::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
         }
     })
 }

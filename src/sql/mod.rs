@@ -3,17 +3,23 @@
 
 pub mod output;
 
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
-use crate::store::WorkDir;
+use crate::store::{WorkDir, rollout};
 
 pub use output::OutputFormat;
 
 /// Opens a DataFusion session with the work dir's tables registered —
-/// `inputs` (`data/input.parquet`) — and the verifier functions
-/// ([`crate::verifier::udf`]).
+/// `inputs` (`data/input.parquet`), and when present `rollouts`
+/// (`rollout/**/*.parquet`) and `scores` (`scores/<label>/*.parquet`) — and
+/// the verifier functions ([`crate::verifier::udf`]).
 pub async fn session(wd: &WorkDir) -> datafusion::error::Result<SessionContext> {
-    let ctx = SessionContext::new();
+    // Rollouts and scores live in subdirectories (shard_NNNN/, <label>/).
+    let config = SessionConfig::new().set_bool(
+        "datafusion.execution.listing_table_ignore_subdirectory",
+        false,
+    );
+    let ctx = SessionContext::new_with_config(config);
     for f in crate::verifier::udf::udfs() {
         ctx.register_udf(f);
     }
@@ -24,6 +30,17 @@ pub async fn session(wd: &WorkDir) -> datafusion::error::Result<SessionContext> 
         ParquetReadOptions::default(),
     )
     .await?;
+    let root = wd.root();
+    for (name, dir) in [
+        ("rollouts", rollout::rollout_dir(root)),
+        ("scores", rollout::scores_dir(root)),
+    ] {
+        if rollout::has_parquet(&dir) {
+            let url = format!("{}/", dir.display());
+            ctx.register_parquet(name, &url, ParquetReadOptions::default())
+                .await?;
+        }
+    }
     Ok(ctx)
 }
 

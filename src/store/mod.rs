@@ -12,6 +12,7 @@
 
 pub mod atomic;
 pub mod parquet;
+pub mod rollout;
 pub mod state;
 
 use std::io;

@@ -3,25 +3,26 @@
 //! backtracking.
 
 /// Contents of every `\boxed{…}` / `\fbox{…}` in `text`, in order, with
-/// their byte offsets. Unbalanced braces end the scan at the text's end.
+/// their byte offsets. A box whose brace never closes is skipped. Linear in
+/// the text: braces are matched once, with a stack.
 pub fn boxed(text: &str) -> Vec<(usize, &str)> {
+    if !text.contains("\\boxed") && !text.contains("\\fbox") {
+        return Vec::new();
+    }
+    let closing = matching_braces(text);
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
     for macro_name in ["\\boxed", "\\fbox"] {
-        let mut from = 0;
-        while let Some(i) = text[from..].find(macro_name) {
-            let start = from + i;
+        for (start, _) in text.match_indices(macro_name) {
             let mut j = start + macro_name.len();
-            let bytes = text.as_bytes();
             while j < bytes.len() && bytes[j] == b' ' {
                 j += 1;
             }
-            from = start + macro_name.len();
-            if j >= bytes.len() || bytes[j] != b'{' {
-                continue;
-            }
-            if let Some(end) = matching_brace(text, j) {
+            if j < bytes.len()
+                && bytes[j] == b'{'
+                && let Some(&end) = closing.get(&j)
+            {
                 out.push((start, &text[j + 1..end]));
-                from = end;
             }
         }
     }
@@ -34,26 +35,27 @@ pub fn last_boxed(text: &str) -> Option<&str> {
     boxed(text).pop().map(|(_, s)| s)
 }
 
-/// Byte index of the `}` matching the `{` at `open`.
-fn matching_brace(text: &str, open: usize) -> Option<usize> {
-    let mut depth = 0usize;
+/// For each `{` that closes, the byte index of its `}`; escaped braces
+/// (`\{`, `\}`) are skipped.
+fn matching_braces(text: &str) -> std::collections::HashMap<usize, usize> {
     let bytes = text.as_bytes();
-    let mut i = open;
+    let mut stack = Vec::new();
+    let mut pairs = std::collections::HashMap::new();
+    let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'\\' => i += 1, // skip escaped braces such as \{ and \}
-            b'{' => depth += 1,
+            b'\\' => i += 1,
+            b'{' => stack.push(i),
             b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
+                if let Some(open) = stack.pop() {
+                    pairs.insert(open, i);
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    None
+    pairs
 }
 
 /// Contents of the last `<tag>…</tag>` span (case-sensitive).

@@ -252,6 +252,82 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_and_pathological_inputs_never_panic() {
+        let verifiers: Vec<_> = REGISTRY
+            .iter()
+            .map(|e| (e.build)(&Map::new()).unwrap())
+            .collect();
+        let pieces = [
+            "\\boxed{",
+            "}",
+            "{",
+            "\\frac",
+            "<think>",
+            "</think>",
+            "<|channel|>final<|message|>",
+            "answer is",
+            "Answer:",
+            "####",
+            "(",
+            ")",
+            "[",
+            ",",
+            "\\{",
+            "\\}",
+            "x",
+            "2",
+            ".",
+            "-",
+            "^",
+            "é",
+            "答案是",
+            "Ｂ",
+            "\\begin{pmatrix}",
+            "&",
+            "\\\\",
+            "\\cup",
+            "%",
+            " ",
+        ];
+        let mut seed: u64 = 7;
+        for _ in 0..5_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (seed >> 59) as usize + 1;
+            let text: String = (0..len)
+                .map(|i| pieces[((seed >> (i * 2 % 60)) as usize + i) % pieces.len()])
+                .collect();
+            for v in &verifiers {
+                let verdict = v.verify(&Sample {
+                    response: &text,
+                    gold: &text,
+                    metadata: None,
+                });
+                assert!(verdict.score.is_finite());
+            }
+        }
+        // Large adversarial inputs: many unclosed boxes, deep nesting, long lines.
+        let inputs = [
+            "\\boxed{".repeat(20_000),
+            format!("\\boxed{{{}1{}}}", "(".repeat(5_000), ")".repeat(5_000)),
+            format!("\\boxed{{{}}}", "\\{1,".repeat(5_000)),
+            "the answer is ".repeat(10_000),
+            "9".repeat(100_000),
+        ];
+        for text in &inputs {
+            for v in &verifiers {
+                let verdict = v.verify(&Sample {
+                    response: text,
+                    gold: "1",
+                    metadata: None,
+                });
+                assert!(verdict.score == 0.0 || verdict.score == 1.0);
+            }
+        }
+    }
+
+    #[test]
     fn batches_keep_order_and_nulls_across_threads() {
         let n = 5000;
         let responses: StringArray = (0..n)

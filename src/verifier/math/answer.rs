@@ -44,7 +44,8 @@ fn split_top(s: &str, sep: &str) -> Vec<String> {
             b'(' | b'[' | b'{' => depth += 1,
             b')' | b']' | b'}' => depth -= 1,
             _ => {
-                if depth == 0 && s[i..].starts_with(sep) {
+                // `sep` is ASCII, so a byte match is always at a char boundary.
+                if depth == 0 && bytes[i..].starts_with(sep.as_bytes()) {
                     out.push(s[last..i].trim().to_string());
                     i += sep.len();
                     last = i;
@@ -121,6 +122,11 @@ pub fn equal(a: &str, b: &str, cmp: &Compare) -> bool {
     let (a, b) = (normalize(a), normalize(b));
     if a == b {
         return true;
+    }
+    // Answers are short; a long one is compared as written (this also keeps
+    // the structural comparison's cost bounded).
+    if a.len() > expr::MAX_LEN || b.len() > expr::MAX_LEN {
+        return false;
     }
     match (shape(&a), shape(&b)) {
         (Shape::Matrix(x), Shape::Matrix(y)) => {

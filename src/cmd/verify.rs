@@ -1,0 +1,182 @@
+//! `rsr verify`: re-score saved rollouts with any verifier.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type};
+
+use crate::config::{self, Sources};
+use crate::sql;
+use crate::store::parquet::ParquetFile;
+use crate::store::{RunState, WorkDir, rollout};
+use crate::verifier::{self, REGISTRY};
+
+/// Re-score saved rollouts with any verifier (no inference)
+///
+/// Scores every saved response in WORK_DIR/rollout/ against its prompt's
+/// gold answer with verifier.type (default: the run's verifier) and
+/// verifier.options, and writes scores/<label>/shard_NNNN.parquet (label:
+/// verifier.label, default the verifier name). Prints how many verdicts
+/// changed against the scores given while sampling. Rollouts are only read.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run directory.
+    #[arg(required_unless_present = "list")]
+    work_dir: Option<PathBuf>,
+    /// Verifier overrides: verifier.type=mcq-rlvr verifier.label=mcq-v2
+    /// verifier.options.tolerance=1e-4
+    #[arg(value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// List the verifiers and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.list {
+        for entry in REGISTRY {
+            println!("{:<10} {}", entry.name, entry.description);
+        }
+        return Ok(());
+    }
+    let dir = args.work_dir.expect("clap requires work_dir");
+    let wd = WorkDir::open_prepared(&dir)?;
+    if !WorkDir::has_saved_config(&dir) {
+        bail!("{} has no config.yaml: not an rsr work dir", dir.display());
+    }
+    for o in &args.overrides {
+        if !o.starts_with("verifier.") {
+            bail!("`{o}`: rsr verify takes only verifier.* overrides");
+        }
+    }
+    let mut overrides = vec![format!("work_dir={}", dir.display())];
+    overrides.extend(args.overrides.iter().cloned());
+    let resolved = config::resolve(&Sources::from_process_env(None, overrides), &["verifier"])?;
+    crate::logging::attach_run_log(&wd.run_log_path())?;
+    let vc = &resolved.config.verifier;
+    let verifier = verifier::build(&vc.kind, &vc.options)?;
+    let label = vc.label().to_string();
+    if !rollout::has_parquet(&rollout::rollout_dir(wd.root())) {
+        bail!(
+            "no rollouts in {}: sample first (rsr sample), or copy rollout part files there",
+            rollout::rollout_dir(wd.root()).display()
+        );
+    }
+    let state = RunState::load(&wd.state_path())?;
+    let ctx = sql::session(&wd).await?;
+
+    let mut totals = Totals::default();
+    for shard in &state.shards {
+        let query = format!(
+            "SELECT r.id, r.rollout_idx, r.response, r.score AS inline_score, i.answer, i.metadata \
+             FROM rollouts r JOIN inputs i ON r.id = i.id WHERE i.shard = {} \
+             ORDER BY r.id, r.rollout_idx",
+            shard.shard
+        );
+        let batches = ctx.sql(&query).await?.collect().await?;
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            continue;
+        }
+        let path = rollout::score_path(wd.root(), &label, shard.shard);
+        let mut file = ParquetFile::create(&path, rollout::score_schema())?;
+        for batch in &batches {
+            let scored = score_batch(verifier.as_ref(), &label, batch, &mut totals)?;
+            file.write(&scored)?;
+        }
+        file.commit()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        totals.shards += 1;
+    }
+    let pct = |n: u64| {
+        if totals.scored == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / totals.scored as f64
+        }
+    };
+    tracing::info!(
+        "scored {} rollouts with {} -> {} ({} shard file(s)): {} pass ({:.1}%); {} verdicts changed against the inline scores ({} up, {} down), {} had no inline score, {} had no response",
+        totals.scored,
+        vc.kind,
+        rollout::scores_dir(wd.root()).join(&label).display(),
+        totals.shards,
+        totals.pass,
+        pct(totals.pass),
+        totals.up + totals.down,
+        totals.up,
+        totals.down,
+        totals.no_inline,
+        totals.no_response,
+    );
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    scored: u64,
+    pass: u64,
+    up: u64,
+    down: u64,
+    no_inline: u64,
+    no_response: u64,
+    shards: u64,
+}
+
+fn utf8(batch: &RecordBatch, name: &str) -> anyhow::Result<StringArray> {
+    let col = batch.column_by_name(name).context(name.to_string())?;
+    Ok(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
+}
+
+fn score_batch(
+    verifier: &dyn verifier::Verifier,
+    label: &str,
+    batch: &RecordBatch,
+    totals: &mut Totals,
+) -> anyhow::Result<RecordBatch> {
+    let responses = utf8(batch, "response")?;
+    let gold = utf8(batch, "answer")?;
+    let metadata = utf8(batch, "metadata")?;
+    let verdicts = verifier::verify_batch(verifier, &responses, &gold, Some(&metadata));
+    let inline = cast(
+        batch
+            .column_by_name("inline_score")
+            .context("inline_score")?,
+        &DataType::Float64,
+    )?;
+    let inline = inline.as_primitive::<Float64Type>();
+    for i in 0..batch.num_rows() {
+        totals.scored += 1;
+        if responses.is_null(i) {
+            totals.no_response += 1;
+        }
+        let new = (!verdicts.score.is_null(i)).then(|| verdicts.score.value(i));
+        if new.is_some_and(|s| s >= 1.0) {
+            totals.pass += 1;
+        }
+        match ((!inline.is_null(i)).then(|| inline.value(i)), new) {
+            (None, _) => totals.no_inline += 1,
+            (Some(old), Some(new)) if new > old => totals.up += 1,
+            (Some(old), Some(new)) if new < old => totals.down += 1,
+            _ => {}
+        }
+    }
+    let ids = cast(batch.column_by_name("id").context("id")?, &DataType::Utf8)?;
+    let idx = cast(
+        batch.column_by_name("rollout_idx").context("rollout_idx")?,
+        &DataType::UInt32,
+    )?;
+    let label_col: ArrayRef = Arc::new(StringArray::from(vec![label; batch.num_rows()]));
+    Ok(RecordBatch::try_new(
+        rollout::score_schema(),
+        vec![
+            ids,
+            idx,
+            Arc::new(verdicts.score),
+            Arc::new(verdicts.pred),
+            label_col,
+        ],
+    )?)
+}

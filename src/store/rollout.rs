@@ -1,0 +1,133 @@
+//! The rollout and score tables: their schemas (the on-disk contract) and
+//! where their files live.
+//!
+//! Rollouts are append-only: `rollout/shard_NNNN/part-NNNNNN.parquet`, one
+//! row per response (truncated and failed ones included). Scores computed
+//! after the fact live in `scores/<label>/shard_NNNN.parquet`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Schema of rollout part files. Columns:
+///
+/// - `id` (utf8): the prompt's id in `inputs`.
+/// - `rollout_idx` (u32): 0-based index of the response for its prompt.
+/// - `step` (u32): the sampling step that produced it.
+/// - `response` (utf8, nullable): final content as returned (null on error).
+/// - `reasoning` (utf8, nullable): `reasoning_content` / thinking text when the
+///   server returned it separately.
+/// - `finish_reason` (utf8, nullable): `stop`, `length`, …
+/// - `truncated` (bool): `finish_reason == "length"` or unclosed thinking.
+/// - `error` (utf8, nullable): why the request failed after its retries.
+/// - `prompt_tokens`, `completion_tokens` (u32, nullable): usage per response.
+/// - `latency_ms` (u64, nullable): request latency.
+/// - `model` (utf8), `endpoint` (utf8): who answered.
+/// - `created_at` (timestamp ms, UTC): when the response arrived.
+/// - `score` (f64, nullable), `pred` (utf8, nullable): the inline verdict.
+pub fn rollout_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("rollout_idx", DataType::UInt32, false),
+        Field::new("step", DataType::UInt32, false),
+        Field::new("response", DataType::Utf8, true),
+        Field::new("reasoning", DataType::Utf8, true),
+        Field::new("finish_reason", DataType::Utf8, true),
+        Field::new("truncated", DataType::Boolean, false),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("prompt_tokens", DataType::UInt32, true),
+        Field::new("completion_tokens", DataType::UInt32, true),
+        Field::new("latency_ms", DataType::UInt64, true),
+        Field::new("model", DataType::Utf8, false),
+        Field::new("endpoint", DataType::Utf8, false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("score", DataType::Float64, true),
+        Field::new("pred", DataType::Utf8, true),
+    ]))
+}
+
+/// Schema of `scores/<label>/shard_NNNN.parquet`: `id`, `rollout_idx`,
+/// `score` (null where the response was null), `pred`, and `verifier`
+/// (the label).
+pub fn score_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("rollout_idx", DataType::UInt32, false),
+        Field::new("score", DataType::Float64, true),
+        Field::new("pred", DataType::Utf8, true),
+        Field::new("verifier", DataType::Utf8, false),
+    ]))
+}
+
+/// `rollout/`.
+pub fn rollout_dir(root: &Path) -> PathBuf {
+    root.join("rollout")
+}
+
+/// `rollout/shard_NNNN/part-NNNNNN.parquet`.
+pub fn rollout_part_path(root: &Path, shard: u32, part: u32) -> PathBuf {
+    rollout_dir(root)
+        .join(format!("shard_{shard:04}"))
+        .join(format!("part-{part:06}.parquet"))
+}
+
+/// `scores/`.
+pub fn scores_dir(root: &Path) -> PathBuf {
+    root.join("scores")
+}
+
+/// `scores/<label>/shard_NNNN.parquet`.
+pub fn score_path(root: &Path, label: &str, shard: u32) -> PathBuf {
+    scores_dir(root)
+        .join(label)
+        .join(format!("shard_{shard:04}.parquet"))
+}
+
+/// Whether any `*.parquet` file exists below `dir`.
+pub fn has_parquet(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            has_parquet(&p)
+        } else {
+            p.extension().is_some_and(|x| x == "parquet")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_layout() {
+        let root = Path::new("run");
+        assert_eq!(
+            rollout_part_path(root, 3, 12),
+            Path::new("run/rollout/shard_0003/part-000012.parquet")
+        );
+        assert_eq!(
+            score_path(root, "math-rlvr", 0),
+            Path::new("run/scores/math-rlvr/shard_0000.parquet")
+        );
+    }
+
+    #[test]
+    fn parquet_files_are_found_below_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!has_parquet(dir.path()));
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/x.parquet.tmp"), b"").unwrap();
+        assert!(!has_parquet(dir.path()));
+        std::fs::write(dir.path().join("a/b/x.parquet"), b"").unwrap();
+        assert!(has_parquet(dir.path()));
+    }
+}

@@ -1,0 +1,186 @@
+//! `rsr verify` over rollout Parquet files written by the test.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    UInt32Array, UInt64Array,
+};
+use common::{TestDir, fixture, read_parquet, strings};
+use rsr::store::parquet::ParquetFile;
+use rsr::store::rollout::{rollout_part_path, rollout_schema};
+
+/// (id, rollout_idx, response, inline score)
+type Row<'a> = (&'a str, u32, Option<&'a str>, Option<f64>);
+
+fn write_part(root: &std::path::Path, shard: u32, part: u32, rows: &[Row<'_>]) {
+    let n = rows.len();
+    let strs = |f: &dyn Fn(&Row<'_>) -> Option<String>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        strs(&|r| Some(r.0.to_string())),
+        Arc::new(rows.iter().map(|r| r.1).collect::<UInt32Array>()),
+        Arc::new(UInt32Array::from(vec![0; n])),
+        strs(&|r| r.2.map(str::to_string)),
+        strs(&|_| None),
+        strs(&|r| r.2.map(|_| "stop".to_string())),
+        Arc::new(BooleanArray::from(vec![false; n])),
+        strs(&|r| {
+            r.2.is_none()
+                .then(|| "HTTP 500 after 5 retries".to_string())
+        }),
+        Arc::new(UInt32Array::from(vec![Some(50); n])),
+        Arc::new(UInt32Array::from(vec![Some(200); n])),
+        Arc::new(UInt64Array::from(vec![Some(900); n])),
+        strs(&|_| Some("test-model".into())),
+        strs(&|_| Some("http://127.0.0.1:1/v1".into())),
+        Arc::new(TimestampMillisecondArray::from(vec![1_790_000_000_000; n]).with_timezone("UTC")),
+        Arc::new(rows.iter().map(|r| r.3).collect::<Float64Array>()),
+        strs(&|_| None),
+    ];
+    let batch = RecordBatch::try_new(rollout_schema(), columns).unwrap();
+    let mut f =
+        ParquetFile::create(&rollout_part_path(root, shard, part), rollout_schema()).unwrap();
+    f.write(&batch).unwrap();
+    f.commit().unwrap();
+}
+
+fn run_with_rollouts() -> TestDir {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", fixture("gsm8k_sample.jsonl"));
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+        "shard.size=10",
+    ]);
+    let root = t.path("run");
+    // gsm8k-0: 18, gsm8k-1: 3, gsm8k-12 (shard 1): gold checked below.
+    write_part(
+        &root,
+        0,
+        0,
+        &[
+            (
+                "gsm8k-0",
+                0,
+                Some("<think>maybe 16</think>\\boxed{18}"),
+                Some(1.0),
+            ),
+            (
+                "gsm8k-0",
+                1,
+                Some("<think>it is 18</think>So \\boxed{16}"),
+                Some(1.0),
+            ), // inline was wrong
+            ("gsm8k-0", 2, Some("<think>I think \\boxed{18}"), Some(0.0)), // unclosed
+            ("gsm8k-1", 0, Some("The answer is 3."), Some(0.0)),           // inline was wrong
+            ("gsm8k-1", 1, None, None),                                    // failed request
+        ],
+    );
+    write_part(&root, 0, 1, &[("gsm8k-1", 2, Some("#### 3"), None)]);
+    write_part(
+        &root,
+        1,
+        0,
+        &[("gsm8k-12", 0, Some("\\boxed{0}"), Some(0.0))],
+    );
+    // An unfinished part file is ignored.
+    std::fs::write(
+        root.join("rollout/shard_0001/part-000001.parquet.tmp"),
+        b"partial",
+    )
+    .unwrap();
+    t
+}
+
+#[test]
+fn rescoring_writes_scores_per_shard_and_reports_changes() {
+    let t = run_with_rollouts();
+    let out = t.cmd(&["verify", "run"]).output().unwrap();
+    common::assert_success(&out, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("scored 7 rollouts with math-rlvr"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(2 shard file(s))"), "{stderr}");
+    assert!(
+        stderr.contains("2 verdicts changed against the inline scores (1 up, 1 down)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 had no inline score, 1 had no response"),
+        "{stderr}"
+    );
+
+    let s0 = read_parquet(&t.path("run/scores/math-rlvr/shard_0000.parquet"));
+    assert_eq!(
+        strings(&s0, "score"),
+        ["1.0", "0.0", "0.0", "1.0"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .chain([None, Some("1.0".into())])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(strings(&s0, "pred")[1].as_deref(), Some("16"));
+    assert_eq!(strings(&s0, "pred")[2], None);
+    assert_eq!(strings(&s0, "verifier")[0].as_deref(), Some("math-rlvr"));
+    assert!(t.path("run/scores/math-rlvr/shard_0001.parquet").is_file());
+
+    // The new tables are queryable.
+    let csv = t.ok(&[
+        "sql",
+        "run",
+        "SELECT count(*) AS rollouts, (SELECT count(*) FROM scores WHERE score = 1) AS pass FROM rollouts",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv, "rollouts,pass\n7,3\n");
+}
+
+#[test]
+fn another_verifier_and_label_without_touching_the_run_config() {
+    let t = run_with_rollouts();
+    let before = std::fs::read_to_string(t.path("run/config.yaml")).unwrap();
+    t.ok(&[
+        "verify",
+        "run",
+        "verifier.type=numeric",
+        "verifier.label=num",
+        "verifier.options.tolerance=2",
+    ]);
+    let s = read_parquet(&t.path("run/scores/num/shard_0000.parquet"));
+    // 16 vs gold 18 is within the tolerance of 2.
+    assert_eq!(strings(&s, "score")[1].as_deref(), Some("1.0"));
+    assert_eq!(strings(&s, "verifier")[0].as_deref(), Some("num"));
+    assert_eq!(
+        std::fs::read_to_string(t.path("run/config.yaml")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn errors_and_listing() {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", fixture("chat_sample.jsonl"));
+    t.ok(&["prepare", "work_dir=run", &input]);
+    let err = t.fails(&["verify", "run"]);
+    assert!(err.contains("no rollouts in"), "{err}");
+    let err = t.fails(&["verify", "run", "verifier.type=regex"]);
+    assert!(
+        err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
+        "{err}"
+    );
+    let err = t.fails(&["verify", "run", "sampler.model=x"]);
+    assert!(err.contains("only verifier.* overrides"), "{err}");
+    let list = t.ok(&["verify", "--list"]);
+    assert!(
+        list.contains("math-rlvr") && list.contains("mcq-rlvr") && list.contains("numeric"),
+        "{list}"
+    );
+}
