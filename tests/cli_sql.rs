@@ -2,18 +2,10 @@
 
 mod common;
 
-use common::{TestDir, fixture, read_parquet};
+use common::{TestDir, read_parquet};
 
 fn prepared() -> TestDir {
-    let t = TestDir::new();
-    let input = format!("data.input_path={}", fixture("gsm8k_sample.jsonl"));
-    t.ok(&[
-        "prepare",
-        "work_dir=run",
-        &input,
-        "data.preprocess.transform=gsm8k",
-    ]);
-    t
+    common::prepared_gsm8k(&[])
 }
 
 #[test]

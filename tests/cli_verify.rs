@@ -49,15 +49,7 @@ fn write_part(root: &std::path::Path, shard: u32, part: u32, rows: &[Row<'_>]) {
 }
 
 fn run_with_rollouts() -> TestDir {
-    let t = TestDir::new();
-    let input = format!("data.input_path={}", fixture("gsm8k_sample.jsonl"));
-    t.ok(&[
-        "prepare",
-        "work_dir=run",
-        &input,
-        "data.preprocess.transform=gsm8k",
-        "shard.size=10",
-    ]);
+    let t = common::prepared_gsm8k(&["shard.size=10"]);
     let root = t.path("run");
     // gsm8k-0: 18, gsm8k-1: 3, gsm8k-12 (shard 1): gold checked below.
     write_part(

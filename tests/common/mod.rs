@@ -63,6 +63,22 @@ pub fn assert_success(out: &Output, args: &[&str]) {
     );
 }
 
+/// A test dir whose `run/` work dir holds the GSM8K sample prepared through
+/// the shipped transform (26 prompts), plus `extra` overrides.
+pub fn prepared_gsm8k(extra: &[&str]) -> TestDir {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", fixture("gsm8k_sample.jsonl"));
+    let mut args = vec![
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+    ];
+    args.extend_from_slice(extra);
+    t.ok(&args);
+    t
+}
+
 /// Absolute path of a file in tests/fixtures.
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
