@@ -176,3 +176,50 @@ fn errors_and_listing() {
         "{list}"
     );
 }
+
+#[test]
+fn results_and_prompts_views_use_the_selected_verdicts() {
+    let t = run_with_rollouts();
+    let q = "SELECT id, n_rollouts, n_valid, n_pass, pass_rate, n_errors FROM prompts \
+             WHERE n_rollouts > 0 ORDER BY id";
+    // Inline verdicts as written while sampling.
+    let inline = t.ok(&["sql", "run", q, "--format", "csv"]);
+    assert_eq!(
+        inline,
+        "id,n_rollouts,n_valid,n_pass,pass_rate,n_errors\n\
+         gsm8k-0,3,3,2,0.6666666666666666,0\n\
+         gsm8k-1,3,2,0,0.0,1\n\
+         gsm8k-12,1,1,0,0.0,0\n"
+    );
+    // Prompts without rollouts are there too, with zero counts.
+    let all = t.ok(&[
+        "sql",
+        "run",
+        "SELECT count(*) AS n, sum(n_rollouts) AS r FROM prompts",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(all, "n,r\n26,7\n");
+    let err = t.fails(&["sql", "run", q, "--scores", "math-rlvr"]);
+    assert!(err.contains("run rsr verify first"), "{err}");
+    // Re-scored verdicts.
+    t.ok(&["verify", "run"]);
+    let rescored = t.ok(&["sql", "run", q, "--format", "csv", "--scores", "math-rlvr"]);
+    assert_eq!(
+        rescored,
+        "id,n_rollouts,n_valid,n_pass,pass_rate,n_errors\n\
+         gsm8k-0,3,3,1,0.3333333333333333,0\n\
+         gsm8k-1,3,2,2,1.0,1\n\
+         gsm8k-12,1,1,0,0.0,0\n"
+    );
+    let v = t.ok(&[
+        "sql",
+        "run",
+        "SELECT DISTINCT verifier FROM results",
+        "--format",
+        "csv",
+        "--scores",
+        "math-rlvr",
+    ]);
+    assert_eq!(v, "verifier\nmath-rlvr\n");
+}

@@ -10,7 +10,9 @@ use crate::store::WorkDir;
 /// Query a work dir's saved data with SQL
 ///
 /// Runs a SQL query (DataFusion dialect) over a work dir's tables: `inputs`
-/// (the prepared prompts). Prints an aligned table by default; --output
+/// (the prepared prompts), and once sampled `rollouts`, `scores`, and the
+/// views `results` (one row per rollout with its verdict) and `prompts`
+/// (one row per prompt with n_valid, n_pass, pass_rate, …). Prints an aligned table by default; --output
 /// writes CSV, JSON, JSON Lines or Parquet chosen by the file extension.
 /// Reads saved data only: no inference.
 #[derive(Debug, clap::Args)]
@@ -25,11 +27,15 @@ pub struct Args {
     /// Write the result to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Build `results` and `prompts` on scores/LABEL/ (from rsr verify)
+    /// instead of the verdicts given while sampling.
+    #[arg(long, value_name = "LABEL")]
+    scores: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let wd = WorkDir::open_prepared(&args.work_dir)?;
-    let ctx = sql::session(&wd)
+    let ctx = sql::session_with_scores(&wd, args.scores.as_deref())
         .await
         .with_context(|| format!("cannot open the tables of {}", wd.root().display()))?;
     let format = args

@@ -2,6 +2,7 @@
 //! writers that print or save a query's result.
 
 pub mod output;
+pub mod views;
 
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
@@ -11,9 +12,19 @@ pub use output::OutputFormat;
 
 /// Opens a DataFusion session with the work dir's tables registered —
 /// `inputs` (`data/input.parquet`), and when present `rollouts`
-/// (`rollout/**/*.parquet`) and `scores` (`scores/<label>/*.parquet`) — and
-/// the verifier functions ([`crate::verifier::udf`]).
+/// (`rollout/**/*.parquet`), `scores` (`scores/<label>/*.parquet`) and the
+/// `results` / `prompts` views with the inline verdicts — and the verifier
+/// functions ([`crate::verifier::udf`]).
 pub async fn session(wd: &WorkDir) -> datafusion::error::Result<SessionContext> {
+    session_with_scores(wd, None).await
+}
+
+/// Like [`session`], with `results` and `prompts` built on the verdicts of
+/// `scores/<label>/` instead of the inline ones.
+pub async fn session_with_scores(
+    wd: &WorkDir,
+    label: Option<&str>,
+) -> datafusion::error::Result<SessionContext> {
     // Rollouts and scores live in subdirectories (shard_NNNN/, <label>/).
     let config = SessionConfig::new().set_bool(
         "datafusion.execution.listing_table_ignore_subdirectory",
@@ -40,6 +51,16 @@ pub async fn session(wd: &WorkDir) -> datafusion::error::Result<SessionContext> 
             ctx.register_parquet(name, &url, ParquetReadOptions::default())
                 .await?;
         }
+    }
+    let has_scores = rollout::has_parquet(&rollout::scores_dir(root));
+    if label.is_some() && !has_scores {
+        return Err(datafusion::error::DataFusionError::Plan(format!(
+            "no scores in {}: run rsr verify first",
+            rollout::scores_dir(root).display()
+        )));
+    }
+    if rollout::has_parquet(&rollout::rollout_dir(root)) {
+        views::register(&ctx, label).await?;
     }
     Ok(ctx)
 }

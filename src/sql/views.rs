@@ -1,0 +1,66 @@
+//! The `results` and `prompts` views, defined over `rollouts`, `scores` and
+//! `inputs` when a work dir has rollouts.
+//!
+//! `results` is one row per rollout with the selected verdict: the inline
+//! `score`/`pred` written while sampling, or those of `scores/<label>/`.
+//! A rollout is `valid` when it has a response, no error and was not
+//! truncated. `prompts` is one row per input with its counts and pass rate.
+
+use datafusion::error::{DataFusionError, Result};
+use datafusion::prelude::SessionContext;
+
+/// Rollout columns carried into `results`, verdict excluded.
+const ROLLOUT_COLUMNS: &str = "r.id, r.rollout_idx, r.step, r.response, r.reasoning, \
+     r.finish_reason, r.truncated, r.error, r.prompt_tokens, r.completion_tokens, \
+     r.latency_ms, r.model, r.endpoint, r.created_at";
+
+/// A score passes at or above this value in `prompts` (`n_pass`, `pass_rate`).
+pub const PASS_SCORE: f64 = 1.0;
+
+/// Creates `results` (with the verdicts of `scores` label `label`, or the
+/// inline ones when `None`) and `prompts`.
+pub async fn register(ctx: &SessionContext, label: Option<&str>) -> Result<()> {
+    let valid = "(r.error IS NULL AND r.response IS NOT NULL AND NOT r.truncated) AS valid";
+    let results = match label {
+        None => format!(
+            "CREATE VIEW results AS SELECT {ROLLOUT_COLUMNS}, r.score, r.pred, \
+             'inline' AS verifier, {valid} FROM rollouts r"
+        ),
+        Some(label) => {
+            if !label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(DataFusionError::Plan(format!(
+                    "scores label `{label}` may only hold letters, digits, `.`, `_` and `-`"
+                )));
+            }
+            format!(
+                "CREATE VIEW results AS SELECT {ROLLOUT_COLUMNS}, s.score, s.pred, \
+                 '{label}' AS verifier, {valid} FROM rollouts r LEFT JOIN \
+                 (SELECT * FROM scores WHERE verifier = '{label}') s \
+                 ON r.id = s.id AND r.rollout_idx = s.rollout_idx"
+            )
+        }
+    };
+    ctx.sql(&results).await?;
+    let pass = format!("r.valid AND r.score >= {PASS_SCORE:?}");
+    let prompts = format!(
+        "CREATE VIEW prompts AS SELECT i.id, i.messages, i.answer, i.metadata, i.shard, \
+         count(r.rollout_idx) AS n_rollouts, \
+         COALESCE(sum(CASE WHEN r.valid THEN 1 ELSE 0 END), 0) AS n_valid, \
+         COALESCE(sum(CASE WHEN {pass} THEN 1 ELSE 0 END), 0) AS n_pass, \
+         CAST(sum(CASE WHEN {pass} THEN 1 ELSE 0 END) AS DOUBLE) \
+           / CAST(NULLIF(sum(CASE WHEN r.valid THEN 1 ELSE 0 END), 0) AS DOUBLE) AS pass_rate, \
+         avg(CASE WHEN r.valid THEN r.score END) AS mean_score, \
+         COALESCE(sum(CASE WHEN r.truncated THEN 1 ELSE 0 END), 0) AS n_truncated, \
+         COALESCE(sum(CASE WHEN r.error IS NOT NULL THEN 1 ELSE 0 END), 0) AS n_errors, \
+         avg(r.completion_tokens) AS mean_completion_tokens, \
+         max(r.completion_tokens) AS max_completion_tokens, \
+         sum(r.completion_tokens) AS total_completion_tokens \
+         FROM inputs i LEFT JOIN results r ON i.id = r.id \
+         GROUP BY i.id, i.messages, i.answer, i.metadata, i.shard"
+    );
+    ctx.sql(&prompts).await?;
+    Ok(())
+}
