@@ -12,9 +12,10 @@ use crate::store::WorkDir;
 /// Runs a SQL query (DataFusion dialect) over a work dir's tables: `inputs`
 /// (the prepared prompts), and once sampled `rollouts`, `scores`, and the
 /// views `results` (one row per rollout with its verdict) and `prompts`
-/// (one row per prompt with n_valid, n_pass, pass_rate, …). Prints an aligned table by default; --output
-/// writes CSV, JSON, JSON Lines or Parquet chosen by the file extension.
-/// Reads saved data only: no inference.
+/// (one row per prompt with n_valid, n_pass, pass_rate, …). Prints an
+/// aligned table by default; --output writes CSV, JSON, JSON Lines or
+/// Parquet chosen by the file extension. Reads saved data only: no
+/// inference.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directory (for example output/20261206_143052).
