@@ -110,17 +110,33 @@ fn rescoring_writes_scores_per_shard_and_reports_changes() {
         "{stderr}"
     );
 
+    // Rows are in scan order: key them by (id, rollout_idx).
     let s0 = read_parquet(&t.path("run/scores/math-rlvr/shard_0000.parquet"));
+    let (ids, idx) = (strings(&s0, "id"), strings(&s0, "rollout_idx"));
+    let (score, pred) = (strings(&s0, "score"), strings(&s0, "pred"));
+    let mut rows: Vec<(String, Option<String>, Option<String>)> = (0..s0.num_rows())
+        .map(|i| {
+            let key = format!(
+                "{}/{}",
+                ids[i].as_deref().unwrap(),
+                idx[i].as_deref().unwrap()
+            );
+            (key, score[i].clone(), pred[i].clone())
+        })
+        .collect();
+    rows.sort();
+    let some = |s: &str| Some(s.to_string());
     assert_eq!(
-        strings(&s0, "score"),
-        ["1.0", "0.0", "0.0", "1.0"]
-            .iter()
-            .map(|s| Some(s.to_string()))
-            .chain([None, Some("1.0".into())])
-            .collect::<Vec<_>>()
+        rows,
+        vec![
+            ("gsm8k-0/0".into(), some("1.0"), some("18")),
+            ("gsm8k-0/1".into(), some("0.0"), some("16")),
+            ("gsm8k-0/2".into(), some("0.0"), None),
+            ("gsm8k-1/0".into(), some("1.0"), some("3")),
+            ("gsm8k-1/1".into(), None, None),
+            ("gsm8k-1/2".into(), some("1.0"), some("3")),
+        ]
     );
-    assert_eq!(strings(&s0, "pred")[1].as_deref(), Some("16"));
-    assert_eq!(strings(&s0, "pred")[2], None);
     assert_eq!(strings(&s0, "verifier")[0].as_deref(), Some("math-rlvr"));
     assert!(t.path("run/scores/math-rlvr/shard_0001.parquet").is_file());
 
@@ -148,7 +164,11 @@ fn another_verifier_and_label_without_touching_the_run_config() {
     ]);
     let s = read_parquet(&t.path("run/scores/num/shard_0000.parquet"));
     // 16 vs gold 18 is within the tolerance of 2.
-    assert_eq!(strings(&s, "score")[1].as_deref(), Some("1.0"));
+    let row = strings(&s, "pred")
+        .iter()
+        .position(|p| p.as_deref() == Some("16"))
+        .unwrap();
+    assert_eq!(strings(&s, "score")[row].as_deref(), Some("1.0"));
     assert_eq!(strings(&s, "verifier")[0].as_deref(), Some("num"));
     assert_eq!(
         std::fs::read_to_string(t.path("run/config.yaml")).unwrap(),

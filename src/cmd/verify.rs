@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
+use futures::StreamExt;
 
 use crate::config::{self, Sources};
 use crate::sql;
@@ -72,23 +73,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for shard in &state.shards {
         let query = format!(
             "SELECT r.id, r.rollout_idx, r.response, r.score AS inline_score, i.answer, i.metadata \
-             FROM rollouts r JOIN inputs i ON r.id = i.id WHERE i.shard = {} \
-             ORDER BY r.id, r.rollout_idx",
+             FROM rollouts r JOIN inputs i ON r.id = i.id WHERE i.shard = {}",
             shard.shard
         );
-        let batches = ctx.sql(&query).await?.collect().await?;
-        if batches.iter().all(|b| b.num_rows() == 0) {
-            continue;
-        }
+        // Streamed batch by batch: memory stays bounded by the batch size.
+        let mut stream = ctx.sql(&query).await?.execute_stream().await?;
         let path = rollout::score_path(wd.root(), &label, shard.shard);
-        let mut file = ParquetFile::create(&path, rollout::score_schema())?;
-        for batch in &batches {
-            let scored = score_batch(verifier.as_ref(), &label, batch, &mut totals)?;
-            file.write(&scored)?;
+        let mut file: Option<ParquetFile> = None;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let scored = score_batch(verifier.as_ref(), &label, &batch, &mut totals)?;
+            if file.is_none() {
+                file = Some(ParquetFile::create(&path, rollout::score_schema())?);
+            }
+            file.as_mut().expect("created above").write(&scored)?;
         }
-        file.commit()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        totals.shards += 1;
+        if let Some(file) = file {
+            file.commit()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            totals.shards += 1;
+        }
     }
     let pct = |n: u64| {
         if totals.scored == 0 {
