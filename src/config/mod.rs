@@ -477,11 +477,7 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
         return Err(invalid(&key, e.to_string()));
     }
     if let Some(label) = &c.verifier.label
-        && (label.is_empty()
-            || !label
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
-            || label.starts_with('.'))
+        && !crate::store::rollout::is_valid_label(label)
     {
         return Err(invalid(
             "verifier.label",

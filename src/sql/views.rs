@@ -27,12 +27,9 @@ pub async fn register(ctx: &SessionContext, label: Option<&str>) -> Result<()> {
              'inline' AS verifier, {valid} FROM rollouts r"
         ),
         Some(label) => {
-            if !label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            {
+            if !crate::store::rollout::is_valid_label(label) {
                 return Err(DataFusionError::Plan(format!(
-                    "scores label `{label}` may only hold letters, digits, `.`, `_` and `-`"
+                    "scores label `{label}` must be a directory name of letters, digits, `.`, `_` or `-`"
                 )));
             }
             format!(

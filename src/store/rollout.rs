@@ -81,6 +81,16 @@ pub fn scores_dir(root: &Path) -> PathBuf {
     root.join("scores")
 }
 
+/// Whether `label` can name a `scores/<label>/` directory (and be quoted in
+/// SQL): non-empty, letters, digits, `.`, `_`, `-`, not starting with `.`.
+pub fn is_valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && !label.starts_with('.')
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 /// `scores/<label>/shard_NNNN.parquet`.
 pub fn score_path(root: &Path, label: &str, shard: u32) -> PathBuf {
     scores_dir(root)
@@ -118,6 +128,15 @@ mod tests {
             score_path(root, "math-rlvr", 0),
             Path::new("run/scores/math-rlvr/shard_0000.parquet")
         );
+    }
+
+    #[test]
+    fn labels() {
+        assert!(is_valid_label("math-rlvr"));
+        assert!(is_valid_label("v2.1_fixed"));
+        for bad in ["", ".hidden", "a/b", "x'y", "a b"] {
+            assert!(!is_valid_label(bad), "{bad}");
+        }
     }
 
     #[test]
