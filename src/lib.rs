@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod config;
 pub mod data;
 pub mod logging;
+pub mod sampler;
 pub mod sql;
 pub mod store;
 pub mod verifier;

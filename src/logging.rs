@@ -12,6 +12,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 static RUN_LOG: OnceLock<Mutex<Option<File>>> = OnceLock::new();
+static BAR: OnceLock<Mutex<Option<indicatif::ProgressBar>>> = OnceLock::new();
+
+fn bar() -> &'static Mutex<Option<indicatif::ProgressBar>> {
+    BAR.get_or_init(|| Mutex::new(None))
+}
+
+/// Routes stderr log lines around a live progress bar (`None` removes it).
+pub fn set_progress_bar(progress: Option<indicatif::ProgressBar>) {
+    *bar().lock().unwrap_or_else(|e| e.into_inner()) = progress;
+}
 
 fn run_log() -> &'static Mutex<Option<File>> {
     RUN_LOG.get_or_init(|| Mutex::new(None))
@@ -29,7 +39,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let stderr_filter = EnvFilter::try_from_env("RSR_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,rsr={level}")));
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(io::stderr)
+        .with_writer(|| StderrAroundBar)
         .with_ansi(io::stderr().is_terminal())
         .with_target(false)
         .without_time()
@@ -51,6 +61,25 @@ pub fn attach_run_log(path: &Path) -> io::Result<()> {
     let file = OpenOptions::new().create(true).append(true).open(path)?;
     *run_log().lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
     Ok(())
+}
+
+/// Stderr that hides the progress bar while a line is written.
+struct StderrAroundBar;
+
+impl Write for StderrAroundBar {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let progress = bar().lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match progress {
+            Some(b) => b
+                .suspend(|| io::stderr().write_all(buf))
+                .map(|()| buf.len()),
+            None => io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
 }
 
 /// Writes to `run.log` when attached, nowhere before that.

@@ -3,8 +3,12 @@
 
 mod common;
 mod prepare;
+mod run;
+mod sample;
 mod sql;
 mod verify;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -25,7 +29,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Run(run::Args),
     Prepare(prepare::Args),
+    Sample(sample::Args),
     Sql(sql::Args),
     Verify(verify::Args),
 }
@@ -38,9 +44,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run::run(args, cli.quiet).await,
             Command::Prepare(args) => prepare::run(args).await,
+            Command::Sample(args) => sample::run(args, cli.quiet).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Verify(args) => verify::run(args).await,
         }
     })
+}
+
+/// A run stopped by Ctrl-C or SIGTERM after saving what it had; the binary
+/// exits with status 130.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; everything received is saved. Resume with: rsr run work_dir={}", work_dir.display())]
+pub struct Interrupted {
+    /// The work dir to resume.
+    pub work_dir: PathBuf,
 }

@@ -3,7 +3,7 @@
 use crate::data;
 use crate::store::RunState;
 
-use super::common::{ConfigArgs, open_run};
+use super::common::{ConfigArgs, Run, open_run};
 
 /// Validate raw prompts and write WORK_DIR/data/input.parquet
 ///
@@ -21,6 +21,12 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let run = open_run(&args.config, &[])?;
+    prepare_step(&run).await
+}
+
+/// Prepares the input unless the work dir has it; a work dir this command
+/// created is removed again when preparing fails.
+pub async fn prepare_step(run: &Run) -> anyhow::Result<()> {
     if !run.wd.input_path().is_file()
         && let Err(e) = run.resolved.require("data.input_path")
     {

@@ -34,6 +34,9 @@ pub const FROZEN_KEYS: &[&str] = &[
     "sampler.temperature",
     "sampler.top_p",
     "sampler.max_tokens",
+    "sampler.seed",
+    "sampler.stop",
+    "sampler.replay_path",
     "sampler.drop_truncated",
     "sampler.extra_params",
     "verifier",
@@ -455,19 +458,53 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             format!("{} must be a positive number of seconds", s.timeout),
         ));
     }
-    if s.base_url.urls().is_empty() {
+    if let Some(base_url) = &s.base_url
+        && base_url.urls().is_empty()
+    {
         return Err(invalid(
             "sampler.base_url",
             "the list is empty: give at least one URL".into(),
         ));
     }
-    for url in s.base_url.urls() {
+    for url in s.base_url.iter().flat_map(|b| b.urls()) {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(
                 "sampler.base_url",
                 format!("`{url}` must start with http:// or https://"),
             ));
         }
+    }
+    if !(s.retry_delay.is_finite() && s.retry_delay >= 0.0) {
+        return Err(invalid(
+            "sampler.retry_delay",
+            format!("{} must be a number of seconds, 0 or more", s.retry_delay),
+        ));
+    }
+    if !(s.startup_timeout.is_finite() && s.startup_timeout > 0.0) {
+        return Err(invalid(
+            "sampler.startup_timeout",
+            format!("{} must be a positive number of seconds", s.startup_timeout),
+        ));
+    }
+    if !(0.0..=1.0).contains(&c.sampling.max_truncation_rate) {
+        return Err(invalid(
+            "sampling.max_truncation_rate",
+            format!("{} is outside 0..=1", c.sampling.max_truncation_rate),
+        ));
+    }
+    if !(c.sampling.flush_seconds.is_finite() && c.sampling.flush_seconds > 0.0) {
+        return Err(invalid(
+            "sampling.flush_seconds",
+            format!(
+                "{} must be a positive number of seconds",
+                c.sampling.flush_seconds
+            ),
+        ));
+    }
+    if let Some(launch) = &s.launch
+        && launch.split_whitespace().next().is_none()
+    {
+        return Err(invalid("sampler.launch", "the command is empty".into()));
     }
     if let Err(e) = crate::verifier::build(&c.verifier.kind, &c.verifier.options) {
         let key = match &e {

@@ -83,7 +83,7 @@ fn list_index_and_open_map_overrides() {
     let extra = &r.config.sampler.extra_params;
     assert_eq!(extra["reasoning_effort"], "high");
     assert_eq!(extra["chat_template_kwargs"]["enable_thinking"], false);
-    assert_eq!(r.config.sampler.base_url.urls().len(), 2);
+    assert_eq!(r.config.sampler.base_url.as_ref().unwrap().urls().len(), 2);
 }
 
 #[test]

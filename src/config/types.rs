@@ -98,6 +98,16 @@ pub struct SamplingConfig {
     pub early_stop: bool,
     /// Prompts in flight at once.
     pub concurrent_prompts: NonZeroUsize,
+    /// Keep going when the truncation guard trips.
+    pub allow_truncation: bool,
+    /// Finished responses the truncation guard looks at.
+    pub truncation_window: NonZeroUsize,
+    /// Truncated share of the window above which the run stops.
+    pub max_truncation_rate: f64,
+    /// Rollout rows buffered per shard before a part file is written.
+    pub flush_rows: NonZeroUsize,
+    /// Seconds after which buffered rollout rows are written anyway.
+    pub flush_seconds: f64,
 }
 
 /// Kinds of sampler backends.
@@ -110,6 +120,8 @@ pub enum SamplerType {
     Vllm,
     /// An SGLang server, launched by rsr when `base_url` is not given.
     Sglang,
+    /// Responses generated elsewhere, read from `replay_path`.
+    Replay,
 }
 
 /// `sampler.*`: the model server and request parameters.
@@ -121,26 +133,44 @@ pub struct SamplerConfig {
     pub kind: SamplerType,
     /// Model name sent in requests.
     pub model: Option<String>,
-    /// One or several OpenAI-compatible base URLs.
-    pub base_url: Endpoints,
+    /// One or several OpenAI-compatible base URLs; none when rsr launches
+    /// the servers.
+    pub base_url: Option<Endpoints>,
     /// Environment variable holding the API key.
     pub api_key_env: Option<String>,
     /// Weights for a launched server.
     pub model_path: Option<PathBuf>,
-    /// GPUs per launched server.
+    /// GPUs per launched server (the tensor-parallel size).
     pub num_gpus: NonZeroUsize,
+    /// Servers to launch; none: one per `num_gpus` visible GPUs, at least one.
+    pub num_servers: Option<NonZeroUsize>,
+    /// Launch command template; none: the default of `type`.
+    pub launch: Option<String>,
+    /// Seconds a launched server may take to become healthy.
+    pub startup_timeout: f64,
+    /// File of responses for `type: replay`.
+    pub replay_path: Option<PathBuf>,
     /// Sampling temperature.
     pub temperature: f64,
     /// Nucleus sampling mass.
     pub top_p: f64,
     /// Completion token budget per response.
     pub max_tokens: NonZeroU32,
+    /// Request seed; none: the server's own randomness.
+    pub seed: Option<i64>,
+    /// Stop sequences.
+    pub stop: Option<Vec<String>>,
+    /// One request with `n=step_size` per step; `false`: `step_size`
+    /// requests with `n=1`, for servers without `n`.
+    pub use_n: bool,
     /// Requests in flight at once.
     pub concurrent_requests: NonZeroUsize,
     /// Seconds per request.
     pub timeout: f64,
     /// Retries of a failed request.
     pub max_retries: u32,
+    /// Seconds before the first retry; each next one waits twice as long.
+    pub retry_delay: f64,
     /// Whether truncated responses count as valid rollouts.
     pub drop_truncated: bool,
     /// Extra fields merged into each request body.

@@ -71,9 +71,42 @@ pub fn rollout_dir(root: &Path) -> PathBuf {
 
 /// `rollout/shard_NNNN/part-NNNNNN.parquet`.
 pub fn rollout_part_path(root: &Path, shard: u32, part: u32) -> PathBuf {
-    rollout_dir(root)
-        .join(format!("shard_{shard:04}"))
-        .join(format!("part-{part:06}.parquet"))
+    rollout_shard_dir(root, shard).join(format!("part-{part:06}.parquet"))
+}
+
+/// `rollout/shard_NNNN/`.
+pub fn rollout_shard_dir(root: &Path, shard: u32) -> PathBuf {
+    rollout_dir(root).join(format!("shard_{shard:04}"))
+}
+
+/// The committed part files of a shard, in part order.
+pub fn shard_parts(root: &Path, shard: u32) -> std::io::Result<Vec<PathBuf>> {
+    let dir = rollout_shard_dir(root, shard);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut parts = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("part-") && name.ends_with(".parquet") {
+            parts.push(path);
+        }
+    }
+    parts.sort();
+    Ok(parts)
+}
+
+/// The number of a part file (`part-000012.parquet` → 12).
+pub fn part_number(path: &Path) -> Option<u32> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
 }
 
 /// `scores/`.
@@ -124,6 +157,8 @@ mod tests {
             rollout_part_path(root, 3, 12),
             Path::new("run/rollout/shard_0003/part-000012.parquet")
         );
+        assert_eq!(part_number(&rollout_part_path(root, 3, 12)), Some(12));
+        assert_eq!(part_number(Path::new("part-000001.parquet.tmp")), None);
         assert_eq!(
             score_path(root, "math-rlvr", 0),
             Path::new("run/scores/math-rlvr/shard_0000.parquet")

@@ -1,0 +1,90 @@
+//! `rsr run`: the whole pipeline on one config, resumable with `work_dir=`.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type};
+
+use super::common::{ConfigArgs, Run, open_run};
+use super::prepare::prepare_step;
+use super::sample::{finish, sample_step};
+
+/// Run the pipeline: prepare, then sample (with inline scoring), then a summary
+///
+/// Each stage skips what the work dir already has, so the same command with
+/// work_dir=WORK_DIR resumes an interrupted run. The summary (prompts,
+/// rollouts, pass rates) is computed from the saved rollouts and printed on
+/// stdout.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
+    let run = open_run(&args.config, &[])?;
+    prepare_step(&run).await?;
+    let report = sample_step(&run, quiet).await?;
+    finish(&run, &report)?;
+    print_summary(&run).await
+}
+
+/// Prints the run's totals over all saved rollouts.
+async fn print_summary(run: &Run) -> anyhow::Result<()> {
+    let ctx = crate::sql::session(&run.wd).await?;
+    let batches = ctx
+        .sql(
+            "SELECT count(*) AS prompts, \
+               CAST(sum(n_rollouts) AS BIGINT) AS rollouts, \
+               CAST(sum(n_valid) AS BIGINT) AS valid, \
+               CAST(sum(n_pass) AS BIGINT) AS passed, \
+               CAST(sum(n_truncated) AS BIGINT) AS truncated, \
+               CAST(sum(n_errors) AS BIGINT) AS errors, \
+               avg(pass_rate) AS mean_pass_rate, \
+               CAST(sum(CASE WHEN pass_rate = 0 THEN 1 ELSE 0 END) AS BIGINT) AS none_pass, \
+               CAST(sum(CASE WHEN pass_rate = 1 THEN 1 ELSE 0 END) AS BIGINT) AS all_pass \
+             FROM prompts",
+        )
+        .await?
+        .collect()
+        .await?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else {
+        return Ok(());
+    };
+    let int = |i: usize| {
+        let c = b.column(i);
+        if c.is_null(0) {
+            0
+        } else {
+            c.as_primitive::<Int64Type>().value(0)
+        }
+    };
+    let mean = b.column(6);
+    let mean = (!mean.is_null(0)).then(|| mean.as_primitive::<Float64Type>().value(0));
+    let root = run.wd.root().display();
+    println!("work dir      {root}");
+    println!("prompts       {}", int(0));
+    println!(
+        "rollouts      {} ({} valid, {} truncated, {} failed)",
+        int(1),
+        int(2),
+        int(4),
+        int(5)
+    );
+    println!(
+        "passed        {} of {} valid ({})",
+        int(3),
+        int(2),
+        if int(2) > 0 {
+            format!("{:.1}%", 100.0 * int(3) as f64 / int(2) as f64)
+        } else {
+            "-".into()
+        }
+    );
+    println!(
+        "pass rate     mean {} per prompt; {} prompts never pass, {} always pass",
+        mean.map_or("-".into(), |m| format!("{m:.3}")),
+        int(7),
+        int(8)
+    );
+    println!("rollouts at   {root}/rollout/  (rsr sql {root} \"SELECT * FROM prompts\")");
+    Ok(())
+}

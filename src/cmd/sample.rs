@@ -1,0 +1,125 @@
+//! `rsr sample`: the rollout operator over a prepared (or to-be-prepared)
+//! work dir, with the backend chosen by `sampler.*`.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::SamplerType;
+use crate::sampler::client::HttpBackend;
+use crate::sampler::replay::ReplayBackend;
+use crate::sampler::server::{self, LaunchContext, ManagedServers};
+use crate::sampler::{self, Backend, SampleContext, SampleReport};
+
+use super::Interrupted;
+use super::common::{ConfigArgs, Run, open_run};
+use super::prepare::prepare_step;
+
+/// Sample rollouts for every prompt (prepares the input first if needed)
+///
+/// Each prompt is sampled in steps of sampling.step_size from the
+/// OpenAI-compatible server(s) at sampler.base_url, from servers rsr launches
+/// (sampler.type=vllm|sglang with sampler.model_path, or sampler.launch), or
+/// from saved responses (sampler.type=replay). Every response is scored
+/// inline by the verifier and stored in WORK_DIR/rollout/ as it arrives; a
+/// prompt stops at sampling.max_rollouts valid rollouts, at
+/// sampling.max_steps, or once every formatter is satisfied. Ctrl-C saves
+/// what arrived; running the same command with work_dir=WORK_DIR resumes
+/// exactly where it stopped.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
+    let run = open_run(&args.config, &[])?;
+    prepare_step(&run).await?;
+    let report = sample_step(&run, quiet).await?;
+    finish(&run, &report)
+}
+
+/// Samples the prepared work dir of `run`.
+pub async fn sample_step(run: &Run, quiet: bool) -> anyhow::Result<SampleReport> {
+    let config = &run.resolved.config;
+    let s = &config.sampler;
+    let replay = s.kind == SamplerType::Replay;
+    if !replay {
+        run.resolved.require("sampler.model")?;
+    }
+    let model = s.model.clone().unwrap_or_else(|| "replay".into());
+    if let Some(w) = sampler::guard::max_tokens_warning(&model, s.max_tokens.get()) {
+        tracing::warn!("{w}");
+    }
+    let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
+    let retries = Arc::new(AtomicU64::new(0));
+    let mut _servers = None;
+    let backend = if replay {
+        let path = s
+            .replay_path
+            .as_deref()
+            .context("sampler.replay_path is not set: type replay needs the file of responses")?;
+        let r = ReplayBackend::load(path)?;
+        tracing::info!(
+            "replaying responses of {} prompts from {}",
+            r.prompts(),
+            path.display()
+        );
+        Backend::Replay(r)
+    } else {
+        let urls = match &s.base_url {
+            Some(b) => b.urls().to_vec(),
+            None => {
+                let ctx = LaunchContext {
+                    work_dir: run.wd.root().to_path_buf(),
+                    input: run.wd.input_path(),
+                    logs_dir: run.wd.logs_dir(),
+                    gpus: server::visible_gpus(),
+                };
+                let specs = server::plan(s, &ctx)?;
+                let launched =
+                    ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout))
+                        .await?;
+                let urls = launched.urls().to_vec();
+                _servers = Some(launched);
+                urls
+            }
+        };
+        Backend::Http(HttpBackend::new(s, &model, &urls, Arc::clone(&retries))?)
+    };
+    let ctx = SampleContext {
+        backend: Arc::new(backend),
+        verifier,
+        model,
+        retries,
+        quiet,
+    };
+    let report = sampler::sample(config, &run.wd, ctx).await?;
+    Ok(report)
+}
+
+/// Logs the run's totals; an interrupted run ends with [`Interrupted`].
+pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
+    let c = &report.counters;
+    tracing::info!(
+        "sampled in {:.1} s: {} requests, {} rollouts written ({} valid, {} passed, {} truncated, {} failed), {} retries, {} part file(s)",
+        report.elapsed.as_secs_f64(),
+        c.requests,
+        c.rollouts,
+        c.valid,
+        c.passed,
+        c.truncated,
+        c.errors,
+        c.retries,
+        report.parts
+    );
+    if report.interrupted {
+        return Err(Interrupted {
+            work_dir: run.wd.root().to_path_buf(),
+        }
+        .into());
+    }
+    Ok(())
+}

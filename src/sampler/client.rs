@@ -1,0 +1,422 @@
+//! The OpenAI-compatible chat client: builds `/chat/completions` bodies with
+//! the prompt's messages passed through untouched, reads every choice, and
+//! retries what is worth retrying.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::endpoints::EndpointPool;
+use super::retry::{RetryPolicy, SplitMix};
+use super::{Choice, Generation};
+use crate::config::SamplerConfig;
+
+/// Longest server error text kept in a rollout's `error`.
+const MAX_ERROR_TEXT: usize = 300;
+
+/// An OpenAI-compatible HTTP backend over one or several endpoints.
+#[derive(Debug)]
+pub struct HttpBackend {
+    client: reqwest::Client,
+    pool: EndpointPool,
+    /// The request body's fixed fields, serialized without braces.
+    fixed_fields: String,
+    api_key: Option<String>,
+    policy: RetryPolicy,
+    max_tokens: u32,
+    retries: Arc<AtomicU64>,
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    retryable: bool,
+    /// The endpoint itself misbehaved (counts toward its cool-down).
+    endpoint_fault: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(message: String, retryable: bool, endpoint_fault: bool) -> Self {
+        Self {
+            message,
+            retryable,
+            endpoint_fault,
+            retry_after: None,
+        }
+    }
+}
+
+impl HttpBackend {
+    /// A client for `urls` with the request parameters of `s`; the API key
+    /// is read from the variable named by `s.api_key_env` (optional).
+    /// `retries` counts every retry made.
+    pub fn new(
+        s: &SamplerConfig,
+        model: &str,
+        urls: &[String],
+        retries: Arc<AtomicU64>,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs_f64(s.timeout))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(s.concurrent_requests.get())
+            .build()?;
+        let api_key = s
+            .api_key_env
+            .as_deref()
+            .and_then(|name| std::env::var(name).ok())
+            .filter(|k| !k.is_empty());
+        Ok(Self {
+            client,
+            pool: EndpointPool::new(urls),
+            fixed_fields: fixed_fields(s, model),
+            api_key,
+            policy: RetryPolicy {
+                max_retries: s.max_retries,
+                base: Duration::from_secs_f64(s.retry_delay),
+                cap: Duration::from_secs(60),
+            },
+            max_tokens: s.max_tokens.get(),
+            retries,
+        })
+    }
+
+    /// Requests `n` responses to `messages` (a JSON array, sent as is),
+    /// retrying per the policy. The error is the last attempt's reason.
+    pub async fn generate(&self, messages: &str, n: u32) -> Result<Generation, String> {
+        let body = format!(
+            "{{\"messages\":{messages},\"n\":{n},{}}}",
+            self.fixed_fields
+        );
+        let mut rng = SplitMix::from_entropy();
+        let mut attempt = 0;
+        loop {
+            let lease = self.pool.acquire();
+            let started = Instant::now();
+            let result = self.attempt(lease.url(), &body, n).await;
+            match result {
+                Ok(mut generation) => {
+                    lease.success();
+                    generation.endpoint = lease.url().to_string();
+                    generation.latency_ms = started.elapsed().as_millis() as u64;
+                    return Ok(generation);
+                }
+                Err(failure) => {
+                    if failure.endpoint_fault {
+                        lease.failure();
+                    }
+                    drop(lease);
+                    if !failure.retryable {
+                        return Err(failure.message);
+                    }
+                    if attempt >= self.policy.max_retries {
+                        let tries = attempt + 1;
+                        return Err(format!(
+                            "{} (gave up after {tries} attempt{})",
+                            failure.message,
+                            if tries == 1 { "" } else { "s" }
+                        ));
+                    }
+                    let delay = self
+                        .policy
+                        .delay(attempt, failure.retry_after, rng.next_f64());
+                    tracing::debug!(
+                        "retrying in {:.1} s after: {}",
+                        delay.as_secs_f64(),
+                        failure.message
+                    );
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, base: &str, body: &str, n: u32) -> Result<Generation, Failure> {
+        let mut request = self
+            .client
+            .post(format!("{base}/chat/completions"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(transport_failure)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let text = response.text().await.map_err(transport_failure)?;
+        if !status.is_success() {
+            let code = status.as_u16();
+            let retryable = matches!(code, 408 | 409 | 429) || status.is_server_error();
+            let mut f = Failure::new(
+                format!("HTTP {code}: {}", error_text(&text)),
+                retryable,
+                status.is_server_error(),
+            );
+            f.retry_after = retry_after;
+            return Err(f);
+        }
+        parse_response(&text, n, self.max_tokens)
+            .map_err(|e| Failure::new(format!("malformed response: {e}"), true, true))
+    }
+}
+
+fn transport_failure(e: reqwest::Error) -> Failure {
+    let message = if e.is_timeout() {
+        "request timed out".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect: {}", root_cause(&e))
+    } else {
+        format!("connection failed: {}", root_cause(&e))
+    };
+    Failure::new(message, true, true)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// The server's error message (OpenAI's `{"error": {"message": …}}` when
+/// present), shortened.
+fn error_text(body: &str) -> String {
+    let message = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            let e = v.get("error")?;
+            e.get("message")
+                .and_then(Value::as_str)
+                .or_else(|| e.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| body.trim().to_string());
+    let mut message = message.replace('\n', " ");
+    if message.len() > MAX_ERROR_TEXT {
+        let mut end = MAX_ERROR_TEXT;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
+/// The body fields every request shares, as `"k":v,...` (no braces).
+fn fixed_fields(s: &SamplerConfig, model: &str) -> String {
+    let mut m = Map::new();
+    m.insert("model".into(), model.into());
+    m.insert("temperature".into(), s.temperature.into());
+    m.insert("top_p".into(), s.top_p.into());
+    m.insert("max_tokens".into(), s.max_tokens.get().into());
+    if let Some(seed) = s.seed {
+        m.insert("seed".into(), seed.into());
+    }
+    if let Some(stop) = &s.stop {
+        m.insert("stop".into(), stop.clone().into());
+    }
+    for (k, v) in &s.extra_params {
+        m.insert(k.clone(), v.clone());
+    }
+    m.remove("messages");
+    m.remove("n");
+    let object = Value::Object(m).to_string();
+    object[1..object.len() - 1].to_string()
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    choices: Vec<ChatChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct ChatChoice {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default)]
+    message: Option<ChatMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: Option<u32>,
+    #[serde(default)]
+    completion_tokens: Option<u32>,
+}
+
+/// Parses a chat completion: choices in `index` order, per-choice tokens
+/// from `usage` (exact for one choice, split by text length for several,
+/// with `length`-truncated choices at `max_tokens`).
+pub fn parse_response(text: &str, n: u32, max_tokens: u32) -> Result<Generation, String> {
+    let parsed: ChatResponse = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if parsed.choices.is_empty() && n > 0 {
+        return Err("no choices".into());
+    }
+    let mut choices: Vec<(u32, Choice)> = parsed
+        .choices
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (content, reasoning) = match c.message {
+                Some(m) => (m.content, m.reasoning_content.or(m.reasoning)),
+                None => (None, None),
+            };
+            (
+                c.index.unwrap_or(i as u32),
+                Choice {
+                    content,
+                    reasoning: reasoning.filter(|r| !r.is_empty()),
+                    finish_reason: c.finish_reason,
+                    completion_tokens: None,
+                },
+            )
+        })
+        .collect();
+    choices.sort_by_key(|(i, _)| *i);
+    let mut choices: Vec<Choice> = choices.into_iter().map(|(_, c)| c).collect();
+    let usage = parsed.usage.unwrap_or(Usage {
+        prompt_tokens: None,
+        completion_tokens: None,
+    });
+    if let Some(total) = usage.completion_tokens {
+        split_tokens(&mut choices, total, max_tokens);
+    }
+    Ok(Generation {
+        choices,
+        prompt_tokens: usage.prompt_tokens,
+        endpoint: String::new(),
+        latency_ms: 0,
+    })
+}
+
+fn split_tokens(choices: &mut [Choice], total: u32, max_tokens: u32) {
+    if let [only] = choices {
+        only.completion_tokens = Some(total);
+        return;
+    }
+    let is_cut = |c: &Choice| c.finish_reason.as_deref() == Some("length");
+    let cut = choices.iter().filter(|c| is_cut(c)).count() as u64;
+    let rest = u64::from(total).saturating_sub(cut * u64::from(max_tokens));
+    let len = |c: &Choice| {
+        (c.content.as_deref().map_or(0, str::len) + c.reasoning.as_deref().map_or(0, str::len))
+            as u64
+    };
+    let chars: u64 = choices.iter().filter(|c| !is_cut(c)).map(len).sum();
+    let others = choices.len() as u64 - cut;
+    for c in choices.iter_mut() {
+        let tokens = if is_cut(c) {
+            u64::from(max_tokens)
+        } else {
+            (rest * len(c))
+                .checked_div(chars)
+                .unwrap_or(rest / others.max(1))
+        };
+        c.completion_tokens = Some(u32::try_from(tokens).unwrap_or(u32::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_in_index_order_with_reasoning_and_tokens() {
+        let body = r#"{"id":"x","choices":[
+            {"index":1,"message":{"role":"assistant","content":"bbbb"},"finish_reason":"stop"},
+            {"index":0,"message":{"role":"assistant","content":"aa","reasoning_content":"think"},"finish_reason":"stop"},
+            {"index":2,"message":{"role":"assistant","content":"cut"},"finish_reason":"length"}],
+            "usage":{"prompt_tokens":12,"completion_tokens":130}}"#;
+        let g = parse_response(body, 3, 100).unwrap();
+        assert_eq!(g.prompt_tokens, Some(12));
+        assert_eq!(g.choices[0].content.as_deref(), Some("aa"));
+        assert_eq!(g.choices[0].reasoning.as_deref(), Some("think"));
+        assert_eq!(g.choices[1].content.as_deref(), Some("bbbb"));
+        let tokens: Vec<_> = g.choices.iter().map(|c| c.completion_tokens).collect();
+        // 100 for the cut one; the other 30 split 7:4 by text length.
+        assert_eq!(tokens, vec![Some(19), Some(10), Some(100)]);
+    }
+
+    #[test]
+    fn one_choice_gets_the_exact_usage_and_reasoning_field_is_read() {
+        let body = r#"{"choices":[{"message":{"content":"x","reasoning":"r"},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":3,"completion_tokens":7}}"#;
+        let g = parse_response(body, 1, 100).unwrap();
+        assert_eq!(g.choices[0].completion_tokens, Some(7));
+        assert_eq!(g.choices[0].reasoning.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors() {
+        assert!(parse_response("{not json", 1, 10).is_err());
+        assert!(parse_response(r#"{"choices":[]}"#, 1, 10).is_err());
+        assert!(parse_response(r#"{"object":"error"}"#, 1, 10).is_err());
+    }
+
+    #[test]
+    fn server_error_messages_are_read_and_shortened() {
+        assert_eq!(
+            error_text(r#"{"error":{"message":"maximum context length is 4096"}}"#),
+            "maximum context length is 4096"
+        );
+        assert_eq!(error_text("  bad gateway\n"), "bad gateway");
+        assert!(error_text(&"é".repeat(400)).ends_with('…'));
+    }
+
+    #[test]
+    fn fixed_fields_merge_extra_params() {
+        let sources = crate::config::Sources {
+            file: None,
+            env: vec![],
+            overrides: vec![],
+        };
+        let mut s = crate::config::resolve(&sources, &[])
+            .unwrap()
+            .config
+            .sampler;
+        s.seed = Some(3);
+        s.stop = Some(vec!["</answer>".into()]);
+        s.extra_params.insert(
+            "chat_template_kwargs".into(),
+            serde_json::json!({"enable_thinking": true}),
+        );
+        s.extra_params.insert("top_p".into(), 0.95.into());
+        let body = format!("{{\"messages\":[],\"n\":2,{}}}", fixed_fields(&s, "m"));
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["model"], "m");
+        assert_eq!(v["n"], 2);
+        assert_eq!(v["seed"], 3);
+        assert_eq!(v["top_p"], 0.95);
+        assert_eq!(v["stop"][0], "</answer>");
+        assert_eq!(v["chat_template_kwargs"]["enable_thinking"], true);
+    }
+}

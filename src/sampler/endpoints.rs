@@ -1,0 +1,165 @@
+//! The set of servers requests go to: least-loaded healthy endpoint first,
+//! and an endpoint that keeps failing is taken out for a cool-down.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Consecutive failures after which an endpoint is taken out.
+pub const FAILURES_BEFORE_COOLDOWN: u32 = 3;
+/// How long a failing endpoint stays out before it is tried again.
+pub const COOLDOWN: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct Endpoint {
+    url: String,
+    in_flight: AtomicUsize,
+    failures: AtomicU32,
+    down_until: Mutex<Option<Instant>>,
+}
+
+/// Several OpenAI-compatible base URLs, load-balanced.
+#[derive(Debug)]
+pub struct EndpointPool {
+    endpoints: Vec<Endpoint>,
+}
+
+/// An endpoint picked for one attempt; releases its load count when dropped.
+#[derive(Debug)]
+pub struct Lease<'a> {
+    pool: &'a EndpointPool,
+    index: usize,
+}
+
+impl EndpointPool {
+    /// A pool over `urls` (trailing `/` removed).
+    pub fn new(urls: &[String]) -> Self {
+        Self {
+            endpoints: urls
+                .iter()
+                .map(|u| Endpoint {
+                    url: u.trim_end_matches('/').to_string(),
+                    in_flight: AtomicUsize::new(0),
+                    failures: AtomicU32::new(0),
+                    down_until: Mutex::new(None),
+                })
+                .collect(),
+        }
+    }
+
+    /// The least-loaded endpoint among those not cooling down (among all
+    /// when every one is).
+    pub fn acquire(&self) -> Lease<'_> {
+        let now = Instant::now();
+        let up = |e: &Endpoint| {
+            let down = e.down_until.lock().unwrap_or_else(|p| p.into_inner());
+            down.is_none_or(|t| t <= now)
+        };
+        let load = |i: &usize| self.endpoints[*i].in_flight.load(Ordering::Relaxed);
+        let healthy: Vec<usize> = (0..self.endpoints.len())
+            .filter(|&i| up(&self.endpoints[i]))
+            .collect();
+        let index = if healthy.is_empty() {
+            (0..self.endpoints.len()).min_by_key(load)
+        } else {
+            healthy.into_iter().min_by_key(load)
+        }
+        .expect("a pool has at least one endpoint");
+        self.endpoints[index]
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed);
+        Lease { pool: self, index }
+    }
+
+    /// Number of endpoints.
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Whether the pool is empty (never, once built from a config).
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+}
+
+impl Lease<'_> {
+    /// The endpoint's base URL.
+    pub fn url(&self) -> &str {
+        &self.pool.endpoints[self.index].url
+    }
+
+    /// The attempt succeeded: the endpoint is healthy.
+    pub fn success(&self) {
+        let e = &self.pool.endpoints[self.index];
+        e.failures.store(0, Ordering::Relaxed);
+        *e.down_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The attempt failed for a reason of the endpoint's own (connection,
+    /// timeout, 5xx); after [`FAILURES_BEFORE_COOLDOWN`] in a row it is taken
+    /// out for [`COOLDOWN`]. A lone endpoint is never taken out.
+    pub fn failure(&self) {
+        let e = &self.pool.endpoints[self.index];
+        let failures = e.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= FAILURES_BEFORE_COOLDOWN && self.pool.endpoints.len() > 1 {
+            e.failures.store(0, Ordering::Relaxed);
+            let mut down = e.down_until.lock().unwrap_or_else(|p| p.into_inner());
+            if down.is_none_or(|t| t <= Instant::now()) {
+                *down = Some(Instant::now() + COOLDOWN);
+                tracing::warn!(
+                    "endpoint {} failed {failures} times in a row: taken out for {} s",
+                    e.url,
+                    COOLDOWN.as_secs()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.pool.endpoints[self.index]
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> EndpointPool {
+        EndpointPool::new(&["http://a/v1/".into(), "http://b/v1".into()])
+    }
+
+    #[test]
+    fn least_loaded_first() {
+        let p = pool();
+        let a = p.acquire();
+        let b = p.acquire();
+        assert_eq!(a.url(), "http://a/v1");
+        assert_eq!(b.url(), "http://b/v1");
+        drop(b);
+        assert_eq!(p.acquire().url(), "http://b/v1");
+    }
+
+    #[test]
+    fn failing_endpoint_is_taken_out() {
+        let p = pool();
+        for _ in 0..FAILURES_BEFORE_COOLDOWN {
+            p.acquire().failure();
+            // `a` is picked each time: both idle, `a` first.
+        }
+        let leases: Vec<_> = (0..3).map(|_| p.acquire()).collect();
+        assert!(leases.iter().all(|l| l.url() == "http://b/v1"));
+    }
+
+    #[test]
+    fn a_lone_endpoint_stays_in() {
+        let p = EndpointPool::new(&["http://a/v1".into()]);
+        for _ in 0..10 {
+            p.acquire().failure();
+        }
+        assert_eq!(p.acquire().url(), "http://a/v1");
+    }
+}

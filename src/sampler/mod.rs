@@ -1,0 +1,492 @@
+//! The rollout operator: samples every prompt in steps from an
+//! OpenAI-compatible server (or replays saved responses), scores each
+//! response inline, stops a prompt by the policy in [`plan`], and appends
+//! rows to the rollout shards through the [`writer`].
+//!
+//! Scheduling is work-conserving: at most `sampler.concurrent_requests`
+//! requests and `sampling.concurrent_prompts` prompts are in flight, and the
+//! moment a request finishes the next queued one is sent. A prompt waits
+//! only for its own step; the next shard's prompts start while the current
+//! one drains. Resume replays saved rows through the same policy, so only
+//! missing rollouts are requested.
+
+pub mod client;
+pub mod endpoints;
+pub mod feed;
+pub mod guard;
+pub mod plan;
+pub mod progress;
+pub mod replay;
+pub mod retry;
+pub mod server;
+pub mod writer;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::store::{RunState, ShardStatus, StoreError, WorkDir};
+use crate::verifier::{Sample, Verifier};
+use feed::{Feed, Prompt};
+use plan::{Policy, PromptState, StepPlan};
+use progress::{Counters, Progress};
+use writer::{RolloutRow, WriterConfig, WriterMsg};
+
+/// How long requests in flight may finish after Ctrl-C.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
+/// One response of a generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// `message.content`.
+    pub content: Option<String>,
+    /// `reasoning_content` / `reasoning`, when the server split it out.
+    pub reasoning: Option<String>,
+    /// `finish_reason`.
+    pub finish_reason: Option<String>,
+    /// Completion tokens of this choice (estimated when `n > 1`).
+    pub completion_tokens: Option<u32>,
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// Choices in order.
+    pub choices: Vec<Choice>,
+    /// `usage.prompt_tokens`.
+    pub prompt_tokens: Option<u32>,
+    /// Who answered.
+    pub endpoint: String,
+    /// Request latency including retries' last attempt.
+    pub latency_ms: u64,
+}
+
+/// Where responses come from.
+#[derive(Debug)]
+pub enum Backend {
+    /// OpenAI-compatible servers.
+    Http(client::HttpBackend),
+    /// Saved responses.
+    Replay(replay::ReplayBackend),
+}
+
+impl Backend {
+    async fn generate(&self, prompt: &Prompt, n: u32, ordinal: u32) -> Result<Generation, String> {
+        match self {
+            Backend::Http(h) => h.generate(&prompt.messages, n).await,
+            Backend::Replay(r) => Ok(r.generate(&prompt.id, n, ordinal)),
+        }
+    }
+}
+
+/// Errors that stop a sampling run.
+#[derive(Debug, Error)]
+pub enum SampleError {
+    /// Reading inputs or writing rollouts failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Too many responses were truncated.
+    #[error("{0}")]
+    Truncation(String),
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct SampleReport {
+    /// Totals of this run.
+    pub counters: Counters,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Stopped by Ctrl-C / SIGTERM before finishing.
+    pub interrupted: bool,
+    /// Part files written.
+    pub parts: u64,
+}
+
+/// Everything [`sample`] needs besides the config.
+pub struct SampleContext {
+    /// The backend.
+    pub backend: Arc<Backend>,
+    /// The verifier scoring inline.
+    pub verifier: Arc<dyn Verifier>,
+    /// Model name recorded in rows.
+    pub model: String,
+    /// Retry counter shared with the backend.
+    pub retries: Arc<AtomicU64>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+struct Active {
+    prompt: Arc<Prompt>,
+    state: PromptState,
+    outstanding: usize,
+}
+
+struct Request {
+    key: u64,
+    step: u32,
+    /// `(rollout_idx, ordinal)` of each rollout asked for.
+    rollouts: Vec<(u32, u32)>,
+}
+
+/// Samples every unfinished shard of `wd`. Returns when all prompts are
+/// finished, on Ctrl-C / SIGTERM (after flushing), or with an error.
+pub async fn sample(
+    config: &Config,
+    wd: &WorkDir,
+    ctx: SampleContext,
+) -> Result<SampleReport, SampleError> {
+    let policy = Policy::from_config(config);
+    let state = RunState::load(&wd.state_path())?;
+    let skip: HashSet<u32> = state
+        .shards
+        .iter()
+        .filter(|s| s.status == ShardStatus::Done)
+        .map(|s| s.shard)
+        .collect();
+    let remaining: HashMap<u32, u64> = state
+        .shards
+        .iter()
+        .filter(|s| s.status != ShardStatus::Done)
+        .map(|s| (s.shard, s.prompts))
+        .collect();
+    let mut counters = Counters {
+        prompts_total: remaining.values().sum(),
+        ..Counters::default()
+    };
+    if !skip.is_empty() {
+        tracing::info!("{} shard(s) already done: skipped", skip.len());
+    }
+    let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip)?;
+
+    let (tx, rx) = std::sync::mpsc::sync_channel::<WriterMsg>(4096);
+    let writer_cfg = WriterConfig {
+        root: wd.root().to_path_buf(),
+        state_path: wd.state_path(),
+        label: config.verifier.label().to_string(),
+        flush_rows: config.sampling.flush_rows.get(),
+        flush_after: Duration::from_secs_f64(config.sampling.flush_seconds),
+    };
+    let writer = std::thread::Builder::new()
+        .name("rsr-writer".into())
+        .spawn(move || writer::run(writer_cfg, state, remaining, rx))
+        .expect("spawn writer thread");
+
+    let result = schedule(config, &policy, &ctx, &mut feed, &tx, &mut counters).await;
+    drop(tx);
+    let written = writer.join().expect("writer thread panicked");
+    let (interrupted, elapsed) = result?;
+    let report = written?;
+    Ok(SampleReport {
+        counters,
+        elapsed,
+        interrupted,
+        parts: report.parts,
+    })
+}
+
+/// The scheduling loop; returns whether it was interrupted and how long it ran.
+async fn schedule(
+    config: &Config,
+    policy: &Policy,
+    ctx: &SampleContext,
+    feed: &mut Feed,
+    tx: &std::sync::mpsc::SyncSender<WriterMsg>,
+    counters: &mut Counters,
+) -> Result<(bool, Duration), SampleError> {
+    let max_prompts = config.sampling.concurrent_prompts.get();
+    let max_requests = config.sampler.concurrent_requests.get();
+    let use_n = config.sampler.use_n;
+    let model: Arc<str> = Arc::from(ctx.model.as_str());
+    let mut guard = (!config.sampling.allow_truncation).then(|| {
+        guard::TruncationGuard::new(
+            config.sampling.truncation_window.get(),
+            config.sampling.max_truncation_rate,
+        )
+    });
+    let mut progress = Progress::new(counters.prompts_total, ctx.quiet);
+
+    let mut active: HashMap<u64, Active> = HashMap::new();
+    let mut queue: VecDeque<Request> = VecDeque::new();
+    let mut in_flight: JoinSet<(u64, Request, Vec<RolloutRow>, bool)> = JoinSet::new();
+    let mut next_key = 0u64;
+    let mut feed_done = false;
+    let mut stopping = false;
+    let mut deadline = None;
+    let mut signals = Signals::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let writer_gone = || {
+        SampleError::Store(StoreError::Corrupt {
+            path: std::path::PathBuf::from("rollout"),
+            message: "the rollout writer stopped".into(),
+        })
+    };
+
+    loop {
+        while !stopping && !feed_done && active.len() < max_prompts {
+            let Some((prompt, saved)) = feed.next_prompt()? else {
+                feed_done = true;
+                break;
+            };
+            let (state, pending) = plan::resume(policy, saved);
+            let key = next_key;
+            next_key += 1;
+            let mut a = Active {
+                prompt: Arc::new(prompt),
+                state,
+                outstanding: 0,
+            };
+            let plan = pending.or_else(|| a.state.start_step(policy));
+            match plan {
+                Some(p) => {
+                    enqueue(&mut queue, &mut a, key, p, use_n);
+                    active.insert(key, a);
+                }
+                None => {
+                    counters.prompts_done += 1;
+                    tx.send(WriterMsg::PromptDone(a.prompt.shard))
+                        .map_err(|_| writer_gone())?;
+                }
+            }
+        }
+        while !stopping && in_flight.len() < max_requests {
+            let Some(req) = queue.pop_front() else { break };
+            let prompt = Arc::clone(&active[&req.key].prompt);
+            let verifier = Arc::clone(&ctx.verifier);
+            let model = Arc::clone(&model);
+            let backend = Arc::clone(&ctx.backend);
+            in_flight.spawn(async move {
+                let (rows, exhausted) =
+                    run_request(&backend, &prompt, &req, verifier.as_ref(), &model).await;
+                (req.key, req, rows, exhausted)
+            });
+        }
+        if in_flight.is_empty() && (stopping || (feed_done && queue.is_empty())) {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = in_flight.join_next() => {
+                let Ok((key, req, rows, exhausted)) = joined else { continue };
+                counters.requests += 1;
+                let a = active.get_mut(&key).expect("request of an active prompt");
+                a.outstanding -= 1;
+                for r in &rows {
+                    let valid = policy.is_valid(r.response.is_some(), r.error.is_some(), r.truncated);
+                    a.state.record(valid, r.score);
+                    counters.rollouts += 1;
+                    counters.valid += u64::from(valid);
+                    counters.passed += u64::from(valid && r.score.is_some_and(|s| s >= crate::sql::views::PASS_SCORE));
+                    counters.truncated += u64::from(r.truncated);
+                    counters.completion_tokens += u64::from(r.completion_tokens.unwrap_or(0));
+                    if r.error.is_some() {
+                        counters.errors += 1;
+                    } else if let Some(g) = guard.as_mut()
+                        && let Some(report) = g.observe(r.truncated, r.completion_tokens)
+                    {
+                        tx.send(WriterMsg::Rows(a.prompt.shard, rows.clone())).map_err(|_| writer_gone())?;
+                        in_flight.abort_all();
+                        progress.finish();
+                        return Err(SampleError::Truncation(report.message(config.sampler.max_tokens.get())));
+                    }
+                }
+                if exhausted {
+                    a.state.mark_exhausted();
+                }
+                debug_assert!(rows.len() <= req.rollouts.len());
+                if !rows.is_empty() {
+                    tx.send(WriterMsg::Rows(a.prompt.shard, rows)).map_err(|_| writer_gone())?;
+                }
+                if a.outstanding == 0 && !stopping {
+                    match a.state.start_step(policy) {
+                        Some(p) => enqueue(&mut queue, a, key, p, use_n),
+                        None => {
+                            let shard = a.prompt.shard;
+                            active.remove(&key);
+                            counters.prompts_done += 1;
+                            tx.send(WriterMsg::PromptDone(shard)).map_err(|_| writer_gone())?;
+                        }
+                    }
+                }
+            }
+            _ = signals.recv(), if !stopping => {
+                stopping = true;
+                deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
+                tracing::warn!(
+                    "interrupted: waiting up to {} s for {} request(s) in flight, then saving",
+                    INTERRUPT_GRACE.as_secs(),
+                    in_flight.len()
+                );
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                tracing::warn!("{} request(s) still in flight abandoned; a resume requests them again", in_flight.len());
+                in_flight.abort_all();
+                break;
+            }
+            _ = tick.tick() => {}
+        }
+        counters.retries = ctx.retries.load(Ordering::Relaxed);
+        progress.update(counters);
+    }
+    counters.retries = ctx.retries.load(Ordering::Relaxed);
+    let elapsed = progress.elapsed();
+    progress.finish();
+    Ok((stopping, elapsed))
+}
+
+/// Queues a step: one request with `n` = its size, or one request per
+/// rollout when the server has no `n`.
+fn enqueue(queue: &mut VecDeque<Request>, a: &mut Active, key: u64, plan: StepPlan, use_n: bool) {
+    if use_n {
+        a.outstanding += 1;
+        queue.push_back(Request {
+            key,
+            step: plan.step,
+            rollouts: plan.rollouts,
+        });
+    } else {
+        for r in plan.rollouts {
+            a.outstanding += 1;
+            queue.push_back(Request {
+                key,
+                step: plan.step,
+                rollouts: vec![r],
+            });
+        }
+    }
+}
+
+/// Sends one request and turns its outcome into rows, scored inline. The
+/// flag is set when a replay backend had fewer responses than asked.
+async fn run_request(
+    backend: &Backend,
+    prompt: &Prompt,
+    req: &Request,
+    verifier: &dyn Verifier,
+    model: &Arc<str>,
+) -> (Vec<RolloutRow>, bool) {
+    let n = req.rollouts.len() as u32;
+    let ordinal = req.rollouts.first().map_or(0, |r| r.1);
+    let outcome = backend.generate(prompt, n, ordinal).await;
+    let created_at = chrono::Utc::now().timestamp_millis();
+    let row = |rollout_idx: u32| RolloutRow {
+        id: Arc::clone(&prompt.id),
+        rollout_idx,
+        step: req.step,
+        response: None,
+        reasoning: None,
+        finish_reason: None,
+        truncated: false,
+        error: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        latency_ms: None,
+        model: Arc::clone(model),
+        endpoint: String::new(),
+        created_at,
+        score: None,
+        pred: None,
+    };
+    match outcome {
+        Err(message) => {
+            let rows = req
+                .rollouts
+                .iter()
+                .map(|&(idx, _)| RolloutRow {
+                    error: Some(message.clone()),
+                    ..row(idx)
+                })
+                .collect();
+            (rows, false)
+        }
+        Ok(g) => {
+            let replay = matches!(backend, Backend::Replay(_));
+            let mut rows = Vec::with_capacity(req.rollouts.len());
+            let mut choices = g.choices.into_iter();
+            for &(idx, _) in &req.rollouts {
+                let base = RolloutRow {
+                    endpoint: g.endpoint.clone(),
+                    latency_ms: Some(g.latency_ms),
+                    prompt_tokens: g.prompt_tokens,
+                    ..row(idx)
+                };
+                match choices.next() {
+                    Some(c) => rows.push(score(base, c, prompt, verifier)),
+                    None if replay => break,
+                    None => rows.push(RolloutRow {
+                        error: Some(format!("the server returned fewer than n={n} choices")),
+                        ..base
+                    }),
+                }
+            }
+            let exhausted = replay && rows.len() < req.rollouts.len();
+            (rows, exhausted)
+        }
+    }
+}
+
+/// Fills a row from a choice and its inline verdict.
+fn score(mut row: RolloutRow, c: Choice, prompt: &Prompt, verifier: &dyn Verifier) -> RolloutRow {
+    let cut = c.finish_reason.as_deref() == Some("length");
+    if let (Some(response), Some(gold)) = (c.content.as_deref(), prompt.answer.as_deref()) {
+        let verdict = verifier.verify(&Sample {
+            response,
+            gold,
+            metadata: prompt.metadata.as_deref(),
+        });
+        row.truncated = cut || verdict.unclosed;
+        row.score = Some(verdict.score);
+        row.pred = verdict.pred;
+    } else {
+        let unclosed = c
+            .content
+            .as_deref()
+            .is_some_and(|r| crate::verifier::split::split(r).final_part().is_none());
+        row.truncated = cut || unclosed;
+    }
+    row.response = c.content;
+    row.reasoning = c.reasoning;
+    row.finish_reason = c.finish_reason;
+    row.completion_tokens = c.completion_tokens;
+    row
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ctrl-C and SIGTERM.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        Self { term }
+    }
+
+    async fn recv(&mut self) {
+        let term = async {
+            match self.term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+}

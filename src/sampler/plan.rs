@@ -1,0 +1,350 @@
+//! Per-prompt rollout policy: which rollouts a prompt requests next and when
+//! it is finished. Pure state, shared by live sampling and by resume, which
+//! replays saved rows through the same steps so that both decide alike.
+
+use crate::config::{Config, FormatterConfig};
+
+/// What a formatter needs from one prompt before early stop may end it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Goal {
+    /// At least `k` valid responses scoring at least `pass`.
+    Passes { k: usize, pass: f64 },
+    /// One passing response (score ≥ `pass`) and one failing (score ≤ `fail`).
+    PassAndFail { pass: f64, fail: f64 },
+    /// A formatter rsr cannot reason about (a user SQL file): never satisfied.
+    Never,
+}
+
+impl Goal {
+    /// The goal of one formatter item.
+    pub fn of(f: &FormatterConfig) -> Self {
+        let k = f.k.map_or(1, |k| k.get());
+        match f.kind.as_str() {
+            "sft" => Goal::Passes {
+                k: 1,
+                pass: f.pass_threshold,
+            },
+            "top_k" | "multi_sft" => Goal::Passes {
+                k,
+                pass: f.pass_threshold,
+            },
+            "dpo" => Goal::PassAndFail {
+                pass: f.pass_threshold,
+                fail: f.fail_threshold,
+            },
+            _ => Goal::Never,
+        }
+    }
+
+    fn satisfied(&self, scores: &[f64]) -> bool {
+        match *self {
+            Goal::Passes { k, pass } => scores.iter().filter(|&&s| s >= pass).count() >= k,
+            Goal::PassAndFail { pass, fail } => {
+                scores.iter().any(|&s| s >= pass) && scores.iter().any(|&s| s <= fail)
+            }
+            Goal::Never => false,
+        }
+    }
+}
+
+/// The rollout policy of a run (`sampling.*` plus the formatters' goals).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Valid rollouts after which a prompt stops.
+    pub max_rollouts: u32,
+    /// Rollouts per step.
+    pub step_size: u32,
+    /// Steps per prompt at most.
+    pub max_steps: u32,
+    /// Stop once every goal is met.
+    pub early_stop: bool,
+    /// Whether truncated responses are invalid.
+    pub drop_truncated: bool,
+    /// One goal per formatter.
+    pub goals: Vec<Goal>,
+}
+
+impl Policy {
+    /// The policy of a resolved config.
+    pub fn from_config(c: &Config) -> Self {
+        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self {
+            max_rollouts: to_u32(c.sampling.max_rollouts.get()),
+            step_size: to_u32(c.sampling.step_size.get()),
+            max_steps: to_u32(c.sampling.max_steps.get()),
+            early_stop: c.sampling.early_stop,
+            drop_truncated: c.sampler.drop_truncated,
+            goals: c.formatter.iter().map(Goal::of).collect(),
+        }
+    }
+
+    /// Whether a finished rollout counts toward `max_rollouts`.
+    pub fn is_valid(&self, has_response: bool, error: bool, truncated: bool) -> bool {
+        has_response && !error && !(truncated && self.drop_truncated)
+    }
+}
+
+/// One step's worth of rollouts to request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepPlan {
+    /// Step number, from 0.
+    pub step: u32,
+    /// `rollout_idx` of each requested rollout with its ordinal (the
+    /// rollout's position among all the prompt has requested, which replay
+    /// uses to pick a saved response).
+    pub rollouts: Vec<(u32, u32)>,
+}
+
+/// Where one prompt stands.
+#[derive(Debug, Clone, Default)]
+pub struct PromptState {
+    steps_started: u32,
+    requested: u32,
+    n_valid: u32,
+    scores: Vec<f64>,
+    exhausted: bool,
+}
+
+impl PromptState {
+    /// Whether the prompt needs no more rollouts.
+    pub fn finished(&self, p: &Policy) -> bool {
+        self.exhausted
+            || self.n_valid >= p.max_rollouts
+            || self.steps_started >= p.max_steps
+            || (p.early_stop
+                && !p.goals.is_empty()
+                && p.goals.iter().all(|g| g.satisfied(&self.scores)))
+    }
+
+    /// Starts the next step, or `None` when the prompt is finished. A step
+    /// asks for at most the valid rollouts still missing; its rollouts are
+    /// numbered `step * step_size + j`.
+    pub fn start_step(&mut self, p: &Policy) -> Option<StepPlan> {
+        if self.finished(p) {
+            return None;
+        }
+        let step = self.steps_started;
+        let want = p.step_size.min(p.max_rollouts - self.n_valid);
+        let rollouts = (0..want)
+            .map(|j| (step * p.step_size + j, self.requested + j))
+            .collect();
+        self.steps_started += 1;
+        self.requested += want;
+        Some(StepPlan { step, rollouts })
+    }
+
+    /// Records one finished rollout; `score` counts only when `valid`.
+    pub fn record(&mut self, valid: bool, score: Option<f64>) {
+        if valid {
+            self.n_valid += 1;
+            if let Some(s) = score {
+                self.scores.push(s);
+            }
+        }
+    }
+
+    /// The backend has no more responses for this prompt (replay).
+    pub fn mark_exhausted(&mut self) {
+        self.exhausted = true;
+    }
+
+    /// Valid rollouts so far.
+    pub fn n_valid(&self) -> u32 {
+        self.n_valid
+    }
+}
+
+/// A saved rollout, as resume needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SavedRollout {
+    /// `rollout_idx`.
+    pub rollout_idx: u32,
+    /// `step`.
+    pub step: u32,
+    /// Counts toward `max_rollouts`.
+    pub valid: bool,
+    /// Inline score.
+    pub score: Option<f64>,
+}
+
+/// Rebuilds a prompt's state from its saved rollouts by replaying the
+/// policy step by step. Returns the state and the rollouts of the step that
+/// was interrupted and must still be requested (empty when none).
+pub fn resume(p: &Policy, mut saved: Vec<SavedRollout>) -> (PromptState, Option<StepPlan>) {
+    let mut state = PromptState::default();
+    saved.sort_by_key(|r| (r.step, r.rollout_idx));
+    let mut rows = saved.as_slice();
+    while let Some(first) = rows.first() {
+        let Some(plan) = state.start_step(p) else {
+            break;
+        };
+        let in_step = rows.iter().take_while(|r| r.step == plan.step).count();
+        let (this, rest) = rows.split_at(if first.step == plan.step { in_step } else { 0 });
+        for r in this {
+            state.record(r.valid, r.score);
+        }
+        rows = rest;
+        let missing: Vec<(u32, u32)> = plan
+            .rollouts
+            .iter()
+            .copied()
+            .filter(|(idx, _)| !this.iter().any(|r| r.rollout_idx == *idx))
+            .collect();
+        if !missing.is_empty() {
+            return (
+                state,
+                Some(StepPlan {
+                    step: plan.step,
+                    rollouts: missing,
+                }),
+            );
+        }
+    }
+    (state, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(goals: Vec<Goal>) -> Policy {
+        Policy {
+            max_rollouts: 8,
+            step_size: 4,
+            max_steps: 4,
+            early_stop: true,
+            drop_truncated: true,
+            goals,
+        }
+    }
+
+    fn sft() -> Goal {
+        Goal::Passes { k: 1, pass: 1.0 }
+    }
+
+    #[test]
+    fn steps_number_rollouts_and_stop_at_max_rollouts() {
+        let p = policy(vec![]);
+        let mut s = PromptState::default();
+        let a = s.start_step(&p).unwrap();
+        assert_eq!(a.rollouts, vec![(0, 0), (1, 1), (2, 2), (3, 3)]);
+        for _ in 0..3 {
+            s.record(true, Some(0.0));
+        }
+        s.record(false, None);
+        let b = s.start_step(&p).unwrap();
+        assert_eq!(b.step, 1);
+        assert_eq!(b.rollouts, vec![(4, 4), (5, 5), (6, 6), (7, 7)]);
+        for _ in 0..4 {
+            s.record(true, Some(0.0));
+        }
+        // 7 valid: the next step asks only for the one still missing.
+        let c = s.start_step(&p).unwrap();
+        assert_eq!(c.rollouts, vec![(8, 8)]);
+        s.record(true, Some(0.0));
+        assert!(s.start_step(&p).is_none());
+    }
+
+    #[test]
+    fn early_stop_per_formatter() {
+        let mut s = PromptState::default();
+        let p = policy(vec![sft()]);
+        s.start_step(&p);
+        s.record(true, Some(0.0));
+        assert!(!s.finished(&p));
+        s.record(true, Some(1.0));
+        assert!(s.finished(&p));
+
+        let dpo = policy(vec![Goal::PassAndFail {
+            pass: 1.0,
+            fail: 0.0,
+        }]);
+        let mut s = PromptState::default();
+        s.start_step(&dpo);
+        s.record(true, Some(1.0));
+        s.record(true, Some(1.0));
+        assert!(!s.finished(&dpo));
+        s.record(true, Some(0.0));
+        assert!(s.finished(&dpo));
+
+        let top3 = policy(vec![Goal::Passes { k: 3, pass: 1.0 }, sft()]);
+        let mut s = PromptState::default();
+        s.start_step(&top3);
+        s.record(true, Some(1.0));
+        s.record(true, Some(1.0));
+        assert!(!s.finished(&top3));
+        s.record(true, Some(1.0));
+        assert!(s.finished(&top3));
+
+        // Invalid (truncated) passes do not count; `Never` keeps sampling.
+        let never = policy(vec![sft(), Goal::Never]);
+        let mut s = PromptState::default();
+        s.start_step(&never);
+        s.record(false, Some(1.0));
+        s.record(true, Some(1.0));
+        assert!(!s.finished(&never));
+        assert!(s.finished(&policy(vec![sft()])));
+    }
+
+    #[test]
+    fn max_steps_bounds_a_prompt_that_never_passes() {
+        let p = policy(vec![sft()]);
+        let mut s = PromptState::default();
+        let mut steps = 0;
+        while s.start_step(&p).is_some() {
+            steps += 1;
+            s.record(false, None);
+        }
+        assert_eq!(steps, 4);
+    }
+
+    fn saved(rollout_idx: u32, step: u32, valid: bool, score: f64) -> SavedRollout {
+        SavedRollout {
+            rollout_idx,
+            step,
+            valid,
+            score: Some(score),
+        }
+    }
+
+    #[test]
+    fn resume_requests_only_what_is_missing() {
+        let p = policy(vec![sft()]);
+        // Step 0 complete (all fail), step 1 interrupted after two rows.
+        let rows = vec![
+            saved(5, 1, true, 0.0),
+            saved(0, 0, true, 0.0),
+            saved(1, 0, false, 0.0),
+            saved(2, 0, true, 0.0),
+            saved(3, 0, true, 0.0),
+            saved(7, 1, true, 0.0),
+        ];
+        let (state, pending) = resume(&p, rows);
+        assert_eq!(state.n_valid(), 5);
+        assert_eq!(
+            pending,
+            Some(StepPlan {
+                step: 1,
+                rollouts: vec![(4, 4), (6, 6)]
+            })
+        );
+
+        // A prompt whose saved rows already satisfy the policy is finished.
+        let (state, pending) = resume(
+            &p,
+            vec![
+                saved(0, 0, true, 1.0),
+                saved(1, 0, true, 0.0),
+                saved(2, 0, true, 0.0),
+                saved(3, 0, true, 0.0),
+            ],
+        );
+        assert!(pending.is_none());
+        assert!(state.finished(&p));
+
+        // Between steps: nothing pending, the next step continues the numbering.
+        let (mut state, pending) = resume(&p, (0..4).map(|i| saved(i, 0, true, 0.0)).collect());
+        assert!(pending.is_none());
+        assert_eq!(state.start_step(&p).unwrap().rollouts[0], (4, 4));
+    }
+}

@@ -1,0 +1,148 @@
+//! Run counters and how they are shown: a live bar on a terminal, a log line
+//! every few seconds otherwise (and always in `logs/run.log`).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often the plain log line is written.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Totals of one sampling run (this process only).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Counters {
+    /// Prompts finished (including those finished by an earlier run).
+    pub prompts_done: u64,
+    /// Prompts in the unfinished shards.
+    pub prompts_total: u64,
+    /// Requests completed (after retries).
+    pub requests: u64,
+    /// Rollout rows written.
+    pub rollouts: u64,
+    /// Rollouts that count toward `max_rollouts`.
+    pub valid: u64,
+    /// Valid rollouts that scored ≥ 1.
+    pub passed: u64,
+    /// Truncated responses.
+    pub truncated: u64,
+    /// Rollouts whose request failed.
+    pub errors: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Completion tokens received.
+    pub completion_tokens: u64,
+}
+
+impl Counters {
+    /// One line: prompts, rollouts, pass and truncation rates, errors, rates.
+    pub fn line(&self, elapsed: Duration) -> String {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let pct = |a: u64, b: u64| {
+            if b == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * a as f64 / b as f64)
+            }
+        };
+        format!(
+            "prompts {}/{} | valid {} | pass {} | truncated {} | errors {} | retries {} | {:.1} req/s | {:.0} tok/s",
+            self.prompts_done,
+            self.prompts_total,
+            self.valid,
+            pct(self.passed, self.valid),
+            pct(self.truncated, self.rollouts - self.errors),
+            self.errors,
+            self.retries,
+            self.requests as f64 / secs,
+            self.completion_tokens as f64 / secs,
+        )
+    }
+}
+
+/// The progress display of one run.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl Progress {
+    /// A bar on stderr when it is a terminal (and not `quiet`), else log lines.
+    pub fn new(total: u64, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30.cyan/blue} {pos}/{len} prompts {elapsed_precise} ETA {eta} | {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("##-"),
+            );
+            crate::logging::set_progress_bar(Some(bar.clone()));
+            bar
+        });
+        Self {
+            bar,
+            started: Instant::now(),
+            last_log: Instant::now(),
+        }
+    }
+
+    /// Shows the counters (the bar at once; the log line every few seconds).
+    pub fn update(&mut self, c: &Counters) {
+        let elapsed = self.started.elapsed();
+        if let Some(bar) = &self.bar {
+            bar.set_position(c.prompts_done);
+            bar.set_message(short(c, elapsed));
+        }
+        if self.last_log.elapsed() >= LOG_EVERY {
+            self.last_log = Instant::now();
+            if self.bar.is_some() {
+                tracing::debug!("{}", c.line(elapsed));
+            } else {
+                tracing::info!("{}", c.line(elapsed));
+            }
+        }
+    }
+
+    /// Seconds since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Removes the bar.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            crate::logging::set_progress_bar(None);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn short(c: &Counters, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let rate = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
+    format!(
+        "valid {} pass {:.0}% trunc {:.1}% err {} retry {} | {:.1} req/s {:.0} tok/s",
+        c.valid,
+        rate(c.passed, c.valid),
+        rate(c.truncated, c.rollouts - c.errors),
+        c.errors,
+        c.retries,
+        c.requests as f64 / secs,
+        c.completion_tokens as f64 / secs
+    )
+}
