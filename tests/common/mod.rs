@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use arrow::array::RecordBatch;
 
+pub mod mock;
+
 /// A temporary working directory for one test.
 pub struct TestDir {
     pub dir: tempfile::TempDir,
@@ -103,5 +105,13 @@ pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
     let col = col.as_string::<i32>();
     (0..col.len())
         .map(|i| (!col.is_null(i)).then(|| col.value(i).to_string()))
+        .collect()
+}
+
+/// Rows of `rsr sql WORK_DIR QUERY --format jsonl` as JSON objects.
+pub fn query(t: &TestDir, work_dir: &str, sql: &str) -> Vec<serde_json::Value> {
+    t.ok(&["sql", work_dir, sql, "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl row"))
         .collect()
 }

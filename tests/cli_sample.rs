@@ -1,0 +1,665 @@
+//! `rsr sample` / `rsr run` against `rsr-mock` on 127.0.0.1: early stop,
+//! truncation, faults, failover, resume after SIGKILL, Ctrl-C, the
+//! truncation guard, managed servers and replay.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::mock::Mock;
+use common::{TestDir, prepared_gsm8k, query};
+use serde_json::Value;
+
+/// 26 GSM8K prompts in 3 shards, prepared into `run/` with `extra`.
+fn prepared(extra: &[&str]) -> TestDir {
+    let mut args = vec!["shard.size=10", "sampler.model=mock"];
+    args.extend_from_slice(extra);
+    prepared_gsm8k(&args)
+}
+
+fn gold(t: &TestDir) -> String {
+    t.path("run/data/input.parquet").display().to_string()
+}
+
+/// `rsr sample work_dir=run` against `mock`, fast retries, plus `extra`.
+fn sample(t: &TestDir, mock: &Mock, extra: &[&str]) -> String {
+    let base = mock.base_url_arg();
+    let mut args = vec![
+        "sample",
+        "work_dir=run",
+        base.as_str(),
+        "sampler.retry_delay=0.01",
+    ];
+    args.extend_from_slice(extra);
+    t.ok(&args)
+}
+
+fn saved_rows(t: &TestDir) -> Vec<Value> {
+    query(
+        t,
+        "run",
+        "SELECT id, rollout_idx, step, truncated, error, finish_reason, score, response, \
+         reasoning, endpoint, completion_tokens FROM rollouts ORDER BY id, rollout_idx",
+    )
+}
+
+fn keys(rows: &[Value]) -> Vec<(String, u64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["rollout_idx"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn by_prompt(rows: &[Value]) -> BTreeMap<String, Vec<&Value>> {
+    let mut m: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for r in rows {
+        m.entry(r["id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r);
+    }
+    m
+}
+
+fn state_statuses(t: &TestDir) -> Vec<String> {
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/state.json")).unwrap()).unwrap();
+    state["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn samples_scores_inline_and_completes_every_shard() {
+    let t = prepared(&[]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
+    sample(&t, &mock, &[]);
+    let rows = saved_rows(&t);
+    // Every answer is right: sft is satisfied after the first step of 4.
+    assert_eq!(rows.len(), 26 * 4);
+    assert!(
+        rows.iter()
+            .all(|r| r["score"] == 1.0 && r["step"] == 0 && r["error"].is_null())
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["completion_tokens"].as_u64().unwrap() > 0)
+    );
+    assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+    for shard in 0..3 {
+        assert!(
+            t.path(&format!("run/scores/math-rlvr/shard_{shard:04}.parquet"))
+                .is_file()
+        );
+    }
+    let p = query(
+        &t,
+        "run",
+        "SELECT min(pass_rate) AS lo, count(*) AS n FROM prompts",
+    );
+    assert_eq!(p[0]["lo"], 1.0);
+    assert_eq!(p[0]["n"], 26);
+    // The scores table holds the same verdicts.
+    let s = query(
+        &t,
+        "run",
+        "SELECT count(*) AS n, min(score) AS lo FROM scores",
+    );
+    assert_eq!(s[0]["n"], 104);
+    assert_eq!(mock.stat("requests"), 26);
+
+    // A finished run resumes to nothing.
+    sample(&t, &mock, &[]);
+    assert_eq!(mock.stat("requests"), 26);
+    assert_eq!(saved_rows(&t).len(), 104);
+}
+
+#[test]
+fn early_stop_follows_the_formatters() {
+    // top_k with k=6 needs two steps of 4 when every answer is right.
+    let t = prepared(&["formatter.0.type=top_k", "formatter.0.k=6"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
+    sample(&t, &mock, &[]);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 8);
+    assert!(rows.iter().all(|r| r["step"].as_u64().unwrap() < 2));
+
+    // dpo: a prompt stops once it has a pass and a fail, else runs to max_steps.
+    let t = prepared(&[
+        "formatter.0.type=dpo",
+        "sampling.max_rollouts=16",
+        "sampling.max_steps=3",
+    ]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "0.5", "--seed", "7"]);
+    sample(&t, &mock, &[]);
+    let rows = saved_rows(&t);
+    let mut stopped_early = 0;
+    for (id, rs) in by_prompt(&rows) {
+        let last = rs
+            .iter()
+            .map(|r| r["step"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        let met = |upto: u64| {
+            let scores: Vec<f64> = rs
+                .iter()
+                .filter(|r| r["step"].as_u64().unwrap() <= upto)
+                .map(|r| r["score"].as_f64().unwrap())
+                .collect();
+            scores.contains(&1.0) && scores.contains(&0.0)
+        };
+        assert!(
+            met(last) || last == 2,
+            "{id}: stopped without a pair before max_steps"
+        );
+        assert!(
+            last == 0 || !met(last - 1),
+            "{id}: sampled a step after the pair was complete"
+        );
+        stopped_early += usize::from(last < 2);
+    }
+    assert!(stopped_early > 10, "{stopped_early}");
+}
+
+#[test]
+fn without_early_stop_every_prompt_gets_max_rollouts_in_partial_steps() {
+    // 8 rollouts in steps of 3: 3 + 3 + 2, numbered 0..8.
+    let t = prepared(&["sampling.early_stop=false", "sampling.step_size=3"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--no-n"]);
+    sample(&t, &mock, &["sampler.use_n=false"]);
+    let rows = saved_rows(&t);
+    for (_, rs) in by_prompt(&rows) {
+        let idx: Vec<u64> = rs
+            .iter()
+            .map(|r| r["rollout_idx"].as_u64().unwrap())
+            .collect();
+        assert_eq!(idx, (0..8).collect::<Vec<_>>());
+        let steps: Vec<u64> = rs.iter().map(|r| r["step"].as_u64().unwrap()).collect();
+        assert_eq!(steps, [0, 0, 0, 1, 1, 1, 2, 2]);
+    }
+    // n=1 per request: the mock refuses n>1, and saw one request per rollout.
+    assert_eq!(mock.stat("status_400"), 0);
+    assert_eq!(mock.stat("requests"), 26 * 8);
+}
+
+#[test]
+fn truncated_responses_are_kept_flagged_and_not_counted() {
+    for reasoning in ["inline", "field"] {
+        let t = prepared(&[
+            "sampling.early_stop=false",
+            "sampling.max_rollouts=4",
+            "sampling.max_steps=3",
+        ]);
+        let mock = Mock::start(&[
+            "--gold",
+            &gold(&t),
+            "--truncate-rate",
+            "0.3",
+            "--seed",
+            "3",
+            "--reasoning",
+            reasoning,
+        ]);
+        sample(&t, &mock, &["sampling.allow_truncation=true"]);
+        let rows = saved_rows(&t);
+        let truncated: Vec<&Value> = rows.iter().filter(|r| r["truncated"] == true).collect();
+        assert!(truncated.len() > 10, "{reasoning}: {}", truncated.len());
+        assert!(truncated.iter().all(|r| r["finish_reason"] == "length"));
+        for (id, rs) in by_prompt(&rows) {
+            let valid = rs.iter().filter(|r| r["truncated"] == false).count();
+            let steps = rs
+                .iter()
+                .map(|r| r["step"].as_u64().unwrap())
+                .max()
+                .unwrap()
+                + 1;
+            // Truncated ones do not count: a prompt goes on until 4 valid or 3 steps.
+            assert!(
+                valid == 4 || steps == 3,
+                "{reasoning} {id}: {valid} valid in {steps} steps"
+            );
+            assert!(valid <= 4);
+        }
+        if reasoning == "field" {
+            assert!(
+                rows.iter()
+                    .all(|r| r["reasoning"].as_str().is_some_and(|s| !s.is_empty()))
+            );
+        }
+        let p = query(
+            &t,
+            "run",
+            "SELECT sum(n_truncated) AS t, sum(n_valid) AS v FROM prompts",
+        );
+        assert_eq!(p[0]["t"].as_u64().unwrap() as usize, truncated.len());
+        assert_eq!(
+            p[0]["v"].as_u64().unwrap() as usize,
+            rows.len() - truncated.len()
+        );
+    }
+}
+
+#[test]
+fn the_truncation_guard_stops_the_run_and_keeps_what_arrived() {
+    let t = prepared(&["sampler.max_tokens=512"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--truncate-rate", "1"]);
+    let base = mock.base_url_arg();
+    let err = t.fails(&[
+        "sample",
+        "work_dir=run",
+        &base,
+        "sampling.truncation_window=20",
+    ]);
+    assert!(
+        err.contains("of the first 20 responses (100.0%) were truncated"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sampler.max_tokens=512") && err.contains("p95 completion length 512"),
+        "{err}"
+    );
+    assert!(err.contains("sampling.allow_truncation=true"), "{err}");
+    assert!(saved_rows(&t).len() >= 20);
+}
+
+#[test]
+fn a_reasoning_model_with_a_small_budget_is_warned_about() {
+    let t = prepared_gsm8k(&[
+        "shard.size=10",
+        "sampler.model=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+    ]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
+    let out = t
+        .cmd(&["sample", "work_dir=run", &mock.base_url_arg()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("looks small for `deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn retryable_faults_are_retried_until_every_request_succeeds() {
+    let t = prepared(&["sampling.early_stop=false", "sampling.max_rollouts=4"]);
+    let mock = Mock::start(&[
+        "--gold",
+        &gold(&t),
+        "--seed",
+        "11",
+        "--rate-429",
+        "0.15",
+        "--retry-after",
+        "0.05",
+        "--rate-500",
+        "0.15",
+        "--rate-malformed",
+        "0.1",
+        "--rate-drop",
+        "0.1",
+        "--rate-timeout",
+        "0.05",
+        "--fail-first",
+        "3",
+    ]);
+    sample(
+        &t,
+        &mock,
+        &["sampler.max_retries=20", "sampler.timeout=0.5"],
+    );
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 4);
+    assert!(rows.iter().all(|r| r["error"].is_null()), "{rows:?}");
+    let stats = mock.stats();
+    for kind in [
+        "status_429",
+        "status_500",
+        "status_503",
+        "malformed",
+        "dropped",
+        "timeouts",
+    ] {
+        assert!(
+            stats[kind].as_u64().unwrap() > 0,
+            "no {kind} injected: {stats}"
+        );
+    }
+    assert_eq!(stats["ok"], 26);
+}
+
+#[test]
+fn failed_requests_become_error_rows_and_the_run_goes_on() {
+    // 400 (context too long) is not retried.
+    let t = prepared(&["sampling.max_steps=2"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--rate-400", "1"]);
+    sample(&t, &mock, &[]);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 2 * 4);
+    assert!(rows.iter().all(|r| {
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("HTTP 400: This model's maximum context length"))
+    }));
+    assert_eq!(mock.stat("requests"), 26 * 2);
+    assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+
+    // 500 on every attempt: retried max_retries times, then recorded.
+    let t = prepared(&["sampling.max_steps=1"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--rate-500", "1"]);
+    sample(&t, &mock, &["sampler.max_retries=2"]);
+    let rows = saved_rows(&t);
+    assert!(rows.iter().all(|r| {
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HTTP 500") && e.contains("gave up after 3 attempts"))
+    }));
+    assert_eq!(mock.stat("requests"), 26 * 3);
+    let p = query(
+        &t,
+        "run",
+        "SELECT sum(n_errors) AS e, sum(n_valid) AS v FROM prompts",
+    );
+    assert_eq!(p[0]["e"], 26 * 4);
+    assert_eq!(p[0]["v"], 0);
+}
+
+#[test]
+fn a_dead_endpoint_is_failed_over_and_taken_out() {
+    let t = prepared(&[]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1", "--latency-ms", "5"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/v1", dead.local_addr().unwrap());
+    drop(dead);
+    let urls = format!("sampler.base_url=[{dead_url}, {}]", mock.url());
+    t.ok(&["sample", "work_dir=run", &urls, "sampler.retry_delay=0.01"]);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 4);
+    assert!(
+        rows.iter()
+            .all(|r| r["error"].is_null() && r["endpoint"] == mock.url())
+    );
+    let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "endpoint {dead_url} failed 3 times in a row: taken out"
+        )),
+        "{log}"
+    );
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn part_count(t: &TestDir) -> usize {
+    let mut n = 0;
+    for shard in std::fs::read_dir(t.path("run/rollout"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        n += std::fs::read_dir(shard.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+            .count();
+    }
+    n
+}
+
+/// Settings of the resume tests: no early stop and no faults, so an
+/// uninterrupted run has a known set of rows: 8 per prompt in steps 3+3+2.
+const RESUME: &[&str] = &[
+    "sampling.early_stop=false",
+    "sampling.step_size=3",
+    "sampling.concurrent_prompts=4",
+];
+
+fn expected_keys(t: &TestDir) -> Vec<(String, u64)> {
+    let ids = query(t, "run", "SELECT id FROM inputs ORDER BY id");
+    let mut keys: Vec<(String, u64)> = ids
+        .iter()
+        .flat_map(|r| (0..8).map(move |i| (r["id"].as_str().unwrap().to_string(), i)))
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn assert_complete_without_duplicates(t: &TestDir) {
+    let got = keys(&saved_rows(t));
+    let unique: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(unique.len(), got.len(), "duplicate (id, rollout_idx) rows");
+    assert_eq!(got, expected_keys(t));
+}
+
+#[test]
+fn resume_after_sigkill_requests_exactly_what_is_missing() {
+    for use_n in ["true", "false"] {
+        let t = prepared(RESUME);
+        let mock = Mock::start(&[
+            "--gold",
+            &gold(&t),
+            "--latency-ms",
+            "30",
+            "--latency-dist",
+            "uniform",
+        ]);
+        let base = mock.base_url_arg();
+        let use_n_arg = format!("sampler.use_n={use_n}");
+        let args = [
+            "sample",
+            "work_dir=run",
+            &base,
+            &use_n_arg,
+            "sampling.flush_rows=5",
+            "sampler.concurrent_requests=4",
+        ];
+        let mut child = t
+            .cmd(&args)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("a few part files", || part_count(&t) >= 4);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let before = saved_rows(&t).len();
+        assert!(before > 0 && before < 26 * 8, "{before}");
+        let requests_before = mock.stat("choices");
+        t.ok(&args);
+        assert_complete_without_duplicates(&t);
+        // Only the missing rollouts were requested again (plus at most the
+        // ones in flight when the process was killed).
+        let asked_after = mock.stat("choices") - requests_before;
+        assert_eq!(asked_after as usize, 26 * 8 - before, "use_n={use_n}");
+        assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+    }
+}
+
+#[test]
+fn ctrl_c_saves_what_arrived_and_the_next_run_resumes() {
+    let t = prepared(RESUME);
+    let mock = Mock::start(&["--gold", &gold(&t), "--latency-ms", "50"]);
+    let base = mock.base_url_arg();
+    let args = [
+        "sample",
+        "work_dir=run",
+        &base,
+        "sampler.concurrent_requests=4",
+    ];
+    let child = t
+        .cmd(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("requests in flight", || mock.stat("requests") >= 6);
+    unsafe_sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("rsr run work_dir=run"),
+        "{err}"
+    );
+    let saved = saved_rows(&t).len();
+    assert!(saved > 0 && saved < 26 * 8, "{saved}");
+    t.ok(&args);
+    assert_complete_without_duplicates(&t);
+}
+
+fn unsafe_sigint(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+}
+
+fn server_pids(t: &TestDir) -> Vec<u32> {
+    let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
+    log.lines()
+        .filter_map(|l| l.split("(pid ").nth(1))
+        .filter_map(|rest| rest.split(')').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn managed_servers_are_launched_awaited_and_stopped() {
+    let t = prepared(&[]);
+    let out = t.ok(&[
+        "run",
+        "work_dir=run",
+        "sampler.num_servers=2",
+        "sampler.launch=rsr-mock --port {port} --gold {input} --accuracy 1 --startup-delay-ms 300",
+    ]);
+    assert!(out.contains("prompts       26"), "{out}");
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 4);
+    let endpoints: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(endpoints.len(), 2, "both servers served: {endpoints:?}");
+    let pids = server_pids(&t);
+    assert_eq!(pids.len(), 4, "start and stop lines of 2 servers");
+    assert!(
+        pids.iter().all(|&p| !pid_alive(p)),
+        "a server was left running"
+    );
+    assert!(t.path("run/logs/server-0.log").is_file() && t.path("run/logs/server-1.log").is_file());
+}
+
+#[test]
+fn a_server_that_dies_at_startup_is_reported_with_its_log() {
+    let t = prepared(&[]);
+    let err = t.fails(&[
+        "sample",
+        "work_dir=run",
+        "sampler.launch=rsr-mock --no-such-flag {port}",
+    ]);
+    assert!(err.contains("server 0 exited during startup"), "{err}");
+    assert!(
+        err.contains("--no-such-flag"),
+        "the log tail is shown: {err}"
+    );
+    let err = t.fails(&[
+        "sample",
+        "work_dir=run",
+        "sampler.launch=rsr-mock --port {port} --startup-delay-ms 60000",
+        "sampler.startup_timeout=1",
+    ]);
+    assert!(err.contains("was not healthy after 1 s"), "{err}");
+    assert!(server_pids(&t).iter().all(|&p| !pid_alive(p)));
+}
+
+#[test]
+fn a_killed_run_takes_its_servers_down() {
+    let t = prepared(&[]);
+    let mut child = t
+        .cmd(&[
+            "sample",
+            "work_dir=run",
+            "sampler.launch=rsr-mock --port {port} --latency-ms 60000",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the server to start", || {
+        std::fs::read_to_string(t.path("run/logs/run.log")).is_ok_and(|l| l.contains("ready at"))
+    });
+    let pid = server_pids(&t)[0];
+    assert!(pid_alive(pid));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for("the orphaned server to exit", || !pid_alive(pid));
+}
+
+#[test]
+fn replayed_responses_go_through_the_same_operator() {
+    let t = prepared(&[
+        "sampler.type=replay",
+        "sampling.early_stop=false",
+        "sampling.max_rollouts=4",
+        "sampler.replay_path=responses.jsonl",
+    ]);
+    let ids = query(&t, "run", "SELECT id, answer FROM inputs ORDER BY id");
+    let mut lines = String::new();
+    // Two responses for each prompt but the last, which has none: one right,
+    // one cut off.
+    for r in &ids[..ids.len() - 1] {
+        let (id, answer) = (r["id"].as_str().unwrap(), r["answer"].as_str().unwrap());
+        lines += &serde_json::json!({"id": id, "response": format!("So \\boxed{{{answer}}}")})
+            .to_string();
+        lines += "\n";
+        lines +=
+            &serde_json::json!({"id": id, "response": "<think>long", "finish_reason": "length"})
+                .to_string();
+        lines += "\n";
+    }
+    std::fs::write(t.path("responses.jsonl"), lines).unwrap();
+    t.ok(&["sample", "work_dir=run"]);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 25 * 2);
+    for (_, rs) in by_prompt(&rows) {
+        assert_eq!(rs[0]["score"], 1.0);
+        assert_eq!(rs[1]["truncated"], true);
+        assert!(rs.iter().all(|r| r["endpoint"] == "replay:responses.jsonl"));
+    }
+    assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+}
+
+#[test]
+fn missing_server_settings_are_named() {
+    let t = prepared(&[]);
+    let err = t.fails(&["sample", "work_dir=run"]);
+    assert!(err.contains("sampler.base_url is not set"), "{err}");
+    let err = t.fails(&["sample", "work_dir=run", "sampler.type=vllm"]);
+    assert!(err.contains("sampler.type"), "frozen after prepare: {err}");
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", common::fixture("gsm8k_sample.jsonl"));
+    let err = t.fails(&[
+        "sample",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+        "sampler.type=vllm",
+        "sampler.model=m",
+    ]);
+    assert!(err.contains("sampler.model_path is not set"), "{err}");
+}
