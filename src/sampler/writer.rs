@@ -118,6 +118,7 @@ pub fn run(
                 buf.remaining = buf.remaining.saturating_sub(1);
                 if buf.remaining == 0 {
                     report.parts += flush(&cfg, shard, buf)?;
+                    shards.remove(&shard);
                     write_scores(&cfg, shard)?;
                     set_status(&cfg, &mut state, shard, ShardStatus::Done)?;
                     report.shards_done += 1;

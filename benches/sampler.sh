@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Throughput, CPU cost and peak memory of `rsr sample` against rsr-mock.
+#
+#   bash benches/sampler.sh                 # all three measurements
+#   bash benches/sampler.sh throughput      # or: memory
+#
+# throughput: C concurrent requests (n=1) to a mock answering after a fixed
+#   latency L; reports achieved requests/s against the ideal C/L, and rsr's
+#   CPU time (user+sys) per 1,000 requests. Default C=256, L=200 ms,
+#   20·C requests; set C, L_MS and ROUNDS to change them.
+# memory: P prompts × 8 rollouts (one request with n=8 each, mock latency
+#   0, C=256) for P = 10,000 and 100,000 (set PROMPTS to change); reports
+#   peak RSS, which should not grow with P.
+# Results go to stdout as Markdown rows (docs/benchmarks.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
+cargo build --release --quiet --bins
+dir="${CARGO_TARGET_DIR:-target}/release"
+work=$(mktemp -d)
+mock_pid=
+cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+prompts() { # count file
+  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++)
+    printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' > "$2"
+}
+
+start_mock() { # args...
+  "$dir/rsr-mock" --port 0 "$@" > "$work/mock.out" &
+  mock_pid=$!
+  until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
+  url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
+}
+
+stop_mock() { kill "$mock_pid"; wait "$mock_pid" 2>/dev/null || true; mock_pid=; }
+
+# Runs `rsr sample` on a prepared work dir; sets secs (sampling wall time from
+# rsr's own summary), requests, cpu (user+sys s), rss_mib.
+sample() { # work_dir extra-args...
+  local wd=$1; shift
+  /usr/bin/time -f '%U %S %M' -o "$work/time" \
+    "$dir/rsr" sample "work_dir=$wd" "sampler.base_url=$url" "$@" 2> "$work/err" \
+    || { cat "$work/err" >&2; exit 1; }
+  read -r user sys kb < "$work/time"
+  secs=$(sed -n 's/.*sampled in \([0-9.]*\) s: \([0-9]*\) requests.*/\1/p' "$work/err")
+  requests=$(sed -n 's/.*sampled in \([0-9.]*\) s: \([0-9]*\) requests.*/\2/p' "$work/err")
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
+  rss_mib=$((kb / 1024))
+}
+
+throughput() {
+  local c=${C:-256} l=${L_MS:-200} rounds=${ROUNDS:-20}
+  local n=$((c * rounds))
+  prompts "$n" "$work/t.jsonl"
+  "$dir/rsr" -q prepare "data.input_path=$work/t.jsonl" "work_dir=$work/t" sampler.model=mock \
+    sampling.max_rollouts=1 sampling.step_size=1 sampling.max_steps=1 sampling.early_stop=false
+  start_mock --latency-ms "$l" --accuracy 1
+  sample "$work/t" "sampler.concurrent_requests=$c" "sampling.concurrent_prompts=$c"
+  stop_mock
+  echo "| throughput | C=$c, L=$l ms, $requests requests | $secs s | $(awk -v r="$requests" -v s="$secs" -v c="$c" -v l="$l" 'BEGIN {
+    printf "%.0f req/s = %.3f of C/L = %.0f", r/s, (r/s)/(c*1000/l), c*1000/l }') | $(awk -v c="$cpu" -v r="$requests" 'BEGIN {
+    printf "%.2f s CPU per 1,000 requests", 1000*c/r }') | $rss_mib MiB |"
+}
+
+memory() {
+  for p in ${PROMPTS:-10000 100000}; do
+    prompts "$p" "$work/m$p.jsonl"
+    "$dir/rsr" -q prepare "data.input_path=$work/m$p.jsonl" "work_dir=$work/m$p" sampler.model=mock \
+      sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1 sampling.early_stop=false
+    start_mock --accuracy 0.5
+    sample "$work/m$p" sampler.concurrent_requests=256 sampling.concurrent_prompts=256
+    stop_mock
+    local rows
+    rows=$("$dir/rsr" sql "$work/m$p" "SELECT count(*) AS n FROM rollouts" --format csv | tail -1)
+    echo "| memory | $p prompts × 8 rollouts ($rows rows, $requests requests) | $secs s | $(awk -v r="$rows" -v s="$secs" 'BEGIN {
+      printf "%.0f rollouts/s", r/s }') | $(awk -v c="$cpu" -v r="$requests" 'BEGIN {
+      printf "%.2f s CPU per 1,000 requests", 1000*c/r }') | $rss_mib MiB |"
+  done
+}
+
+echo "| case | load | sampling time | rate | rsr CPU | peak RSS |"
+echo "|---|---|---|---|---|---|"
+case "${1:-all}" in
+  throughput) throughput ;;
+  memory) memory ;;
+  all) throughput; memory ;;
+  *) echo "usage: $0 [throughput|memory]" >&2; exit 2 ;;
+esac
