@@ -663,3 +663,17 @@ fn missing_server_settings_are_named() {
     ]);
     assert!(err.contains("sampler.model_path is not set"), "{err}");
 }
+
+#[test]
+fn content_part_messages_reach_the_server_untouched() {
+    // The mock answers right only for messages it finds in its gold file, so
+    // a pass proves the image and text parts arrived as prepared.
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", common::fixture("vision_sample.jsonl"));
+    t.ok(&["prepare", "work_dir=run", &input, "sampler.model=mock", "verifier.type=numeric"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
+    sample(&t, &mock, &[]);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 2 * 4);
+    assert!(rows.iter().all(|r| r["score"] == 1.0), "{rows:?}");
+}

@@ -181,8 +181,9 @@ pub async fn sample(
     let result = schedule(config, &policy, &ctx, &mut feed, &tx, &mut counters).await;
     drop(tx);
     let written = writer.join().expect("writer thread panicked");
-    let (interrupted, elapsed) = result?;
+    // A writer failure explains a scheduler that lost its writer: report it first.
     let report = written?;
+    let (interrupted, elapsed) = result?;
     Ok(SampleReport {
         counters,
         elapsed,

@@ -274,6 +274,33 @@ mod tests {
     }
 
     #[test]
+    fn parquet_rows_with_optional_columns() {
+        use arrow::array::{ArrayRef, StringArray, UInt32Array};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.parquet");
+        let id: ArrayRef = Arc::new(StringArray::from(vec!["a", "a", "b"]));
+        let response: ArrayRef = Arc::new(StringArray::from(vec![Some("x"), Some("y"), None]));
+        let tokens: ArrayRef = Arc::new(UInt32Array::from(vec![Some(5), None, Some(7)]));
+        let batch = RecordBatch::try_from_iter([
+            ("id", id),
+            ("response", response),
+            ("completion_tokens", tokens),
+        ])
+        .unwrap();
+        let mut f = crate::store::parquet::ParquetFile::create(&path, batch.schema()).unwrap();
+        f.write(&batch).unwrap();
+        f.commit().unwrap();
+        let r = ReplayBackend::load(&path).unwrap();
+        let a = r.generate("a", 2, 0).choices;
+        assert_eq!(a[0].content.as_deref(), Some("x"));
+        assert_eq!(a[0].completion_tokens, Some(5));
+        assert_eq!(a[1].completion_tokens, None);
+        assert_eq!(a[1].finish_reason.as_deref(), Some("stop"));
+        assert_eq!(r.generate("b", 1, 0).choices[0].content, None);
+    }
+
+    #[test]
     fn bad_lines_name_the_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
