@@ -7,7 +7,7 @@
 # throughput: C concurrent requests (n=1) to a mock answering after a fixed
 #   latency L; reports achieved requests/s against the ideal C/L, and rsr's
 #   CPU time (user+sys) per 1,000 requests. Default C=256, L=200 ms,
-#   20·C requests; set C, L_MS and ROUNDS to change them.
+#   50·C requests; set C, L_MS and ROUNDS to change them.
 # memory: P prompts × 8 rollouts (one request with n=8 each, mock latency
 #   0, C=256) for P = 10,000 and 100,000 (set PROMPTS to change); reports
 #   peak RSS, which should not grow with P.
@@ -52,7 +52,7 @@ sample() { # work_dir extra-args...
 }
 
 throughput() {
-  local c=${C:-256} l=${L_MS:-200} rounds=${ROUNDS:-20}
+  local c=${C:-256} l=${L_MS:-200} rounds=${ROUNDS:-50}
   local n=$((c * rounds))
   prompts "$n" "$work/t.jsonl"
   "$dir/rsr" -q prepare "data.input_path=$work/t.jsonl" "work_dir=$work/t" sampler.model=mock \

@@ -25,25 +25,41 @@ use crate::store::rollout::{
 };
 use crate::store::{RunState, ShardStatus, StoreError};
 
-/// One rollout row, as in [`rollout_schema`].
+/// One rollout row; each field is the column of the same name in
+/// [`rollout_schema`], which documents its meaning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutRow {
+    /// Prompt id.
     pub id: Arc<str>,
+    /// `step * step_size + j`.
     pub rollout_idx: u32,
+    /// Sampling step.
     pub step: u32,
+    /// Final content; `None` on error.
     pub response: Option<String>,
+    /// Reasoning returned apart from the content.
     pub reasoning: Option<String>,
+    /// `stop`, `length`, …
     pub finish_reason: Option<String>,
+    /// Cut off or thinking never closed.
     pub truncated: bool,
+    /// Why the request failed.
     pub error: Option<String>,
+    /// Prompt tokens of the request.
     pub prompt_tokens: Option<u32>,
+    /// Completion tokens of this response.
     pub completion_tokens: Option<u32>,
+    /// Latency of the request's last attempt.
     pub latency_ms: Option<u64>,
+    /// Model name.
     pub model: Arc<str>,
+    /// Base URL (or replay file) that answered.
     pub endpoint: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
+    /// Inline score.
     pub score: Option<f64>,
+    /// What the verifier extracted.
     pub pred: Option<String>,
 }
 
