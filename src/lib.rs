@@ -8,6 +8,7 @@
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod format;
 pub mod logging;
 pub mod sampler;
 pub mod sql;

@@ -670,7 +670,13 @@ fn content_part_messages_reach_the_server_untouched() {
     // a pass proves the image and text parts arrived as prepared.
     let t = TestDir::new();
     let input = format!("data.input_path={}", common::fixture("vision_sample.jsonl"));
-    t.ok(&["prepare", "work_dir=run", &input, "sampler.model=mock", "verifier.type=numeric"]);
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "sampler.model=mock",
+        "verifier.type=numeric",
+    ]);
     let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
     sample(&t, &mock, &[]);
     let rows = saved_rows(&t);

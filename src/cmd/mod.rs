@@ -2,6 +2,8 @@
 //! single dispatch `match`.
 
 mod common;
+mod export;
+mod format;
 mod prepare;
 mod run;
 mod sample;
@@ -32,6 +34,8 @@ enum Command {
     Run(run::Args),
     Prepare(prepare::Args),
     Sample(sample::Args),
+    Format(format::Args),
+    Export(export::Args),
     Sql(sql::Args),
     Verify(verify::Args),
 }
@@ -47,6 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Run(args) => run::run(args, cli.quiet).await,
             Command::Prepare(args) => prepare::run(args).await,
             Command::Sample(args) => sample::run(args, cli.quiet).await,
+            Command::Format(args) => format::run(args).await,
+            Command::Export(args) => export::run(args).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Verify(args) => verify::run(args).await,
         }

@@ -212,7 +212,8 @@ impl Origins {
 }
 
 /// Resolves the configuration. When the resulting `work_dir` holds a saved
-/// config, it is resumed: the saved config is the base, and changes to
+/// config, it is resumed: the saved config is the base (over the defaults,
+/// for keys newer than the run), and changes to
 /// [`FROZEN_KEYS`] (other than those in `allow_changes`) are refused.
 pub fn resolve(sources: &Sources, allow_changes: &[&str]) -> Result<Resolved, ConfigError> {
     let defaults: Value = serde_yaml_ng::from_str(DEFAULT_YAML).expect("default.yaml parses");
@@ -228,7 +229,11 @@ pub fn resolve(sources: &Sources, allow_changes: &[&str]) -> Result<Resolved, Co
     };
     if let Some(dir) = work_dir.filter(|d| crate::store::WorkDir::has_saved_config(d)) {
         let saved_path = dir.join(crate::store::CONFIG_FILE);
-        let saved_tree = read_yaml_file(&saved_path)?;
+        // Keys added to rsr after the run was created take their defaults;
+        // every key the run saved keeps its saved value.
+        let mut saved_tree: Value =
+            serde_yaml_ng::from_str(DEFAULT_YAML).expect("default.yaml parses");
+        tree::merge(&mut saved_tree, read_yaml_file(&saved_path)?);
         let saved = build(saved_tree.clone(), &Origins(vec![]))?;
         let (tree, origins) = layer(saved_tree, file.as_ref(), sources)?;
         let mut resolved = build(tree, &origins)?;

@@ -24,6 +24,54 @@ pub struct Config {
     pub verifier: VerifierConfig,
     /// Training sets to build from the scored rollouts.
     pub formatter: Vec<FormatterConfig>,
+    /// Shape of the training files.
+    pub export: ExportConfig,
+}
+
+/// `export.*`: the shape of `train/` files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Row shape and file type.
+    pub format: ExportFormat,
+    /// What happens to the responses' thinking.
+    pub reasoning: ReasoningMode,
+}
+
+/// Export shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// TRL conversational JSONL (`messages`; `prompt`/`chosen`/`rejected`).
+    Trl,
+    /// ShareGPT JSONL (LLaMA-Factory).
+    Sharegpt,
+    /// Alpaca JSONL (LLaMA-Factory).
+    Alpaca,
+    /// The TRL shape as Parquet.
+    Parquet,
+}
+
+impl ExportFormat {
+    /// File extension of the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Parquet => "parquet",
+            _ => "jsonl",
+        }
+    }
+}
+
+/// Handling of the responses' thinking in exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningMode {
+    /// Final answer only.
+    Drop,
+    /// `<think>…</think>` before the final answer.
+    ThinkTags,
+    /// A separate `reasoning_content` field.
+    Field,
 }
 
 /// `data.*`: where prompts come from and how they are mapped.
@@ -224,6 +272,9 @@ pub struct FormatterConfig {
     /// Built-in name (`sft`, `dpo`, `top_k`, `multi_sft`) or a `.sql` file.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Output name (`train/<name>.jsonl`); default the type or file stem.
+    #[serde(default)]
+    pub name: Option<String>,
     /// A rollout passes when its score is at least this.
     #[serde(default = "default_pass_threshold")]
     pub pass_threshold: f64,

@@ -2,50 +2,8 @@
 //! it is finished. Pure state, shared by live sampling and by resume, which
 //! replays saved rows through the same steps so that both decide alike.
 
-use crate::config::{Config, FormatterConfig};
-
-/// What a formatter needs from one prompt before early stop may end it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Goal {
-    /// At least `k` valid responses scoring at least `pass`.
-    Passes { k: usize, pass: f64 },
-    /// One passing response (score ≥ `pass`) and one failing (score ≤ `fail`).
-    PassAndFail { pass: f64, fail: f64 },
-    /// A formatter rsr cannot reason about (a user SQL file): never satisfied.
-    Never,
-}
-
-impl Goal {
-    /// The goal of one formatter item.
-    pub fn of(f: &FormatterConfig) -> Self {
-        let k = f.k.map_or(1, |k| k.get());
-        match f.kind.as_str() {
-            "sft" => Goal::Passes {
-                k: 1,
-                pass: f.pass_threshold,
-            },
-            "top_k" | "multi_sft" => Goal::Passes {
-                k,
-                pass: f.pass_threshold,
-            },
-            "dpo" => Goal::PassAndFail {
-                pass: f.pass_threshold,
-                fail: f.fail_threshold,
-            },
-            _ => Goal::Never,
-        }
-    }
-
-    fn satisfied(&self, scores: &[f64]) -> bool {
-        match *self {
-            Goal::Passes { k, pass } => scores.iter().filter(|&&s| s >= pass).count() >= k,
-            Goal::PassAndFail { pass, fail } => {
-                scores.iter().any(|&s| s >= pass) && scores.iter().any(|&s| s <= fail)
-            }
-            Goal::Never => false,
-        }
-    }
-}
+use crate::config::Config;
+pub use crate::format::Goal;
 
 /// The rollout policy of a run (`sampling.*` plus the formatters' goals).
 #[derive(Debug, Clone)]
@@ -74,7 +32,7 @@ impl Policy {
             max_steps: to_u32(c.sampling.max_steps.get()),
             early_stop: c.sampling.early_stop,
             drop_truncated: c.sampler.drop_truncated,
-            goals: c.formatter.iter().map(Goal::of).collect(),
+            goals: c.formatter.iter().map(crate::format::goal).collect(),
         }
     }
 

@@ -25,6 +25,24 @@ pub async fn session_with_scores(
     wd: &WorkDir,
     label: Option<&str>,
 ) -> datafusion::error::Result<SessionContext> {
+    open(wd, label, None).await
+}
+
+/// A session over one shard only: `inputs` of that shard, its rollouts and
+/// its scores (formatters run shard by shard to bound memory).
+pub async fn shard_session(
+    wd: &WorkDir,
+    label: Option<&str>,
+    shard: u32,
+) -> datafusion::error::Result<SessionContext> {
+    open(wd, label, Some(shard)).await
+}
+
+async fn open(
+    wd: &WorkDir,
+    label: Option<&str>,
+    shard: Option<u32>,
+) -> datafusion::error::Result<SessionContext> {
     // Rollouts and scores live in subdirectories (shard_NNNN/, <label>/).
     let config = SessionConfig::new().set_bool(
         "datafusion.execution.listing_table_ignore_subdirectory",
@@ -35,31 +53,56 @@ pub async fn session_with_scores(
         ctx.register_udf(f);
     }
     let input = wd.input_path();
-    ctx.register_parquet(
-        "inputs",
-        input.to_str().unwrap_or_default(),
-        ParquetReadOptions::default(),
-    )
-    .await?;
-    let root = wd.root();
-    for (name, dir) in [
-        ("rollouts", rollout::rollout_dir(root)),
-        ("scores", rollout::scores_dir(root)),
-    ] {
-        if rollout::has_parquet(&dir) {
-            let url = format!("{}/", dir.display());
-            ctx.register_parquet(name, &url, ParquetReadOptions::default())
+    let input = input.to_str().unwrap_or_default();
+    match shard {
+        None => {
+            ctx.register_parquet("inputs", input, ParquetReadOptions::default())
+                .await?
+        }
+        Some(n) => {
+            ctx.register_parquet("all_inputs", input, ParquetReadOptions::default())
                 .await?;
+            ctx.sql(&format!(
+                "CREATE VIEW inputs AS SELECT * FROM all_inputs WHERE shard = {n}"
+            ))
+            .await?;
         }
     }
-    let has_scores = rollout::has_parquet(&rollout::scores_dir(root));
-    if label.is_some() && !has_scores {
+    let root = wd.root();
+    let (rollout_dir, scores_dir) = match shard {
+        None => (rollout::rollout_dir(root), rollout::scores_dir(root)),
+        Some(n) => (
+            rollout::rollout_shard_dir(root, n),
+            rollout::scores_dir(root).join(label.unwrap_or("-")),
+        ),
+    };
+    let has_rollouts = rollout::has_parquet(&rollout_dir);
+    if has_rollouts {
+        let url = format!("{}/", rollout_dir.display());
+        ctx.register_parquet("rollouts", &url, ParquetReadOptions::default())
+            .await?;
+    }
+    let has_scores = match shard {
+        None => rollout::has_parquet(&scores_dir),
+        Some(n) => label.is_some_and(|l| rollout::score_path(root, l, n).is_file()),
+    };
+    if has_scores {
+        let url = match shard {
+            None => format!("{}/", scores_dir.display()),
+            Some(n) => rollout::score_path(root, label.unwrap_or_default(), n)
+                .display()
+                .to_string(),
+        };
+        ctx.register_parquet("scores", &url, ParquetReadOptions::default())
+            .await?;
+    }
+    if label.is_some() && !has_scores && (shard.is_none() || has_rollouts) {
         return Err(datafusion::error::DataFusionError::Plan(format!(
             "no scores in {}: run rsr verify first",
-            rollout::scores_dir(root).display()
+            scores_dir.display()
         )));
     }
-    if rollout::has_parquet(&rollout::rollout_dir(root)) {
+    if has_rollouts {
         views::register(&ctx, label).await?;
     }
     Ok(ctx)

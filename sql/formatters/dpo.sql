@@ -1,0 +1,32 @@
+-- dpo: one preference pair per prompt.
+--
+-- chosen = the highest-scoring response with score >= $pass_threshold
+-- (ties: fewest completion tokens, then lowest rollout_idx); rejected = the
+-- lowest-scoring response with score <= $fail_threshold (ties: lowest
+-- rollout_idx). Prompts without both are left out. Reads `candidates`.
+-- Early stop: satisfied by one pass and one fail.
+WITH chosen AS (
+  SELECT * FROM (
+    SELECT *, row_number() OVER (
+      PARTITION BY id
+      ORDER BY score DESC, completion_tokens ASC NULLS LAST, rollout_idx ASC
+    ) AS rank
+    FROM candidates
+    WHERE score >= $pass_threshold
+  ) WHERE rank = 1
+),
+rejected AS (
+  SELECT * FROM (
+    SELECT *, row_number() OVER (
+      PARTITION BY id
+      ORDER BY score ASC, rollout_idx ASC
+    ) AS rank
+    FROM candidates
+    WHERE score <= $fail_threshold
+  ) WHERE rank = 1
+)
+SELECT c.id, c.messages,
+       c.response AS chosen, c.reasoning AS chosen_reasoning, c.score AS chosen_score,
+       r.response AS rejected, r.reasoning AS rejected_reasoning, r.score AS rejected_score
+FROM chosen c JOIN rejected r ON c.id = r.id
+ORDER BY c.id

@@ -1,0 +1,124 @@
+//! `rsr format`: training sets from a saved run, with any formatter settings.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+use crate::config::{self, Config, Sources};
+use crate::format::{self, FormatReport, Formatter};
+use crate::store::WorkDir;
+
+/// Build training sets from saved rollouts (no inference)
+///
+/// Runs every configured formatter (the run's own, or as changed here:
+/// formatter.0.type=dpo formatter.0.max_pass_rate=0.5) over WORK_DIR's
+/// rollouts and writes WORK_DIR/train/<name>.jsonl (or .parquet) in the
+/// export.format shape, atomically. Prints, per formatter, the prompts that
+/// had rollouts, those dropped by its filters, and the rows written.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run directory.
+    work_dir: PathBuf,
+    /// formatter.* and export.* overrides.
+    #[arg(value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Use the verdicts of scores/LABEL/ (from rsr verify) instead of the
+    /// inline ones.
+    #[arg(long, value_name = "LABEL")]
+    scores: Option<String>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    for o in &args.overrides {
+        if !(o.starts_with("formatter") || o.starts_with("export.")) {
+            bail!("`{o}`: rsr format takes only formatter.* and export.* overrides");
+        }
+    }
+    let (wd, config) = open_saved(&args.work_dir, &args.overrides)?;
+    let reports = format_all(&wd, &config, args.scores.as_deref()).await?;
+    print_reports(&reports);
+    Ok(())
+}
+
+/// Opens a finished or running work dir with its saved config plus
+/// `overrides` (not saved back).
+pub fn open_saved(
+    dir: &std::path::Path,
+    overrides: &[String],
+) -> anyhow::Result<(WorkDir, Config)> {
+    let wd = WorkDir::open_prepared(dir)?;
+    if !WorkDir::has_saved_config(dir) {
+        bail!("{} has no config.yaml: not an rsr work dir", dir.display());
+    }
+    let mut all = vec![format!("work_dir={}", dir.display())];
+    all.extend(overrides.iter().cloned());
+    let resolved = config::resolve(&Sources::from_process_env(None, all), &[])?;
+    crate::logging::attach_run_log(&wd.run_log_path())?;
+    Ok((wd, resolved.config))
+}
+
+/// Runs every formatter of `config` into `WORK_DIR/train/`.
+pub async fn format_all(
+    wd: &WorkDir,
+    config: &Config,
+    label: Option<&str>,
+) -> anyhow::Result<Vec<FormatReport>> {
+    let train = wd.root().join("train");
+    std::fs::create_dir_all(&train)?;
+    let base = std::env::current_dir()?;
+    let mut names = std::collections::HashSet::new();
+    let mut reports = Vec::new();
+    for (i, f) in config.formatter.iter().enumerate() {
+        let formatter = Formatter::load(f, &base)?;
+        if !names.insert(formatter.name.clone()) {
+            bail!(
+                "two formatters are named `{}`: set formatter.{i}.name to tell them apart",
+                formatter.name
+            );
+        }
+        let dest = train.join(format!(
+            "{}.{}",
+            formatter.name,
+            config.export.format.extension()
+        ));
+        let report = format::write_formatter(
+            wd,
+            &formatter,
+            label,
+            &dest,
+            config.export.format,
+            config.export.reasoning,
+        )
+        .await?;
+        tracing::info!(
+            "{}: {} prompts with rollouts, {} dropped by filters, {} rows from {} prompts -> {}",
+            report.name,
+            report.prompts_in,
+            report.dropped_by_filter,
+            report.rows,
+            report.prompts_out,
+            report.path.display()
+        );
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// The per-formatter counts as a table on stdout.
+pub fn print_reports(reports: &[FormatReport]) {
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>10}  file",
+        "formatter", "prompts", "filtered", "prompts>0", "rows"
+    );
+    for r in reports {
+        println!(
+            "{:<12} {:>10} {:>10} {:>10} {:>10}  {}",
+            r.name,
+            r.prompts_in,
+            r.dropped_by_filter,
+            r.prompts_out,
+            r.rows,
+            r.path.display()
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! Exports: formatter rows in the shapes trainers read.
+//!
+//! - `trl`: SFT rows as `{"messages": [...prompt, assistant]}`, pairs as
+//!   `{"prompt": [...], "chosen": [assistant], "rejected": [assistant]}`
+//!   (TRL's conversational shapes).
+//! - `sharegpt`: `{"conversations": [{"from": "human"|"gpt", "value"}],
+//!   "system"?, "images"?}`; pairs add `"chosen"`/`"rejected"` turns
+//!   (LLaMA-Factory).
+//! - `alpaca`: `{"instruction", "input": "", "output", "system"?,
+//!   "history"?}`; pairs have `"chosen"`/`"rejected"` instead of `"output"`.
+//! - `parquet`: the `trl` shape as Parquet (`list<struct<role, content,
+//!   reasoning_content>>`; non-text content kept as its JSON text).
+//!
+//! The response's thinking (the `reasoning` column, else an inline
+//! `<think>…</think>` block) is dropped, put back inline in `<think>` tags,
+//! or given as a separate `reasoning_content` field. Rows are written as
+//! they arrive; nothing is held but one batch.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use serde_json::{Map, Value, json};
+
+use super::Shape;
+use crate::config::{ExportFormat, ReasoningMode};
+use crate::store::AtomicFile;
+use crate::store::parquet::ParquetFile;
+
+/// Writes one export file; it appears only on [`ExportWriter::commit`].
+pub struct ExportWriter {
+    shape: Shape,
+    format: ExportFormat,
+    reasoning: ReasoningMode,
+    sink: Sink,
+    rows: u64,
+}
+
+enum Sink {
+    Jsonl(BufWriter<AtomicFile>),
+    Parquet(Box<ParquetFile>, SchemaRef),
+}
+
+/// Errors writing an export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing failed.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The cause.
+        message: String,
+    },
+    /// A row cannot be shaped.
+    #[error("row {row} (id {id}): {message}")]
+    Row {
+        /// 1-based row of the export.
+        row: u64,
+        /// Prompt id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn turn_list() -> DataType {
+    DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(Fields::from(vec![
+            Field::new("role", DataType::Utf8, true),
+            Field::new("content", DataType::Utf8, true),
+            Field::new("reasoning_content", DataType::Utf8, true),
+        ])),
+        true,
+    )))
+}
+
+fn parquet_schema(shape: Shape) -> SchemaRef {
+    let mut fields = vec![Field::new("id", DataType::Utf8, true)];
+    match shape {
+        Shape::Sft => fields.push(Field::new("messages", turn_list(), true)),
+        Shape::Pairs => {
+            for name in ["prompt", "chosen", "rejected"] {
+                fields.push(Field::new(name, turn_list(), true));
+            }
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+impl ExportWriter {
+    /// Starts `path` for rows of `shape`.
+    pub fn create(
+        path: &Path,
+        shape: Shape,
+        format: ExportFormat,
+        reasoning: ReasoningMode,
+    ) -> Result<Self, ExportError> {
+        let err = |e: &dyn std::fmt::Display| ExportError::Write {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let sink = if format == ExportFormat::Parquet {
+            let schema = parquet_schema(shape);
+            Sink::Parquet(
+                Box::new(ParquetFile::create(path, Arc::clone(&schema)).map_err(|e| err(&e))?),
+                schema,
+            )
+        } else {
+            Sink::Jsonl(BufWriter::new(
+                AtomicFile::create(path).map_err(|e| err(&e))?,
+            ))
+        };
+        Ok(Self {
+            shape,
+            format,
+            reasoning,
+            sink,
+            rows: 0,
+        })
+    }
+
+    /// Shapes and writes every row of a formatter batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ExportError> {
+        let text = |name: &str| -> Option<Vec<Option<String>>> {
+            let col = batch.column_by_name(name)?;
+            let col = arrow::compute::cast(col, &DataType::Utf8).ok()?;
+            let col = col.as_string::<i32>();
+            Some(
+                (0..col.len())
+                    .map(|i| col.is_valid(i).then(|| col.value(i).to_string()))
+                    .collect(),
+            )
+        };
+        let none = || vec![None; batch.num_rows()];
+        let ids = text("id").unwrap_or_else(none);
+        let messages = text("messages").unwrap_or_else(none);
+        let (a, a_reasoning, b, b_reasoning) = match self.shape {
+            Shape::Sft => (text("response"), text("reasoning"), None, None),
+            Shape::Pairs => (
+                text("chosen"),
+                text("chosen_reasoning"),
+                text("rejected"),
+                text("rejected_reasoning"),
+            ),
+        };
+        let a = a.unwrap_or_else(none);
+        let a_reasoning = a_reasoning.unwrap_or_else(none);
+        let b = b.unwrap_or_else(none);
+        let b_reasoning = b_reasoning.unwrap_or_else(none);
+        let mut lines = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            self.rows += 1;
+            let id = ids[i].clone().unwrap_or_default();
+            let row_err = |message: String| ExportError::Row {
+                row: self.rows,
+                id: id.clone(),
+                message,
+            };
+            let prompt: Vec<Value> = match messages[i].as_deref().map(serde_json::from_str::<Value>)
+            {
+                Some(Ok(Value::Array(m))) => m,
+                _ => return Err(row_err("`messages` is not a JSON array".into())),
+            };
+            let Some(first) = a[i].as_deref() else {
+                return Err(row_err("the response is null".into()));
+            };
+            let first = self.assistant(first, a_reasoning[i].as_deref());
+            let second = match self.shape {
+                Shape::Pairs => {
+                    let Some(r) = b[i].as_deref() else {
+                        return Err(row_err("`rejected` is null".into()));
+                    };
+                    Some(self.assistant(r, b_reasoning[i].as_deref()))
+                }
+                Shape::Sft => None,
+            };
+            lines.push(self.shape_row(&id, prompt, first, second));
+        }
+        match &mut self.sink {
+            Sink::Jsonl(w) => {
+                for line in lines {
+                    serde_json::to_writer(&mut *w, &line)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| w.write_all(b"\n"))
+                        .map_err(|e| ExportError::Write {
+                            path: "export".into(),
+                            message: e.to_string(),
+                        })?;
+                }
+            }
+            Sink::Parquet(file, schema) => {
+                let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(schema))
+                    .build_decoder()
+                    .expect("schema is valid");
+                decoder.serialize(&lines).map_err(|e| ExportError::Write {
+                    path: "export".into(),
+                    message: e.to_string(),
+                })?;
+                if let Some(batch) = decoder.flush().map_err(|e| ExportError::Write {
+                    path: "export".into(),
+                    message: e.to_string(),
+                })? {
+                    file.write(&batch).map_err(|e| ExportError::Write {
+                        path: "export".into(),
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Makes the file visible.
+    pub fn commit(self) -> Result<u64, ExportError> {
+        let err = |e: &dyn std::fmt::Display| ExportError::Write {
+            path: "export".into(),
+            message: e.to_string(),
+        };
+        match self.sink {
+            Sink::Jsonl(w) => {
+                let file = w.into_inner().map_err(|e| err(&e))?;
+                file.commit().map_err(|e| err(&e))?;
+            }
+            Sink::Parquet(file, _) => {
+                file.commit().map_err(|e| err(&e))?;
+            }
+        }
+        Ok(self.rows)
+    }
+
+    /// The assistant turn for a response, thinking handled per the mode.
+    fn assistant(&self, response: &str, reasoning: Option<&str>) -> Map<String, Value> {
+        let (thinking, final_text) = match crate::verifier::split::split(response) {
+            crate::verifier::split::Split::Final { answer, thinking } => (thinking, answer),
+            crate::verifier::split::Split::Unclosed { thinking } => (Some(thinking), ""),
+        };
+        let thinking = reasoning
+            .or(thinking)
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let final_text = final_text.trim();
+        let mut m = Map::new();
+        m.insert("role".into(), "assistant".into());
+        match (self.reasoning, thinking) {
+            (ReasoningMode::ThinkTags, Some(t)) => {
+                m.insert(
+                    "content".into(),
+                    format!("<think>\n{t}\n</think>\n\n{final_text}").into(),
+                );
+            }
+            (ReasoningMode::Field, Some(t)) => {
+                m.insert("content".into(), final_text.into());
+                m.insert("reasoning_content".into(), t.into());
+            }
+            _ => {
+                m.insert("content".into(), final_text.into());
+            }
+        }
+        m
+    }
+
+    fn shape_row(
+        &self,
+        id: &str,
+        prompt: Vec<Value>,
+        first: Map<String, Value>,
+        second: Option<Map<String, Value>>,
+    ) -> Value {
+        match self.format {
+            ExportFormat::Trl => match second {
+                None => {
+                    let mut messages = prompt;
+                    messages.push(Value::Object(first));
+                    json!({ "messages": messages })
+                }
+                Some(rejected) => json!({
+                    "prompt": prompt,
+                    "chosen": [Value::Object(first)],
+                    "rejected": [Value::Object(rejected)],
+                }),
+            },
+            ExportFormat::Parquet => {
+                let flat = |turns: Vec<Value>| -> Vec<Value> {
+                    turns
+                        .into_iter()
+                        .map(|mut t| {
+                            if let Some(c) = t.get_mut("content")
+                                && !c.is_string()
+                                && !c.is_null()
+                            {
+                                *c = Value::String(c.to_string());
+                            }
+                            t
+                        })
+                        .collect()
+                };
+                match second {
+                    None => {
+                        let mut messages = prompt;
+                        messages.push(Value::Object(first));
+                        json!({ "id": id, "messages": flat(messages) })
+                    }
+                    Some(rejected) => json!({
+                        "id": id,
+                        "prompt": flat(prompt),
+                        "chosen": [Value::Object(first)],
+                        "rejected": [Value::Object(rejected)],
+                    }),
+                }
+            }
+            ExportFormat::Sharegpt => {
+                let mut out = Map::new();
+                let mut conversations = Vec::new();
+                let mut images = Vec::new();
+                for m in &prompt {
+                    let (role, text) = turn_text(m, &mut images);
+                    match role.as_str() {
+                        "system" => {
+                            out.insert("system".into(), text.into());
+                        }
+                        "assistant" => conversations.push(json!({"from": "gpt", "value": text})),
+                        "tool" => conversations.push(json!({"from": "observation", "value": text})),
+                        _ => conversations.push(json!({"from": "human", "value": text})),
+                    }
+                }
+                let gpt = |m: Map<String, Value>| {
+                    let mut t = Map::new();
+                    t.insert("from".into(), "gpt".into());
+                    t.insert(
+                        "value".into(),
+                        m.get("content").cloned().unwrap_or_default(),
+                    );
+                    if let Some(r) = m.get("reasoning_content") {
+                        t.insert("reasoning_content".into(), r.clone());
+                    }
+                    Value::Object(t)
+                };
+                match second {
+                    None => conversations.push(gpt(first)),
+                    Some(rejected) => {
+                        out.insert("chosen".into(), gpt(first));
+                        out.insert("rejected".into(), gpt(rejected));
+                    }
+                }
+                out.insert("conversations".into(), conversations.into());
+                if !images.is_empty() {
+                    out.insert("images".into(), images.into());
+                }
+                Value::Object(out)
+            }
+            ExportFormat::Alpaca => {
+                let mut out = Map::new();
+                let mut images = Vec::new();
+                let mut turns: Vec<(String, String)> = Vec::new();
+                for m in &prompt {
+                    let (role, text) = turn_text(m, &mut images);
+                    if role == "system" {
+                        out.insert("system".into(), text.into());
+                    } else {
+                        turns.push((role, text));
+                    }
+                }
+                let instruction = turns
+                    .iter()
+                    .rposition(|(r, _)| r == "user")
+                    .map(|i| turns.remove(i).1)
+                    .unwrap_or_default();
+                // Earlier user/assistant exchanges become `history` pairs.
+                let history: Vec<Value> = turns
+                    .chunks(2)
+                    .filter(|c| c.len() == 2)
+                    .map(|c| json!([c[0].1, c[1].1]))
+                    .collect();
+                out.insert("instruction".into(), instruction.into());
+                out.insert("input".into(), "".into());
+                let content =
+                    |m: &Map<String, Value>| m.get("content").cloned().unwrap_or_default();
+                match &second {
+                    None => {
+                        out.insert("output".into(), content(&first));
+                    }
+                    Some(rejected) => {
+                        out.insert("chosen".into(), content(&first));
+                        out.insert("rejected".into(), content(rejected));
+                    }
+                }
+                if let Some(r) = first.get("reasoning_content") {
+                    out.insert("reasoning_content".into(), r.clone());
+                }
+                if !history.is_empty() {
+                    out.insert("history".into(), history.into());
+                }
+                if !images.is_empty() {
+                    out.insert("images".into(), images.into());
+                }
+                Value::Object(out)
+            }
+        }
+    }
+}
+
+/// A message's role and its text; content parts are joined, images become
+/// `<image>` in the text and their URLs are collected.
+fn turn_text(m: &Value, images: &mut Vec<Value>) -> (String, String) {
+    let role = m
+        .get("role")
+        .and_then(Value::as_str)
+        .unwrap_or("user")
+        .to_string();
+    let text = match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| match p.get("type").and_then(Value::as_str) {
+                Some("text") => p.get("text").and_then(Value::as_str).map(str::to_string),
+                Some("image_url") => {
+                    if let Some(url) = p.pointer("/image_url/url") {
+                        images.push(url.clone());
+                    }
+                    Some("<image>".to_string())
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    (role, text)
+}

@@ -1,0 +1,398 @@
+//! Formatters: SQL queries that pick training rows from scored rollouts.
+//!
+//! Each built-in is a file in `sql/formatters/` (compiled in) with its
+//! early-stop [`Goal`] defined here next to it; a user formatter is any
+//! `.sql` file. A formatter runs once per shard (so memory is bounded by a
+//! shard) over the usual views plus two it gets for itself:
+//! `selected_prompts` (`prompts` that pass its `min_pass_rate`,
+//! `max_pass_rate` and `where` filters) and `candidates` (valid results of
+//! those prompts with a score, one row per distinct response, with the
+//! prompt's `messages`, `pass_rate` and `n_valid`). Parameters
+//! `$pass_threshold`, `$fail_threshold` and `$k` are bound from the config.
+
+pub mod export;
+
+use std::path::{Path, PathBuf};
+
+use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::scalar::ScalarValue;
+use thiserror::Error;
+
+use crate::config::FormatterConfig;
+
+/// What a formatter needs from one prompt before early stop may end it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Goal {
+    /// At least `k` valid responses scoring at least `pass`.
+    Passes {
+        /// Passing responses needed.
+        k: usize,
+        /// Pass threshold.
+        pass: f64,
+    },
+    /// One passing response (score ≥ `pass`) and one failing (score ≤ `fail`).
+    PassAndFail {
+        /// Pass threshold.
+        pass: f64,
+        /// Fail threshold.
+        fail: f64,
+    },
+    /// A formatter rsr cannot reason about (a user SQL file): never satisfied.
+    Never,
+}
+
+impl Goal {
+    /// Whether valid responses with these scores satisfy the goal.
+    pub fn satisfied(&self, scores: &[f64]) -> bool {
+        match *self {
+            Goal::Passes { k, pass } => scores.iter().filter(|&&s| s >= pass).count() >= k,
+            Goal::PassAndFail { pass, fail } => {
+                scores.iter().any(|&s| s >= pass) && scores.iter().any(|&s| s <= fail)
+            }
+            Goal::Never => false,
+        }
+    }
+}
+
+/// The two row shapes formatters produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `id`, `messages`, `response` [, `reasoning`, `score`, `rollout_idx`].
+    Sft,
+    /// `id`, `messages`, `chosen`, `rejected` [, `chosen_reasoning`,
+    /// `rejected_reasoning`, `chosen_score`, `rejected_score`].
+    Pairs,
+}
+
+/// A built-in formatter.
+#[derive(Debug)]
+pub struct Builtin {
+    /// Its `type` name.
+    pub name: &'static str,
+    /// The shipped SQL.
+    pub sql: &'static str,
+    /// Its row shape.
+    pub shape: Shape,
+    /// Its early-stop goal for a config item.
+    pub goal: fn(&FormatterConfig) -> Goal,
+}
+
+/// The built-in formatters.
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "sft",
+        sql: include_str!("../../sql/formatters/sft.sql"),
+        shape: Shape::Sft,
+        goal: |f| Goal::Passes {
+            k: 1,
+            pass: f.pass_threshold,
+        },
+    },
+    Builtin {
+        name: "dpo",
+        sql: include_str!("../../sql/formatters/dpo.sql"),
+        shape: Shape::Pairs,
+        goal: |f| Goal::PassAndFail {
+            pass: f.pass_threshold,
+            fail: f.fail_threshold,
+        },
+    },
+    Builtin {
+        name: "top_k",
+        sql: include_str!("../../sql/formatters/top_k.sql"),
+        shape: Shape::Sft,
+        goal: |f| Goal::Passes {
+            k: f.k.map_or(1, |k| k.get()),
+            pass: f.pass_threshold,
+        },
+    },
+    Builtin {
+        name: "multi_sft",
+        sql: include_str!("../../sql/formatters/multi_sft.sql"),
+        shape: Shape::Sft,
+        goal: |f| Goal::Passes {
+            k: f.k.map_or(usize::MAX, |k| k.get()),
+            pass: f.pass_threshold,
+        },
+    },
+];
+
+/// The built-in of a `type`, if it is one.
+pub fn builtin(kind: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == kind)
+}
+
+/// The early-stop goal of a formatter config item.
+pub fn goal(f: &FormatterConfig) -> Goal {
+    builtin(&f.kind).map_or(Goal::Never, |b| (b.goal)(f))
+}
+
+/// Errors setting up or running a formatter.
+#[derive(Debug, Error)]
+pub enum FormatError {
+    /// A user SQL file cannot be read.
+    #[error("cannot read formatter {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The query's result has neither shape.
+    #[error(
+        "formatter `{name}` returns columns ({columns}); it needs id, messages and response \
+         (SFT rows) or id, messages, chosen and rejected (preference pairs)"
+    )]
+    Shape {
+        /// Formatter name.
+        name: String,
+        /// The columns it returned.
+        columns: String,
+    },
+    /// DataFusion failed.
+    #[error("formatter `{name}`: {source}")]
+    Sql {
+        /// Formatter name.
+        name: String,
+        /// The cause.
+        source: datafusion::error::DataFusionError,
+    },
+}
+
+/// A formatter ready to run.
+#[derive(Debug, Clone)]
+pub struct Formatter {
+    /// Output name (`train/<name>.jsonl`).
+    pub name: String,
+    /// The SQL text.
+    pub sql: String,
+    /// Its config item.
+    pub config: FormatterConfig,
+}
+
+impl Formatter {
+    /// Loads the SQL of a config item (`base` resolves relative user paths).
+    pub fn load(f: &FormatterConfig, base: &Path) -> Result<Self, FormatError> {
+        let (sql, default_name) = match builtin(&f.kind) {
+            Some(b) => (b.sql.to_string(), b.name.to_string()),
+            None => {
+                let path = Path::new(&f.kind);
+                let path = if path.is_relative() && !path.exists() {
+                    base.join(path)
+                } else {
+                    path.to_path_buf()
+                };
+                let sql = std::fs::read_to_string(&path).map_err(|source| FormatError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let stem = path
+                    .file_stem()
+                    .map_or("custom".into(), |s| s.to_string_lossy().into_owned());
+                (sql, stem)
+            }
+        };
+        Ok(Self {
+            name: f.name.clone().unwrap_or(default_name),
+            sql,
+            config: f.clone(),
+        })
+    }
+
+    /// The query over one session's data (a shard session): registers
+    /// `selected_prompts` and `candidates` for this formatter's filters and
+    /// binds its parameters.
+    pub async fn query(&self, ctx: &SessionContext) -> Result<DataFrame, FormatError> {
+        let sql_err = |source| FormatError::Sql {
+            name: self.name.clone(),
+            source,
+        };
+        let f = &self.config;
+        let mut filters = vec!["TRUE".to_string()];
+        if let Some(min) = f.min_pass_rate {
+            filters.push(format!("pass_rate >= {min:?}"));
+        }
+        if let Some(max) = f.max_pass_rate {
+            filters.push(format!("pass_rate <= {max:?}"));
+        }
+        if let Some(predicate) = &f.filter {
+            filters.push(format!("({predicate})"));
+        }
+        ctx.sql(&format!(
+            "CREATE OR REPLACE VIEW selected_prompts AS SELECT * FROM prompts WHERE {}",
+            filters.join(" AND ")
+        ))
+        .await
+        .map_err(sql_err)?;
+        ctx.sql(
+            "CREATE OR REPLACE VIEW candidates AS SELECT * FROM ( \
+               SELECT r.*, p.messages, p.pass_rate, p.n_valid, row_number() OVER ( \
+                 PARTITION BY r.id, r.response ORDER BY r.score DESC, r.rollout_idx ASC) AS dup_rank \
+               FROM results r JOIN selected_prompts p ON r.id = p.id \
+               WHERE r.valid AND r.score IS NOT NULL) \
+             WHERE dup_rank = 1",
+        )
+        .await
+        .map_err(sql_err)?;
+        let k = f.k.map_or(u64::MAX >> 1, |k| k.get() as u64);
+        let params = vec![
+            (
+                "pass_threshold",
+                ScalarValue::Float64(Some(f.pass_threshold)),
+            ),
+            (
+                "fail_threshold",
+                ScalarValue::Float64(Some(f.fail_threshold)),
+            ),
+            ("k", ScalarValue::UInt64(Some(k))),
+        ];
+        let df = ctx.sql(&self.sql).await.map_err(sql_err)?;
+        let df = df.with_param_values(params).map_err(sql_err)?;
+        Ok(df)
+    }
+}
+
+/// The shape of a result schema, or an error naming its columns.
+pub fn shape_of(name: &str, schema: &arrow::datatypes::Schema) -> Result<Shape, FormatError> {
+    let has = |c: &str| schema.field_with_name(c).is_ok();
+    if has("id") && has("messages") && has("chosen") && has("rejected") {
+        Ok(Shape::Pairs)
+    } else if has("id") && has("messages") && has("response") {
+        Ok(Shape::Sft)
+    } else {
+        Err(FormatError::Shape {
+            name: name.to_string(),
+            columns: schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+}
+
+/// Counts of one formatter run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FormatReport {
+    /// Formatter name.
+    pub name: String,
+    /// Where the rows went.
+    pub path: PathBuf,
+    /// Prompts with rollouts.
+    pub prompts_in: u64,
+    /// Of which dropped by the pass-rate / `where` filters.
+    pub dropped_by_filter: u64,
+    /// Prompts with at least one output row.
+    pub prompts_out: u64,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// Errors of [`write_formatter`].
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// Setting up or running the query failed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Writing failed.
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
+    /// Reading the work dir failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Runs `formatter` shard by shard over the work dir and writes its rows to
+/// `dest` in `format` (atomically: the file appears complete or not at all).
+/// `label` selects `scores/<label>/` verdicts instead of the inline ones.
+pub async fn write_formatter(
+    wd: &crate::store::WorkDir,
+    formatter: &Formatter,
+    label: Option<&str>,
+    dest: &Path,
+    format: crate::config::ExportFormat,
+    reasoning: crate::config::ReasoningMode,
+) -> Result<FormatReport, RunError> {
+    use futures::StreamExt;
+    let sql_err = |source| FormatError::Sql {
+        name: formatter.name.clone(),
+        source,
+    };
+    let state = crate::store::RunState::load(&wd.state_path())?;
+    let mut report = FormatReport {
+        name: formatter.name.clone(),
+        path: dest.to_path_buf(),
+        ..FormatReport::default()
+    };
+    let mut writer: Option<export::ExportWriter> = None;
+    for shard in &state.shards {
+        if !crate::store::rollout::has_parquet(&crate::store::rollout::rollout_shard_dir(
+            wd.root(),
+            shard.shard,
+        )) {
+            continue;
+        }
+        let ctx = crate::sql::shard_session(wd, label, shard.shard)
+            .await
+            .map_err(sql_err)?;
+        let df = formatter.query(&ctx).await?;
+        let shape = shape_of(&formatter.name, df.schema().as_arrow())?;
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(export::ExportWriter::create(
+                dest, shape, format, reasoning,
+            )?),
+        };
+        let counts = ctx
+            .sql(
+                "SELECT (SELECT count(*) FROM prompts WHERE n_rollouts > 0) AS n, \
+                        (SELECT count(*) FROM selected_prompts WHERE n_rollouts > 0) AS kept",
+            )
+            .await
+            .map_err(sql_err)?
+            .collect()
+            .await
+            .map_err(sql_err)?;
+        if let Some(b) = counts.first() {
+            let get = |i: usize| {
+                b.column(i)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map_or(0, |a| a.value(0) as u64)
+            };
+            report.prompts_in += get(0);
+            report.dropped_by_filter += get(0) - get(1).min(get(0));
+        }
+        let mut stream = df.execute_stream().await.map_err(sql_err)?;
+        let mut last_id: Option<String> = None;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(sql_err)?;
+            if let Some(ids) = batch
+                .column_by_name("id")
+                .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
+            {
+                use arrow::array::{Array, AsArray};
+                let ids = ids.as_string::<i32>();
+                for i in 0..ids.len() {
+                    let id = ids.value(i);
+                    if last_id.as_deref() != Some(id) {
+                        report.prompts_out += 1;
+                        last_id = Some(id.to_string());
+                    }
+                }
+            }
+            w.write(&batch)?;
+        }
+    }
+    let writer = match writer {
+        Some(w) => w,
+        None => {
+            // No rollouts at all: an empty file of the formatter's shape.
+            let shape = builtin(&formatter.config.kind).map_or(Shape::Sft, |b| b.shape);
+            export::ExportWriter::create(dest, shape, format, reasoning)?
+        }
+    };
+    report.rows = writer.commit()?;
+    Ok(report)
+}
