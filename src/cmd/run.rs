@@ -7,12 +7,12 @@ use super::common::{ConfigArgs, Run, open_run};
 use super::prepare::prepare_step;
 use super::sample::{finish, sample_step};
 
-/// Run the pipeline: prepare, then sample (with inline scoring), then a summary
+/// Run the pipeline: prepare, sample (with inline scoring), format, summary
 ///
 /// Each stage skips what the work dir already has, so the same command with
-/// work_dir=WORK_DIR resumes an interrupted run. The summary (prompts,
-/// rollouts, pass rates) is computed from the saved rollouts and printed on
-/// stdout.
+/// work_dir=WORK_DIR resumes an interrupted run. The formatters write
+/// WORK_DIR/train/; the summary (prompts, rollouts, pass rates, training
+/// rows) is computed from the saved rollouts and printed on stdout.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -24,7 +24,18 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     prepare_step(&run).await?;
     let report = sample_step(&run, quiet).await?;
     finish(&run, &report)?;
-    print_summary(&run).await
+    let formats = super::format::format_all(&run.wd, &run.resolved.config, None).await?;
+    print_summary(&run).await?;
+    for f in &formats {
+        println!(
+            "train         {}: {} rows from {} prompts -> {}",
+            f.name,
+            f.rows,
+            f.prompts_out,
+            f.path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Prints the run's totals over all saved rollouts.

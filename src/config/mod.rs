@@ -538,6 +538,20 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 ),
             ));
         }
+        if f.kind == "top_k" && f.k.is_none() {
+            return Err(invalid(
+                &key("k"),
+                "top_k needs k, the number of responses per prompt".into(),
+            ));
+        }
+        if let Some(name) = &f.name
+            && !crate::store::rollout::is_valid_label(name)
+        {
+            return Err(invalid(
+                &key("name"),
+                format!("`{name}` must be a file name of letters, digits, `.`, `_` or `-`"),
+            ));
+        }
         if f.fail_threshold > f.pass_threshold {
             return Err(invalid(
                 &key("fail_threshold"),

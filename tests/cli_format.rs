@@ -1,0 +1,398 @@
+//! `rsr format` / `rsr export` on hand-built rollouts whose expected rows
+//! are worked out by hand: all-pass, all-fail, single rollout, ties,
+//! duplicates, truncated-only and failed rollouts, filters, a user SQL
+//! formatter, and every export shape parsed back.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{TestDir, query};
+use rsr::sampler::writer::{RolloutRow, to_batch};
+use rsr::store::parquet::ParquetFile;
+use rsr::store::rollout::{rollout_part_path, rollout_schema};
+use serde_json::{Value, json};
+
+struct R {
+    id: &'static str,
+    idx: u32,
+    response: Option<&'static str>,
+    score: Option<f64>,
+    tokens: u32,
+    truncated: bool,
+    reasoning: Option<&'static str>,
+}
+
+fn r(id: &'static str, idx: u32, response: &'static str, score: f64, tokens: u32) -> R {
+    R {
+        id,
+        idx,
+        response: Some(response),
+        score: Some(score),
+        tokens,
+        truncated: false,
+        reasoning: None,
+    }
+}
+
+fn write(t: &TestDir, rows: &[R]) {
+    let rows: Vec<RolloutRow> = rows
+        .iter()
+        .map(|x| RolloutRow {
+            id: Arc::from(x.id),
+            rollout_idx: x.idx,
+            step: 0,
+            response: x.response.map(str::to_string),
+            reasoning: x.reasoning.map(str::to_string),
+            finish_reason: x
+                .response
+                .map(|_| if x.truncated { "length" } else { "stop" }.to_string()),
+            truncated: x.truncated,
+            error: x.response.is_none().then(|| "HTTP 500".to_string()),
+            prompt_tokens: Some(10),
+            completion_tokens: Some(x.tokens),
+            latency_ms: Some(100),
+            model: Arc::from("m"),
+            endpoint: "http://127.0.0.1:1/v1".into(),
+            created_at: 1_790_000_000_000,
+            score: x.score,
+            pred: None,
+        })
+        .collect();
+    let mut f =
+        ParquetFile::create(&rollout_part_path(&t.path("run"), 0, 0), rollout_schema()).unwrap();
+    f.write(&to_batch(&rows)).unwrap();
+    f.commit().unwrap();
+}
+
+/// The hand-built run (shard 0 of the GSM8K sample):
+/// - gsm8k-0 all pass: A (300 tokens), B, C (100 each), B again (duplicate).
+/// - gsm8k-1 all fail: X, Y.
+/// - gsm8k-2 a single passing rollout S.
+/// - gsm8k-3 mixed: F1 (fail), P1 (pass, 80), F2 (fail), P2 (pass, 80).
+/// - gsm8k-4 truncated only (one would have passed).
+/// - gsm8k-5 a failed request and a pass E1 with separate reasoning `why`.
+/// - gsm8k-6 a pass with inline thinking.
+fn fixture_run() -> TestDir {
+    let t = common::prepared_gsm8k(&["shard.size=10", "sampler.model=m"]);
+    let mut trunc = r("gsm8k-4", 0, "<think>cut", 1.0, 4096);
+    trunc.truncated = true;
+    let mut trunc2 = r("gsm8k-4", 1, "<think>cut again", 0.0, 4096);
+    trunc2.truncated = true;
+    let mut failed = r("gsm8k-5", 0, "", 0.0, 0);
+    failed.response = None;
+    failed.score = None;
+    let mut e1 = r("gsm8k-5", 1, "E1", 1.0, 20);
+    e1.reasoning = Some("why");
+    write(
+        &t,
+        &[
+            r("gsm8k-0", 0, "A", 1.0, 300),
+            r("gsm8k-0", 1, "B", 1.0, 100),
+            r("gsm8k-0", 2, "C", 1.0, 100),
+            r("gsm8k-0", 3, "B", 1.0, 100),
+            r("gsm8k-1", 0, "X", 0.0, 10),
+            r("gsm8k-1", 1, "Y", 0.0, 10),
+            r("gsm8k-2", 0, "S", 1.0, 10),
+            r("gsm8k-3", 0, "F1", 0.0, 50),
+            r("gsm8k-3", 1, "P1", 1.0, 80),
+            r("gsm8k-3", 2, "F2", 0.0, 40),
+            r("gsm8k-3", 3, "P2", 1.0, 80),
+            trunc,
+            trunc2,
+            failed,
+            e1,
+            r(
+                "gsm8k-6",
+                0,
+                "<think>hmm</think>\nFinal \\boxed{1}",
+                1.0,
+                30,
+            ),
+        ],
+    );
+    t
+}
+
+fn jsonl(t: &TestDir, rel: &str) -> Vec<Value> {
+    std::fs::read_to_string(t.path(rel))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The assistant content of each TRL SFT row, with the prompt id's user text.
+fn sft_answers(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|r| {
+            let m = r["messages"].as_array().unwrap();
+            assert_eq!(m.last().unwrap()["role"], "assistant");
+            m.last().unwrap()["content"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn builtin_formatters_pick_the_rows_worked_out_by_hand() {
+    let t = fixture_run();
+    let out = t.ok(&[
+        "format",
+        "run",
+        "formatter.1.type=dpo",
+        "formatter.2.type=top_k",
+        "formatter.2.k=2",
+        "formatter.3.type=multi_sft",
+    ]);
+    // sft: best per prompt = highest score, fewest tokens, lowest idx; the
+    // all-fail and truncated-only prompts give nothing.
+    let sft = jsonl(&t, "run/train/sft.jsonl");
+    assert_eq!(
+        sft_answers(&sft),
+        ["B", "S", "P1", "E1", "Final \\boxed{1}"]
+    );
+    // The prompt is passed through and the answer appended.
+    let m = sft[0]["messages"].as_array().unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0]["role"], "user");
+    assert!(m[0]["content"].as_str().unwrap().starts_with("Janet"));
+
+    // dpo: only the mixed prompt has both; chosen P1 (tie on tokens, lower
+    // idx), rejected F1 (lowest score, lower idx).
+    let dpo = jsonl(&t, "run/train/dpo.jsonl");
+    assert_eq!(dpo.len(), 1);
+    assert_eq!(
+        dpo[0]["chosen"],
+        json!([{"role": "assistant", "content": "P1"}])
+    );
+    assert_eq!(
+        dpo[0]["rejected"],
+        json!([{"role": "assistant", "content": "F1"}])
+    );
+    assert_eq!(dpo[0]["prompt"][0]["role"], "user");
+
+    // top_k k=2: distinct, best first; the duplicate B is collapsed.
+    let top = jsonl(&t, "run/train/top_k.jsonl");
+    assert_eq!(
+        sft_answers(&top),
+        ["B", "C", "S", "P1", "P2", "E1", "Final \\boxed{1}"]
+    );
+    // multi_sft: every distinct pass in sampling order.
+    let multi = jsonl(&t, "run/train/multi_sft.jsonl");
+    assert_eq!(
+        sft_answers(&multi),
+        ["A", "B", "C", "S", "P1", "P2", "E1", "Final \\boxed{1}"]
+    );
+
+    // Counts: 7 prompts had rollouts, none filtered.
+    let line = out.lines().find(|l| l.starts_with("sft")).unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&cols[1..5], ["7", "0", "5", "5"], "{out}");
+}
+
+#[test]
+fn pass_rate_filters_and_where_predicates() {
+    let t = fixture_run();
+    // Pass rates: 0 → 1.0, 1 → 0.0, 2 → 1.0, 3 → 0.5, 4 → null, 5 → 1.0, 6 → 1.0.
+    let p = query(
+        &t,
+        "run",
+        "SELECT id, n_valid, pass_rate FROM prompts WHERE n_rollouts > 0 ORDER BY id",
+    );
+    let rates: Vec<Value> = p.iter().map(|r| r["pass_rate"].clone()).collect();
+    assert_eq!(
+        rates,
+        [
+            json!(1.0),
+            json!(0.0),
+            json!(1.0),
+            json!(0.5),
+            Value::Null,
+            json!(1.0),
+            json!(1.0)
+        ]
+    );
+
+    let out = t.ok(&["format", "run", "formatter.0.max_pass_rate=0.5"]);
+    assert_eq!(sft_answers(&jsonl(&t, "run/train/sft.jsonl")), ["P1"]);
+    let cols: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    // 7 with rollouts; kept: gsm8k-1 (0.0) and gsm8k-3 (0.5); 5 filtered.
+    assert_eq!(&cols[1..5], ["7", "5", "1", "1"], "{out}");
+
+    t.ok(&["format", "run", "formatter.0.where=n_valid >= 4"]);
+    assert_eq!(sft_answers(&jsonl(&t, "run/train/sft.jsonl")), ["B", "P1"]);
+
+    t.ok(&[
+        "format",
+        "run",
+        "formatter.0.min_pass_rate=0.6",
+        "formatter.0.pass_threshold=0.5",
+        "formatter.0.fail_threshold=0",
+    ]);
+    assert_eq!(
+        sft_answers(&jsonl(&t, "run/train/sft.jsonl")),
+        ["B", "S", "E1", "Final \\boxed{1}"]
+    );
+
+    let err = t.fails(&["format", "run", "formatter.0.where=no_such_column > 1"]);
+    assert!(err.contains("no_such_column"), "{err}");
+    let err = t.fails(&["format", "run", "formatter.0.type=top_k"]);
+    assert!(
+        err.contains("formatter.0.k") && err.contains("top_k needs k"),
+        "{err}"
+    );
+    let err = t.fails(&["format", "run", "sampling.max_rollouts=3"]);
+    assert!(err.contains("only formatter.* and export.*"), "{err}");
+}
+
+#[test]
+fn a_user_sql_formatter_needs_no_recompiling() {
+    let t = fixture_run();
+    std::fs::write(
+        t.path("first_pass.sql"),
+        "-- the first sampled passing response\n\
+         SELECT id, messages, response FROM candidates \
+         WHERE score >= $pass_threshold AND rollout_idx = 0 ORDER BY id",
+    )
+    .unwrap();
+    t.ok(&["format", "run", "formatter.0.type=first_pass.sql"]);
+    assert_eq!(
+        sft_answers(&jsonl(&t, "run/train/first_pass.jsonl")),
+        ["A", "S", "Final \\boxed{1}"]
+    );
+
+    std::fs::write(t.path("bad.sql"), "SELECT id FROM prompts").unwrap();
+    let err = t.fails(&["format", "run", "formatter.0.type=bad.sql"]);
+    assert!(
+        err.contains("returns columns (id)") && err.contains("chosen and rejected"),
+        "{err}"
+    );
+    let err = t.fails(&["format", "run", "formatter.0.type=missing.sql"]);
+    assert!(
+        err.contains("cannot read formatter") && err.contains("missing.sql"),
+        "{err}"
+    );
+    let err = t.fails(&["format", "run", "formatter.1.type=sft"]);
+    assert!(err.contains("two formatters are named `sft`"), "{err}");
+}
+
+#[test]
+fn export_shapes_parse_back_field_by_field() {
+    let t = fixture_run();
+    let export = |args: &[&str]| {
+        let mut all = vec!["export", "run", "formatter.1.type=dpo"];
+        all.extend_from_slice(args);
+        t.ok(&all);
+    };
+    // Reasoning: separate field, inline think tags, dropped.
+    export(&["--reasoning", "field", "-o", "field.jsonl"]);
+    let rows = jsonl(&t, "field.jsonl");
+    let e1 = rows[3]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        e1,
+        json!({"role": "assistant", "content": "E1", "reasoning_content": "why"})
+    );
+    let inline = rows[4]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        inline,
+        json!({"role": "assistant", "content": "Final \\boxed{1}", "reasoning_content": "hmm"})
+    );
+    export(&["--reasoning", "think-tags", "-o", "tags.jsonl"]);
+    let rows = jsonl(&t, "tags.jsonl");
+    assert_eq!(
+        rows[3]["messages"][1]["content"],
+        "<think>\nwhy\n</think>\n\nE1"
+    );
+    assert_eq!(
+        rows[4]["messages"][1]["content"],
+        "<think>\nhmm\n</think>\n\nFinal \\boxed{1}"
+    );
+
+    // ShareGPT, SFT and pairs.
+    export(&["--format", "sharegpt", "-o", "sg.jsonl"]);
+    let rows = jsonl(&t, "sg.jsonl");
+    let conv = rows[0]["conversations"].as_array().unwrap();
+    assert_eq!(conv.len(), 2);
+    assert_eq!(conv[0]["from"], "human");
+    assert!(conv[0]["value"].as_str().unwrap().starts_with("Janet"));
+    assert_eq!(conv[1], json!({"from": "gpt", "value": "B"}));
+    export(&[
+        "--formatter",
+        "dpo",
+        "--format",
+        "sharegpt",
+        "-o",
+        "sg_dpo.jsonl",
+    ]);
+    let rows = jsonl(&t, "sg_dpo.jsonl");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["chosen"], json!({"from": "gpt", "value": "P1"}));
+    assert_eq!(rows[0]["rejected"], json!({"from": "gpt", "value": "F1"}));
+
+    // Alpaca, SFT and pairs.
+    export(&["--format", "alpaca", "-o", "al.jsonl"]);
+    let rows = jsonl(&t, "al.jsonl");
+    assert!(
+        rows[0]["instruction"]
+            .as_str()
+            .unwrap()
+            .starts_with("Janet")
+    );
+    assert_eq!(rows[0]["input"], "");
+    assert_eq!(rows[0]["output"], "B");
+    assert!(rows[0].get("history").is_none());
+    export(&[
+        "--formatter",
+        "dpo",
+        "--format",
+        "alpaca",
+        "-o",
+        "al_dpo.jsonl",
+    ]);
+    let rows = jsonl(&t, "al_dpo.jsonl");
+    assert_eq!(
+        (rows[0]["chosen"].as_str(), rows[0]["rejected"].as_str()),
+        (Some("P1"), Some("F1"))
+    );
+
+    // Parquet: the TRL shape with typed columns, read back through SQL.
+    export(&[
+        "--formatter",
+        "dpo",
+        "--format",
+        "parquet",
+        "-o",
+        "dpo.parquet",
+    ]);
+    let batch = common::read_parquet(&t.path("dpo.parquet"));
+    assert_eq!(batch.num_rows(), 1);
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["id", "prompt", "chosen", "rejected"]);
+    assert_eq!(common::strings(&batch, "id"), [Some("gsm8k-3".to_string())]);
+    export(&["--format", "parquet", "-o", "sft.parquet"]);
+    let batch = common::read_parquet(&t.path("sft.parquet"));
+    assert_eq!(batch.num_rows(), 5);
+
+    let err = t.fails(&["export", "run", "--formatter", "nope", "-o", "x.jsonl"]);
+    assert!(
+        err.contains("no formatter named `nope`; the config has: sft"),
+        "{err}"
+    );
+    assert!(!t.path("x.jsonl").exists());
+}
