@@ -5,6 +5,7 @@
 //! formatted for trainers, with every input, rollout and score kept in the
 //! work dir so later questions are answered with SQL instead of inference.
 
+pub mod analyze;
 pub mod cmd;
 pub mod config;
 pub mod data;

@@ -49,7 +49,8 @@ struct Args {
     /// Latency distribution around the mean.
     #[arg(long, value_enum, default_value_t = Dist::Fixed)]
     latency_dist: Dist,
-    /// Words of thinking per response (completion tokens grow with it).
+    /// Mean words of thinking per response (right ones 0.5–1.5×, wrong
+    /// ones 0.8–2×; completion tokens follow).
     #[arg(long, default_value_t = 40)]
     words: usize,
     /// Where the thinking goes: inline <think>…</think> or reasoning_content.
@@ -351,7 +352,14 @@ impl Mock {
             let right = rng.next_f64() < accuracy;
             let cut = rng.next_f64() < a.truncate_rate;
             let answer = if right { gold.clone() } else { wrong(&gold) };
-            let thinking = (0..a.words)
+            // Lengths vary; wrong answers ramble longer, as real ones tend to.
+            let scale = if right {
+                0.5 + rng.next_f64()
+            } else {
+                0.8 + 1.2 * rng.next_f64()
+            };
+            let words = ((a.words as f64 * scale).round() as usize).max(1);
+            let thinking = (0..words)
                 .map(|w| WORDS[w % WORDS.len()])
                 .collect::<Vec<_>>()
                 .join(" ");
@@ -365,11 +373,7 @@ impl Mock {
                 (Reasoning::Field, false) => (final_text, Some(thinking)),
                 (Reasoning::Field, true) => (String::new(), Some(thinking)),
             };
-            let tokens = if cut {
-                max_tokens
-            } else {
-                (a.words + 8) as u64
-            };
+            let tokens = if cut { max_tokens } else { (words + 8) as u64 };
             completion_tokens += tokens;
             let mut message = json!({"role": "assistant", "content": content});
             if let Some(r) = reasoning {

@@ -1,7 +1,9 @@
 //! The command line: the `Cli` parser, one module per subcommand, and the
 //! single dispatch `match`.
 
+mod analyze;
 mod common;
+mod compare;
 mod export;
 mod format;
 mod prepare;
@@ -36,6 +38,8 @@ enum Command {
     Sample(sample::Args),
     Format(format::Args),
     Export(export::Args),
+    Analyze(analyze::Args),
+    Compare(compare::Args),
     Sql(sql::Args),
     Verify(verify::Args),
 }
@@ -53,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sample(args) => sample::run(args, cli.quiet).await,
             Command::Format(args) => format::run(args).await,
             Command::Export(args) => export::run(args).await,
+            Command::Analyze(args) => analyze::run(args).await,
+            Command::Compare(args) => compare::run(args).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Verify(args) => verify::run(args).await,
         }

@@ -7,12 +7,13 @@ use super::common::{ConfigArgs, Run, open_run};
 use super::prepare::prepare_step;
 use super::sample::{finish, sample_step};
 
-/// Run the pipeline: prepare, sample (with inline scoring), format, summary
+/// Run the pipeline: prepare, sample (with inline scoring), format, analyze
 ///
 /// Each stage skips what the work dir already has, so the same command with
 /// work_dir=WORK_DIR resumes an interrupted run. The formatters write
-/// WORK_DIR/train/; the summary (prompts, rollouts, pass rates, training
-/// rows) is computed from the saved rollouts and printed on stdout.
+/// WORK_DIR/train/, analyze writes WORK_DIR/summary/ (stats, charts,
+/// report.html), and a short summary (prompts, rollouts, pass rates,
+/// training rows) is printed on stdout.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -25,6 +26,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let report = sample_step(&run, quiet).await?;
     finish(&run, &report)?;
     let formats = super::format::format_all(&run.wd, &run.resolved.config, None).await?;
+    crate::analyze::write_summary(&run.wd, &run.resolved.config, None).await?;
     print_summary(&run).await?;
     for f in &formats {
         println!(
@@ -96,6 +98,6 @@ async fn print_summary(run: &Run) -> anyhow::Result<()> {
         int(7),
         int(8)
     );
-    println!("rollouts at   {root}/rollout/  (rsr sql {root} \"SELECT * FROM prompts\")");
+    println!("report        {root}/summary/report.html");
     Ok(())
 }

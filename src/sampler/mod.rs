@@ -183,6 +183,10 @@ pub async fn sample(
     let written = writer.join().expect("writer thread panicked");
     // A writer failure explains a scheduler that lost its writer: report it first.
     let report = written?;
+    let mut state = RunState::load(&wd.state_path())?;
+    state.counters.requests += counters.requests;
+    state.counters.retries += counters.retries;
+    state.save(&wd.state_path())?;
     let (interrupted, elapsed) = result?;
     Ok(SampleReport {
         counters,

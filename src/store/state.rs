@@ -41,6 +41,10 @@ pub struct Counters {
     pub prompts: u64,
     /// Prompts whose `answer` is null.
     pub prompts_without_answer: u64,
+    /// Requests `rsr sample` completed (after retries), over all its runs.
+    pub requests: u64,
+    /// Retries `rsr sample` made, over all its runs.
+    pub retries: u64,
 }
 
 /// Contents of `state.json`.
@@ -81,6 +85,7 @@ impl RunState {
             counters: Counters {
                 prompts: shard_sizes.iter().sum(),
                 prompts_without_answer,
+                ..Counters::default()
             },
         }
     }

@@ -1,0 +1,232 @@
+//! PNG charts (plotters' bitmap backend). Text is drawn with the bundled
+//! DejaVu Sans (`assets/fonts/`), registered at first use, so charts render
+//! the same on a machine without any fonts installed.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::Bin;
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+/// Chart size in pixels.
+const SIZE: (u32, u32) = (960, 600);
+
+/// A chart could not be drawn or saved.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {path}: {message}")]
+pub struct ChartError {
+    path: String,
+    message: String,
+}
+
+fn font() {
+    REGISTER.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the bundled font is a valid TrueType file"));
+    });
+}
+
+fn fail(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> ChartError + '_ {
+    move |e| ChartError {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+const BLUE_: RGBColor = RGBColor(52, 101, 164);
+const ORANGE_: RGBColor = RGBColor(230, 126, 34);
+
+/// A histogram: one bar per bin.
+pub fn histogram(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    bins: &[Bin],
+) -> Result<(), ChartError> {
+    overlaid(path, title, x_desc, y_desc, &[("", bins, BLUE_)])
+}
+
+/// Two histograms over the same bins, drawn translucent over each other
+/// with a legend.
+pub fn two_histograms(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    a: (&str, &[Bin]),
+    b: (&str, &[Bin]),
+) -> Result<(), ChartError> {
+    overlaid(
+        path,
+        title,
+        x_desc,
+        y_desc,
+        &[(a.0, a.1, BLUE_), (b.0, b.1, ORANGE_)],
+    )
+}
+
+fn overlaid(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(&str, &[Bin], RGBColor)],
+) -> Result<(), ChartError> {
+    font();
+    let err = fail(path);
+    let all = || series.iter().flat_map(|s| s.1.iter());
+    let lo = all().map(|b| b.lo).fold(f64::INFINITY, f64::min);
+    let hi = all().map(|b| b.hi).fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
+    let top = all().map(|b| b.count).max().unwrap_or(0).max(1);
+    let top = top + top / 10 + 1;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(lo..hi, 0u64..top)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .x_label_formatter(&|v| short_number(*v))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let labelled = series.iter().any(|s| !s.0.is_empty());
+    for &(label, bins, color) in series {
+        let alpha = if series.len() > 1 { 0.55 } else { 0.8 };
+        let drawn =
+            chart
+                .draw_series(bins.iter().filter(|b| b.count > 0).map(|b| {
+                    Rectangle::new([(b.lo, 0), (b.hi, b.count)], color.mix(alpha).filled())
+                }))
+                .map_err(|e| err(&e))?;
+        if !label.is_empty() {
+            drawn.label(label).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.mix(alpha).filled())
+            });
+        }
+    }
+    if labelled {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// One bar per named item (values on the y axis from 0 to `y_max`).
+pub fn bars(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    items: &[(String, f64)],
+    y_max: f64,
+) -> Result<(), ChartError> {
+    font();
+    let err = fail(path);
+    let n = items.len().max(1);
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d((0..n).into_segmented(), 0f64..y_max)
+        .map_err(|e| err(&e))?;
+    let names: Vec<String> = items
+        .iter()
+        .map(|(name, _)| ellipsize(name, 100 / n.max(1) + 8))
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .x_labels(n)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                names.get(*i).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), *v),
+                ],
+                BLUE_.mix(0.8).filled(),
+            );
+            bar.set_margin(0, 0, 12, 12);
+            bar
+        }))
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+            Text::new(
+                format!("{v:.3}"),
+                (SegmentValue::CenterOf(i), *v + y_max * 0.02),
+                ("sans-serif", 16).into_font(),
+            )
+        }))
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// `1200`, `1.2k`, `0.25`: short axis labels.
+fn short_number(v: f64) -> String {
+    if v.abs() >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if v.abs() >= 100.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn ellipsize(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(max.saturating_sub(1))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    }
+}

@@ -1,0 +1,551 @@
+//! Run statistics: what was sampled, how often it passed (per prompt and as
+//! unbiased pass@k), what early stop saved, token and latency percentiles,
+//! and the best-of-N error for numeric verifiers. Everything is computed
+//! from the saved data with SQL aggregates and one streaming pass over the
+//! `prompts` view, so memory does not grow with the number of rollouts.
+
+pub mod charts;
+pub mod report;
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::store::{RunState, WorkDir};
+
+/// Percentiles of one quantity (approximate, t-digest).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Values counted.
+    pub count: u64,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+}
+
+/// Unbiased pass@k over the prompts with at least `k` valid rollouts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassAtK {
+    /// k.
+    pub k: u64,
+    /// Mean pass@k.
+    pub value: f64,
+    /// Prompts it averages over.
+    pub prompts: u64,
+}
+
+/// One histogram bar: `[lo, hi)` (the last bin includes `hi`) and its count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bin {
+    /// Lower edge.
+    pub lo: f64,
+    /// Upper edge.
+    pub hi: f64,
+    /// Values in the bin.
+    pub count: u64,
+}
+
+/// The numbers of `summary/stats.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// The work dir.
+    pub work_dir: String,
+    /// `sampler.model`.
+    pub model: String,
+    /// The verdicts used (`inline` or a scores label).
+    pub verdicts: String,
+    /// `verifier.type`.
+    pub verifier: String,
+    /// Prompts in the input.
+    pub prompts: u64,
+    /// Prompts with at least one rollout.
+    pub prompts_sampled: u64,
+    /// Rollout rows (requested responses, failed ones included).
+    pub rollouts: u64,
+    /// Valid rollouts (a response, no error, not truncated).
+    pub valid: u64,
+    /// Truncated rollouts.
+    pub truncated: u64,
+    /// Rollouts whose request failed.
+    pub errors: u64,
+    /// Valid rollouts that passed (score ≥ 1).
+    pub passed: u64,
+    /// `passed / valid`.
+    pub pass_rate: Option<f64>,
+    /// Mean of the per-prompt pass rates.
+    pub mean_prompt_pass_rate: Option<f64>,
+    /// Prompts whose valid rollouts all passed.
+    pub prompts_all_pass: u64,
+    /// Prompts whose valid rollouts all failed.
+    pub prompts_all_fail: u64,
+    /// Prompts with both.
+    pub prompts_mixed: u64,
+    /// Sampled prompts without a valid rollout.
+    pub prompts_no_valid: u64,
+    /// pass@1, 2, 4, … up to the most valid rollouts of a prompt.
+    pub pass_at_k: Vec<PassAtK>,
+    /// Mean rollouts per sampled prompt.
+    pub mean_rollouts_per_prompt: Option<f64>,
+    /// Sampled prompts by their number of rollouts.
+    pub rollouts_per_prompt: BTreeMap<u64, u64>,
+    /// `sampling.max_rollouts`.
+    pub max_rollouts: u64,
+    /// `sampling.early_stop`.
+    pub early_stop: bool,
+    /// Share of `prompts_sampled × max_rollouts` not requested.
+    pub early_stop_saved: Option<f64>,
+    /// Completion tokens of passing valid responses.
+    pub completion_tokens_pass: Percentiles,
+    /// Completion tokens of failing valid responses.
+    pub completion_tokens_fail: Percentiles,
+    /// Request latency.
+    pub latency_ms: Percentiles,
+    /// Seconds from the first to the last saved response.
+    pub span_seconds: Option<f64>,
+    /// Completion tokens per second over that span.
+    pub tokens_per_second: Option<f64>,
+    /// Rollouts per second over that span.
+    pub rollouts_per_second: Option<f64>,
+    /// Requests sent by `rsr sample` (all runs on this work dir).
+    pub requests: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Histogram of per-prompt pass rates (10 bins over [0, 1]).
+    pub pass_rate_histogram: Vec<Bin>,
+    /// Numeric verifier: the smallest absolute error per prompt (best of N).
+    pub best_of_n_error: Option<Percentiles>,
+}
+
+/// The unbiased pass@k estimate for `n` samples with `c` correct:
+/// `1 − C(n−c, k) / C(n, k)`, computed as a stable product.
+pub fn pass_at_k(n: u64, c: u64, k: u64) -> f64 {
+    if k == 0 || k > n {
+        return f64::NAN;
+    }
+    if n - c < k {
+        return 1.0;
+    }
+    let mut fail = 1.0;
+    for i in (n - c + 1)..=n {
+        fail *= 1.0 - k as f64 / i as f64;
+    }
+    1.0 - fail
+}
+
+/// `1, 2, 4, …` up to `max`.
+pub fn ks(max: u64) -> Vec<u64> {
+    std::iter::successors(Some(1u64), |k| k.checked_mul(2))
+        .take_while(|&k| k <= max)
+        .collect()
+}
+
+async fn one_row(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<Vec<Option<f64>>> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(Vec::new());
+    };
+    Ok((0..b.num_columns()).map(|i| float_at(b, i, 0)).collect())
+}
+
+fn float_at(b: &RecordBatch, col: usize, row: usize) -> Option<f64> {
+    let c = arrow::compute::cast(b.column(col), &DataType::Float64).ok()?;
+    let c = c.as_primitive::<Float64Type>();
+    c.is_valid(row).then(|| c.value(row))
+}
+
+async fn percentiles(
+    ctx: &SessionContext,
+    expr: &str,
+    from: &str,
+) -> datafusion::error::Result<Percentiles> {
+    let q = |p: f64| format!("approx_percentile_cont(CAST({expr} AS DOUBLE), {p})");
+    let row = one_row(
+        ctx,
+        &format!(
+            "SELECT count({expr}), avg(CAST({expr} AS DOUBLE)), {}, {}, {}, {}, max(CAST({expr} AS DOUBLE)) FROM {from}",
+            q(0.5),
+            q(0.9),
+            q(0.95),
+            q(0.99)
+        ),
+    )
+    .await?;
+    let get = |i: usize| row.get(i).copied().flatten();
+    Ok(Percentiles {
+        count: get(0).unwrap_or(0.0) as u64,
+        mean: get(1),
+        p50: get(2),
+        p90: get(3),
+        p95: get(4),
+        p99: get(5),
+        max: get(6),
+    })
+}
+
+/// Percentiles of values held in memory (exact).
+pub fn exact_percentiles(values: &mut [f64]) -> Percentiles {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let at = |q: f64| (n > 0).then(|| values[((q * n as f64).ceil() as usize).clamp(1, n) - 1]);
+    Percentiles {
+        count: n as u64,
+        mean: (n > 0).then(|| values.iter().sum::<f64>() / n as f64),
+        p50: at(0.5),
+        p90: at(0.9),
+        p95: at(0.95),
+        p99: at(0.99),
+        max: values.last().copied(),
+    }
+}
+
+/// Equal-width histogram of `values` over `[lo, hi]` with `bins` bins.
+pub fn histogram(values: impl IntoIterator<Item = f64>, lo: f64, hi: f64, bins: usize) -> Vec<Bin> {
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        1.0
+    };
+    let mut out: Vec<Bin> = (0..bins)
+        .map(|i| Bin {
+            lo: lo + i as f64 * width,
+            hi: lo + (i + 1) as f64 * width,
+            count: 0,
+        })
+        .collect();
+    for v in values {
+        if v.is_finite() {
+            let i = (((v - lo) / width).floor().max(0.0) as usize).min(bins - 1);
+            out[i].count += 1;
+        }
+    }
+    out
+}
+
+/// Computes the statistics of a work dir (with `label`'s verdicts, or the
+/// inline ones).
+pub async fn compute(wd: &WorkDir, config: &Config, label: Option<&str>) -> anyhow::Result<Stats> {
+    let ctx = crate::sql::session_with_scores(wd, label).await?;
+    let state = RunState::load(&wd.state_path())?;
+    let mut s = Stats {
+        work_dir: wd.root().display().to_string(),
+        model: config.sampler.model.clone().unwrap_or_default(),
+        verdicts: label.unwrap_or("inline").to_string(),
+        verifier: config.verifier.kind.clone(),
+        prompts: state.counters.prompts,
+        max_rollouts: config.sampling.max_rollouts.get() as u64,
+        early_stop: config.sampling.early_stop,
+        requests: state.counters.requests,
+        retries: state.counters.retries,
+        ..Stats::default()
+    };
+    if ctx.table("prompts").await.is_err() {
+        return Ok(s);
+    }
+    // One pass over the per-prompt counts.
+    let mut stream = ctx
+        .sql("SELECT n_rollouts, n_valid, n_pass, n_truncated, n_errors, pass_rate FROM prompts")
+        .await?
+        .execute_stream()
+        .await?;
+    let mut rates = Vec::new();
+    let mut per_prompt: Vec<(u64, u64)> = Vec::new();
+    let mut max_valid = 0;
+    while let Some(batch) = stream.next().await {
+        let b = batch?;
+        for i in 0..b.num_rows() {
+            let int = |c: usize| float_at(&b, c, i).unwrap_or(0.0) as u64;
+            let (n_rollouts, n_valid, n_pass) = (int(0), int(1), int(2));
+            s.prompts += 0;
+            if n_rollouts == 0 {
+                continue;
+            }
+            s.prompts_sampled += 1;
+            s.rollouts += n_rollouts;
+            s.valid += n_valid;
+            s.passed += n_pass;
+            s.truncated += int(3);
+            s.errors += int(4);
+            *s.rollouts_per_prompt.entry(n_rollouts).or_default() += 1;
+            match (n_valid, n_pass) {
+                (0, _) => s.prompts_no_valid += 1,
+                (v, p) if p == v => s.prompts_all_pass += 1,
+                (_, 0) => s.prompts_all_fail += 1,
+                _ => s.prompts_mixed += 1,
+            }
+            if let Some(r) = float_at(&b, 5, i) {
+                rates.push(r);
+            }
+            max_valid = max_valid.max(n_valid);
+            per_prompt.push((n_valid, n_pass));
+        }
+    }
+    s.pass_rate = (s.valid > 0).then(|| s.passed as f64 / s.valid as f64);
+    s.mean_prompt_pass_rate =
+        (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64);
+    s.pass_rate_histogram = histogram(rates.iter().copied(), 0.0, 1.0, 10);
+    s.pass_at_k = ks(max_valid)
+        .into_iter()
+        .filter_map(|k| {
+            let eligible: Vec<f64> = per_prompt
+                .iter()
+                .filter(|(n, _)| *n >= k)
+                .map(|&(n, c)| pass_at_k(n, c, k))
+                .collect();
+            (!eligible.is_empty()).then(|| PassAtK {
+                k,
+                value: eligible.iter().sum::<f64>() / eligible.len() as f64,
+                prompts: eligible.len() as u64,
+            })
+        })
+        .collect();
+    s.mean_rollouts_per_prompt =
+        (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);
+    let budget = s.prompts_sampled * s.max_rollouts;
+    s.early_stop_saved = (budget > 0).then(|| 1.0 - s.rollouts as f64 / budget as f64);
+    s.completion_tokens_pass = percentiles(
+        &ctx,
+        "completion_tokens",
+        "results WHERE valid AND score >= 1",
+    )
+    .await?;
+    s.completion_tokens_fail = percentiles(
+        &ctx,
+        "completion_tokens",
+        "results WHERE valid AND score < 1",
+    )
+    .await?;
+    s.latency_ms = percentiles(&ctx, "latency_ms", "results WHERE error IS NULL").await?;
+    let span = one_row(
+        &ctx,
+        "SELECT CAST(max(CAST(created_at AS BIGINT)) - min(CAST(created_at AS BIGINT)) AS DOUBLE) / 1000.0, \
+         sum(completion_tokens), count(*) FROM rollouts",
+    )
+    .await?;
+    if let (Some(Some(span)), Some(tokens), Some(rows)) = (span.first(), span.get(1), span.get(2))
+        && *span > 0.0
+    {
+        s.span_seconds = Some(*span);
+        s.tokens_per_second = tokens.map(|t| t / span);
+        s.rollouts_per_second = rows.map(|r| r / span);
+    }
+    if s.verifier == "numeric" {
+        s.best_of_n_error = Some(exact_percentiles(&mut best_errors(&ctx).await?));
+    }
+    Ok(s)
+}
+
+/// The smallest absolute error of each prompt's valid responses (numeric).
+pub async fn best_errors(ctx: &SessionContext) -> datafusion::error::Result<Vec<f64>> {
+    let mut out = Vec::new();
+    let mut stream = ctx
+        .sql(
+            "SELECT min(numeric_error(r.response, i.answer)) AS best FROM results r \
+             JOIN inputs i ON r.id = i.id WHERE r.valid GROUP BY r.id",
+        )
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        out.extend(
+            (0..b.num_rows())
+                .filter_map(|i| float_at(&b, 0, i))
+                .filter(|v| v.is_finite()),
+        );
+    }
+    Ok(out)
+}
+
+/// Completion-token histograms of passing and failing valid responses,
+/// over the same `bins` bins from 0 to the longest.
+pub async fn token_histograms(
+    ctx: &SessionContext,
+    bins: usize,
+) -> datafusion::error::Result<(Vec<Bin>, Vec<Bin>)> {
+    let max = one_row(
+        ctx,
+        "SELECT max(completion_tokens) FROM results WHERE valid",
+    )
+    .await?;
+    let max = max.first().copied().flatten().unwrap_or(0.0).max(1.0);
+    let width = (max / bins as f64).max(1.0);
+    let hi = width * bins as f64;
+    let empty = || histogram(std::iter::empty(), 0.0, hi, bins);
+    let (mut pass, mut fail) = (empty(), empty());
+    let batches = ctx
+        .sql(&format!(
+            "SELECT least(CAST(floor(completion_tokens / {width:?}) AS BIGINT), {last}) AS bin, \
+             score >= 1 AS pass, count(*) AS n FROM results \
+             WHERE valid AND completion_tokens IS NOT NULL AND score IS NOT NULL GROUP BY 1, 2",
+            last = bins - 1
+        ))
+        .await?
+        .collect()
+        .await?;
+    for b in &batches {
+        let is_pass = b.column(1).as_boolean();
+        for i in 0..b.num_rows() {
+            let bin = float_at(b, 0, i).unwrap_or(0.0) as usize;
+            let n = float_at(b, 2, i).unwrap_or(0.0) as u64;
+            let target = if is_pass.value(i) {
+                &mut pass
+            } else {
+                &mut fail
+            };
+            target[bin.min(bins - 1)].count += n;
+        }
+    }
+    Ok((pass, fail))
+}
+
+/// Computes the statistics and writes `summary/stats.json`,
+/// `summary/statistics.txt`, `summary/charts/*.png` and
+/// `summary/report.html` (each file atomically).
+pub async fn write_summary(
+    wd: &WorkDir,
+    config: &Config,
+    label: Option<&str>,
+) -> anyhow::Result<Stats> {
+    use crate::store::write_atomic;
+    let stats = compute(wd, config, label).await?;
+    let dir = wd.root().join("summary");
+    let charts_dir = dir.join("charts");
+    std::fs::create_dir_all(&charts_dir)?;
+    let run = wd.root().file_name().map_or_else(
+        || stats.work_dir.clone(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut charts: Vec<(String, String)> = Vec::new();
+    if stats.prompts_sampled > 0 {
+        let ctx = crate::sql::session_with_scores(wd, label).await?;
+        let chart = |name: &str| charts_dir.join(name);
+        let tmp = |name: &str| charts_dir.join(format!("{name}.tmp.png"));
+        let mut commit = |name: &str, caption: String| -> anyhow::Result<()> {
+            std::fs::rename(tmp(name), chart(name))?;
+            charts.push((name.to_string(), caption));
+            Ok(())
+        };
+        charts::histogram(
+            &tmp("pass_rate.png"),
+            &format!("Per-prompt pass rate — {run}"),
+            "pass rate (passing / valid rollouts)",
+            "prompts",
+            &stats.pass_rate_histogram,
+        )?;
+        commit("pass_rate.png", "Prompts by pass rate".into())?;
+        let (pass, fail) = token_histograms(&ctx, 30).await?;
+        charts::two_histograms(
+            &tmp("completion_tokens.png"),
+            &format!("Completion length, passing vs failing — {run}"),
+            "completion tokens",
+            "valid responses",
+            ("passing", &pass),
+            ("failing", &fail),
+        )?;
+        commit(
+            "completion_tokens.png",
+            "Completion tokens of valid responses".into(),
+        )?;
+        let max_n = stats.rollouts_per_prompt.keys().max().copied().unwrap_or(1);
+        let per_prompt: Vec<Bin> = (1..=max_n)
+            .map(|n| Bin {
+                lo: n as f64 - 0.5,
+                hi: n as f64 + 0.5,
+                count: stats.rollouts_per_prompt.get(&n).copied().unwrap_or(0),
+            })
+            .collect();
+        charts::histogram(
+            &tmp("rollouts_per_prompt.png"),
+            &format!("Rollouts per prompt — {run}"),
+            "rollouts (rows) per prompt",
+            "prompts",
+            &per_prompt,
+        )?;
+        commit(
+            "rollouts_per_prompt.png",
+            "Prompts by number of rollouts".into(),
+        )?;
+        if stats.best_of_n_error.is_some() {
+            let mut errors = best_errors(&ctx).await?;
+            let top = exact_percentiles(&mut errors).p99.unwrap_or(1.0).max(1e-9);
+            let bins = histogram(errors.iter().map(|e| e.min(top)), 0.0, top, 30);
+            charts::histogram(
+                &tmp("best_of_n_error.png"),
+                &format!("Best-of-N absolute error per prompt — {run}"),
+                "smallest absolute error among valid responses (clipped at p99)",
+                "prompts",
+                &bins,
+            )?;
+            commit("best_of_n_error.png", "Best-of-N error per prompt".into())?;
+        }
+    }
+    let mut json = serde_json::to_string_pretty(&stats)?;
+    json.push('\n');
+    write_atomic(dir.join("stats.json"), json.as_bytes())?;
+    write_atomic(dir.join("statistics.txt"), report::text(&stats).as_bytes())?;
+    write_atomic(
+        dir.join("report.html"),
+        report::html(&stats, &charts).as_bytes(),
+    )?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `1 − C(n−c, k) / C(n, k)` with exact binomials.
+    fn closed_form(n: u64, c: u64, k: u64) -> f64 {
+        fn choose(n: u64, k: u64) -> f64 {
+            if k > n {
+                return 0.0;
+            }
+            (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+        }
+        1.0 - choose(n - c, k) / choose(n, k)
+    }
+
+    #[test]
+    fn pass_at_k_matches_the_closed_form() {
+        for n in 1..=16 {
+            for c in 0..=n {
+                for k in 1..=n {
+                    let (a, b) = (pass_at_k(n, c, k), closed_form(n, c, k));
+                    assert!((a - b).abs() < 1e-12, "n={n} c={c} k={k}: {a} vs {b}");
+                }
+            }
+        }
+        assert_eq!(pass_at_k(4, 1, 1), 0.25);
+        assert_eq!(pass_at_k(4, 0, 4), 0.0);
+        assert_eq!(pass_at_k(4, 1, 4), 1.0);
+        assert!(pass_at_k(2, 1, 3).is_nan());
+    }
+
+    #[test]
+    fn powers_of_two_and_histograms() {
+        assert_eq!(ks(8), [1, 2, 4, 8]);
+        assert_eq!(ks(6), [1, 2, 4]);
+        assert!(ks(0).is_empty());
+        let h = histogram([0.0, 0.05, 0.5, 1.0, 1.0], 0.0, 1.0, 10);
+        assert_eq!(
+            h.iter().map(|b| b.count).collect::<Vec<_>>(),
+            [2, 0, 0, 0, 0, 1, 0, 0, 0, 2]
+        );
+        let p = exact_percentiles(&mut [4.0, 1.0, 3.0, 2.0]);
+        assert_eq!((p.p50, p.max, p.mean), (Some(2.0), Some(4.0), Some(2.5)));
+    }
+}

@@ -1,0 +1,254 @@
+//! The readable forms of [`Stats`]: `summary/statistics.txt` and the
+//! one-page `summary/report.html` (numbers and charts, no server needed).
+
+use std::fmt::Write as _;
+
+use super::{Percentiles, Stats};
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+fn num(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.3}"),
+    }
+}
+
+fn percentiles_line(p: &Percentiles) -> String {
+    format!(
+        "n={} mean={} p50={} p90={} p95={} p99={} max={}",
+        p.count,
+        num(p.mean),
+        num(p.p50),
+        num(p.p90),
+        num(p.p95),
+        num(p.p99),
+        num(p.max)
+    )
+}
+
+/// The rows of the report: `(section, label, value)`.
+pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
+    let share = |a: u64, b: u64| pct((b > 0).then(|| a as f64 / b as f64));
+    let mut r = vec![
+        ("run", "work dir".into(), s.work_dir.clone()),
+        ("run", "model".into(), s.model.clone()),
+        (
+            "run",
+            "verifier".into(),
+            format!("{} ({} verdicts)", s.verifier, s.verdicts),
+        ),
+        ("prompts", "in the input".into(), s.prompts.to_string()),
+        ("prompts", "sampled".into(), s.prompts_sampled.to_string()),
+        (
+            "prompts",
+            "all valid rollouts pass".into(),
+            format!(
+                "{} ({})",
+                s.prompts_all_pass,
+                share(s.prompts_all_pass, s.prompts_sampled)
+            ),
+        ),
+        (
+            "prompts",
+            "all valid rollouts fail".into(),
+            format!(
+                "{} ({})",
+                s.prompts_all_fail,
+                share(s.prompts_all_fail, s.prompts_sampled)
+            ),
+        ),
+        (
+            "prompts",
+            "mixed".into(),
+            format!(
+                "{} ({})",
+                s.prompts_mixed,
+                share(s.prompts_mixed, s.prompts_sampled)
+            ),
+        ),
+        (
+            "prompts",
+            "no valid rollout".into(),
+            format!(
+                "{} ({})",
+                s.prompts_no_valid,
+                share(s.prompts_no_valid, s.prompts_sampled)
+            ),
+        ),
+        (
+            "rollouts",
+            "requested (rows)".into(),
+            s.rollouts.to_string(),
+        ),
+        (
+            "rollouts",
+            "valid".into(),
+            format!("{} ({})", s.valid, share(s.valid, s.rollouts)),
+        ),
+        (
+            "rollouts",
+            "truncated".into(),
+            format!("{} ({})", s.truncated, share(s.truncated, s.rollouts)),
+        ),
+        (
+            "rollouts",
+            "failed requests".into(),
+            format!("{} ({})", s.errors, share(s.errors, s.rollouts)),
+        ),
+        (
+            "rollouts",
+            "per prompt, mean".into(),
+            num(s.mean_rollouts_per_prompt),
+        ),
+        (
+            "rollouts",
+            format!("saved by early stop (vs {} per prompt)", s.max_rollouts),
+            if s.early_stop {
+                pct(s.early_stop_saved)
+            } else {
+                "early stop off".into()
+            },
+        ),
+        (
+            "pass rate",
+            "passed / valid".into(),
+            format!("{} of {} ({})", s.passed, s.valid, pct(s.pass_rate)),
+        ),
+        (
+            "pass rate",
+            "mean per prompt".into(),
+            pct(s.mean_prompt_pass_rate),
+        ),
+    ];
+    for p in &s.pass_at_k {
+        r.push((
+            "pass rate",
+            format!("pass@{}", p.k),
+            format!("{} (over {} prompts)", pct(Some(p.value)), p.prompts),
+        ));
+    }
+    r.push((
+        "tokens",
+        "completion, passing".into(),
+        percentiles_line(&s.completion_tokens_pass),
+    ));
+    r.push((
+        "tokens",
+        "completion, failing".into(),
+        percentiles_line(&s.completion_tokens_fail),
+    ));
+    r.push((
+        "speed",
+        "latency ms".into(),
+        percentiles_line(&s.latency_ms),
+    ));
+    r.push((
+        "speed",
+        "span of saved responses (s)".into(),
+        num(s.span_seconds),
+    ));
+    r.push((
+        "speed",
+        "completion tokens / s".into(),
+        num(s.tokens_per_second),
+    ));
+    r.push(("speed", "rollouts / s".into(), num(s.rollouts_per_second)));
+    r.push(("speed", "requests sent".into(), s.requests.to_string()));
+    r.push(("speed", "retries".into(), s.retries.to_string()));
+    if let Some(e) = &s.best_of_n_error {
+        r.push((
+            "numeric",
+            "best-of-N absolute error per prompt".into(),
+            percentiles_line(e),
+        ));
+    }
+    r
+}
+
+/// `summary/statistics.txt`.
+pub fn text(s: &Stats) -> String {
+    let rows = rows(s);
+    let width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    let mut section = "";
+    for (sec, label, value) in &rows {
+        if *sec != section {
+            if !section.is_empty() {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "[{sec}]");
+            section = sec;
+        }
+        let _ = writeln!(out, "  {label:<width$}  {value}");
+    }
+    if s.early_stop {
+        out.push_str(
+            "\nNote: early stop ends a prompt as soon as its formatters are satisfied, so its\n\
+             pass rate rests on few rollouts and is biased (a prompt that passes in its\n\
+             first step never gets the rollouts that might fail; n_valid in the prompts\n\
+             view says how many it rests on). Sample with sampling.early_stop=false when\n\
+             exact rates matter.\n",
+        );
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `summary/report.html`: the numbers and the charts (`charts/*.png`,
+/// relative links) on one page.
+pub fn html(s: &Stats, charts: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>rsr report: {title}</title><style>\
+         body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse;margin-bottom:1.5em}}\
+         td,th{{padding:3px 12px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}\
+         th{{background:#f3f3f3}} img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}}\
+         </style></head><body>\n<h1>rsr report</h1>\n<p>{title}</p>\n<table>\n",
+        title = escape(&s.work_dir)
+    );
+    let mut section = "";
+    for (sec, label, value) in rows(s) {
+        if sec != section {
+            let _ = writeln!(out, "<tr><th colspan=\"2\">{}</th></tr>", escape(sec));
+            section = sec;
+        }
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(&label),
+            escape(&value)
+        );
+    }
+    out.push_str("</table>\n");
+    if s.early_stop {
+        out.push_str(
+            "<p><em>Early stop ends a prompt as soon as its formatters are satisfied, so its \
+             pass rate rests on few rollouts and is biased. Sample with \
+             <code>sampling.early_stop=false</code> when exact rates matter.</em></p>\n",
+        );
+    }
+    for (file, caption) in charts {
+        let _ = writeln!(
+            out,
+            "<figure><img src=\"charts/{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
+            escape(file),
+            escape(caption),
+            escape(caption)
+        );
+    }
+    out.push_str("</body></html>\n");
+    out
+}

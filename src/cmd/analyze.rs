@@ -1,0 +1,31 @@
+//! `rsr analyze`: statistics, charts and an HTML report of a saved run.
+
+use std::path::PathBuf;
+
+use super::format::open_saved;
+
+/// Statistics, charts and a one-page report of a run (no inference)
+///
+/// Writes WORK_DIR/summary/stats.json, statistics.txt, charts/*.png
+/// (per-prompt pass rates, completion lengths passing vs failing, rollouts
+/// per prompt, best-of-N error for the numeric verifier) and report.html,
+/// and prints statistics.txt.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run directory.
+    work_dir: PathBuf,
+    /// Use the verdicts of scores/LABEL/ instead of the inline ones.
+    #[arg(long, value_name = "LABEL")]
+    scores: Option<String>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let (wd, config) = open_saved(&args.work_dir, &[])?;
+    let stats = crate::analyze::write_summary(&wd, &config, args.scores.as_deref()).await?;
+    print!("{}", crate::analyze::report::text(&stats));
+    tracing::info!(
+        "wrote {}/summary/ (stats.json, statistics.txt, charts/, report.html)",
+        wd.root().display()
+    );
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! `rsr compare`: several runs side by side.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+use crate::analyze::{self, Stats};
+
+use super::format::open_saved;
+
+/// Compare runs side by side (for example one per checkpoint)
+///
+/// Prints one row per run — prompts, rollouts, pass rate, mean per-prompt
+/// pass rate, pass@1 and pass@k at the largest k every run has, mean
+/// rollouts per prompt, truncation rate, mean best-of-N error (numeric
+/// verifier) — and writes the same table as OUT/compare.csv with a chart of
+/// the pass rates, OUT/compare.png.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run directories.
+    #[arg(required = true, num_args = 2..)]
+    work_dirs: Vec<PathBuf>,
+    /// Where compare.csv and compare.png go.
+    #[arg(long, value_name = "DIR", default_value = "output/compare")]
+    out: PathBuf,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut runs: Vec<Stats> = Vec::new();
+    for dir in &args.work_dirs {
+        let (wd, config) = open_saved(dir, &[])?;
+        runs.push(analyze::compute(&wd, &config, None).await?);
+    }
+    if runs.iter().all(|r| r.prompts_sampled == 0) {
+        bail!("none of these runs has rollouts yet");
+    }
+    let common_k = runs
+        .iter()
+        .map(|r| r.pass_at_k.last().map_or(0, |p| p.k))
+        .min()
+        .unwrap_or(0);
+    let header = [
+        "run".to_string(),
+        "model".into(),
+        "prompts".into(),
+        "rollouts".into(),
+        "pass_rate".into(),
+        "mean_prompt_pass_rate".into(),
+        "pass@1".into(),
+        format!("pass@{common_k}"),
+        "rollouts_per_prompt".into(),
+        "truncation_rate".into(),
+        "best_of_n_error".into(),
+    ];
+    let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let at = |r: &Stats, k: u64| r.pass_at_k.iter().find(|p| p.k == k).map(|p| p.value);
+    let table: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.work_dir.clone(),
+                r.model.clone(),
+                r.prompts_sampled.to_string(),
+                r.rollouts.to_string(),
+                f(r.pass_rate),
+                f(r.mean_prompt_pass_rate),
+                f(at(r, 1)),
+                f(at(r, common_k)),
+                f(r.mean_rollouts_per_prompt),
+                f((r.rollouts > 0).then(|| r.truncated as f64 / r.rollouts as f64)),
+                f(r.best_of_n_error.as_ref().and_then(|e| e.mean)),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(&header));
+    for row in &table {
+        println!("{}", line(row));
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let mut csv = String::new();
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let _ = writeln!(
+        csv,
+        "{}",
+        header
+            .iter()
+            .map(|h| quote(h))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for row in &table {
+        let _ = writeln!(
+            csv,
+            "{}",
+            row.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
+        );
+    }
+    crate::store::write_atomic(args.out.join("compare.csv"), csv.as_bytes())?;
+    let items: Vec<(String, f64)> = runs
+        .iter()
+        .map(|r| {
+            let name = PathBuf::from(&r.work_dir)
+                .file_name()
+                .map_or_else(|| r.work_dir.clone(), |n| n.to_string_lossy().into_owned());
+            (name, r.mean_prompt_pass_rate.unwrap_or(0.0))
+        })
+        .collect();
+    let png = args.out.join("compare.png");
+    let tmp = args.out.join("compare.png.tmp.png");
+    analyze::charts::bars(
+        &tmp,
+        "Mean per-prompt pass rate by run",
+        "mean pass rate",
+        &items,
+        1.05,
+    )?;
+    std::fs::rename(&tmp, &png)?;
+    tracing::info!(
+        "wrote {} and {}",
+        args.out.join("compare.csv").display(),
+        png.display()
+    );
+    Ok(())
+}
