@@ -396,3 +396,160 @@ fn export_shapes_parse_back_field_by_field() {
     );
     assert!(!t.path("x.jsonl").exists());
 }
+
+fn stats(t: &TestDir) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+        .unwrap()
+}
+
+/// Width and height of a PNG file, checking its signature.
+fn png_size(path: &std::path::Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn analyze_counts_what_was_worked_out_by_hand() {
+    let t = fixture_run();
+    let out = t.ok(&["analyze", "run"]);
+    assert!(
+        out.contains("pass@2") && out.contains("saved by early stop"),
+        "{out}"
+    );
+    let s = stats(&t);
+    assert_eq!(s["prompts"], 26);
+    assert_eq!(s["prompts_sampled"], 7);
+    assert_eq!(s["rollouts"], 16);
+    assert_eq!(s["valid"], 13);
+    assert_eq!(s["truncated"], 2);
+    assert_eq!(s["errors"], 1);
+    assert_eq!(s["passed"], 9);
+    assert!((s["pass_rate"].as_f64().unwrap() - 9.0 / 13.0).abs() < 1e-12);
+    assert!((s["mean_prompt_pass_rate"].as_f64().unwrap() - 0.75).abs() < 1e-12);
+    assert_eq!(
+        [
+            &s["prompts_all_pass"],
+            &s["prompts_all_fail"],
+            &s["prompts_mixed"],
+            &s["prompts_no_valid"]
+        ],
+        [4, 1, 1, 1]
+    );
+    // pass@k against the closed form 1 − C(n−c, k)/C(n, k), by hand:
+    // k=1: (1 + 0 + 1 + 1/2 + 1 + 1) / 6; k=2 over n ≥ 2: (1 + 0 + 5/6) / 3;
+    // k=4 over n ≥ 4: (1 + 1) / 2.
+    let pk: Vec<(u64, f64, u64)> = s["pass_at_k"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["k"].as_u64().unwrap(),
+                p["value"].as_f64().unwrap(),
+                p["prompts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        (1, 4.5 / 6.0, 6),
+        (2, (1.0 + 5.0 / 6.0) / 3.0, 3),
+        (4, 1.0, 2),
+    ];
+    assert_eq!(pk.len(), 3);
+    for ((k, v, n), (ek, ev, en)) in pk.iter().zip(expected) {
+        assert_eq!((*k, *n), (ek, en));
+        assert!((v - ev).abs() < 1e-12, "pass@{k}: {v} vs {ev}");
+    }
+    assert_eq!(s["rollouts_per_prompt"], json!({"1": 2, "2": 3, "4": 2}));
+    assert!((s["early_stop_saved"].as_f64().unwrap() - (1.0 - 16.0 / 56.0)).abs() < 1e-12);
+    assert_eq!(s["completion_tokens_pass"]["count"], 9);
+    assert_eq!(s["completion_tokens_pass"]["max"], 300.0);
+    assert_eq!(s["completion_tokens_fail"]["count"], 4);
+    assert!(s["best_of_n_error"].is_null());
+    let hist: Vec<u64> = s["pass_rate_histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(hist, [1, 0, 0, 0, 0, 1, 0, 0, 0, 4]);
+
+    for chart in ["pass_rate", "completion_tokens", "rollouts_per_prompt"] {
+        assert_eq!(
+            png_size(&t.path(&format!("run/summary/charts/{chart}.png"))),
+            (960, 600)
+        );
+    }
+    let html = std::fs::read_to_string(t.path("run/summary/report.html")).unwrap();
+    assert!(html.contains("<img src=\"charts/pass_rate.png\"") && html.contains("pass@4"));
+    let txt = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
+    assert!(txt.contains("9 of 13 (69.2%)"), "{txt}");
+    assert!(
+        std::fs::read_dir(t.path("run/summary/charts"))
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp"))
+    );
+}
+
+#[test]
+fn analyze_reports_the_best_of_n_error_for_the_numeric_verifier() {
+    let t = common::prepared_gsm8k(&["shard.size=10", "sampler.model=m", "verifier.type=numeric"]);
+    // Gold: gsm8k-0 = 18, gsm8k-1 = 3.
+    write(
+        &t,
+        &[
+            r("gsm8k-0", 0, "17", 0.0, 5),
+            r("gsm8k-0", 1, "18.5", 0.0, 5),
+            r("gsm8k-1", 0, "3", 1.0, 5),
+            r("gsm8k-1", 1, "7", 0.0, 5),
+        ],
+    );
+    t.ok(&["analyze", "run"]);
+    let e = &stats(&t)["best_of_n_error"];
+    assert_eq!(e["count"], 2);
+    assert_eq!(e["mean"], 0.25);
+    assert_eq!(e["max"], 0.5);
+    assert_eq!(
+        png_size(&t.path("run/summary/charts/best_of_n_error.png")),
+        (960, 600)
+    );
+}
+
+#[test]
+fn compare_puts_runs_side_by_side() {
+    let t = fixture_run();
+    // A second run: the same prompts with every rollout failing.
+    let u = common::prepared_gsm8k(&["shard.size=10", "sampler.model=m2"]);
+    write(
+        &u,
+        &[r("gsm8k-0", 0, "no", 0.0, 5), r("gsm8k-1", 0, "no", 0.0, 5)],
+    );
+    let other = u.path("run").display().to_string();
+    let out = t.ok(&["compare", "run", &other, "--out", "cmp"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    // pass@k at the largest k both runs have: 1 here, so one column.
+    assert!(
+        lines[0].starts_with("run") && lines[0].matches("pass@").count() == 1,
+        "{out}"
+    );
+    let csv = std::fs::read_to_string(t.path("cmp/compare.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0][4], "pass_rate");
+    assert_eq!(rows[1][4], "0.6923");
+    assert_eq!(rows[2][4], "0.0000");
+    assert_eq!(rows[2][1], "m2");
+    assert_eq!(png_size(&t.path("cmp/compare.png")), (960, 600));
+    let err = t.fails(&["compare", "run"]);
+    assert!(
+        err.contains("required") || err.contains("2 values"),
+        "{err}"
+    );
+}

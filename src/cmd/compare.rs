@@ -40,7 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map(|r| r.pass_at_k.last().map_or(0, |p| p.k))
         .min()
         .unwrap_or(0);
-    let header = [
+    let mut header = vec![
         "run".to_string(),
         "model".into(),
         "prompts".into(),
@@ -48,17 +48,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "pass_rate".into(),
         "mean_prompt_pass_rate".into(),
         "pass@1".into(),
-        format!("pass@{common_k}"),
+    ];
+    if common_k > 1 {
+        header.push(format!("pass@{common_k}"));
+    }
+    header.extend([
         "rollouts_per_prompt".into(),
         "truncation_rate".into(),
         "best_of_n_error".into(),
-    ];
+    ]);
     let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
     let at = |r: &Stats, k: u64| r.pass_at_k.iter().find(|p| p.k == k).map(|p| p.value);
     let table: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 r.work_dir.clone(),
                 r.model.clone(),
                 r.prompts_sampled.to_string(),
@@ -66,11 +70,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 f(r.pass_rate),
                 f(r.mean_prompt_pass_rate),
                 f(at(r, 1)),
-                f(at(r, common_k)),
+            ];
+            if common_k > 1 {
+                row.push(f(at(r, common_k)));
+            }
+            row.extend([
                 f(r.mean_rollouts_per_prompt),
                 f((r.rollouts > 0).then(|| r.truncated as f64 / r.rollouts as f64)),
                 f(r.best_of_n_error.as_ref().and_then(|e| e.mean)),
-            ]
+            ]);
+            row
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
