@@ -553,3 +553,27 @@ fn compare_puts_runs_side_by_side() {
         "{err}"
     );
 }
+
+#[test]
+fn the_example_all_pairs_formatter_pairs_every_pass_with_every_fail() {
+    let t = fixture_run();
+    let sql = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/formatters/dpo_all_pairs.sql");
+    let kind = format!("formatter.0.type={}", sql.display());
+    t.ok(&["format", "run", &kind]);
+    // Only gsm8k-3 has passes (P1, P2) and fails (F1, F2): 4 pairs.
+    let rows = jsonl(&t, "run/train/dpo_all_pairs.jsonl");
+    let pairs: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["chosen"][0]["content"].as_str().unwrap().into(),
+                r["rejected"][0]["content"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [("P1", "F1"), ("P1", "F2"), ("P2", "F1"), ("P2", "F2")];
+    assert_eq!(pairs, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+    t.ok(&["format", "run", &kind, "formatter.0.k=1"]);
+    assert_eq!(jsonl(&t, "run/train/dpo_all_pairs.jsonl").len(), 1);
+}
