@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Re-filtering and exporting a saved run: `rsr format` and `rsr export` on
+# P prompts × 8 rollouts sampled from rsr-mock (latency 0, per-prompt pass
+# rates spread over [0, 1]).
+#
+#   bash benches/format.sh                 # P = 12,500 and 125,000 (100k and 1M rollouts)
+#   PROMPTS="50000" bash benches/format.sh
+#
+# For each size: sample once (not timed here; see benches/sampler.sh), then
+# time (wall clock, peak RSS via /usr/bin/time):
+#   1. format: the SFT formatter with max_pass_rate=0.5 (hard prompts only)
+#      into train/sft.jsonl (TRL messages rows)
+#   2. export: the same formatter as ShareGPT with think tags
+#   3. analyze: stats, charts and report
+# Results go to stdout as Markdown rows (docs/benchmarks.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
+cargo build --release --quiet --bins
+dir="${CARGO_TARGET_DIR:-target}/release"
+work=$(mktemp -d)
+mock_pid=
+cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$dir/rsr-mock" --port 0 --words 120 > "$work/mock.out" &
+mock_pid=$!
+until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
+url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
+
+measure() { # label rows -- command...
+  local label=$1 rows=$2; shift 3
+  /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  read -r secs kb < "$work/time"
+  awk -v l="$label" -v r="$rows" -v s="$secs" -v k="$kb" 'BEGIN {
+    printf "| %s | %d | %.2f | %.0f | %.0f |\n", l, r, s, (s > 0 ? r/s : 0), k/1024 }'
+}
+
+echo "| step | rollouts | seconds | rollouts/s | peak RSS MiB |"
+echo "|---|---|---|---|---|"
+for p in ${PROMPTS:-12500 125000}; do
+  awk -v n="$p" 'BEGIN { for (i = 0; i < n; i++)
+    printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' \
+    > "$work/in.jsonl"
+  wd="$work/run$p"
+  "$dir/rsr" -q sample "data.input_path=$work/in.jsonl" "work_dir=$wd" sampler.model=mock \
+    "sampler.base_url=$url" sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1 \
+    sampling.early_stop=false sampler.concurrent_requests=256 sampling.concurrent_prompts=256
+  rows=$((p * 8))
+  measure "format sft, max_pass_rate=0.5" "$rows" -- "$dir/rsr" format "$wd" formatter.0.max_pass_rate=0.5
+  measure "export sharegpt, think tags" "$rows" -- "$dir/rsr" export "$wd" --format sharegpt --reasoning think-tags -o "$work/out.jsonl"
+  measure "analyze" "$rows" -- "$dir/rsr" analyze "$wd"
+  rm -rf "$wd"
+done
