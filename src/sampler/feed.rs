@@ -54,6 +54,26 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// A reader of `columns` of a Parquet file, 1,024 rows a batch.
+fn projected(path: &Path, columns: &[&str]) -> Result<ParquetRecordBatchReader, StoreError> {
+    let file = File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
+    let schema = builder.parquet_schema();
+    let indices: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| columns.contains(&schema.column(i).name()))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, indices);
+    builder
+        .with_projection(mask)
+        .with_batch_size(1024)
+        .build()
+        .map_err(|e| parquet_error(path, e))
+}
+
 impl Feed {
     /// Opens `input` of work dir `root`, skipping the shards in `skip`.
     pub fn open(
@@ -62,23 +82,7 @@ impl Feed {
         policy: Policy,
         skip: HashSet<u32>,
     ) -> Result<Self, StoreError> {
-        let file = File::open(input).map_err(|source| StoreError::Io {
-            path: input.to_path_buf(),
-            source,
-        })?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(input, e))?;
-        let schema = builder.parquet_schema();
-        let wanted = ["id", "messages", "answer", "metadata", "shard"];
-        let indices: Vec<usize> = (0..schema.num_columns())
-            .filter(|&i| wanted.contains(&schema.column(i).name()))
-            .collect();
-        let mask = ProjectionMask::leaves(schema, indices);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(1024)
-            .build()
-            .map_err(|e| parquet_error(input, e))?;
+        let reader = projected(input, &["id", "messages", "answer", "metadata", "shard"])?;
         Ok(Self {
             reader,
             path: input.to_path_buf(),
@@ -148,13 +152,6 @@ pub fn load_saved(
     let parts = shard_parts(root, shard).map_err(|source| StoreError::Io { path: dir, source })?;
     let mut out: HashMap<String, Vec<SavedRollout>> = HashMap::new();
     for part in parts {
-        let file = File::open(&part).map_err(|source| StoreError::Io {
-            path: part.clone(),
-            source,
-        })?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(&part, e))?;
-        let schema = builder.parquet_schema();
         let wanted = [
             "id",
             "rollout_idx",
@@ -164,14 +161,7 @@ pub fn load_saved(
             "error",
             "score",
         ];
-        let indices: Vec<usize> = (0..schema.num_columns())
-            .filter(|&i| wanted.contains(&schema.column(i).name()))
-            .collect();
-        let mask = ProjectionMask::leaves(schema, indices);
-        let reader = builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| parquet_error(&part, e))?;
+        let reader = projected(&part, &wanted)?;
         for batch in reader {
             let batch = batch.map_err(|e| parquet_error(&part, e))?;
             let col = |name: &str| {
