@@ -41,22 +41,28 @@ pub async fn register(ctx: &SessionContext, label: Option<&str>) -> Result<()> {
         }
     };
     ctx.sql(&results).await?;
+    // Aggregate per id first, then join the input columns: the group keys
+    // stay small (ids), whatever the size of the prompts.
     let pass = format!("r.valid AND r.score >= {PASS_SCORE:?}");
     let prompts = format!(
         "CREATE VIEW prompts AS SELECT i.id, i.messages, i.answer, i.metadata, i.shard, \
-         count(r.rollout_idx) AS n_rollouts, \
-         COALESCE(sum(CASE WHEN r.valid THEN 1 ELSE 0 END), 0) AS n_valid, \
-         COALESCE(sum(CASE WHEN {pass} THEN 1 ELSE 0 END), 0) AS n_pass, \
-         CAST(sum(CASE WHEN {pass} THEN 1 ELSE 0 END) AS DOUBLE) \
-           / CAST(NULLIF(sum(CASE WHEN r.valid THEN 1 ELSE 0 END), 0) AS DOUBLE) AS pass_rate, \
-         avg(CASE WHEN r.valid THEN r.score END) AS mean_score, \
-         COALESCE(sum(CASE WHEN r.truncated THEN 1 ELSE 0 END), 0) AS n_truncated, \
-         COALESCE(sum(CASE WHEN r.error IS NOT NULL THEN 1 ELSE 0 END), 0) AS n_errors, \
-         avg(r.completion_tokens) AS mean_completion_tokens, \
-         max(r.completion_tokens) AS max_completion_tokens, \
-         sum(r.completion_tokens) AS total_completion_tokens \
-         FROM inputs i LEFT JOIN results r ON i.id = r.id \
-         GROUP BY i.id, i.messages, i.answer, i.metadata, i.shard"
+         COALESCE(a.n_rollouts, 0) AS n_rollouts, COALESCE(a.n_valid, 0) AS n_valid, \
+         COALESCE(a.n_pass, 0) AS n_pass, \
+         CAST(a.n_pass AS DOUBLE) / CAST(NULLIF(a.n_valid, 0) AS DOUBLE) AS pass_rate, \
+         a.mean_score, COALESCE(a.n_truncated, 0) AS n_truncated, \
+         COALESCE(a.n_errors, 0) AS n_errors, a.mean_completion_tokens, \
+         a.max_completion_tokens, a.total_completion_tokens \
+         FROM inputs i LEFT JOIN (SELECT r.id, \
+           count(r.rollout_idx) AS n_rollouts, \
+           sum(CASE WHEN r.valid THEN 1 ELSE 0 END) AS n_valid, \
+           sum(CASE WHEN {pass} THEN 1 ELSE 0 END) AS n_pass, \
+           avg(CASE WHEN r.valid THEN r.score END) AS mean_score, \
+           sum(CASE WHEN r.truncated THEN 1 ELSE 0 END) AS n_truncated, \
+           sum(CASE WHEN r.error IS NOT NULL THEN 1 ELSE 0 END) AS n_errors, \
+           avg(r.completion_tokens) AS mean_completion_tokens, \
+           max(r.completion_tokens) AS max_completion_tokens, \
+           sum(r.completion_tokens) AS total_completion_tokens \
+           FROM results r GROUP BY r.id) a ON i.id = a.id"
     );
     ctx.sql(&prompts).await?;
     Ok(())
