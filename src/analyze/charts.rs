@@ -8,6 +8,7 @@ use std::sync::Once;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::Bin;
 
@@ -157,7 +158,8 @@ pub fn bars(
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..n).into_segmented(), 0f64..y_max)
+        // A segmented 0..n-1 axis has one slot per run (0..n would add an empty one).
+        .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0f64..y_max)
         .map_err(|e| err(&e))?;
     let names: Vec<String> = items
         .iter()
@@ -193,10 +195,12 @@ pub fn bars(
         .map_err(|e| err(&e))?;
     chart
         .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+            let style = TextStyle::from(("sans-serif", 16).into_font())
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
             Text::new(
                 format!("{v:.3}"),
-                (SegmentValue::CenterOf(i), *v + y_max * 0.02),
-                ("sans-serif", 16).into_font(),
+                (SegmentValue::CenterOf(i), *v + y_max * 0.01),
+                style,
             )
         }))
         .map_err(|e| err(&e))?;

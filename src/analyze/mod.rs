@@ -120,6 +120,8 @@ pub struct Stats {
     pub tokens_per_second: Option<f64>,
     /// Rollouts per second over that span.
     pub rollouts_per_second: Option<f64>,
+    /// Requests per second over that span (from `state.json`'s count).
+    pub requests_per_second: Option<f64>,
     /// Requests sent by `rsr sample` (all runs on this work dir).
     pub requests: u64,
     /// Retries made.
@@ -341,6 +343,7 @@ pub async fn compute(wd: &WorkDir, config: &Config, label: Option<&str>) -> anyh
         s.span_seconds = Some(*span);
         s.tokens_per_second = tokens.map(|t| t / span);
         s.rollouts_per_second = rows.map(|r| r / span);
+        s.requests_per_second = (s.requests > 0).then(|| s.requests as f64 / span);
     }
     if s.verifier == "numeric" {
         s.best_of_n_error = Some(exact_percentiles(&mut best_errors(&ctx).await?));

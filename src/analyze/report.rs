@@ -157,6 +157,7 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
         num(s.tokens_per_second),
     ));
     r.push(("speed", "rollouts / s".into(), num(s.rollouts_per_second)));
+    r.push(("speed", "requests / s".into(), num(s.requests_per_second)));
     r.push(("speed", "requests sent".into(), s.requests.to_string()));
     r.push(("speed", "retries".into(), s.retries.to_string()));
     if let Some(e) = &s.best_of_n_error {
