@@ -683,3 +683,32 @@ fn content_part_messages_reach_the_server_untouched() {
     assert_eq!(rows.len(), 2 * 4);
     assert!(rows.iter().all(|r| r["score"] == 1.0), "{rows:?}");
 }
+
+#[test]
+fn llama_cpp_counts_each_choice_by_tokenizing() {
+    // The mock stands in for llama-server: its usage counts one choice of n,
+    // and its /tokenize counts words.
+    let t = prepared(&[
+        "sampler.type=llama-cpp",
+        "sampling.early_stop=false",
+        "sampling.max_rollouts=4",
+        "sampling.max_steps=1",
+    ]);
+    t.ok(&[
+        "sample",
+        "work_dir=run",
+        "sampler.launch=rsr-mock --port {port} --gold {input} --usage-one-choice",
+    ]);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 4);
+    for r in &rows {
+        let words = r["response"].as_str().unwrap().split_whitespace().count() as u64;
+        assert_eq!(r["completion_tokens"].as_u64(), Some(words), "{r}");
+    }
+    // Choices of one request differ in length, so the counts differ too.
+    let distinct: BTreeSet<u64> = rows
+        .iter()
+        .map(|r| r["completion_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(distinct.len() > 3);
+}

@@ -86,6 +86,10 @@ struct Args {
     /// Refuse n > 1 with 400, like servers without `n`.
     #[arg(long)]
     no_n: bool,
+    /// Report usage.completion_tokens of the first choice only, as
+    /// llama.cpp's server does for n > 1.
+    #[arg(long)]
+    usage_one_choice: bool,
     /// GET /health answers 503 for this long after start.
     #[arg(long, default_value_t = 0)]
     startup_delay_ms: u64,
@@ -233,6 +237,24 @@ impl Mock {
                 json!({"object": "list", "data": [{"id": self.args.model, "object": "model"}]}),
             )),
             ("GET", "/stats") => Ok(json_response(StatusCode::OK, self.stats_json())),
+            ("POST", "/tokenize") => {
+                // One token per whitespace-separated word.
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|_| Hangup)?
+                    .to_bytes();
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let words = v
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .map_or(0, |t| t.split_whitespace().count());
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({ "tokens": (0..words).collect::<Vec<_>>() }),
+                ))
+            }
             ("POST", "/v1/chat/completions") => {
                 let body = req
                     .into_body()
@@ -374,7 +396,9 @@ impl Mock {
                 (Reasoning::Field, true) => (String::new(), Some(thinking)),
             };
             let tokens = if cut { max_tokens } else { (words + 8) as u64 };
-            completion_tokens += tokens;
+            if i == 0 || !a.usage_one_choice {
+                completion_tokens += tokens;
+            }
             let mut message = json!({"role": "assistant", "content": content});
             if let Some(r) = reasoning {
                 message["reasoning_content"] = Value::String(r);

@@ -78,7 +78,12 @@ pub async fn sample_step(run: &Run, quiet: bool) -> anyhow::Result<SampleReport>
                     logs_dir: run.wd.logs_dir(),
                     gpus: server::visible_gpus(),
                 };
-                let specs = server::plan(s, &ctx)?;
+                let per_request = if s.use_n {
+                    config.sampling.step_size.get() as u64
+                } else {
+                    1
+                };
+                let specs = server::plan(s, &ctx, per_request)?;
                 let launched =
                     ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout))
                         .await?;
@@ -87,7 +92,12 @@ pub async fn sample_step(run: &Run, quiet: bool) -> anyhow::Result<SampleReport>
                 urls
             }
         };
-        Backend::Http(HttpBackend::new(s, &model, &urls, Arc::clone(&retries))?)
+        let mut http = HttpBackend::new(s, &model, &urls, Arc::clone(&retries))?;
+        if s.kind == SamplerType::LlamaCpp {
+            // llama-server's usage counts one choice when n > 1.
+            http.count_tokens_by_tokenizing();
+        }
+        Backend::Http(http)
     };
     let ctx = SampleContext {
         backend: Arc::new(backend),

@@ -168,6 +168,10 @@ pub enum SamplerType {
     Vllm,
     /// An SGLang server, launched by rsr when `base_url` is not given.
     Sglang,
+    /// llama.cpp's `llama-server` on a GGUF file, launched by rsr when
+    /// `base_url` is not given (CPU machines, laptops).
+    #[serde(rename = "llama-cpp")]
+    LlamaCpp,
     /// Responses generated elsewhere, read from `replay_path`.
     Replay,
 }
@@ -194,6 +198,9 @@ pub struct SamplerConfig {
     pub num_servers: Option<NonZeroUsize>,
     /// Launch command template; none: the default of `type`.
     pub launch: Option<String>,
+    /// The server program for `{server_bin}` (`type: llama-cpp`); none:
+    /// `llama-server` beside rsr or on `PATH`.
+    pub server_bin: Option<PathBuf>,
     /// Seconds a launched server may take to become healthy.
     pub startup_timeout: f64,
     /// File of responses for `type: replay`.

@@ -28,6 +28,7 @@ pub struct HttpBackend {
     policy: RetryPolicy,
     max_tokens: u32,
     retries: Arc<AtomicU64>,
+    tokenize: bool,
 }
 
 /// Why one attempt failed.
@@ -83,7 +84,14 @@ impl HttpBackend {
             },
             max_tokens: s.max_tokens.get(),
             retries,
+            tokenize: false,
         })
+    }
+
+    /// Per-choice completion tokens from the server's `/tokenize` when a
+    /// request returns several choices (llama.cpp's `usage` counts one).
+    pub fn count_tokens_by_tokenizing(&mut self) {
+        self.tokenize = true;
     }
 
     /// Requests `n` responses to `messages` (a JSON array, sent as is),
@@ -101,6 +109,9 @@ impl HttpBackend {
             let result = self.attempt(lease.url(), &body, n).await;
             match result {
                 Ok(mut generation) => {
+                    if self.tokenize && generation.choices.len() > 1 {
+                        self.tokenize_choices(lease.url(), &mut generation).await;
+                    }
                     lease.success();
                     generation.endpoint = lease.url().to_string();
                     generation.latency_ms = started.elapsed().as_millis() as u64;
@@ -135,6 +146,36 @@ impl HttpBackend {
                     attempt += 1;
                 }
             }
+        }
+    }
+
+    /// Counts each choice's tokens with `POST /tokenize` (a cut choice
+    /// counts `max_tokens`); a choice that cannot be counted keeps no count.
+    async fn tokenize_choices(&self, base: &str, generation: &mut Generation) {
+        let root = base.strip_suffix("/v1").unwrap_or(base);
+        for c in &mut generation.choices {
+            if c.finish_reason.as_deref() == Some("length") {
+                c.completion_tokens = Some(self.max_tokens);
+                continue;
+            }
+            let text = format!(
+                "{}{}",
+                c.reasoning.as_deref().unwrap_or(""),
+                c.content.as_deref().unwrap_or("")
+            );
+            let counted = async {
+                let r = self
+                    .client
+                    .post(format!("{root}/tokenize"))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(serde_json::json!({ "content": text }).to_string())
+                    .send()
+                    .await
+                    .ok()?;
+                let v: Value = serde_json::from_str(&r.text().await.ok()?).ok()?;
+                Some(v.get("tokens")?.as_array()?.len() as u32)
+            };
+            c.completion_tokens = counted.await;
         }
     }
 

@@ -17,6 +17,12 @@ use crate::config::{SamplerConfig, SamplerType};
 pub const VLLM_LAUNCH: &str = "vllm serve {model_path} --served-model-name {model} --host {host} --port {port} --tensor-parallel-size {num_gpus}";
 /// Default launch command of SGLang.
 pub const SGLANG_LAUNCH: &str = "python -m sglang.launch_server --model-path {model_path} --served-model-name {model} --host {host} --port {port} --tp {num_gpus}";
+/// Default launch command of llama.cpp's server.
+pub const LLAMA_CPP_LAUNCH: &str = "{server_bin} -m {model_path} --alias {model} --host {host} --port {port} --parallel {parallel} --ctx-size {ctx_size} --jinja";
+/// Context reserved per llama.cpp slot for the prompt, besides `max_tokens`.
+pub const PROMPT_ROOM: u64 = 2048;
+/// Most llama.cpp slots rsr asks for.
+pub const MAX_PARALLEL: u64 = 64;
 /// How long a server gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
@@ -87,7 +93,11 @@ pub struct LaunchContext {
 /// Whether this config makes rsr launch its servers.
 pub fn launches(s: &SamplerConfig) -> bool {
     s.base_url.is_none()
-        && (s.launch.is_some() || matches!(s.kind, SamplerType::Vllm | SamplerType::Sglang))
+        && (s.launch.is_some()
+            || matches!(
+                s.kind,
+                SamplerType::Vllm | SamplerType::Sglang | SamplerType::LlamaCpp
+            ))
 }
 
 /// GPU ids from `CUDA_VISIBLE_DEVICES`, else from `nvidia-smi -L`, else none.
@@ -111,12 +121,18 @@ pub fn visible_gpus() -> Vec<String> {
 }
 
 /// The servers to launch: one per `num_gpus` GPUs (or `num_servers`), each
-/// with a free port and its own GPU group.
-pub fn plan(s: &SamplerConfig, ctx: &LaunchContext) -> Result<Vec<LaunchSpec>, ServerError> {
+/// with a free port and its own GPU group. `per_request` is the number of
+/// responses one request asks for (`{parallel}` slots serve them all).
+pub fn plan(
+    s: &SamplerConfig,
+    ctx: &LaunchContext,
+    per_request: u64,
+) -> Result<Vec<LaunchSpec>, ServerError> {
     let template = match (&s.launch, s.kind) {
         (Some(t), _) => t.as_str(),
         (None, SamplerType::Vllm) => VLLM_LAUNCH,
         (None, SamplerType::Sglang) => SGLANG_LAUNCH,
+        (None, SamplerType::LlamaCpp) => LLAMA_CPP_LAUNCH,
         (None, _) => {
             return Err(ServerError::Config(
                 "sampler.base_url is not set: give the server's URL (http://host:port/v1), \
@@ -143,8 +159,17 @@ pub fn plan(s: &SamplerConfig, ctx: &LaunchContext) -> Result<Vec<LaunchSpec>, S
         let gpus = (ctx.gpus.len() >= (index + 1) * per)
             .then(|| ctx.gpus[index * per..(index + 1) * per].join(","));
         let port = free_port().map_err(|source| ServerError::Io { index, source })?;
+        let parallel = (s.concurrent_requests.get() as u64 * per_request.max(1)).min(MAX_PARALLEL);
+        let ctx_size = parallel * (u64::from(s.max_tokens.get()) + PROMPT_ROOM);
+        let server_bin = s
+            .server_bin
+            .as_deref()
+            .map_or_else(|| "llama-server".to_string(), |p| p.display().to_string());
         let fill = |token: &str| {
             token
+                .replace("{server_bin}", &server_bin)
+                .replace("{parallel}", &parallel.to_string())
+                .replace("{ctx_size}", &ctx_size.to_string())
                 .replace(
                     "{model_path}",
                     &s.model_path
@@ -425,7 +450,7 @@ mod tests {
             logs_dir: "wd/logs".into(),
             gpus: ["0", "1", "2", "3", "4"].map(String::from).to_vec(),
         };
-        let specs = plan(&s, &ctx).unwrap();
+        let specs = plan(&s, &ctx, 4).unwrap();
         assert_eq!(specs.len(), 2);
         assert_eq!(specs[0].gpus.as_deref(), Some("0,1"));
         assert_eq!(specs[1].gpus.as_deref(), Some("2,3"));
@@ -443,7 +468,44 @@ mod tests {
 
         let mut no_weights = s.clone();
         no_weights.model_path = None;
-        let e = plan(&no_weights, &ctx).unwrap_err().to_string();
+        let e = plan(&no_weights, &ctx, 1).unwrap_err().to_string();
         assert!(e.contains("sampler.model_path"), "{e}");
+    }
+
+    #[test]
+    fn llama_cpp_slots_and_context_follow_the_concurrency() {
+        let sources = crate::config::Sources {
+            file: None,
+            env: vec![],
+            overrides: vec![
+                "sampler.type=llama-cpp".into(),
+                "sampler.model=smol".into(),
+                "sampler.model_path=/m/smol.gguf".into(),
+                "sampler.server_bin=/opt/llama/llama-server".into(),
+                "sampler.concurrent_requests=2".into(),
+                "sampler.max_tokens=512".into(),
+            ],
+        };
+        let s = crate::config::resolve(&sources, &[])
+            .unwrap()
+            .config
+            .sampler;
+        let ctx = LaunchContext {
+            work_dir: "wd".into(),
+            input: "wd/data/input.parquet".into(),
+            logs_dir: "wd/logs".into(),
+            gpus: vec![],
+        };
+        let specs = plan(&s, &ctx, 4).unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].gpus, None);
+        let argv = &specs[0].argv;
+        assert_eq!(
+            &argv[..3],
+            ["/opt/llama/llama-server", "-m", "/m/smol.gguf"]
+        );
+        assert!(argv.windows(2).any(|w| w == ["--parallel", "8"]));
+        assert!(argv.windows(2).any(|w| w == ["--ctx-size", "20480"]));
+        assert!(argv.windows(2).any(|w| w == ["--alias", "smol"]));
     }
 }
