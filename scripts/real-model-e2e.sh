@@ -8,7 +8,8 @@
 #
 # Everything is cached in $E2E_CACHE (default ~/.cache/rsr-e2e) and
 # skipped when present. Then `rsr run recipes/cpu-smollm2/config.yaml`
-# (20 GSM8K prompts × 4 rollouts, rsr launching and stopping llama-server)
+# (20 one-step GSM8K-style word problems × 4 rollouts, rsr launching and
+# stopping llama-server)
 # and checks what only a real server shows: several distinct choices per
 # request with n, usage tokens, math-verifier scores, SFT/DPO files, the
 # server gone afterwards; then a run with max_tokens=8, where every response

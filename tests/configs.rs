@@ -8,7 +8,7 @@ use rsr::config::{Sources, resolve};
 fn shipped_configs_resolve() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
-    for dir in ["configs", "examples"] {
+    for dir in ["configs", "examples", "recipes/cpu-smollm2"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
@@ -23,5 +23,5 @@ fn shipped_configs_resolve() {
             checked += 1;
         }
     }
-    assert!(checked >= 5, "found only {checked} configs");
+    assert!(checked >= 6, "found only {checked} configs");
 }
