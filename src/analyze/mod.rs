@@ -271,7 +271,6 @@ pub async fn compute(wd: &WorkDir, config: &Config, label: Option<&str>) -> anyh
         for i in 0..b.num_rows() {
             let int = |c: usize| float_at(&b, c, i).unwrap_or(0.0) as u64;
             let (n_rollouts, n_valid, n_pass) = (int(0), int(1), int(2));
-            s.prompts += 0;
             if n_rollouts == 0 {
                 continue;
             }

@@ -93,6 +93,10 @@ pub enum SampleError {
     /// Too many responses were truncated.
     #[error("{0}")]
     Truncation(String),
+    /// The writer thread stopped (its own error is reported instead when it
+    /// has one).
+    #[error("the rollout writer stopped")]
+    WriterStopped,
 }
 
 /// What a run did.
@@ -227,12 +231,7 @@ async fn schedule(
     let mut signals = Signals::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let writer_gone = || {
-        SampleError::Store(StoreError::Corrupt {
-            path: std::path::PathBuf::from("rollout"),
-            message: "the rollout writer stopped".into(),
-        })
-    };
+    let writer_gone = |_| SampleError::WriterStopped;
 
     loop {
         while !stopping && !feed_done && active.len() < max_prompts {
@@ -257,7 +256,7 @@ async fn schedule(
                 None => {
                     counters.prompts_done += 1;
                     tx.send(WriterMsg::PromptDone(a.prompt.shard))
-                        .map_err(|_| writer_gone())?;
+                        .map_err(writer_gone)?;
                 }
             }
         }
@@ -295,7 +294,7 @@ async fn schedule(
                     } else if let Some(g) = guard.as_mut()
                         && let Some(report) = g.observe(r.truncated, r.completion_tokens)
                     {
-                        tx.send(WriterMsg::Rows(a.prompt.shard, rows.clone())).map_err(|_| writer_gone())?;
+                        tx.send(WriterMsg::Rows(a.prompt.shard, rows.clone())).map_err(writer_gone)?;
                         in_flight.abort_all();
                         progress.finish();
                         return Err(SampleError::Truncation(report.message(config.sampler.max_tokens.get())));
@@ -306,7 +305,7 @@ async fn schedule(
                 }
                 debug_assert!(rows.len() <= req.rollouts.len());
                 if !rows.is_empty() {
-                    tx.send(WriterMsg::Rows(a.prompt.shard, rows)).map_err(|_| writer_gone())?;
+                    tx.send(WriterMsg::Rows(a.prompt.shard, rows)).map_err(writer_gone)?;
                 }
                 if a.outstanding == 0 && !stopping {
                     match a.state.start_step(policy) {
@@ -315,7 +314,7 @@ async fn schedule(
                             let shard = a.prompt.shard;
                             active.remove(&key);
                             counters.prompts_done += 1;
-                            tx.send(WriterMsg::PromptDone(shard)).map_err(|_| writer_gone())?;
+                            tx.send(WriterMsg::PromptDone(shard)).map_err(writer_gone)?;
                         }
                     }
                 }

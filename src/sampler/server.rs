@@ -241,13 +241,6 @@ fn resolve_program(program: &str) -> PathBuf {
         if beside.is_file() {
             return beside;
         }
-        // Test binaries live one level below the build directory.
-        if let Some(parent) = dir.parent() {
-            let above = parent.join(program);
-            if dir.ends_with("deps") && above.is_file() {
-                return above;
-            }
-        }
     }
     PathBuf::from(program)
 }
