@@ -2,7 +2,7 @@
 # Throughput, CPU cost and peak memory of `rsr sample` against rsr-mock.
 #
 #   bash benches/sampler.sh                 # all three measurements
-#   bash benches/sampler.sh throughput      # or: memory
+#   bash benches/sampler.sh throughput      # or: memory, replay
 #
 # throughput: C concurrent requests (n=1) to a mock answering after a fixed
 #   latency L; reports achieved requests/s against the ideal C/L, and rsr's
@@ -11,6 +11,9 @@
 # memory: P prompts × 8 rollouts (one request with n=8 each, mock latency
 #   0, C=256) for P = 10,000 and 100,000 (set PROMPTS to change); reports
 #   peak RSS, which should not grow with P.
+# replay: the same P prompts × 8 rollouts from a replay file of ~500-byte
+#   responses (a 40 MB file at 10,000 prompts, 400 MB at 100,000); reports
+#   peak RSS, which should grow with the ids only, not with the file.
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,14 +38,15 @@ start_mock() { # args...
   url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
 }
 
-stop_mock() { kill "$mock_pid"; wait "$mock_pid" 2>/dev/null || true; mock_pid=; }
+stop_mock() { kill "$mock_pid"; wait "$mock_pid" 2>/dev/null || true; mock_pid=; url=; }
+url=
 
 # Runs `rsr sample` on a prepared work dir; sets secs (sampling wall time from
 # rsr's own summary), requests, cpu (user+sys s), rss_mib.
 sample() { # work_dir extra-args...
   local wd=$1; shift
   /usr/bin/time -f '%U %S %M' -o "$work/time" \
-    "$dir/rsr" sample "work_dir=$wd" "sampler.base_url=$url" "$@" 2> "$work/err" \
+    "$dir/rsr" sample "work_dir=$wd" ${url:+"sampler.base_url=$url"} "$@" 2> "$work/err" \
     || { cat "$work/err" >&2; exit 1; }
   read -r user sys kb < "$work/time"
   secs=$(sed -n 's/.*sampled in \([0-9.]*\) s: \([0-9]*\) requests.*/\1/p' "$work/err")
@@ -81,11 +85,33 @@ memory() {
   done
 }
 
+replay() {
+  local pad
+  pad=$(printf 'x%.0s' $(seq 1 460))
+  for p in ${PROMPTS:-10000 100000}; do
+    prompts "$p" "$work/r$p.jsonl"
+    awk -v n="$p" -v pad="$pad" 'BEGIN { for (i = 0; i < n; i++) for (j = 0; j < 8; j++)
+      printf "{\"id\":\"p%d\",\"response\":\"%s So \\\\boxed{%d}\"}\n", i, pad, (j % 2 ? i : i + 1) }' \
+      > "$work/r$p.responses.jsonl"
+    "$dir/rsr" -q prepare "data.input_path=$work/r$p.jsonl" "work_dir=$work/r$p" sampler.type=replay \
+      "sampler.replay_path=$work/r$p.responses.jsonl" \
+      sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1 sampling.early_stop=false
+    sample "$work/r$p" sampler.concurrent_requests=256 sampling.concurrent_prompts=256
+    local rows mb
+    rows=$("$dir/rsr" sql "$work/r$p" "SELECT count(*) AS n FROM rollouts" --format csv | tail -1)
+    mb=$(($(stat -c %s "$work/r$p.responses.jsonl") / 1000000))
+    echo "| replay | $p prompts × 8 rollouts from a $mb MB file ($rows rows) | $secs s | $(awk -v r="$rows" -v s="$secs" 'BEGIN {
+      printf "%.0f rollouts/s", r/s }') | $(awk -v c="$cpu" -v r="$rows" 'BEGIN {
+      printf "%.2f s CPU per 1,000 rollouts", 1000*c/r }') | $rss_mib MiB |"
+  done
+}
+
 echo "| case | load | sampling time | rate | rsr CPU | peak RSS |"
 echo "|---|---|---|---|---|---|"
 case "${1:-all}" in
   throughput) throughput ;;
   memory) memory ;;
-  all) throughput; memory ;;
-  *) echo "usage: $0 [throughput|memory]" >&2; exit 2 ;;
+  replay) replay ;;
+  all) throughput; memory; replay ;;
+  *) echo "usage: $0 [throughput|memory|replay]" >&2; exit 2 ;;
 esac

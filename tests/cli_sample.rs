@@ -642,6 +642,8 @@ fn replayed_responses_go_through_the_same_operator() {
         assert!(rs.iter().all(|r| r["endpoint"] == "replay:responses.jsonl"));
     }
     assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+    // The responses were split by shard into a spill that is gone now.
+    assert!(!t.path("run/.replay-spill").exists());
 }
 
 #[test]

@@ -61,12 +61,29 @@ pub async fn sample_step(run: &Run, quiet: bool) -> anyhow::Result<SampleReport>
             .replay_path
             .as_deref()
             .context("sampler.replay_path is not set: type replay needs the file of responses")?;
-        let r = ReplayBackend::load(path)?;
+        // Enough shards for every prompt in flight, plus the next one.
+        let in_flight = config.sampling.concurrent_prompts.get();
+        let cached = in_flight.div_ceil(config.shard.size.get()) + 1;
+        let r = ReplayBackend::open(
+            path,
+            &run.wd.input_path(),
+            run.wd.root().join(".replay-spill"),
+            cached,
+        )?;
+        let c = r.counts();
         tracing::info!(
-            "replaying responses of {} prompts from {}",
-            r.prompts(),
+            "replaying {} responses for {} prompts from {}",
+            c.responses,
+            c.prompts,
             path.display()
         );
+        if c.unknown > 0 {
+            tracing::warn!(
+                "{} responses in {} have ids that are not in the input; they are ignored",
+                c.unknown,
+                path.display()
+            );
+        }
         Backend::Replay(r)
     } else {
         let urls = match &s.base_url {

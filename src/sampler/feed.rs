@@ -55,7 +55,10 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
 }
 
 /// A reader of `columns` of a Parquet file, 1,024 rows a batch.
-fn projected(path: &Path, columns: &[&str]) -> Result<ParquetRecordBatchReader, StoreError> {
+pub(super) fn projected(
+    path: &Path,
+    columns: &[&str],
+) -> Result<ParquetRecordBatchReader, StoreError> {
     let file = File::open(path).map_err(|source| StoreError::Io {
         path: path.to_path_buf(),
         source,

@@ -41,7 +41,7 @@ use writer::{RolloutRow, WriterConfig, WriterMsg};
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
 /// One response of a generation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Choice {
     /// `message.content`.
     pub content: Option<String>,
@@ -79,7 +79,7 @@ impl Backend {
     async fn generate(&self, prompt: &Prompt, n: u32, ordinal: u32) -> Result<Generation, String> {
         match self {
             Backend::Http(h) => h.generate(&prompt.messages, n).await,
-            Backend::Replay(r) => Ok(r.generate(&prompt.id, n, ordinal)),
+            Backend::Replay(r) => r.generate(&prompt.id, prompt.shard, n, ordinal),
         }
     }
 }
