@@ -65,6 +65,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
     last_log: Instant,
+    /// Prompts already done at the first update (finished by an earlier run).
+    done_at_start: Option<u64>,
 }
 
 impl Progress {
@@ -86,22 +88,30 @@ impl Progress {
             bar,
             started: Instant::now(),
             last_log: Instant::now(),
+            done_at_start: None,
         }
     }
 
     /// Shows the counters (the bar at once; the log line every few seconds).
     pub fn update(&mut self, c: &Counters) {
         let elapsed = self.started.elapsed();
+        let first = self.done_at_start.is_none();
+        let done_at_start = *self.done_at_start.get_or_insert(c.prompts_done);
         if let Some(bar) = &self.bar {
             bar.set_position(c.prompts_done);
+            if first {
+                // Prompts finished by an earlier run are not this run's rate.
+                bar.reset_eta();
+            }
             bar.set_message(short(c, elapsed));
         }
         if self.last_log.elapsed() >= LOG_EVERY {
             self.last_log = Instant::now();
+            let eta = eta(c, done_at_start, elapsed);
             if self.bar.is_some() {
-                tracing::debug!("{}", c.line(elapsed));
+                tracing::debug!("{} | ETA {eta}", c.line(elapsed));
             } else {
-                tracing::info!("{}", c.line(elapsed));
+                tracing::info!("{} | ETA {eta}", c.line(elapsed));
             }
         }
     }
@@ -126,6 +136,22 @@ impl Drop for Progress {
     }
 }
 
+/// Time left at the rate prompts finished in this process, as `1h02m`,
+/// `3m05s` or `42s`; `-` before the first prompt finishes.
+fn eta(c: &Counters, done_at_start: u64, elapsed: Duration) -> String {
+    let done = c.prompts_done.saturating_sub(done_at_start);
+    let left = c.prompts_total.saturating_sub(c.prompts_done);
+    if done == 0 {
+        return "-".into();
+    }
+    let secs = (elapsed.as_secs_f64() * left as f64 / done as f64).round() as u64;
+    match (secs / 3600, secs / 60 % 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
 fn short(c: &Counters, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = |a: u64, b: u64| {
@@ -145,4 +171,26 @@ fn short(c: &Counters, elapsed: Duration) -> String {
         c.requests as f64 / secs,
         c.completion_tokens as f64 / secs
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_follows_this_process_rate() {
+        let c = |done, total| Counters {
+            prompts_done: done,
+            prompts_total: total,
+            ..Counters::default()
+        };
+        let s = Duration::from_secs;
+        assert_eq!(eta(&c(10, 100,), 10, s(5)), "-");
+        // 10 prompts in 20 s, 80 left: 160 s.
+        assert_eq!(eta(&c(20, 100), 10, s(20)), "2m40s");
+        assert_eq!(eta(&c(1, 100), 0, s(1)), "1m39s");
+        assert_eq!(eta(&c(1, 10_000), 0, s(2)), "5h33m");
+        assert_eq!(eta(&c(99, 100), 0, s(99)), "1s");
+        assert_eq!(eta(&c(100, 100), 0, s(99)), "0s");
+    }
 }
