@@ -190,13 +190,12 @@ impl HttpBackend {
         }
         let response = request.send().await.map_err(transport_failure)?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let retry_after = super::retry::server_hint(
+            header("retry-after-ms"),
+            header("retry-after"),
+            std::time::SystemTime::now(),
+        );
         let text = response.text().await.map_err(transport_failure)?;
         if !status.is_success() {
             let code = status.as_u16();

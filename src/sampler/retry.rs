@@ -1,11 +1,12 @@
-//! Backoff between attempts of one request, and a small random source for
-//! its jitter.
+//! Backoff between attempts of one request, the server's own retry hint,
+//! and a small random source for the jitter.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Exponential backoff: `base`, `2·base`, `4·base`… capped at `cap`, each
 /// stretched by up to 25 % of jitter so that retries of many requests do not
-/// arrive together. A server's `Retry-After` replaces the exponential delay.
+/// arrive together. A server's retry hint ([`server_hint`]) replaces the
+/// exponential delay, capped at `cap` as well.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
@@ -24,9 +25,67 @@ impl RetryPolicy {
             .base
             .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
             .min(self.cap);
-        let base = retry_after.unwrap_or(exp);
+        let base = retry_after.map_or(exp, |r| r.min(self.cap));
         base.mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0))
     }
+}
+
+/// The wait a server asks for: `retry-after-ms` (milliseconds, sent by
+/// OpenAI and Azure) first, else `Retry-After` as seconds or an HTTP date
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`) relative to `now`. Values that do not
+/// parse are ignored; a date in the past means no wait.
+pub fn server_hint(
+    retry_after_ms: Option<&str>,
+    retry_after: Option<&str>,
+    now: SystemTime,
+) -> Option<Duration> {
+    let seconds = |v: &str, scale: f64| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s / scale))
+    };
+    if let Some(d) = retry_after_ms.and_then(|v| seconds(v, 1000.0)) {
+        return Some(d);
+    }
+    let v = retry_after?;
+    seconds(v, 1.0).or_else(|| {
+        let at = http_date(v)?;
+        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    })
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the HTTP date format.
+fn http_date(v: &str) -> Option<SystemTime> {
+    let mut parts = v.trim().split_ascii_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = parts.next()?;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    if parts.next()? != "GMT" || parts.next().is_some() {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let mut hms = time.split(':').map(|x| x.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+    // days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(days * 86_400 + h * 3600 + m * 60 + s))
 }
 
 /// SplitMix64: a tiny, fast, seedable generator for jitter and the mock
@@ -85,6 +144,50 @@ mod tests {
             p.delay(3, Some(Duration::from_secs(2)), 0.0),
             Duration::from_secs(2)
         );
+        // A server asking for an hour gets the cap.
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(3600)), 0.0),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn server_hints_in_milliseconds_seconds_and_dates() {
+        // 1994-11-06 08:49:37 UTC.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let hint = |ms, s| server_hint(ms, s, now);
+        assert_eq!(
+            hint(Some("1500"), Some("9")),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(hint(Some("soon"), Some("9")), Some(Duration::from_secs(9)));
+        assert_eq!(hint(None, Some(" 0.5 ")), Some(Duration::from_millis(500)));
+        assert_eq!(
+            hint(None, Some("Sun, 06 Nov 1994 08:50:07 GMT")),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            hint(None, Some("Sun, 06 Nov 1994 08:49:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(SystemTime::UNIX_EPOCH)
+        );
+        // 2024-02-29 is a leap day: 19,782 days after the epoch.
+        assert_eq!(
+            http_date("Thu, 29 Feb 2024 00:00:01 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(19_782 * 86_400 + 1))
+        );
+        for bad in [
+            "-1",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(hint(None, Some(bad)), None, "{bad}");
+        }
+        assert_eq!(hint(None, None), None);
     }
 
     #[test]
