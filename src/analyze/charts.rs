@@ -140,17 +140,26 @@ fn overlaid(
     Ok(())
 }
 
-/// One bar per named item (values on the y axis from 0 to `y_max`).
-pub fn bars(
+/// Grouped bars: one group per name in `groups`, one bar per series in
+/// each group (series colors in a legend), values from 0 to `y_max`; a
+/// missing value (`None`) leaves its slot empty. Values are written above
+/// the bars while there is room for them. The y axis goes on above `y_max`,
+/// unlabelled, to make room for the legend over the tallest bars.
+pub fn grouped_bars(
     path: &Path,
     title: &str,
     y_desc: &str,
-    items: &[(String, f64)],
+    groups: &[String],
+    series: &[(&str, Vec<Option<f64>>)],
     y_max: f64,
 ) -> Result<(), ChartError> {
     font();
     let err = fail(path);
-    let n = items.len().max(1);
+    let n = groups.len().max(1);
+    let m = series.len().max(1);
+    // The plot is about 470 px high; the legend takes 22 px a series.
+    let legend = (m * 22 + 26) as f64;
+    let top = y_max * 470.0 / (470.0 - legend);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
@@ -158,16 +167,17 @@ pub fn bars(
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(80)
-        // A segmented 0..n-1 axis has one slot per run (0..n would add an empty one).
-        .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0f64..y_max)
+        // A segmented 0..n-1 axis has one slot per group (0..n would add an empty one).
+        .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0f64..top)
         .map_err(|e| err(&e))?;
-    let names: Vec<String> = items
+    let names: Vec<String> = groups
         .iter()
-        .map(|(name, _)| ellipsize(name, 100 / n.max(1) + 8))
+        .map(|name| ellipsize(name, 100 / n + 8))
         .collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .y_desc(y_desc)
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
@@ -178,31 +188,62 @@ pub fn bars(
             }
             SegmentValue::Last => String::new(),
         })
+        .y_label_formatter(&|v| {
+            if *v > y_max * (1.0 + 1e-9) {
+                String::new()
+            } else if y_max <= 1.0 {
+                format!("{v:.1}")
+            } else {
+                short_number(*v)
+            }
+        })
         .draw()
         .map_err(|e| err(&e))?;
+    // Each group's slot: a 12 px gap on both sides, then m bars side by side.
+    let slot = chart.plotting_area().dim_in_pixel().0 as f64 / n as f64;
+    let bar = ((slot - 24.0) / m as f64).max(1.0);
+    let labels = bar >= 34.0;
+    for (j, (name, values)) in series.iter().enumerate() {
+        let color = Palette99::pick(j).to_rgba();
+        let (left, right) = (
+            (12.0 + j as f64 * bar).round() as u32,
+            (slot - 12.0 - (j + 1) as f64 * bar).max(0.0).round() as u32,
+        );
+        chart
+            .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
+                let mut r = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), (*v)?),
+                    ],
+                    color.filled(),
+                );
+                r.set_margin(0, 0, left, right);
+                Some(r)
+            }))
+            .map_err(|e| err(&e))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        if labels {
+            // Above the bar's center: its slot's left edge plus the offset.
+            let center = (12.0 + (j as f64 + 0.5) * bar).round() as i32;
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = *v else { continue };
+                let (x, y) = chart.backend_coord(&(SegmentValue::Exact(i), v));
+                let style = TextStyle::from(("sans-serif", 13).into_font())
+                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                root.draw(&Text::new(format!("{v:.2}"), (x + center, y - 4), style))
+                    .map_err(|e| err(&e))?;
+            }
+        }
+    }
     chart
-        .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
-            let mut bar = Rectangle::new(
-                [
-                    (SegmentValue::Exact(i), 0.0),
-                    (SegmentValue::Exact(i + 1), *v),
-                ],
-                BLUE_.mix(0.8).filled(),
-            );
-            bar.set_margin(0, 0, 12, 12);
-            bar
-        }))
-        .map_err(|e| err(&e))?;
-    chart
-        .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
-            let style = TextStyle::from(("sans-serif", 16).into_font())
-                .pos(Pos::new(HPos::Center, VPos::Bottom));
-            Text::new(
-                format!("{v:.3}"),
-                (SegmentValue::CenterOf(i), *v + y_max * 0.01),
-                style,
-            )
-        }))
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 15))
+        .draw()
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())

@@ -15,7 +15,7 @@ use super::format::open_saved;
 /// pass rate, pass@1 and pass@k at the largest k every run has, mean
 /// rollouts per prompt, truncation rate, mean best-of-N error (numeric
 /// verifier) — and writes the same table as OUT/compare.csv with a chart of
-/// the pass rates, OUT/compare.png.
+/// the rates (pass rate, pass@k, truncation rate) per run, OUT/compare.png.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directories.
@@ -132,23 +132,40 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     crate::store::write_atomic(args.out.join("compare.csv"), csv.as_bytes())?;
-    let items: Vec<(String, f64)> = runs
+    let names: Vec<String> = runs
         .iter()
         .map(|r| {
-            let name = PathBuf::from(&r.work_dir)
+            PathBuf::from(&r.work_dir)
                 .file_name()
-                .map_or_else(|| r.work_dir.clone(), |n| n.to_string_lossy().into_owned());
-            (name, r.mean_prompt_pass_rate.unwrap_or(0.0))
+                .map_or_else(|| r.work_dir.clone(), |n| n.to_string_lossy().into_owned())
         })
         .collect();
+    let metric = |value: &dyn Fn(&Stats) -> Option<f64>| runs.iter().map(value).collect();
+    let pass_at_k = format!("pass@{common_k}");
+    // pass@1 equals the mean per-prompt pass rate, so it is drawn once.
+    let mut series: Vec<(&str, Vec<Option<f64>>)> = vec![
+        ("pass rate (valid rollouts)", metric(&|r| r.pass_rate)),
+        (
+            "mean per-prompt pass rate = pass@1",
+            metric(&|r| r.mean_prompt_pass_rate),
+        ),
+    ];
+    if common_k > 1 {
+        series.push((&pass_at_k, metric(&|r| at(r, common_k))));
+    }
+    series.push((
+        "truncation rate",
+        metric(&|r| (r.rollouts > 0).then(|| r.truncated as f64 / r.rollouts as f64)),
+    ));
     let png = args.out.join("compare.png");
     let tmp = args.out.join("compare.png.tmp.png");
-    analyze::charts::bars(
+    analyze::charts::grouped_bars(
         &tmp,
-        "Mean per-prompt pass rate by run",
-        "mean pass rate",
-        &items,
-        1.05,
+        "Pass rates and truncation by run",
+        "rate",
+        &names,
+        &series,
+        1.0,
     )?;
     std::fs::rename(&tmp, &png)?;
     tracing::info!(
