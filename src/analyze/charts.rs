@@ -43,6 +43,21 @@ fn fail(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> ChartError + '_ {
 const BLUE_: RGBColor = RGBColor(52, 101, 164);
 const ORANGE_: RGBColor = RGBColor(230, 126, 34);
 
+/// A chart builder with the title, margins and axis label areas every
+/// chart shares.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80);
+    builder
+}
+
 /// A histogram: one bar per bin.
 pub fn histogram(
     path: &Path,
@@ -94,11 +109,7 @@ fn overlaid(
     let top = top + top / 10 + 1;
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 24))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
+    let mut chart = frame(&root, title)
         .build_cartesian_2d(lo..hi, 0u64..top)
         .map_err(|e| err(&e))?;
     chart
@@ -162,11 +173,7 @@ pub fn grouped_bars(
     let top = y_max * 470.0 / (470.0 - legend);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 24))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
+    let mut chart = frame(&root, title)
         // A segmented 0..n-1 axis has one slot per group (0..n would add an empty one).
         .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0f64..top)
         .map_err(|e| err(&e))?;
