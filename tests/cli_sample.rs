@@ -372,6 +372,68 @@ fn failed_requests_become_error_rows_and_the_run_goes_on() {
 }
 
 #[test]
+fn the_api_key_is_sent_and_never_saved_or_logged() {
+    let secret = "sk-test-0123456789abcdef";
+    let t = prepared(&["sampling.max_steps=1", "sampler.api_key_env=MOCK_API_KEY_T"]);
+    let mock = Mock::start(&[
+        "--gold",
+        &gold(&t),
+        "--accuracy",
+        "1",
+        "--require-key",
+        secret,
+    ]);
+    let run = |key: &str| {
+        let base = mock.base_url_arg();
+        let args = ["sample", "work_dir=run", base.as_str()];
+        let out = t.cmd(&args).env("MOCK_API_KEY_T", key).output().unwrap();
+        common::assert_success(&out, &args);
+        String::from_utf8(out.stderr).unwrap()
+    };
+    // A wrong key: 401 is not retried, and the key the server echoes back
+    // is redacted from the rows and the log.
+    let wrong = "sk-wrong-key-that-must-not-leak";
+    let stderr = run(wrong);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 4);
+    assert!(
+        rows.iter()
+            .all(|r| { r["error"].as_str() == Some("HTTP 401: Incorrect API key provided: ***") })
+    );
+    assert_eq!(mock.stat("status_401"), 26);
+    let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
+    for text in [
+        &stderr,
+        &log,
+        &std::fs::read_to_string(t.path("run/config.yaml")).unwrap(),
+    ] {
+        assert!(!text.contains(wrong) && !text.contains(secret), "{text}");
+    }
+
+    // The right key, as a bearer token: every request succeeds.
+    let t = prepared(&["sampling.max_steps=1", "sampler.api_key_env=MOCK_API_KEY_T"]);
+    let mock2 = Mock::start(&[
+        "--gold",
+        &gold(&t),
+        "--accuracy",
+        "1",
+        "--require-key",
+        secret,
+    ]);
+    let base = mock2.base_url_arg();
+    let args = ["sample", "work_dir=run", base.as_str()];
+    let out = t.cmd(&args).env("MOCK_API_KEY_T", secret).output().unwrap();
+    common::assert_success(&out, &args);
+    let rows = saved_rows(&t);
+    assert_eq!(rows.len(), 26 * 4);
+    assert!(
+        rows.iter()
+            .all(|r| r["error"].is_null() && r["score"] == 1.0)
+    );
+    assert_eq!(mock2.stat("status_401"), 0);
+}
+
+#[test]
 fn a_dead_endpoint_is_failed_over_and_taken_out() {
     let t = prepared(&[]);
     let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1", "--latency-ms", "5"]);

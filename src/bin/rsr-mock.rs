@@ -93,6 +93,11 @@ struct Args {
     /// GET /health answers 503 for this long after start.
     #[arg(long, default_value_t = 0)]
     startup_delay_ms: u64,
+    /// Require `Authorization: Bearer KEY` on chat requests; a wrong or
+    /// missing key gets 401 with the given key echoed in the message, as
+    /// some proxies do.
+    #[arg(long, value_name = "KEY")]
+    require_key: Option<String>,
     /// Model name reported by /v1/models and in responses.
     #[arg(long, default_value = "mock")]
     model: String,
@@ -137,6 +142,7 @@ struct Stats {
     status_500: AtomicU64,
     status_503: AtomicU64,
     status_400: AtomicU64,
+    status_401: AtomicU64,
     timeouts: AtomicU64,
     malformed: AtomicU64,
     dropped: AtomicU64,
@@ -256,6 +262,21 @@ impl Mock {
                 ))
             }
             ("POST", "/v1/chat/completions") => {
+                if let Some(key) = &self.args.require_key {
+                    let given = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .unwrap_or("");
+                    if given != key {
+                        self.stats.status_401.fetch_add(1, Ordering::Relaxed);
+                        return Ok(error_response(
+                            StatusCode::UNAUTHORIZED,
+                            &format!("Incorrect API key provided: {given}"),
+                        ));
+                    }
+                }
                 let body = req
                     .into_body()
                     .collect()
@@ -281,6 +302,7 @@ impl Mock {
             "requests": g(&s.requests), "ok": g(&s.ok), "choices": g(&s.choices),
             "status_429": g(&s.status_429), "status_500": g(&s.status_500),
             "status_503": g(&s.status_503), "status_400": g(&s.status_400),
+            "status_401": g(&s.status_401),
             "timeouts": g(&s.timeouts), "malformed": g(&s.malformed), "dropped": g(&s.dropped),
             "in_flight": g(&s.in_flight), "max_in_flight": g(&s.max_in_flight),
         })

@@ -106,7 +106,12 @@ impl HttpBackend {
         loop {
             let lease = self.pool.acquire();
             let started = Instant::now();
-            let result = self.attempt(lease.url(), &body, n).await;
+            let result = self.attempt(lease.url(), &body, n).await.map_err(|mut f| {
+                // A server or proxy may echo the key back; it never reaches
+                // a row, a log line or an error from here.
+                f.message = redact(&f.message, self.api_key.as_deref());
+                f
+            });
             match result {
                 Ok(mut generation) => {
                     if self.tokenize && generation.choices.len() > 1 {
@@ -234,6 +239,14 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The server's error message (OpenAI's `{"error": {"message": …}}` when
 /// present), shortened.
+/// `text` with every occurrence of `secret` replaced by `***`.
+fn redact(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(k) if !k.is_empty() => text.replace(k, "***"),
+        _ => text.to_string(),
+    }
+}
+
 fn error_text(body: &str) -> String {
     let message = serde_json::from_str::<Value>(body)
         .ok()
@@ -430,6 +443,17 @@ mod tests {
         );
         assert_eq!(error_text("  bad gateway\n"), "bad gateway");
         assert!(error_text(&"é".repeat(400)).ends_with('…'));
+    }
+
+    #[test]
+    fn the_key_is_redacted() {
+        let m = "HTTP 401: Incorrect API key provided: sk-abc (sk-abc)";
+        assert_eq!(
+            redact(m, Some("sk-abc")),
+            "HTTP 401: Incorrect API key provided: *** (***)"
+        );
+        assert_eq!(redact(m, Some("")), m);
+        assert_eq!(redact(m, None), m);
     }
 
     #[test]
