@@ -163,7 +163,7 @@ real-model-e2e: PASSED
   requests/s         {s['requests_per_second'] or 0:.3f}
   tokens/s           {s['tokens_per_second'] or 0:.1f} (completion tokens over the sampling span)
   n=4 requests with distinct choices: {sys.argv[2]} of 20
-  max_tokens=8 run: {sys.argv[3]} rows flagged truncated; guard: {sys.argv[4][:160]}
+  max_tokens=8 run: {sys.argv[3]} rows flagged truncated; guard: {sys.argv[4].split('. ')[0]}.
   client vs server   sampling {secs:.1f} s; rsr had a request in flight on its {cfg_requests} slots
                      {100 * busy_ms / 1000 / (cfg_requests * secs):.1f}% of the time; llama-server's {cfg_slots} slots were busy
                      {100 * server_ms / 1000 / (cfg_slots * secs):.1f}% (its own timings); tokens: rsr counted {rsr_tokens:.0f},
