@@ -318,6 +318,38 @@ fn export_shapes_parse_back_field_by_field() {
         "<think>\nhmm\n</think>\n\nFinal \\boxed{1}"
     );
 
+    // TRL prompt-completion: the prompt turns, then the response alone.
+    export(&[
+        "--format",
+        "trl-prompt-completion",
+        "--reasoning",
+        "think-tags",
+        "-o",
+        "pc.jsonl",
+    ]);
+    let pc = jsonl(&t, "pc.jsonl");
+    let messages = jsonl(&t, "tags.jsonl");
+    assert_eq!(pc.len(), messages.len());
+    for (pc, m) in pc.iter().zip(&messages) {
+        let m = m["messages"].as_array().unwrap();
+        assert_eq!(pc.as_object().unwrap().len(), 2);
+        assert_eq!(pc["prompt"].as_array().unwrap()[..], m[..m.len() - 1]);
+        assert_eq!(pc["completion"], json!([m[m.len() - 1]]));
+    }
+    export(&[
+        "--format",
+        "trl-prompt-completion",
+        "--formatter",
+        "dpo",
+        "-o",
+        "pc_dpo.jsonl",
+    ]);
+    let pairs = jsonl(&t, "pc_dpo.jsonl");
+    assert!(!pairs.is_empty());
+    assert!(pairs.iter().all(|r| {
+        r["chosen"][0]["role"] == "assistant" && r["rejected"][0]["role"] == "assistant"
+    }));
+
     // ShareGPT, SFT and pairs.
     export(&["--format", "sharegpt", "-o", "sg.jsonl"]);
     let rows = jsonl(&t, "sg.jsonl");

@@ -44,6 +44,10 @@ pub struct ExportConfig {
 pub enum ExportFormat {
     /// TRL conversational JSONL (`messages`; `prompt`/`chosen`/`rejected`).
     Trl,
+    /// TRL conversational prompt-completion JSONL (`prompt`/`completion`,
+    /// so SFT computes the loss on the completion only; pairs as `trl`).
+    #[serde(rename = "trl_prompt_completion")]
+    TrlPromptCompletion,
     /// ShareGPT JSONL (LLaMA-Factory).
     Sharegpt,
     /// Alpaca JSONL (LLaMA-Factory).

@@ -288,6 +288,14 @@ impl ExportWriter {
                     "rejected": [Value::Object(rejected)],
                 }),
             },
+            ExportFormat::TrlPromptCompletion => match second {
+                None => json!({ "prompt": prompt, "completion": [Value::Object(first)] }),
+                Some(rejected) => json!({
+                    "prompt": prompt,
+                    "chosen": [Value::Object(first)],
+                    "rejected": [Value::Object(rejected)],
+                }),
+            },
             ExportFormat::Parquet => {
                 let flat = |turns: Vec<Value>| -> Vec<Value> {
                     turns
