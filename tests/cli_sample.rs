@@ -373,64 +373,45 @@ fn failed_requests_become_error_rows_and_the_run_goes_on() {
 
 #[test]
 fn the_api_key_is_sent_and_never_saved_or_logged() {
-    let secret = "sk-test-0123456789abcdef";
-    let t = prepared(&["sampling.max_steps=1", "sampler.api_key_env=MOCK_API_KEY_T"]);
-    let mock = Mock::start(&[
-        "--gold",
-        &gold(&t),
-        "--accuracy",
-        "1",
-        "--require-key",
-        secret,
-    ]);
-    let run = |key: &str| {
+    const SECRET: &str = "sk-test-0123456789abcdef";
+    /// One step of sampling with `key` in the key variable against a mock
+    /// that wants SECRET; returns the test dir, the mock and stderr.
+    fn sample_with_key(key: &str) -> (TestDir, Mock, String) {
+        let t = prepared(&["sampling.max_steps=1", "sampler.api_key_env=MOCK_API_KEY_T"]);
+        let gold = gold(&t);
+        let mock = Mock::start(&["--gold", &gold, "--accuracy", "1", "--require-key", SECRET]);
         let base = mock.base_url_arg();
         let args = ["sample", "work_dir=run", base.as_str()];
         let out = t.cmd(&args).env("MOCK_API_KEY_T", key).output().unwrap();
         common::assert_success(&out, &args);
-        String::from_utf8(out.stderr).unwrap()
-    };
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        (t, mock, stderr)
+    }
+
     // A wrong key: 401 is not retried, and the key the server echoes back
     // is redacted from the rows and the log.
     let wrong = "sk-wrong-key-that-must-not-leak";
-    let stderr = run(wrong);
+    let (t, mock, stderr) = sample_with_key(wrong);
     let rows = saved_rows(&t);
     assert_eq!(rows.len(), 26 * 4);
-    assert!(
-        rows.iter()
-            .all(|r| { r["error"].as_str() == Some("HTTP 401: Incorrect API key provided: ***") })
-    );
+    let redacted = Some("HTTP 401: Incorrect API key provided: ***");
+    assert!(rows.iter().all(|r| r["error"].as_str() == redacted));
     assert_eq!(mock.stat("status_401"), 26);
     let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
-    for text in [
-        &stderr,
-        &log,
-        &std::fs::read_to_string(t.path("run/config.yaml")).unwrap(),
-    ] {
-        assert!(!text.contains(wrong) && !text.contains(secret), "{text}");
+    let config = std::fs::read_to_string(t.path("run/config.yaml")).unwrap();
+    for text in [&stderr, &log, &config] {
+        assert!(!text.contains(wrong) && !text.contains(SECRET), "{text}");
     }
 
     // The right key, as a bearer token: every request succeeds.
-    let t = prepared(&["sampling.max_steps=1", "sampler.api_key_env=MOCK_API_KEY_T"]);
-    let mock2 = Mock::start(&[
-        "--gold",
-        &gold(&t),
-        "--accuracy",
-        "1",
-        "--require-key",
-        secret,
-    ]);
-    let base = mock2.base_url_arg();
-    let args = ["sample", "work_dir=run", base.as_str()];
-    let out = t.cmd(&args).env("MOCK_API_KEY_T", secret).output().unwrap();
-    common::assert_success(&out, &args);
+    let (t, mock, _) = sample_with_key(SECRET);
     let rows = saved_rows(&t);
     assert_eq!(rows.len(), 26 * 4);
     assert!(
         rows.iter()
             .all(|r| r["error"].is_null() && r["score"] == 1.0)
     );
-    assert_eq!(mock2.stat("status_401"), 0);
+    assert_eq!(mock.stat("status_401"), 0);
 }
 
 #[test]
