@@ -255,6 +255,7 @@ async fn schedule(
                 }
                 None => {
                     counters.prompts_done += 1;
+                    counters.prompts_resumed += 1;
                     tx.send(WriterMsg::PromptDone(a.prompt.shard))
                         .map_err(writer_gone)?;
                 }

@@ -14,6 +14,9 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 pub struct Counters {
     /// Prompts finished (including those finished by an earlier run).
     pub prompts_done: u64,
+    /// Of those, prompts an earlier run had already finished (found
+    /// complete on resume, with nothing to request).
+    pub prompts_resumed: u64,
     /// Prompts in the unfinished shards.
     pub prompts_total: u64,
     /// Requests completed (after retries).
@@ -65,8 +68,6 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
     last_log: Instant,
-    /// Prompts already done at the first update (finished by an earlier run).
-    done_at_start: Option<u64>,
 }
 
 impl Progress {
@@ -88,26 +89,19 @@ impl Progress {
             bar,
             started: Instant::now(),
             last_log: Instant::now(),
-            done_at_start: None,
         }
     }
 
     /// Shows the counters (the bar at once; the log line every few seconds).
     pub fn update(&mut self, c: &Counters) {
         let elapsed = self.started.elapsed();
-        let first = self.done_at_start.is_none();
-        let done_at_start = *self.done_at_start.get_or_insert(c.prompts_done);
         if let Some(bar) = &self.bar {
             bar.set_position(c.prompts_done);
-            if first {
-                // Prompts finished by an earlier run are not this run's rate.
-                bar.reset_eta();
-            }
             bar.set_message(short(c, elapsed));
         }
         if self.last_log.elapsed() >= LOG_EVERY {
             self.last_log = Instant::now();
-            let eta = eta(c, done_at_start, elapsed);
+            let eta = eta(c, elapsed);
             if self.bar.is_some() {
                 tracing::debug!("{} | ETA {eta}", c.line(elapsed));
             } else {
@@ -136,10 +130,11 @@ impl Drop for Progress {
     }
 }
 
-/// Time left at the rate prompts finished in this process, as `1h02m`,
-/// `3m05s` or `42s`; `-` before the first prompt finishes.
-fn eta(c: &Counters, done_at_start: u64, elapsed: Duration) -> String {
-    let done = c.prompts_done.saturating_sub(done_at_start);
+/// Time left at the rate this process finishes prompts (those an earlier
+/// run finished do not count), as `1h02m`, `3m05s` or `42s`; `-` before the
+/// first prompt finishes.
+fn eta(c: &Counters, elapsed: Duration) -> String {
+    let done = c.prompts_done.saturating_sub(c.prompts_resumed);
     let left = c.prompts_total.saturating_sub(c.prompts_done);
     if done == 0 {
         return "-".into();
@@ -179,18 +174,19 @@ mod tests {
 
     #[test]
     fn eta_follows_this_process_rate() {
-        let c = |done, total| Counters {
+        let c = |done, resumed, total| Counters {
             prompts_done: done,
+            prompts_resumed: resumed,
             prompts_total: total,
             ..Counters::default()
         };
         let s = Duration::from_secs;
-        assert_eq!(eta(&c(10, 100,), 10, s(5)), "-");
+        assert_eq!(eta(&c(10, 10, 100), s(5)), "-");
         // 10 prompts in 20 s, 80 left: 160 s.
-        assert_eq!(eta(&c(20, 100), 10, s(20)), "2m40s");
-        assert_eq!(eta(&c(1, 100), 0, s(1)), "1m39s");
-        assert_eq!(eta(&c(1, 10_000), 0, s(2)), "5h33m");
-        assert_eq!(eta(&c(99, 100), 0, s(99)), "1s");
-        assert_eq!(eta(&c(100, 100), 0, s(99)), "0s");
+        assert_eq!(eta(&c(20, 10, 100), s(20)), "2m40s");
+        assert_eq!(eta(&c(1, 0, 100), s(1)), "1m39s");
+        assert_eq!(eta(&c(1, 0, 10_000), s(2)), "5h33m");
+        assert_eq!(eta(&c(99, 0, 100), s(99)), "1s");
+        assert_eq!(eta(&c(100, 0, 100), s(99)), "0s");
     }
 }

@@ -197,6 +197,14 @@ fn spill_path(dir: &Path, shard: u32) -> PathBuf {
     dir.join(format!("shard_{shard:04}.jsonl"))
 }
 
+fn spill_write_error(dir: &Path, shard: u32, source: std::io::Error) -> ReplayError {
+    ReplayError::Io {
+        action: "write spill file",
+        path: spill_path(dir, shard),
+        source,
+    }
+}
+
 /// One spill line: the prompt id and one response.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SpillLine {
@@ -226,30 +234,22 @@ impl Splitter<'_> {
             self.counts.prompts += 1;
         }
         self.counts.responses += 1;
-        let path = spill_path(self.dir, shard);
-        let io = |source| ReplayError::Io {
-            action: "write spill file",
-            path: path.clone(),
-            source,
-        };
+        let dir = self.dir;
+        let io = |source| spill_write_error(dir, shard, source);
         let w = match self.writers.entry(shard) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(BufWriter::new(File::create(&path).map_err(io)?))
-            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(BufWriter::new(
+                File::create(spill_path(dir, shard)).map_err(io)?,
+            )),
         };
-        let line = serde_json::to_string(&SpillLine { id, choice }).expect("strings serialize");
-        writeln!(w, "{line}").map_err(io)?;
-        Ok(())
+        serde_json::to_writer(&mut *w, &SpillLine { id, choice }).map_err(|e| io(e.into()))?;
+        w.write_all(b"\n").map_err(io)
     }
 
     fn finish(mut self) -> Result<ReplayCounts, ReplayError> {
         for (shard, mut w) in self.writers.drain() {
-            w.flush().map_err(|source| ReplayError::Io {
-                action: "write spill file",
-                path: spill_path(self.dir, shard),
-                source,
-            })?;
+            w.flush()
+                .map_err(|source| spill_write_error(self.dir, shard, source))?;
         }
         Ok(self.counts)
     }
