@@ -58,6 +58,23 @@ fn frame<'a, 'b, DB: DrawingBackend>(
     builder
 }
 
+/// The series legend, in the upper right corner, every chart alike.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 15))
+        .draw()
+}
+
 /// A histogram: one bar per bin.
 pub fn histogram(
     path: &Path,
@@ -138,14 +155,7 @@ fn overlaid(
         }
     }
     if labelled {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(|e| err(&e))?;
+        legend(&mut chart).map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
@@ -169,8 +179,8 @@ pub fn grouped_bars(
     let n = groups.len().max(1);
     let m = series.len().max(1);
     // The plot is about 470 px high; the legend takes 22 px a series.
-    let legend = (m * 22 + 26) as f64;
-    let top = y_max * 470.0 / (470.0 - legend);
+    let legend_px = (m * 22 + 26) as f64;
+    let top = y_max * 470.0 / (470.0 - legend_px);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = frame(&root, title)
@@ -244,14 +254,7 @@ pub fn grouped_bars(
             }
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(|e| err(&e))?;
+    legend(&mut chart).map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
