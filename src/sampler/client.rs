@@ -196,11 +196,16 @@ impl HttpBackend {
         let response = request.send().await.map_err(transport_failure)?;
         let status = response.status();
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
-        let retry_after = super::retry::server_hint(
-            header("retry-after-ms"),
-            header("retry-after"),
-            std::time::SystemTime::now(),
-        );
+        // Read before the body consumes the response; only failures use it.
+        let retry_after = if status.is_success() {
+            None
+        } else {
+            super::retry::server_hint(
+                header("retry-after-ms"),
+                header("retry-after"),
+                std::time::SystemTime::now(),
+            )
+        };
         let text = response.text().await.map_err(transport_failure)?;
         if !status.is_success() {
             let code = status.as_u16();
@@ -237,8 +242,6 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// The server's error message (OpenAI's `{"error": {"message": …}}` when
-/// present), shortened.
 /// `text` with every occurrence of `secret` replaced by `***`.
 fn redact(text: &str, secret: Option<&str>) -> String {
     match secret {
@@ -247,6 +250,8 @@ fn redact(text: &str, secret: Option<&str>) -> String {
     }
 }
 
+/// The server's error message (OpenAI's `{"error": {"message": …}}` when
+/// present), shortened.
 fn error_text(body: &str) -> String {
     let message = serde_json::from_str::<Value>(body)
         .ok()
