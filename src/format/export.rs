@@ -276,20 +276,15 @@ impl ExportWriter {
         second: Option<Map<String, Value>>,
     ) -> Value {
         match self.format {
-            ExportFormat::Trl => match second {
+            ExportFormat::Trl | ExportFormat::TrlPromptCompletion => match second {
+                None if self.format == ExportFormat::TrlPromptCompletion => {
+                    json!({ "prompt": prompt, "completion": [Value::Object(first)] })
+                }
                 None => {
                     let mut messages = prompt;
                     messages.push(Value::Object(first));
                     json!({ "messages": messages })
                 }
-                Some(rejected) => json!({
-                    "prompt": prompt,
-                    "chosen": [Value::Object(first)],
-                    "rejected": [Value::Object(rejected)],
-                }),
-            },
-            ExportFormat::TrlPromptCompletion => match second {
-                None => json!({ "prompt": prompt, "completion": [Value::Object(first)] }),
                 Some(rejected) => json!({
                     "prompt": prompt,
                     "chosen": [Value::Object(first)],
