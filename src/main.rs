@@ -14,10 +14,27 @@ fn main() -> ExitCode {
             ExitCode::from(130)
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", render(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text
+/// an outer message already shows (library errors name their I/O cause).
+fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// `rsr sql ... | head` closes our stdout early: that is not a failure.
@@ -30,4 +47,18 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
                 .downcast_ref::<arrow::error::ArrowError>()
                 .is_some_and(|e| matches!(e, arrow::error::ArrowError::IoError(_, e) if e.kind() == std::io::ErrorKind::BrokenPipe))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(io).context("cannot read x.jsonl: no such file");
+        assert_eq!(render(&err), "cannot read x.jsonl: no such file");
+        let err = anyhow::anyhow!("disk full").context("cannot write part file");
+        assert_eq!(render(&err), "cannot write part file: disk full");
+    }
 }
