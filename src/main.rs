@@ -13,6 +13,14 @@ fn main() -> ExitCode {
             eprintln!("{err}");
             ExitCode::from(130)
         }
+        Err(err) if err.is::<rsr::cmd::ServersFailing>() => {
+            eprintln!("error: {err}");
+            ExitCode::from(3)
+        }
+        Err(err) if err.is::<rsr::cmd::Unfinished>() => {
+            eprintln!("error: {err}");
+            ExitCode::from(4)
+        }
         Err(err) => {
             eprintln!("error: {}", render(&err));
             ExitCode::FAILURE

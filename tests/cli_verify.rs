@@ -97,7 +97,9 @@ fn rescoring_writes_scores_per_shard_and_reports_changes() {
     common::assert_success(&out, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("scored 7 rollouts with math-rlvr"),
+        // The failed request (gsm8k-1/1) is no rollout: it gets no verdict.
+        stderr.contains("scored 6 rollouts with math-rlvr")
+            && stderr.contains("3 of 6 valid rollouts pass (50.0%)"),
         "{stderr}"
     );
     assert!(stderr.contains("(2 shard file(s))"), "{stderr}");
@@ -106,7 +108,7 @@ fn rescoring_writes_scores_per_shard_and_reports_changes() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("2 had no inline score, 1 had no response"),
+        stderr.contains("1 had no inline score, 0 had no response"),
         "{stderr}"
     );
 
@@ -133,7 +135,6 @@ fn rescoring_writes_scores_per_shard_and_reports_changes() {
             ("gsm8k-0/1".into(), some("0.0"), some("16")),
             ("gsm8k-0/2".into(), some("0.0"), None),
             ("gsm8k-1/0".into(), some("1.0"), some("3")),
-            ("gsm8k-1/1".into(), None, None),
             ("gsm8k-1/2".into(), some("1.0"), some("3")),
         ]
     );
@@ -208,7 +209,7 @@ fn results_and_prompts_views_use_the_selected_verdicts() {
         inline,
         "id,n_rollouts,n_valid,n_pass,pass_rate,n_errors\n\
          gsm8k-0,3,3,2,0.6666666666666666,0\n\
-         gsm8k-1,3,2,0,0.0,1\n\
+         gsm8k-1,2,2,0,0.0,1\n\
          gsm8k-12,1,1,0,0.0,0\n"
     );
     // Prompts without rollouts are there too, with zero counts.
@@ -219,7 +220,7 @@ fn results_and_prompts_views_use_the_selected_verdicts() {
         "--format",
         "csv",
     ]);
-    assert_eq!(all, "n,r\n26,7\n");
+    assert_eq!(all, "n,r\n26,6\n");
     let err = t.fails(&["sql", "run", q, "--scores", "math-rlvr"]);
     assert!(err.contains("run rsr verify first"), "{err}");
     // Re-scored verdicts.
@@ -229,7 +230,7 @@ fn results_and_prompts_views_use_the_selected_verdicts() {
         rescored,
         "id,n_rollouts,n_valid,n_pass,pass_rate,n_errors\n\
          gsm8k-0,3,3,1,0.3333333333333333,0\n\
-         gsm8k-1,3,2,2,1.0,1\n\
+         gsm8k-1,2,2,2,1.0,1\n\
          gsm8k-12,1,1,0,0.0,0\n"
     );
     let v = t.ok(&[

@@ -74,13 +74,14 @@ pub struct Stats {
     pub prompts: u64,
     /// Prompts with at least one rollout.
     pub prompts_sampled: u64,
-    /// Rollout rows (requested responses, failed ones included).
+    /// Finished rollouts (responses, truncated ones included; a failed
+    /// request is no rollout: its rollouts were requested again).
     pub rollouts: u64,
     /// Valid rollouts (a response, no error, not truncated).
     pub valid: u64,
     /// Truncated rollouts.
     pub truncated: u64,
-    /// Rollouts whose request failed.
+    /// Rows of failed requests (kept for audit; not rollouts).
     pub errors: u64,
     /// Valid rollouts that passed (score ≥ 1).
     pub passed: u64,
@@ -316,7 +317,9 @@ pub async fn compute(wd: &WorkDir, config: &Config, label: Option<&str>) -> anyh
     s.mean_rollouts_per_prompt =
         (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);
     let budget = s.prompts_sampled * s.max_rollouts;
-    s.early_stop_saved = (budget > 0).then(|| 1.0 - s.rollouts as f64 / budget as f64);
+    // Truncated rollouts do not count toward max_rollouts, so a prompt may
+    // take more than its budget: the saving is then none, never negative.
+    s.early_stop_saved = (budget > 0).then(|| (1.0 - s.rollouts as f64 / budget as f64).max(0.0));
     s.completion_tokens_pass = percentiles(
         &ctx,
         "completion_tokens",

@@ -2,7 +2,8 @@
 //! and benchmarks. Answers `POST /v1/chat/completions` (with `n`) after a
 //! configurable latency, right with a per-prompt probability (gold answers
 //! read from a file), and injects faults on demand: 429 with Retry-After,
-//! 500, 400, timeouts, malformed JSON, dropped connections, truncation.
+//! 500, 400, timeouts, malformed JSON, dropped connections, truncation, and
+//! a server that dies after N requests.
 //! Also serves `GET /health`, `GET /v1/models` and `GET /stats` (counters).
 
 use std::collections::HashMap;
@@ -83,6 +84,11 @@ struct Args {
     /// The first N chat requests are answered 503 (with Retry-After).
     #[arg(long, default_value_t = 0)]
     fail_first: u64,
+    /// Answer N chat requests, then die when the next one arrives (the
+    /// process exits: requests in flight are cut, later connections are
+    /// refused), like a server that crashes mid-run.
+    #[arg(long, value_name = "N")]
+    die_after: Option<u64>,
     /// Refuse n > 1 with 400, like servers without `n`.
     #[arg(long)]
     no_n: bool,
@@ -93,9 +99,9 @@ struct Args {
     /// GET /health answers 503 for this long after start.
     #[arg(long, default_value_t = 0)]
     startup_delay_ms: u64,
-    /// Require `Authorization: Bearer KEY` on chat requests; a wrong or
-    /// missing key gets 401 with the given key echoed in the message, as
-    /// some proxies do.
+    /// Require `Authorization: Bearer KEY` on chat requests and
+    /// `/v1/models`; a wrong or missing key gets 401 with the given key
+    /// echoed in the message, as some proxies do.
     #[arg(long, value_name = "KEY")]
     require_key: Option<String>,
     /// Model name reported by /v1/models and in responses.
@@ -238,10 +244,13 @@ impl Mock {
                     error_response(StatusCode::SERVICE_UNAVAILABLE, "starting")
                 })
             }
-            ("GET", "/v1/models") => Ok(json_response(
-                StatusCode::OK,
-                json!({"object": "list", "data": [{"id": self.args.model, "object": "model"}]}),
-            )),
+            ("GET", "/v1/models") => Ok(match self.refuse_key(&req) {
+                Some(refused) => refused,
+                None => json_response(
+                    StatusCode::OK,
+                    json!({"object": "list", "data": [{"id": self.args.model, "object": "model"}]}),
+                ),
+            }),
             ("GET", "/stats") => Ok(json_response(StatusCode::OK, self.stats_json())),
             ("POST", "/tokenize") => {
                 // One token per whitespace-separated word.
@@ -262,20 +271,8 @@ impl Mock {
                 ))
             }
             ("POST", "/v1/chat/completions") => {
-                if let Some(key) = &self.args.require_key {
-                    let given = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.strip_prefix("Bearer "))
-                        .unwrap_or("");
-                    if given != key {
-                        self.stats.status_401.fetch_add(1, Ordering::Relaxed);
-                        return Ok(error_response(
-                            StatusCode::UNAUTHORIZED,
-                            &format!("Incorrect API key provided: {given}"),
-                        ));
-                    }
+                if let Some(refused) = self.refuse_key(&req) {
+                    return Ok(refused);
                 }
                 let body = req
                     .into_body()
@@ -295,6 +292,25 @@ impl Mock {
         }
     }
 
+    /// 401 (echoing the key given) when `--require-key` is set and the
+    /// request does not carry it.
+    fn refuse_key<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
+        let key = self.args.require_key.as_ref()?;
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        (given != key).then(|| {
+            self.stats.status_401.fetch_add(1, Ordering::Relaxed);
+            error_response(
+                StatusCode::UNAUTHORIZED,
+                &format!("Incorrect API key provided: {given}"),
+            )
+        })
+    }
+
     fn stats_json(&self) -> Value {
         let s = &self.stats;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -311,6 +327,10 @@ impl Mock {
     async fn chat(&self, body: &[u8]) -> Result<Response<Body>, Hangup> {
         let a = &self.args;
         let count = self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if a.die_after.is_some_and(|n| count >= n) {
+            eprintln!("rsr-mock: dying after {count} chat requests (--die-after)");
+            std::process::exit(0);
+        }
         let mut rng = SplitMix::new(a.seed ^ count.wrapping_mul(0xA24B_AED4_963E_E407));
         let request: Value = match serde_json::from_slice(body) {
             Ok(v) => v,

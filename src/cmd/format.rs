@@ -40,13 +40,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens a finished or running work dir with its saved config plus
+/// Opens a work dir for writing (its lock held) with its saved config plus
 /// `overrides` (not saved back).
 pub fn open_saved(
     dir: &std::path::Path,
     overrides: &[String],
 ) -> anyhow::Result<(WorkDir, Config)> {
-    let wd = WorkDir::open_prepared(dir)?;
+    let wd = WorkDir::open_prepared(dir)?.locked()?;
     if !WorkDir::has_saved_config(dir) {
         bail!("{} has no config.yaml: not an rsr work dir", dir.display());
     }

@@ -73,3 +73,27 @@ pub struct Interrupted {
     /// The work dir to resume.
     pub work_dir: PathBuf,
 }
+
+/// The circuit breaker stopped a run (servers failing persistently) after
+/// saving what arrived; the binary exits with status 3.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped: the servers are failing: {message}. Everything received is saved; fix the server, then resume with: rsr run work_dir={}", work_dir.display())]
+pub struct ServersFailing {
+    /// What failed, how often and where.
+    pub message: String,
+    /// The work dir to resume.
+    pub work_dir: PathBuf,
+}
+
+/// A run finished with prompts left unfinished because their requests kept
+/// failing; the binary exits with status 4.
+#[derive(Debug, thiserror::Error)]
+#[error("{prompts} prompt(s) left unfinished: their requests failed sampling.max_failed_attempts times in this run (most common cause: {cause}). Resume to request them again: rsr run work_dir={}", work_dir.display())]
+pub struct Unfinished {
+    /// Prompts left.
+    pub prompts: u64,
+    /// The most common failure.
+    pub cause: String,
+    /// The work dir to resume.
+    pub work_dir: PathBuf,
+}

@@ -5,7 +5,7 @@ use arrow::datatypes::{Float64Type, Int64Type};
 
 use super::common::{ConfigArgs, Run, open_run};
 use super::prepare::prepare_step;
-use super::sample::{finish, sample_step};
+use super::sample::{Connection, finish, sample_step, unfinished};
 
 /// Run the pipeline: prepare, sample (with inline scoring), format, analyze
 ///
@@ -22,8 +22,12 @@ pub struct Args {
 
 pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let run = open_run(&args.config, &[])?;
+    // A new work dir that fails preflight is removed: nothing was made.
+    let connection = Connection::external(&run)
+        .await
+        .inspect_err(|_| run.discard_if_new())?;
     prepare_step(&run).await?;
-    let report = sample_step(&run, quiet).await?;
+    let report = sample_step(&run, connection, quiet).await?;
     finish(&run, &report)?;
     let formats = super::format::format_all(&run.wd, &run.resolved.config, None).await?;
     crate::analyze::write_summary(&run.wd, &run.resolved.config, None).await?;
@@ -37,7 +41,9 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
             f.path.display()
         );
     }
-    Ok(())
+    // Prompts left by failures: the training files hold what finished, and
+    // the exit status says the run is not complete.
+    unfinished(&run, &report)
 }
 
 /// Prints the run's totals over all saved rollouts.
@@ -76,7 +82,7 @@ async fn print_summary(run: &Run) -> anyhow::Result<()> {
     println!("work dir      {root}");
     println!("prompts       {}", int(0));
     println!(
-        "rollouts      {} ({} valid, {} truncated, {} failed)",
+        "rollouts      {} ({} valid, {} truncated; {} failed attempts retried)",
         int(1),
         int(2),
         int(4),

@@ -11,11 +11,11 @@ use crate::config::SamplerType;
 use crate::sampler::client::HttpBackend;
 use crate::sampler::replay::ReplayBackend;
 use crate::sampler::server::{self, LaunchContext, ManagedServers};
-use crate::sampler::{self, Backend, SampleContext, SampleReport};
+use crate::sampler::{self, Backend, SampleContext, SampleReport, Stop};
 
-use super::Interrupted;
 use super::common::{ConfigArgs, Run, open_run};
 use super::prepare::prepare_step;
+use super::{Interrupted, ServersFailing, Unfinished};
 
 /// Sample rollouts for every prompt (prepares the input first if needed)
 ///
@@ -36,27 +36,73 @@ pub struct Args {
 
 pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let run = open_run(&args.config, &[])?;
+    // A new work dir that fails preflight is removed: nothing was made.
+    let connection = Connection::external(&run)
+        .await
+        .inspect_err(|_| run.discard_if_new())?;
     prepare_step(&run).await?;
-    let report = sample_step(&run, quiet).await?;
-    finish(&run, &report)
+    let report = sample_step(&run, connection, quiet).await?;
+    finish(&run, &report)?;
+    unfinished(&run, &report)
 }
 
-/// Samples the prepared work dir of `run`.
-pub async fn sample_step(run: &Run, quiet: bool) -> anyhow::Result<SampleReport> {
+/// The backend a run samples from, checked by preflight, with the servers
+/// rsr launched for it (stopped when this is dropped).
+pub struct Connection {
+    backend: Backend,
+    model: String,
+    retries: Arc<AtomicU64>,
+    _servers: Option<ManagedServers>,
+}
+
+impl Connection {
+    /// The connection to `sampler.base_url`, preflighted, when the config
+    /// names one: checked before anything is prepared, so that a wrong URL,
+    /// key or model fails in seconds. `None` for launched servers and replay.
+    pub async fn external(run: &Run) -> anyhow::Result<Option<Self>> {
+        let s = &run.resolved.config.sampler;
+        if s.kind == SamplerType::Replay || s.base_url.is_none() {
+            return Ok(None);
+        }
+        Self::open(run).await.map(Some)
+    }
+
+    /// Opens the backend of `run` (launching servers when the config asks
+    /// for it) and runs the preflight.
+    pub async fn open(run: &Run) -> anyhow::Result<Self> {
+        let config = &run.resolved.config;
+        let s = &config.sampler;
+        let replay = s.kind == SamplerType::Replay;
+        if !replay {
+            run.resolved.require("sampler.model")?;
+        }
+        let model = s.model.clone().unwrap_or_else(|| "replay".into());
+        let retries = Arc::new(AtomicU64::new(0));
+        let mut _servers = None;
+        let backend = open_backend(run, &model, &retries, &mut _servers).await?;
+        if let Backend::Http(http) = &backend {
+            for w in sampler::preflight::check(http, &model).await? {
+                tracing::warn!("{w}");
+            }
+        }
+        Ok(Self {
+            backend,
+            model,
+            retries,
+            _servers,
+        })
+    }
+}
+
+async fn open_backend(
+    run: &Run,
+    model: &str,
+    retries: &Arc<AtomicU64>,
+    _servers: &mut Option<ManagedServers>,
+) -> anyhow::Result<Backend> {
     let config = &run.resolved.config;
     let s = &config.sampler;
-    let replay = s.kind == SamplerType::Replay;
-    if !replay {
-        run.resolved.require("sampler.model")?;
-    }
-    let model = s.model.clone().unwrap_or_else(|| "replay".into());
-    if let Some(w) = sampler::guard::max_tokens_warning(&model, s.max_tokens.get()) {
-        tracing::warn!("{w}");
-    }
-    let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
-    let retries = Arc::new(AtomicU64::new(0));
-    let mut _servers = None;
-    let backend = if replay {
+    let backend = if s.kind == SamplerType::Replay {
         let path = s
             .replay_path
             .as_deref()
@@ -105,33 +151,54 @@ pub async fn sample_step(run: &Run, quiet: bool) -> anyhow::Result<SampleReport>
                     ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout))
                         .await?;
                 let urls = launched.urls().to_vec();
-                _servers = Some(launched);
+                *_servers = Some(launched);
                 urls
             }
         };
-        let mut http = HttpBackend::new(s, &model, &urls, Arc::clone(&retries))?;
+        let mut http = HttpBackend::new(s, model, &urls, Arc::clone(retries))?;
         if s.kind == SamplerType::LlamaCpp {
             // llama-server's usage counts one choice when n > 1.
             http.count_tokens_by_tokenizing();
         }
         Backend::Http(http)
     };
+    Ok(backend)
+}
+
+/// Samples the prepared work dir of `run` through `connection` (opened
+/// and preflighted here when `None`).
+pub async fn sample_step(
+    run: &Run,
+    connection: Option<Connection>,
+    quiet: bool,
+) -> anyhow::Result<SampleReport> {
+    let config = &run.resolved.config;
+    let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
+    let connection = match connection {
+        Some(c) => c,
+        None => Connection::open(run).await?,
+    };
+    let model = connection.model.clone();
+    if let Some(w) = sampler::guard::max_tokens_warning(&model, config.sampler.max_tokens.get()) {
+        tracing::warn!("{w}");
+    }
     let ctx = SampleContext {
-        backend: Arc::new(backend),
+        backend: Arc::new(connection.backend),
         verifier,
         model,
-        retries,
+        retries: connection.retries,
         quiet,
     };
     let report = sampler::sample(config, &run.wd, ctx).await?;
     Ok(report)
 }
 
-/// Logs the run's totals; an interrupted run ends with [`Interrupted`].
+/// Logs the run's totals and its failures by cause; a run stopped early
+/// ends with [`Interrupted`] or [`ServersFailing`].
 pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
     let c = &report.counters;
     tracing::info!(
-        "sampled in {:.1} s: {} requests, {} rollouts written ({} valid, {} passed, {} truncated, {} failed), {} retries, {} part file(s)",
+        "sampled in {:.1} s: {} requests, {} rollouts ({} valid, {} passed, {} truncated), {} rollout(s) in failed requests, {} retries, {} part file(s)",
         report.elapsed.as_secs_f64(),
         c.requests,
         c.rollouts,
@@ -142,11 +209,39 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
         c.retries,
         report.parts
     );
-    if report.interrupted {
-        return Err(Interrupted {
-            work_dir: run.wd.root().to_path_buf(),
+    if !report.failures.is_empty() {
+        let total: u64 = report.failures.iter().map(|g| g.requests).sum();
+        tracing::warn!("{total} request(s) failed after their retries, by cause:");
+        for g in &report.failures {
+            tracing::warn!("  {}", g.line());
         }
-        .into());
     }
-    Ok(())
+    let work_dir = run.wd.root().to_path_buf();
+    match &report.stopped {
+        Some(Stop::Interrupted) => Err(Interrupted { work_dir }.into()),
+        Some(Stop::ServersFailing(message)) => Err(ServersFailing {
+            message: message.clone(),
+            work_dir,
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The run's end when prompts were left unfinished by failures:
+/// [`Unfinished`], after everything else was written.
+pub fn unfinished(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
+    let prompts = report.counters.prompts_unfinished;
+    if prompts == 0 {
+        return Ok(());
+    }
+    Err(Unfinished {
+        prompts,
+        cause: report
+            .failures
+            .first()
+            .map_or_else(|| "unknown".into(), |g| g.line()),
+        work_dir: run.wd.root().to_path_buf(),
+    }
+    .into())
 }

@@ -44,7 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = args.work_dir.expect("clap requires work_dir");
-    let wd = WorkDir::open_prepared(&dir)?;
+    let wd = WorkDir::open_prepared(&dir)?.locked()?;
     if !WorkDir::has_saved_config(&dir) {
         bail!("{} has no config.yaml: not an rsr work dir", dir.display());
     }
@@ -72,8 +72,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut totals = Totals::default();
     for shard in &state.shards {
         let query = format!(
-            "SELECT r.id, r.rollout_idx, r.response, r.score AS inline_score, i.answer, i.metadata \
-             FROM rollouts r JOIN inputs i ON r.id = i.id WHERE i.shard = {}",
+            "SELECT r.id, r.rollout_idx, r.response, r.score AS inline_score, \
+             (r.response IS NOT NULL AND NOT r.truncated) AS valid, i.answer, i.metadata \
+             FROM rollouts r JOIN inputs i ON r.id = i.id \
+             WHERE i.shard = {} AND r.error IS NULL",
             shard.shard
         );
         // Streamed batch by batch: memory stays bounded by the batch size.
@@ -97,21 +99,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             totals.shards += 1;
         }
     }
-    let pct = |n: u64| {
-        if totals.scored == 0 {
-            0.0
-        } else {
-            100.0 * n as f64 / totals.scored as f64
-        }
+    let pass_rate = if totals.valid == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1}%", 100.0 * totals.pass as f64 / totals.valid as f64)
     };
     tracing::info!(
-        "scored {} rollouts with {} -> {} ({} shard file(s)): {} pass ({:.1}%); {} verdicts changed against the inline scores ({} up, {} down), {} had no inline score, {} had no response",
+        "scored {} rollouts with {} -> {} ({} shard file(s)): {} of {} valid rollouts pass ({pass_rate}); {} verdicts changed against the inline scores ({} up, {} down), {} had no inline score, {} had no response",
         totals.scored,
         vc.kind,
         rollout::scores_dir(wd.root()).join(&label).display(),
         totals.shards,
         totals.pass,
-        pct(totals.pass),
+        totals.valid,
         totals.up + totals.down,
         totals.up,
         totals.down,
@@ -124,6 +124,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 #[derive(Debug, Default)]
 struct Totals {
     scored: u64,
+    /// Valid rollouts (a response, not truncated): the pass rate's denominator.
+    valid: u64,
+    /// Valid rollouts that pass.
     pass: u64,
     up: u64,
     down: u64,
@@ -154,14 +157,16 @@ fn score_batch(
         &DataType::Float64,
     )?;
     let inline = inline.as_primitive::<Float64Type>();
+    let valid = batch.column_by_name("valid").context("valid")?.as_boolean();
     for i in 0..batch.num_rows() {
         totals.scored += 1;
         if responses.is_null(i) {
             totals.no_response += 1;
         }
         let new = (!verdicts.score.is_null(i)).then(|| verdicts.score.value(i));
-        if new.is_some_and(|s| s >= 1.0) {
-            totals.pass += 1;
+        if valid.value(i) {
+            totals.valid += 1;
+            totals.pass += u64::from(new.is_some_and(|s| s >= crate::sql::views::PASS_SCORE));
         }
         match ((!inline.is_null(i)).then(|| inline.value(i)), new) {
             (None, _) => totals.no_inline += 1,

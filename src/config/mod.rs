@@ -497,6 +497,15 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             format!("{} is outside 0..=1", c.sampling.max_truncation_rate),
         ));
     }
+    if !(0.0..1.0).contains(&c.sampling.max_failure_rate) {
+        return Err(invalid(
+            "sampling.max_failure_rate",
+            format!(
+                "{} is outside 0..1 (the run stops when more than this share of the last sampling.failure_window requests failed)",
+                c.sampling.max_failure_rate
+            ),
+        ));
+    }
     if !(c.sampling.flush_seconds.is_finite() && c.sampling.flush_seconds > 0.0) {
         return Err(invalid(
             "sampling.flush_seconds",

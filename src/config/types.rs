@@ -156,6 +156,13 @@ pub struct SamplingConfig {
     pub truncation_window: NonZeroUsize,
     /// Truncated share of the window above which the run stops.
     pub max_truncation_rate: f64,
+    /// Failed requests per prompt and run before the prompt is left for
+    /// the next resume.
+    pub max_failed_attempts: NonZeroUsize,
+    /// Requests the circuit breaker looks at (the most recent ones).
+    pub failure_window: NonZeroUsize,
+    /// Failed share of the window above which the run stops.
+    pub max_failure_rate: f64,
     /// Rollout rows buffered per shard before a part file is written.
     pub flush_rows: NonZeroUsize,
     /// Seconds after which buffered rollout rows are written anyway.

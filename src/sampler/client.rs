@@ -25,6 +25,7 @@ pub struct HttpBackend {
     /// The request body's fixed fields, serialized without braces.
     fixed_fields: String,
     api_key: Option<String>,
+    api_key_env: Option<String>,
     policy: RetryPolicy,
     max_tokens: u32,
     retries: Arc<AtomicU64>,
@@ -39,6 +40,25 @@ struct Failure {
     /// The endpoint itself misbehaved (counts toward its cool-down).
     endpoint_fault: bool,
     retry_after: Option<Duration>,
+    /// Retrying cannot help any request (401, 403, unknown model).
+    systemic: bool,
+    /// No connection could be made.
+    refused: bool,
+}
+
+/// A request that failed after its retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestFailure {
+    /// The last attempt's reason, without the retry count (the API key
+    /// redacted): the failure's cause for grouping.
+    pub cause: String,
+    /// The full message recorded in the rollout rows.
+    pub message: String,
+    /// The endpoint of the last attempt.
+    pub endpoint: String,
+    /// An answer that no retry and no other prompt can change (a refused
+    /// key, a model the server does not serve): the run stops at once.
+    pub systemic: bool,
 }
 
 impl Failure {
@@ -48,6 +68,8 @@ impl Failure {
             retryable,
             endpoint_fault,
             retry_after: None,
+            systemic: false,
+            refused: false,
         }
     }
 }
@@ -77,6 +99,7 @@ impl HttpBackend {
             pool: EndpointPool::new(urls),
             fixed_fields: fixed_fields(s, model),
             api_key,
+            api_key_env: s.api_key_env.clone(),
             policy: RetryPolicy {
                 max_retries: s.max_retries,
                 base: Duration::from_secs_f64(s.retry_delay),
@@ -94,9 +117,50 @@ impl HttpBackend {
         self.tokenize = true;
     }
 
+    /// The endpoints' base URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.pool.urls()
+    }
+
+    /// `GET url` with the API key: the status and body, or why no answer came.
+    pub(super) async fn get(&self, url: &str, timeout: Duration) -> Result<(u16, String), String> {
+        let mut request = self.client.get(url).timeout(timeout);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let outcome = async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            Ok((status, response.text().await?))
+        }
+        .await;
+        outcome.map_err(|e| self.redact(&transport_failure(e).message))
+    }
+
+    /// `text` with the API key replaced by `***`.
+    pub(super) fn redact(&self, text: &str) -> String {
+        redact(text, self.api_key.as_deref())
+    }
+
+    /// What to do about a refused key: which variable to set, and whether
+    /// it is set now (never its value).
+    pub(super) fn key_hint(&self) -> String {
+        match (&self.api_key_env, &self.api_key) {
+            (Some(name), None) => format!(
+                "the variable named by sampler.api_key_env ({name}) is not set: export {name}=... with a valid key"
+            ),
+            (Some(name), Some(_)) => format!(
+                "check the key in {name} (named by sampler.api_key_env) and that it may use this server"
+            ),
+            (None, _) => {
+                "sampler.api_key_env is null, so no key is sent: set it to the variable that holds the key".into()
+            }
+        }
+    }
+
     /// Requests `n` responses to `messages` (a JSON array, sent as is),
     /// retrying per the policy. The error is the last attempt's reason.
-    pub async fn generate(&self, messages: &str, n: u32) -> Result<Generation, String> {
+    pub async fn generate(&self, messages: &str, n: u32) -> Result<Generation, RequestFailure> {
         let body = format!(
             "{{\"messages\":{messages},\"n\":{n},{}}}",
             self.fixed_fields
@@ -126,17 +190,42 @@ impl HttpBackend {
                     if failure.endpoint_fault {
                         lease.failure();
                     }
+                    lease.connected(!failure.refused);
+                    let endpoint = lease.url().to_string();
                     drop(lease);
+                    if failure.refused && self.pool.all_unreachable() {
+                        // Every server refuses connections: retrying only
+                        // delays the stop.
+                        return Err(RequestFailure {
+                            message: failure.message.clone(),
+                            cause: format!(
+                                "{} (every endpoint refused its last connections)",
+                                failure.message
+                            ),
+                            endpoint,
+                            systemic: true,
+                        });
+                    }
                     if !failure.retryable {
-                        return Err(failure.message);
+                        return Err(RequestFailure {
+                            message: failure.message.clone(),
+                            cause: failure.message,
+                            endpoint,
+                            systemic: failure.systemic,
+                        });
                     }
                     if attempt >= self.policy.max_retries {
                         let tries = attempt + 1;
-                        return Err(format!(
-                            "{} (gave up after {tries} attempt{})",
-                            failure.message,
-                            if tries == 1 { "" } else { "s" }
-                        ));
+                        return Err(RequestFailure {
+                            message: format!(
+                                "{} (gave up after {tries} attempt{})",
+                                failure.message,
+                                if tries == 1 { "" } else { "s" }
+                            ),
+                            cause: failure.message,
+                            endpoint,
+                            systemic: false,
+                        });
                     }
                     let delay = self
                         .policy
@@ -216,6 +305,9 @@ impl HttpBackend {
                 status.is_server_error(),
             );
             f.retry_after = retry_after;
+            // A refused key or an unknown model (OpenAI, vLLM and SGLang
+            // answer 404 for a model they do not serve) fails every request.
+            f.systemic = matches!(code, 401 | 403 | 404);
             return Err(f);
         }
         parse_response(&text, n, self.max_tokens)
@@ -231,7 +323,9 @@ fn transport_failure(e: reqwest::Error) -> Failure {
     } else {
         format!("connection failed: {}", root_cause(&e))
     };
-    Failure::new(message, true, true)
+    let mut f = Failure::new(message, true, true);
+    f.refused = e.is_connect() && !e.is_timeout();
+    f
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -252,7 +346,7 @@ fn redact(text: &str, secret: Option<&str>) -> String {
 
 /// The server's error message (OpenAI's `{"error": {"message": …}}` when
 /// present), shortened.
-fn error_text(body: &str) -> String {
+pub(super) fn error_text(body: &str) -> String {
     let message = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| {

@@ -9,12 +9,17 @@ use std::time::{Duration, Instant};
 pub const FAILURES_BEFORE_COOLDOWN: u32 = 3;
 /// How long a failing endpoint stays out before it is tried again.
 pub const COOLDOWN: Duration = Duration::from_secs(30);
+/// Connections refused in a row, on every endpoint, after which the servers
+/// count as gone ([`EndpointPool::all_unreachable`]).
+pub const REFUSALS_BEFORE_GONE: u32 = 3;
 
 #[derive(Debug)]
 struct Endpoint {
     url: String,
     in_flight: AtomicUsize,
     failures: AtomicU32,
+    /// Attempts in a row that could not connect at all.
+    refused: AtomicU32,
     down_until: Mutex<Option<Instant>>,
 }
 
@@ -41,6 +46,7 @@ impl EndpointPool {
                     url: u.trim_end_matches('/').to_string(),
                     in_flight: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
+                    refused: AtomicU32::new(0),
                     down_until: Mutex::new(None),
                 })
                 .collect(),
@@ -71,6 +77,19 @@ impl EndpointPool {
         Lease { pool: self, index }
     }
 
+    /// Whether every endpoint refused its last [`REFUSALS_BEFORE_GONE`]
+    /// connections: no server is listening any more.
+    pub fn all_unreachable(&self) -> bool {
+        self.endpoints
+            .iter()
+            .all(|e| e.refused.load(Ordering::Relaxed) >= REFUSALS_BEFORE_GONE)
+    }
+
+    /// The base URLs, in order.
+    pub fn urls(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.url.clone()).collect()
+    }
+
     /// Number of endpoints.
     pub fn len(&self) -> usize {
         self.endpoints.len()
@@ -92,7 +111,20 @@ impl Lease<'_> {
     pub fn success(&self) {
         let e = &self.pool.endpoints[self.index];
         e.failures.store(0, Ordering::Relaxed);
+        e.refused.store(0, Ordering::Relaxed);
         *e.down_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Whether the attempt reached a server: a connection that could not be
+    /// made counts toward [`EndpointPool::all_unreachable`], any answer
+    /// resets it.
+    pub fn connected(&self, connected: bool) {
+        let refused = &self.pool.endpoints[self.index].refused;
+        if connected {
+            refused.store(0, Ordering::Relaxed);
+        } else {
+            refused.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The attempt failed for a reason of the endpoint's own (connection,
@@ -152,6 +184,19 @@ mod tests {
         }
         let leases: Vec<_> = (0..3).map(|_| p.acquire()).collect();
         assert!(leases.iter().all(|l| l.url() == "http://b/v1"));
+    }
+
+    #[test]
+    fn servers_are_gone_when_every_endpoint_refuses_in_a_row() {
+        let p = pool();
+        for _ in 0..REFUSALS_BEFORE_GONE * 2 - 1 {
+            p.acquire().connected(false);
+        }
+        assert!(!p.all_unreachable(), "one endpoint still has a chance");
+        p.acquire().connected(false);
+        assert!(p.all_unreachable());
+        p.acquire().connected(true);
+        assert!(!p.all_unreachable(), "an answer resets it");
     }
 
     #[test]

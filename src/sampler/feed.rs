@@ -195,6 +195,7 @@ pub fn load_saved(
                         step: step.value(i),
                         valid,
                         score: score.is_valid(i).then(|| score.value(i)),
+                        failed: error.is_valid(i),
                     });
             }
         }

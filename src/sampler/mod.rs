@@ -10,11 +10,14 @@
 //! one drains. Resume replays saved rows through the same policy, so only
 //! missing rollouts are requested.
 
+pub mod breaker;
 pub mod client;
 pub mod endpoints;
 pub mod feed;
 pub mod guard;
+pub mod journal;
 pub mod plan;
+pub mod preflight;
 pub mod progress;
 pub mod replay;
 pub mod retry;
@@ -32,6 +35,8 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::store::{RunState, ShardStatus, StoreError, WorkDir};
 use crate::verifier::{Sample, Verifier};
+use breaker::{Breaker, FailureGroup, FailureLog};
+use client::RequestFailure;
 use feed::{Feed, Prompt};
 use plan::{Policy, PromptState, StepPlan};
 use progress::{Counters, Progress};
@@ -76,10 +81,24 @@ pub enum Backend {
 }
 
 impl Backend {
-    async fn generate(&self, prompt: &Prompt, n: u32, ordinal: u32) -> Result<Generation, String> {
+    async fn generate(
+        &self,
+        prompt: &Prompt,
+        n: u32,
+        ordinal: u32,
+    ) -> Result<Generation, RequestFailure> {
         match self {
             Backend::Http(h) => h.generate(&prompt.messages, n).await,
-            Backend::Replay(r) => r.generate(&prompt.id, prompt.shard, n, ordinal),
+            // A replay file that cannot be read fails every request alike.
+            Backend::Replay(r) => {
+                r.generate(&prompt.id, prompt.shard, n, ordinal)
+                    .map_err(|message| RequestFailure {
+                        cause: message.clone(),
+                        message,
+                        endpoint: r.endpoint().to_string(),
+                        systemic: true,
+                    })
+            }
         }
     }
 }
@@ -99,6 +118,15 @@ pub enum SampleError {
     WriterStopped,
 }
 
+/// Why a run stopped before every prompt was finished.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// The circuit breaker tripped; the message names the cause.
+    ServersFailing(String),
+}
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct SampleReport {
@@ -106,10 +134,12 @@ pub struct SampleReport {
     pub counters: Counters,
     /// Wall time.
     pub elapsed: Duration,
-    /// Stopped by Ctrl-C / SIGTERM before finishing.
-    pub interrupted: bool,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<Stop>,
     /// Part files written.
     pub parts: u64,
+    /// Failed requests by cause, most frequent first.
+    pub failures: Vec<FailureGroup>,
 }
 
 /// Everything [`sample`] needs besides the config.
@@ -130,6 +160,22 @@ struct Active {
     prompt: Arc<Prompt>,
     state: PromptState,
     outstanding: usize,
+    /// Failed `max_failed_attempts` times in this run: left unfinished.
+    given_up: bool,
+}
+
+/// What one request brought back.
+struct Outcome {
+    key: u64,
+    req: Request,
+    /// Finished rollouts (responses, truncated ones included).
+    rows: Vec<RolloutRow>,
+    /// Rows of rollouts that failed, each with its `(rollout_idx, ordinal)`.
+    failed: Vec<(RolloutRow, (u32, u32))>,
+    /// Why the rollouts failed, when some did.
+    failure: Option<RequestFailure>,
+    /// Replay had fewer responses than asked.
+    exhausted: bool,
 }
 
 struct Request {
@@ -147,6 +193,8 @@ pub async fn sample(
     ctx: SampleContext,
 ) -> Result<SampleReport, SampleError> {
     let policy = Policy::from_config(config);
+    // Rows a killed run had received become part files before resume reads them.
+    journal::recover(wd.root())?;
     let state = RunState::load(&wd.state_path())?;
     let skip: HashSet<u32> = state
         .shards
@@ -182,7 +230,17 @@ pub async fn sample(
         .spawn(move || writer::run(writer_cfg, state, remaining, rx))
         .expect("spawn writer thread");
 
-    let result = schedule(config, &policy, &ctx, &mut feed, &tx, &mut counters).await;
+    let mut failures = FailureLog::default();
+    let result = schedule(
+        config,
+        &policy,
+        &ctx,
+        &mut feed,
+        &tx,
+        &mut counters,
+        &mut failures,
+    )
+    .await;
     drop(tx);
     let written = writer.join().expect("writer thread panicked");
     // A writer failure explains a scheduler that lost its writer: report it first.
@@ -190,17 +248,38 @@ pub async fn sample(
     let mut state = RunState::load(&wd.state_path())?;
     state.counters.requests += counters.requests;
     state.counters.retries += counters.retries;
+    state.counters.failed_requests += failures.requests();
     state.save(&wd.state_path())?;
-    let (interrupted, elapsed) = result?;
+    let (stopped, elapsed) = result?;
     Ok(SampleReport {
         counters,
         elapsed,
-        interrupted,
+        stopped,
         parts: report.parts,
+        failures: failures.groups(),
     })
 }
 
-/// The scheduling loop; returns whether it was interrupted and how long it ran.
+/// The breaker's message: what failed, how often, where.
+fn breaker_message(breaker: &Breaker, failure: &RequestFailure, systemic: bool) -> String {
+    if systemic {
+        format!(
+            "`{}` from {}: retrying cannot fix this, so the run stopped at once",
+            failure.cause, failure.endpoint
+        )
+    } else {
+        format!(
+            "{} of the last {} requests failed after their retries (sampling.max_failure_rate); last cause: `{}` from {}",
+            breaker.failed(),
+            breaker.len(),
+            failure.cause,
+            failure.endpoint
+        )
+    }
+}
+
+/// The scheduling loop; returns why it stopped early (if it did) and how
+/// long it ran.
 async fn schedule(
     config: &Config,
     policy: &Policy,
@@ -208,7 +287,8 @@ async fn schedule(
     feed: &mut Feed,
     tx: &std::sync::mpsc::SyncSender<WriterMsg>,
     counters: &mut Counters,
-) -> Result<(bool, Duration), SampleError> {
+    failures: &mut FailureLog,
+) -> Result<(Option<Stop>, Duration), SampleError> {
     let max_prompts = config.sampling.concurrent_prompts.get();
     let max_requests = config.sampler.concurrent_requests.get();
     let use_n = config.sampler.use_n;
@@ -219,14 +299,19 @@ async fn schedule(
             config.sampling.max_truncation_rate,
         )
     });
+    let mut breaker = Breaker::new(
+        config.sampling.failure_window.get(),
+        config.sampling.max_failure_rate,
+    );
     let mut progress = Progress::new(counters.prompts_total, ctx.quiet);
 
     let mut active: HashMap<u64, Active> = HashMap::new();
     let mut queue: VecDeque<Request> = VecDeque::new();
-    let mut in_flight: JoinSet<(u64, Request, Vec<RolloutRow>, bool)> = JoinSet::new();
+    let mut in_flight: JoinSet<Outcome> = JoinSet::new();
     let mut next_key = 0u64;
     let mut feed_done = false;
     let mut stopping = false;
+    let mut stop = None;
     let mut deadline = None;
     let mut signals = Signals::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -246,6 +331,7 @@ async fn schedule(
                 prompt: Arc::new(prompt),
                 state,
                 outstanding: 0,
+                given_up: false,
             };
             let plan = pending.or_else(|| a.state.start_step(policy));
             match plan {
@@ -268,9 +354,7 @@ async fn schedule(
             let model = Arc::clone(&model);
             let backend = Arc::clone(&ctx.backend);
             in_flight.spawn(async move {
-                let (rows, exhausted) =
-                    run_request(&backend, &prompt, &req, verifier.as_ref(), &model).await;
-                (req.key, req, rows, exhausted)
+                run_request(&backend, &prompt, req, verifier.as_ref(), &model).await
             });
         }
         if in_flight.is_empty() && (stopping || (feed_done && queue.is_empty())) {
@@ -278,39 +362,73 @@ async fn schedule(
         }
         tokio::select! {
             Some(joined) = in_flight.join_next() => {
-                let Ok((key, req, rows, exhausted)) = joined else { continue };
+                let Ok(out) = joined else { continue };
+                let key = out.key;
                 counters.requests += 1;
                 let a = active.get_mut(&key).expect("request of an active prompt");
                 a.outstanding -= 1;
-                for r in &rows {
-                    let valid = policy.is_valid(r.response.is_some(), r.error.is_some(), r.truncated);
+                // Rows reach the writer (and its journal) before they count.
+                let mut saved: Vec<RolloutRow> = out.rows;
+                saved.extend(out.failed.iter().map(|(row, _)| row.clone()));
+                if !saved.is_empty() {
+                    tx.send(WriterMsg::Rows(a.prompt.shard, saved.clone())).map_err(writer_gone)?;
+                }
+                for r in saved.iter().filter(|r| r.error.is_none()) {
+                    let valid = policy.is_valid(r.response.is_some(), false, r.truncated);
                     a.state.record(valid, r.score);
                     counters.rollouts += 1;
                     counters.valid += u64::from(valid);
                     counters.passed += u64::from(valid && r.score.is_some_and(|s| s >= crate::sql::views::PASS_SCORE));
                     counters.truncated += u64::from(r.truncated);
                     counters.completion_tokens += u64::from(r.completion_tokens.unwrap_or(0));
-                    if r.error.is_some() {
-                        counters.errors += 1;
-                    } else if let Some(g) = guard.as_mut()
+                    if let Some(g) = guard.as_mut()
                         && let Some(report) = g.observe(r.truncated, r.completion_tokens)
                     {
-                        tx.send(WriterMsg::Rows(a.prompt.shard, rows.clone())).map_err(writer_gone)?;
                         in_flight.abort_all();
                         progress.finish();
                         return Err(SampleError::Truncation(report.message(config.sampler.max_tokens.get())));
                     }
                 }
-                if exhausted {
+                if out.exhausted {
                     a.state.mark_exhausted();
                 }
-                debug_assert!(rows.len() <= req.rollouts.len());
-                if !rows.is_empty() {
-                    tx.send(WriterMsg::Rows(a.prompt.shard, rows)).map_err(writer_gone)?;
+                if let Some(f) = &out.failure {
+                    counters.errors += out.failed.len() as u64;
+                    failures.record(f, out.failed.len());
+                    tracing::debug!("request for prompt {} failed: {}", a.prompt.id, f.message);
+                }
+                let tripped = breaker.observe(out.failure.is_some());
+                if let Some(f) = out.failure.as_ref().filter(|f| (f.systemic || tripped) && stop.is_none()) {
+                    let message = breaker_message(&breaker, f, f.systemic);
+                    tracing::error!("stopping: {message}");
+                    stop = Some(Stop::ServersFailing(message));
+                    if !stopping {
+                        stopping = true;
+                        deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
+                    }
+                }
+                if !out.failed.is_empty() {
+                    if !stopping && a.state.record_failure(policy) {
+                        let rollouts = out.failed.iter().map(|(_, r)| *r).collect();
+                        a.outstanding += 1;
+                        queue.push_back(Request { key, step: out.req.step, rollouts });
+                    } else {
+                        a.given_up = true;
+                    }
                 }
                 if a.outstanding == 0 && !stopping {
-                    match a.state.start_step(policy) {
+                    let next = if a.given_up { None } else { a.state.start_step(policy) };
+                    match next {
                         Some(p) => enqueue(&mut queue, a, key, p, use_n),
+                        None if a.given_up => {
+                            tracing::warn!(
+                                "prompt {} failed {} times in this run: left unfinished for the next resume",
+                                a.prompt.id,
+                                policy.max_failed_attempts
+                            );
+                            active.remove(&key);
+                            counters.prompts_unfinished += 1;
+                        }
                         None => {
                             let shard = a.prompt.shard;
                             active.remove(&key);
@@ -322,6 +440,7 @@ async fn schedule(
             }
             _ = signals.recv(), if !stopping => {
                 stopping = true;
+                stop = Some(Stop::Interrupted);
                 deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
                 tracing::warn!(
                     "interrupted: waiting up to {} s for {} request(s) in flight, then saving",
@@ -342,7 +461,7 @@ async fn schedule(
     counters.retries = ctx.retries.load(Ordering::Relaxed);
     let elapsed = progress.elapsed();
     progress.finish();
-    Ok((stopping, elapsed))
+    Ok((stop, elapsed))
 }
 
 /// Queues a step: one request with `n` = its size, or one request per
@@ -367,23 +486,23 @@ fn enqueue(queue: &mut VecDeque<Request>, a: &mut Active, key: u64, plan: StepPl
     }
 }
 
-/// Sends one request and turns its outcome into rows, scored inline. The
-/// flag is set when a replay backend had fewer responses than asked.
+/// Sends one request and turns its outcome into rows, scored inline.
 async fn run_request(
     backend: &Backend,
     prompt: &Prompt,
-    req: &Request,
+    req: Request,
     verifier: &dyn Verifier,
     model: &Arc<str>,
-) -> (Vec<RolloutRow>, bool) {
+) -> Outcome {
     let n = req.rollouts.len() as u32;
     let ordinal = req.rollouts.first().map_or(0, |r| r.1);
     let outcome = backend.generate(prompt, n, ordinal).await;
     let created_at = chrono::Utc::now().timestamp_millis();
+    let step = req.step;
     let row = |rollout_idx: u32| RolloutRow {
         id: Arc::clone(&prompt.id),
         rollout_idx,
-        step: req.step,
+        step,
         response: None,
         reasoning: None,
         finish_reason: None,
@@ -398,23 +517,35 @@ async fn run_request(
         score: None,
         pred: None,
     };
+    let mut out = Outcome {
+        key: req.key,
+        rows: Vec::with_capacity(req.rollouts.len()),
+        failed: Vec::new(),
+        failure: None,
+        exhausted: false,
+        req,
+    };
+    let req = &out.req;
     match outcome {
-        Err(message) => {
-            let rows = req
+        Err(f) => {
+            out.failed = req
                 .rollouts
                 .iter()
-                .map(|&(idx, _)| RolloutRow {
-                    error: Some(message.clone()),
-                    ..row(idx)
+                .map(|&r| {
+                    let failed = RolloutRow {
+                        error: Some(f.message.clone()),
+                        endpoint: f.endpoint.clone(),
+                        ..row(r.0)
+                    };
+                    (failed, r)
                 })
                 .collect();
-            (rows, false)
+            out.failure = Some(f);
         }
         Ok(g) => {
             let replay = matches!(backend, Backend::Replay(_));
-            let mut rows = Vec::with_capacity(req.rollouts.len());
             let mut choices = g.choices.into_iter();
-            for &(idx, _) in &req.rollouts {
+            for &(idx, ordinal) in &req.rollouts {
                 let base = RolloutRow {
                     endpoint: g.endpoint.clone(),
                     latency_ms: Some(g.latency_ms),
@@ -422,18 +553,32 @@ async fn run_request(
                     ..row(idx)
                 };
                 match choices.next() {
-                    Some(c) => rows.push(score(base, c, prompt, verifier)),
-                    None if replay => break,
-                    None => rows.push(RolloutRow {
-                        error: Some(format!("the server returned fewer than n={n} choices")),
-                        ..base
-                    }),
+                    Some(c) => out.rows.push(score(base, c, prompt, verifier)),
+                    None if replay => {
+                        out.exhausted = true;
+                        break;
+                    }
+                    None => {
+                        let cause = format!("the server returned fewer than n={n} choices");
+                        out.failed.push((
+                            RolloutRow {
+                                error: Some(cause.clone()),
+                                ..base
+                            },
+                            (idx, ordinal),
+                        ));
+                        out.failure = Some(RequestFailure {
+                            message: cause.clone(),
+                            cause,
+                            endpoint: g.endpoint.clone(),
+                            systemic: false,
+                        });
+                    }
                 }
             }
-            let exhausted = replay && rows.len() < req.rollouts.len();
-            (rows, exhausted)
         }
     }
+    out
 }
 
 /// Fills a row from a choice and its inline verdict.

@@ -20,6 +20,9 @@ pub struct Policy {
     pub drop_truncated: bool,
     /// One goal per formatter.
     pub goals: Vec<Goal>,
+    /// Failed requests per prompt and run after which the prompt is left
+    /// unfinished (for the next resume) instead of retried again.
+    pub max_failed_attempts: u32,
 }
 
 impl Policy {
@@ -33,6 +36,7 @@ impl Policy {
             early_stop: c.sampling.early_stop,
             drop_truncated: c.sampler.drop_truncated,
             goals: c.formatter.iter().map(crate::format::goal).collect(),
+            max_failed_attempts: to_u32(c.sampling.max_failed_attempts.get()),
         }
     }
 
@@ -54,6 +58,11 @@ pub struct StepPlan {
 }
 
 /// Where one prompt stands.
+///
+/// A failed request is not an outcome: its rollouts keep their step and
+/// `rollout_idx` and are requested again ([`PromptState::record_failure`]),
+/// so failures never use up the prompt's steps. Only finished responses
+/// ([`PromptState::record`]) move the policy.
 #[derive(Debug, Clone, Default)]
 pub struct PromptState {
     steps_started: u32,
@@ -61,6 +70,7 @@ pub struct PromptState {
     n_valid: u32,
     scores: Vec<f64>,
     exhausted: bool,
+    failed_attempts: u32,
 }
 
 impl PromptState {
@@ -101,6 +111,15 @@ impl PromptState {
         }
     }
 
+    /// Records a failed request of this prompt. Returns whether its
+    /// rollouts may be requested again in this run; `false` once the prompt
+    /// has failed `max_failed_attempts` times, when it is left unfinished
+    /// for the next resume.
+    pub fn record_failure(&mut self, p: &Policy) -> bool {
+        self.failed_attempts += 1;
+        self.failed_attempts < p.max_failed_attempts
+    }
+
     /// The backend has no more responses for this prompt (replay).
     pub fn mark_exhausted(&mut self) {
         self.exhausted = true;
@@ -123,13 +142,18 @@ pub struct SavedRollout {
     pub valid: bool,
     /// Inline score.
     pub score: Option<f64>,
+    /// The request failed (the row records its error): the rollout is still
+    /// to be requested.
+    pub failed: bool,
 }
 
 /// Rebuilds a prompt's state from its saved rollouts by replaying the
 /// policy step by step. Returns the state and the rollouts of the step that
-/// was interrupted and must still be requested (empty when none).
+/// was interrupted and must still be requested (empty when none). Failed
+/// rows are left out: their rollouts are requested again.
 pub fn resume(p: &Policy, mut saved: Vec<SavedRollout>) -> (PromptState, Option<StepPlan>) {
     let mut state = PromptState::default();
+    saved.retain(|r| !r.failed);
     saved.sort_by_key(|r| (r.step, r.rollout_idx));
     let mut rows = saved.as_slice();
     while let Some(first) = rows.first() {
@@ -173,6 +197,7 @@ mod tests {
             early_stop: true,
             drop_truncated: true,
             goals,
+            max_failed_attempts: 3,
         }
     }
 
@@ -262,7 +287,64 @@ mod tests {
             step,
             valid,
             score: Some(score),
+            failed: false,
         }
+    }
+
+    fn failed(rollout_idx: u32, step: u32) -> SavedRollout {
+        SavedRollout {
+            rollout_idx,
+            step,
+            valid: false,
+            score: None,
+            failed: true,
+        }
+    }
+
+    #[test]
+    fn failures_use_up_no_step_and_are_requested_again() {
+        let p = policy(vec![sft()]);
+        // A whole step failed, then the server came back: step 0 again.
+        let (state, pending) = resume(&p, (0..4).map(|i| failed(i, 0)).collect());
+        assert!(pending.is_none());
+        let mut state = state;
+        assert_eq!(state.start_step(&p).unwrap().step, 0);
+
+        // Two rollouts of step 1 failed (one of them twice); the other two
+        // and all of step 0 finished: only the failed ones are pending.
+        let mut rows: Vec<_> = (0..4).map(|i| saved(i, 0, true, 0.0)).collect();
+        rows.extend([
+            saved(4, 1, true, 0.0),
+            failed(5, 1),
+            failed(5, 1),
+            failed(6, 1),
+            saved(7, 1, true, 0.0),
+        ]);
+        let (state, pending) = resume(&p, rows.clone());
+        assert_eq!(state.n_valid(), 6);
+        assert_eq!(
+            pending.unwrap().rollouts,
+            vec![(5, 5), (6, 6)],
+            "failed rollouts keep their index"
+        );
+
+        // A failed rollout that later succeeded is not requested again.
+        rows.extend([saved(5, 1, true, 0.0), saved(6, 1, true, 0.0)]);
+        let (state, pending) = resume(&p, rows);
+        assert!(pending.is_none());
+        assert_eq!(state.n_valid(), 8);
+        assert!(state.finished(&p));
+    }
+
+    #[test]
+    fn failed_attempts_are_bounded_per_run() {
+        let p = policy(vec![sft()]);
+        let mut s = PromptState::default();
+        s.start_step(&p);
+        assert!(s.record_failure(&p));
+        assert!(s.record_failure(&p));
+        assert!(!s.record_failure(&p), "the third failure leaves it");
+        assert!(!s.finished(&p), "left unfinished, not finished");
     }
 
     #[test]

@@ -19,9 +19,12 @@ pub struct Counters {
     pub prompts_resumed: u64,
     /// Prompts in the unfinished shards.
     pub prompts_total: u64,
+    /// Prompts left unfinished because their requests kept failing.
+    pub prompts_unfinished: u64,
     /// Requests completed (after retries).
     pub requests: u64,
-    /// Rollout rows written.
+    /// Finished rollouts written (responses, truncated ones included;
+    /// failed requests are not rollouts).
     pub rollouts: u64,
     /// Rollouts that count toward `max_rollouts`.
     pub valid: u64,
@@ -29,7 +32,7 @@ pub struct Counters {
     pub passed: u64,
     /// Truncated responses.
     pub truncated: u64,
-    /// Rollouts whose request failed.
+    /// Rollouts whose request failed (each is requested again).
     pub errors: u64,
     /// Retries made.
     pub retries: u64,
@@ -54,7 +57,7 @@ impl Counters {
             self.prompts_total,
             self.valid,
             pct(self.passed, self.valid),
-            pct(self.truncated, self.rollouts - self.errors),
+            pct(self.truncated, self.rollouts),
             self.errors,
             self.retries,
             self.requests as f64 / secs,

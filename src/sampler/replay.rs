@@ -155,6 +155,11 @@ impl ReplayBackend {
         })
     }
 
+    /// `replay:FILE`, the endpoint recorded in rows.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// The responses of `shard`, loaded from its spill file when not cached.
     fn shard(&self, shard: u32) -> Result<Arc<ShardResponses>, String> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());

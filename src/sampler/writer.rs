@@ -1,8 +1,12 @@
 //! The rollout writer: a thread that owns every file the sampler writes.
 //!
-//! Rows arrive per shard and are buffered; a buffer becomes a new part file
-//! (`rollout/shard_NNNN/part-NNNNNN.parquet`, atomic rename) when it holds
-//! `flush_rows` rows or its oldest row is `flush_seconds` old. When the last
+//! Rows arrive per shard, are appended to the shard's [`journal`] at once
+//! (durable before they count) and buffered; a buffer becomes a new part
+//! file (`rollout/shard_NNNN/part-NNNNNN.parquet`, atomic rename, then its
+//! journal is removed) when it holds `flush_rows` rows or its oldest row is
+//! `flush_seconds` old.
+//!
+//! [`journal`]: super::journal When the last
 //! prompt of a shard is done, the shard's inline verdicts are written as
 //! `scores/<label>/shard_NNNN.parquet` and `state.json` marks it `done`.
 
@@ -19,6 +23,7 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
+use super::journal::Journal;
 use crate::store::parquet::{ParquetFile, read_batches};
 use crate::store::rollout::{
     part_number, rollout_part_path, rollout_schema, score_path, score_schema, shard_parts,
@@ -27,7 +32,7 @@ use crate::store::{RunState, ShardStatus, StoreError};
 
 /// One rollout row; each field is the column of the same name in
 /// [`rollout_schema`], which documents its meaning.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RolloutRow {
     /// Prompt id.
     pub id: Arc<str>,
@@ -98,6 +103,8 @@ pub struct WriterReport {
 
 struct ShardBuffer {
     rows: Vec<RolloutRow>,
+    /// The journal of the part file `next_part`, once a row arrived.
+    journal: Option<Journal>,
     oldest: Option<Instant>,
     next_part: u32,
     remaining: u64,
@@ -123,6 +130,11 @@ pub fn run(
         match msg {
             Some(WriterMsg::Rows(shard, rows)) => {
                 let buf = open_shard(&cfg, &mut state, &remaining, &mut shards, shard)?;
+                if buf.journal.is_none() {
+                    let part = rollout_part_path(&cfg.root, shard, buf.next_part);
+                    buf.journal = Some(Journal::open(&part)?);
+                }
+                buf.journal.as_mut().expect("opened above").append(&rows)?;
                 buf.oldest.get_or_insert_with(Instant::now);
                 buf.rows.extend(rows);
                 if buf.rows.len() >= cfg.flush_rows {
@@ -178,6 +190,7 @@ fn open_shard<'a>(
             .map_or(0, |n| n + 1);
         slot.insert(ShardBuffer {
             rows: Vec::new(),
+            journal: None,
             oldest: None,
             next_part,
             remaining: remaining.get(&shard).copied().unwrap_or(0),
@@ -214,6 +227,9 @@ fn flush(cfg: &WriterConfig, shard: u32, buf: &mut ShardBuffer) -> Result<u64, S
     let mut file = ParquetFile::create(&path, rollout_schema())?;
     file.write(&batch)?;
     file.commit()?;
+    if let Some(journal) = buf.journal.take() {
+        journal.remove()?;
+    }
     tracing::trace!("wrote {} rows to {}", buf.rows.len(), path.display());
     buf.rows.clear();
     buf.next_part += 1;
@@ -304,6 +320,10 @@ fn write_scores(cfg: &WriterConfig, shard: u32) -> Result<(), StoreError> {
                 ],
             )
             .expect("columns match the score schema");
+            // A failed request's row is no rollout: it gets no verdict.
+            let keep = arrow::compute::is_null(&column("error")).expect("boolean mask");
+            let scores = arrow::compute::filter_record_batch(&scores, &keep)
+                .expect("mask has the batch's length");
             file.write(&scores)?;
         }
     }

@@ -1,10 +1,14 @@
 //! The `results` and `prompts` views, defined over `rollouts`, `scores` and
 //! `inputs` when a work dir has rollouts.
 //!
-//! `results` is one row per rollout with the selected verdict: the inline
+//! `results` is one row per saved row with the selected verdict: the inline
 //! `score`/`pred` written while sampling, or those of `scores/<label>/`.
 //! A rollout is `valid` when it has a response, no error and was not
-//! truncated. `prompts` is one row per input with its counts and pass rate.
+//! truncated. A row with an `error` is a failed request, kept for audit:
+//! its rollout was requested again under the same `rollout_idx`, so it is
+//! no rollout of its own. `prompts` is one row per input with its counts
+//! (`n_rollouts` finished rollouts, `n_errors` failed requests' rows) and
+//! its pass rate (`n_pass / n_valid`).
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
@@ -36,7 +40,7 @@ pub async fn register(ctx: &SessionContext, label: Option<&str>) -> Result<()> {
                 "CREATE VIEW results AS SELECT {ROLLOUT_COLUMNS}, s.score, s.pred, \
                  '{label}' AS verifier, {valid} FROM rollouts r LEFT JOIN \
                  (SELECT * FROM scores WHERE verifier = '{label}') s \
-                 ON r.id = s.id AND r.rollout_idx = s.rollout_idx"
+                 ON r.id = s.id AND r.rollout_idx = s.rollout_idx AND r.error IS NULL"
             )
         }
     };
@@ -53,7 +57,7 @@ pub async fn register(ctx: &SessionContext, label: Option<&str>) -> Result<()> {
          COALESCE(a.n_errors, 0) AS n_errors, a.mean_completion_tokens, \
          a.max_completion_tokens, a.total_completion_tokens \
          FROM inputs i LEFT JOIN (SELECT r.id, \
-           count(r.rollout_idx) AS n_rollouts, \
+           sum(CASE WHEN r.error IS NULL THEN 1 ELSE 0 END) AS n_rollouts, \
            sum(CASE WHEN r.valid THEN 1 ELSE 0 END) AS n_valid, \
            sum(CASE WHEN {pass} THEN 1 ELSE 0 END) AS n_pass, \
            avg(CASE WHEN r.valid THEN r.score END) AS mean_score, \

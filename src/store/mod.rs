@@ -8,9 +8,11 @@
 //! WORK_DIR/state.json         format version, shard status, counters
 //! WORK_DIR/data/input.parquet prepared prompts
 //! WORK_DIR/logs/run.log       every log line of every command
+//! WORK_DIR/.lock              held by the command writing the work dir
 //! ```
 
 pub mod atomic;
+pub mod lock;
 pub mod parquet;
 pub mod rollout;
 pub mod state;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use atomic::{AtomicFile, write_atomic};
+pub use lock::WorkDirLock;
 pub use state::{RunState, ShardStatus};
 
 /// Errors of the work-dir layer.
@@ -52,6 +55,17 @@ pub enum StoreError {
         /// The directory given.
         path: PathBuf,
     },
+    /// Another process is writing the work dir.
+    #[error(
+        "{} is in use by another rsr process ({holder}); wait for it to finish or stop it, then run the command again",
+        path.display()
+    )]
+    Locked {
+        /// The work dir.
+        path: PathBuf,
+        /// Who holds the lock (pid, command, since when), as it wrote it.
+        holder: String,
+    },
     /// Writing a Parquet file failed.
     #[error("{}: {source}", path.display())]
     Parquet {
@@ -66,6 +80,7 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct WorkDir {
     root: PathBuf,
+    lock: Option<WorkDirLock>,
 }
 
 impl WorkDir {
@@ -75,13 +90,19 @@ impl WorkDir {
         PathBuf::from("output").join(stamp.to_string())
     }
 
-    /// Opens `root`, creating it and its subdirectories when missing, and
-    /// removes `*.tmp` leftovers of an interrupted earlier command.
+    /// Opens `root` for writing, creating it and its subdirectories when
+    /// missing, takes its lock ([`WorkDir::locked`]) and removes `*.tmp`
+    /// leftovers of an interrupted earlier command.
     pub fn create_or_open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let dir = Self { root: root.into() };
+        let dir = Self {
+            root: root.into(),
+            lock: None,
+        };
         for sub in [dir.data_dir(), dir.logs_dir()] {
             std::fs::create_dir_all(&sub).map_err(|source| StoreError::Io { path: sub, source })?;
         }
+        // Lock first: `*.tmp` files of a writer still running are not leftovers.
+        let dir = dir.locked()?;
         let removed = atomic::clean_tmp_files(&dir.root).map_err(|source| StoreError::Io {
             path: dir.root.clone(),
             source,
@@ -97,11 +118,24 @@ impl WorkDir {
 
     /// Opens an existing, prepared work dir without changing anything in it.
     pub fn open_prepared(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let dir = Self { root: root.into() };
+        let dir = Self {
+            root: root.into(),
+            lock: None,
+        };
         if !dir.input_path().is_file() {
             return Err(StoreError::NotPrepared { path: dir.root });
         }
         Ok(dir)
+    }
+
+    /// This work dir with its writer lock held ([`WorkDirLock`]): every
+    /// command that writes to it calls this first. A second writer gets
+    /// [`StoreError::Locked`] at once.
+    pub fn locked(mut self) -> Result<Self, StoreError> {
+        if self.lock.is_none() {
+            self.lock = Some(WorkDirLock::acquire(&self.root)?);
+        }
+        Ok(self)
     }
 
     /// Whether `root` holds a saved config (a run started there before).

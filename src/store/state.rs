@@ -45,6 +45,9 @@ pub struct Counters {
     pub requests: u64,
     /// Retries `rsr sample` made, over all its runs.
     pub retries: u64,
+    /// Requests that failed after their retries, over all runs (their
+    /// rollouts were requested again).
+    pub failed_requests: u64,
 }
 
 /// Contents of `state.json`.

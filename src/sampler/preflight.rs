@@ -1,0 +1,178 @@
+//! Preflight: before the first prompt is sampled (and on every resume),
+//! each endpoint is asked `GET {base_url}/models` with the API key, so that
+//! a server that is down, a refused key or a model name the server does not
+//! serve stops the run before anything is consumed, with the fix named.
+//!
+//! A server without a `/models` route (or one that answers something else
+//! than OpenAI's model list) only gets a warning: the chat requests are the
+//! judge then.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use super::client::HttpBackend;
+
+/// Longest wait for one `/models` answer.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts per endpoint when the failure may pass (connection, timeout, 5xx).
+const ATTEMPTS: u32 = 3;
+
+/// Why an endpoint cannot be sampled from.
+#[derive(Debug, Error)]
+pub enum PreflightError {
+    /// Nothing answered, or the connection failed.
+    #[error(
+        "cannot reach the server at {url} (GET {url}/models: {cause}). Is it running and is sampler.base_url right? Nothing was sampled"
+    )]
+    Unreachable {
+        /// The endpoint.
+        url: String,
+        /// What went wrong.
+        cause: String,
+    },
+    /// 401 or 403.
+    #[error(
+        "the server at {url} refused the API key (HTTP {status}: {message}); {hint}. Nothing was sampled"
+    )]
+    Unauthorized {
+        /// The endpoint.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// The server's message (key redacted).
+        message: String,
+        /// Which variable to set.
+        hint: String,
+    },
+    /// The server does not serve `sampler.model`.
+    #[error(
+        "the server at {url} does not serve model `{model}`; it serves: {served}. Set sampler.model to one of them. Nothing was sampled"
+    )]
+    UnknownModel {
+        /// The endpoint.
+        url: String,
+        /// `sampler.model`.
+        model: String,
+        /// The ids it lists.
+        served: String,
+    },
+    /// Another answer that says the endpoint is unusable.
+    #[error(
+        "the server at {url} answered GET {url}/models with HTTP {status}: {message}. Nothing was sampled"
+    )]
+    Status {
+        /// The endpoint.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+}
+
+/// Checks every endpoint of `backend` for `model`; returns the warnings
+/// (endpoints whose model list could not be read) or the first failure.
+pub async fn check(backend: &HttpBackend, model: &str) -> Result<Vec<String>, PreflightError> {
+    let mut warnings = Vec::new();
+    for url in backend.urls() {
+        if let Some(w) = check_one(backend, &url, model).await? {
+            warnings.push(w);
+        }
+    }
+    Ok(warnings)
+}
+
+async fn check_one(
+    backend: &HttpBackend,
+    url: &str,
+    model: &str,
+) -> Result<Option<String>, PreflightError> {
+    let mut attempt = 0;
+    let (status, body) = loop {
+        attempt += 1;
+        let outcome = backend
+            .get(&format!("{url}/models"), PREFLIGHT_TIMEOUT)
+            .await;
+        let again = match &outcome {
+            Err(_) => true,
+            Ok((status, _)) => *status >= 500 || *status == 429,
+        };
+        if !again || attempt >= ATTEMPTS {
+            break match outcome {
+                Ok(answer) => answer,
+                Err(cause) => {
+                    return Err(PreflightError::Unreachable {
+                        url: url.to_string(),
+                        cause,
+                    });
+                }
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+    };
+    let message = || super::client::error_text(&backend.redact(&body));
+    match status {
+        200..=299 => {}
+        401 | 403 => {
+            return Err(PreflightError::Unauthorized {
+                url: url.to_string(),
+                status,
+                message: message(),
+                hint: backend.key_hint(),
+            });
+        }
+        404 | 405 => {
+            return Ok(Some(format!(
+                "{url} has no /models route (HTTP {status}): the model name `{model}` and the API key are checked by the first requests instead"
+            )));
+        }
+        _ => {
+            return Err(PreflightError::Status {
+                url: url.to_string(),
+                status,
+                message: message(),
+            });
+        }
+    }
+    let Some(served) = model_ids(&body) else {
+        return Ok(Some(format!(
+            "{url}/models did not answer an OpenAI model list: the model name `{model}` is checked by the first requests instead"
+        )));
+    };
+    if served.is_empty() || served.iter().any(|id| id == model) {
+        tracing::debug!("preflight: {url} serves `{model}`");
+        return Ok(None);
+    }
+    Err(PreflightError::UnknownModel {
+        url: url.to_string(),
+        model: model.to_string(),
+        served: served.join(", "),
+    })
+}
+
+/// The ids of an OpenAI model list (`{"data": [{"id": …}, …]}`).
+fn model_ids(body: &str) -> Option<Vec<String>> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let data = v.get("data")?.as_array()?;
+    Some(
+        data.iter()
+            .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_lists_are_read() {
+        let body = r#"{"object":"list","data":[{"id":"a","object":"model"},{"id":"b"}]}"#;
+        assert_eq!(model_ids(body), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(model_ids(r#"{"data":[]}"#), Some(vec![]));
+        assert_eq!(model_ids("<html>"), None);
+        assert_eq!(model_ids(r#"{"models":["a"]}"#), None);
+    }
+}

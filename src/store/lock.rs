@@ -1,0 +1,106 @@
+//! The work-dir lock: one writer per work dir.
+//!
+//! Commands that write a work dir hold an exclusive `flock` on
+//! `WORK_DIR/.lock` for as long as they run. The operating system releases
+//! it when the process ends, however it ends (a `kill -9` leaves no stale
+//! lock), so a second writer is refused at once with the holder's pid and
+//! command, and the next writer after a crash starts normally. Read-only
+//! commands (`rsr sql`) never take it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::StoreError;
+
+/// File name of the lock inside a work dir.
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive lock on a work dir, released when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct WorkDirLock {
+    _file: Arc<File>,
+}
+
+impl WorkDirLock {
+    /// Takes the lock of the work dir at `root` without waiting; names the
+    /// holder in the error when another process has it.
+    pub fn acquire(root: &Path) -> Result<Self, StoreError> {
+        let path = root.join(LOCK_FILE);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(StoreError::Locked {
+                    path: root.to_path_buf(),
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let who = format!(
+            "pid {} ({}) since {}\n",
+            std::process::id(),
+            command_line(),
+            chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+        );
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(who.as_bytes()).map_err(io)?;
+        Ok(Self {
+            _file: Arc::new(file),
+        })
+    }
+}
+
+/// `rsr sample work_dir=…`: the program's file name and its arguments.
+fn command_line() -> String {
+    let mut args = std::env::args();
+    let program = args
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "rsr".into());
+    std::iter::once(program)
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = WorkDirLock::acquire(dir.path()).unwrap();
+        let err = WorkDirLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("in use"), "{err}");
+        let clone = first.clone();
+        drop(first);
+        assert!(
+            WorkDirLock::acquire(dir.path()).is_err(),
+            "a clone keeps it"
+        );
+        drop(clone);
+        WorkDirLock::acquire(dir.path()).unwrap();
+    }
+}
