@@ -35,6 +35,7 @@ use crate::store::{RunState, ShardStatus, StoreError};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RolloutRow {
     /// Prompt id.
+    #[serde(with = "arc_str")]
     pub id: Arc<str>,
     /// `step * step_size + j`.
     pub rollout_idx: u32,
@@ -57,6 +58,7 @@ pub struct RolloutRow {
     /// Latency of the request's last attempt.
     pub latency_ms: Option<u64>,
     /// Model name.
+    #[serde(with = "arc_str")]
     pub model: Arc<str>,
     /// Base URL (or replay file) that answered.
     pub endpoint: String,
@@ -66,6 +68,22 @@ pub struct RolloutRow {
     pub score: Option<f64>,
     /// What the verifier extracted.
     pub pred: Option<String>,
+}
+
+/// `Arc<str>` as a JSON string (the journal's format), without serde's
+/// `rc` feature.
+mod arc_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
 }
 
 /// What the scheduler tells the writer.
