@@ -191,8 +191,7 @@ fn a_server_that_dies_trips_the_breaker_and_resume_requests_exactly_what_is_miss
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(
         err.contains("the servers are failing")
-            && err.contains("requests failed after their retries")
-            && err.contains("cannot connect")
+            && err.contains("cannot connect: Connection refused")
             && err.contains("rsr run work_dir=run"),
         "{err}"
     );
@@ -419,4 +418,32 @@ fn a_second_writer_is_refused_at_once_and_a_killed_one_leaves_no_lock() {
     t.ok(&args);
     let rows: BTreeSet<_> = finished(&t).keys().cloned().collect();
     assert_eq!(rows.len(), 26);
+}
+
+#[test]
+fn a_server_answering_mostly_errors_trips_the_breaker_on_its_window() {
+    let t = prepared(&[]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--rate-500", "0.9", "--seed", "3"]);
+    let base = mock.base_url_arg();
+    let out = t
+        .cmd(&[
+            "sample",
+            "work_dir=run",
+            &base,
+            "sampler.max_retries=0",
+            "sampling.failure_window=10",
+            "sampling.concurrent_prompts=2",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(
+            "of the last 10 requests failed after their retries (sampling.max_failure_rate)"
+        ) && err.contains("HTTP 500: internal error"),
+        "{err}"
+    );
+    // Two prompts at a time: it stopped long before trying every prompt.
+    assert!(mock.stat("requests") < 26, "{}", mock.stat("requests"));
 }

@@ -144,7 +144,7 @@ mod tests {
             cause: cause.into(),
             message: format!("{cause} (gave up after 2 attempts)"),
             endpoint: endpoint.into(),
-            systemic: false,
+            systemic: None,
         };
         let mut log = FailureLog::default();
         log.record(&f("HTTP 500: boom", "http://a/v1"), 4);

@@ -40,8 +40,8 @@ struct Failure {
     /// The endpoint itself misbehaved (counts toward its cool-down).
     endpoint_fault: bool,
     retry_after: Option<Duration>,
-    /// Retrying cannot help any request (401, 403, unknown model).
-    systemic: bool,
+    /// Why retrying cannot help any request (401, 403, unknown model).
+    systemic: Option<&'static str>,
     /// No connection could be made.
     refused: bool,
 }
@@ -56,9 +56,10 @@ pub struct RequestFailure {
     pub message: String,
     /// The endpoint of the last attempt.
     pub endpoint: String,
-    /// An answer that no retry and no other prompt can change (a refused
-    /// key, a model the server does not serve): the run stops at once.
-    pub systemic: bool,
+    /// Why no retry and no other prompt can change this answer (a refused
+    /// key, a model the server does not serve, no server listening): the
+    /// run stops at once.
+    pub systemic: Option<&'static str>,
 }
 
 impl Failure {
@@ -68,7 +69,7 @@ impl Failure {
             retryable,
             endpoint_fault,
             retry_after: None,
-            systemic: false,
+            systemic: None,
             refused: false,
         }
     }
@@ -198,12 +199,11 @@ impl HttpBackend {
                         // delays the stop.
                         return Err(RequestFailure {
                             message: failure.message.clone(),
-                            cause: format!(
-                                "{} (every endpoint refused its last connections)",
-                                failure.message
-                            ),
+                            cause: failure.message,
                             endpoint,
-                            systemic: true,
+                            systemic: Some(
+                                "every endpoint refused its last connections: no server is listening",
+                            ),
                         });
                     }
                     if !failure.retryable {
@@ -224,7 +224,7 @@ impl HttpBackend {
                             ),
                             cause: failure.message,
                             endpoint,
-                            systemic: false,
+                            systemic: None,
                         });
                     }
                     let delay = self
@@ -307,7 +307,11 @@ impl HttpBackend {
             f.retry_after = retry_after;
             // A refused key or an unknown model (OpenAI, vLLM and SGLang
             // answer 404 for a model they do not serve) fails every request.
-            f.systemic = matches!(code, 401 | 403 | 404);
+            f.systemic = match code {
+                401 | 403 => Some("the server refused the API key"),
+                404 => Some("the server does not serve this model (or the URL is wrong)"),
+                _ => None,
+            };
             return Err(f);
         }
         parse_response(&text, n, self.max_tokens)

@@ -96,7 +96,7 @@ impl Backend {
                         cause: message.clone(),
                         message,
                         endpoint: r.endpoint().to_string(),
-                        systemic: true,
+                        systemic: Some("the replay file cannot be read"),
                     })
             }
         }
@@ -261,10 +261,10 @@ pub async fn sample(
 }
 
 /// The breaker's message: what failed, how often, where.
-fn breaker_message(breaker: &Breaker, failure: &RequestFailure, systemic: bool) -> String {
-    if systemic {
+fn breaker_message(breaker: &Breaker, failure: &RequestFailure) -> String {
+    if let Some(why) = failure.systemic {
         format!(
-            "`{}` from {}: retrying cannot fix this, so the run stopped at once",
+            "`{}` from {}: {why}, so the run stopped at once",
             failure.cause, failure.endpoint
         )
     } else {
@@ -367,13 +367,11 @@ async fn schedule(
                 counters.requests += 1;
                 let a = active.get_mut(&key).expect("request of an active prompt");
                 a.outstanding -= 1;
-                // Rows reach the writer (and its journal) before they count.
-                let mut saved: Vec<RolloutRow> = out.rows;
-                saved.extend(out.failed.iter().map(|(row, _)| row.clone()));
-                if !saved.is_empty() {
-                    tx.send(WriterMsg::Rows(a.prompt.shard, saved.clone())).map_err(writer_gone)?;
-                }
-                for r in saved.iter().filter(|r| r.error.is_none()) {
+                let (failed_rows, failed): (Vec<RolloutRow>, Vec<(u32, u32)>) =
+                    out.failed.into_iter().unzip();
+                let mut rows = out.rows;
+                let mut guard_report = None;
+                for r in &rows {
                     let valid = policy.is_valid(r.response.is_some(), false, r.truncated);
                     a.state.record(valid, r.score);
                     counters.rollouts += 1;
@@ -384,22 +382,31 @@ async fn schedule(
                     if let Some(g) = guard.as_mut()
                         && let Some(report) = g.observe(r.truncated, r.completion_tokens)
                     {
-                        in_flight.abort_all();
-                        progress.finish();
-                        return Err(SampleError::Truncation(report.message(config.sampler.max_tokens.get())));
+                        guard_report = Some(report);
+                        break;
                     }
+                }
+                // Every row reaches the writer's journal, the failed ones too.
+                rows.extend(failed_rows);
+                if !rows.is_empty() {
+                    tx.send(WriterMsg::Rows(a.prompt.shard, rows)).map_err(writer_gone)?;
+                }
+                if let Some(report) = guard_report {
+                    in_flight.abort_all();
+                    progress.finish();
+                    return Err(SampleError::Truncation(report.message(config.sampler.max_tokens.get())));
                 }
                 if out.exhausted {
                     a.state.mark_exhausted();
                 }
                 if let Some(f) = &out.failure {
-                    counters.errors += out.failed.len() as u64;
-                    failures.record(f, out.failed.len());
+                    counters.errors += failed.len() as u64;
+                    failures.record(f, failed.len());
                     tracing::debug!("request for prompt {} failed: {}", a.prompt.id, f.message);
                 }
                 let tripped = breaker.observe(out.failure.is_some());
-                if let Some(f) = out.failure.as_ref().filter(|f| (f.systemic || tripped) && stop.is_none()) {
-                    let message = breaker_message(&breaker, f, f.systemic);
+                if let Some(f) = out.failure.as_ref().filter(|f| (f.systemic.is_some() || tripped) && stop.is_none()) {
+                    let message = breaker_message(&breaker, f);
                     tracing::error!("stopping: {message}");
                     stop = Some(Stop::ServersFailing(message));
                     if !stopping {
@@ -407,11 +414,10 @@ async fn schedule(
                         deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
                     }
                 }
-                if !out.failed.is_empty() {
+                if !failed.is_empty() {
                     if !stopping && a.state.record_failure(policy) {
-                        let rollouts = out.failed.iter().map(|(_, r)| *r).collect();
                         a.outstanding += 1;
-                        queue.push_back(Request { key, step: out.req.step, rollouts });
+                        queue.push_back(Request { key, step: out.req.step, rollouts: failed });
                     } else {
                         a.given_up = true;
                     }
@@ -421,7 +427,7 @@ async fn schedule(
                     match next {
                         Some(p) => enqueue(&mut queue, a, key, p, use_n),
                         None if a.given_up => {
-                            tracing::warn!(
+                            tracing::debug!(
                                 "prompt {} failed {} times in this run: left unfinished for the next resume",
                                 a.prompt.id,
                                 policy.max_failed_attempts
@@ -571,7 +577,7 @@ async fn run_request(
                             message: cause.clone(),
                             cause,
                             endpoint: g.endpoint.clone(),
-                            systemic: false,
+                            systemic: None,
                         });
                     }
                 }
