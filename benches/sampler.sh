@@ -2,7 +2,7 @@
 # Throughput, CPU cost and peak memory of `rsr sample` against rsr-mock.
 #
 #   bash benches/sampler.sh                 # all three measurements
-#   bash benches/sampler.sh throughput      # or: memory, replay
+#   bash benches/sampler.sh throughput      # or: memory, replay, kill
 #
 # throughput: C concurrent requests (n=1) to a mock answering after a fixed
 #   latency L; reports achieved requests/s against the ideal C/L, and rsr's
@@ -14,6 +14,11 @@
 # replay: the same P prompts × 8 rollouts from a replay file of ~500-byte
 #   responses (a 40 MB file at 10,000 prompts, 400 MB at 100,000); reports
 #   peak RSS, which should grow with the ids only, not with the file.
+# kill: 2,000 prompts × 4 rollouts (one request of n=4 each), 32 requests
+#   in flight, mock latency uniform around 200 ms; `rsr sample` is killed
+#   with SIGKILL after KILL_AFTER seconds (default 5), then resumed to the
+#   end. Reports the requests the mock received in all against the 2,000
+#   needed: at most the 32 in flight at the kill may be sent twice.
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,12 +111,35 @@ replay() {
   done
 }
 
+kill9() {
+  local p=2000 after=${KILL_AFTER:-5}
+  prompts "$p" "$work/k.jsonl"
+  "$dir/rsr" -q prepare "data.input_path=$work/k.jsonl" "work_dir=$work/k" sampler.model=mock \
+    sampling.max_rollouts=4 sampling.step_size=4 sampling.max_steps=1 sampling.early_stop=false
+  start_mock --latency-ms 200 --latency-dist uniform --accuracy 0.5
+  local args=("work_dir=$work/k" "sampler.base_url=$url" sampler.concurrent_requests=32 sampling.concurrent_prompts=32)
+  "$dir/rsr" -q sample "${args[@]}" 2> /dev/null &
+  local pid=$!
+  sleep "$after"
+  kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+  local at_kill
+  at_kill=$(curl -s "${url%/v1}/stats" | sed 's/.*"requests":\([0-9]*\).*/\1/')
+  "$dir/rsr" -q sample "${args[@]}" 2> /dev/null
+  local sent rows
+  sent=$(curl -s "${url%/v1}/stats" | sed 's/.*"requests":\([0-9]*\).*/\1/')
+  rows=$("$dir/rsr" sql "$work/k" "SELECT count(*) AS n FROM rollouts WHERE error IS NULL" --format csv | tail -1)
+  stop_mock
+  echo "| kill -9 | $p prompts × 4 (n=4), C=32, killed after $after s ($at_kill requests sent by then) | | $sent requests sent in all for $p needed: **$((sent - p)) sent twice** | | $rows rollouts, $(( rows / 4 )) prompts complete |"
+}
+
+command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
 echo "| case | load | sampling time | rate | rsr CPU | peak RSS |"
 echo "|---|---|---|---|---|---|"
 case "${1:-all}" in
   throughput) throughput ;;
   memory) memory ;;
   replay) replay ;;
-  all) throughput; memory; replay ;;
-  *) echo "usage: $0 [throughput|memory|replay]" >&2; exit 2 ;;
+  kill) kill9 ;;
+  all) throughput; memory; replay; kill9 ;;
+  *) echo "usage: $0 [throughput|memory|replay|kill]" >&2; exit 2 ;;
 esac

@@ -81,7 +81,7 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
         ),
         (
             "rollouts",
-            "requested (rows)".into(),
+            "finished (responses)".into(),
             s.rollouts.to_string(),
         ),
         (
@@ -96,8 +96,8 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
         ),
         (
             "rollouts",
-            "failed requests".into(),
-            format!("{} ({})", s.errors, share(s.errors, s.rollouts)),
+            "in failed requests (requested again)".into(),
+            s.errors.to_string(),
         ),
         (
             "rollouts",
