@@ -353,3 +353,38 @@ fn regression_transform_ids_stay_unique_past_9999_rows() {
     let ids = strings(&b, "id");
     assert_eq!(ids[10_000].as_deref(), Some("gsm8k-10000"));
 }
+
+#[test]
+fn the_gold_is_read_from_metadata_answer_when_there_is_no_answer_column() {
+    let t = TestDir::new();
+    let input = format!(
+        "data.input_path={}",
+        fixture("metadata_answer_sample.jsonl")
+    );
+    let out = t
+        .cmd(&["prepare", "work_dir=run", &input])
+        .output()
+        .unwrap();
+    common::assert_success(&out, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the gold answer is read from metadata.answer (3 of 4 prompts have one)")
+            && stderr.contains("1 of 4 prompts have no answer"),
+        "{stderr}"
+    );
+    let b = read_parquet(&t.path("run/data/input.parquet"));
+    assert_eq!(
+        strings(&b, "answer"),
+        [
+            Some("42".to_string()),
+            Some("7".to_string()),
+            None,
+            Some("\\frac{1}{2}".to_string())
+        ]
+    );
+    // The metadata is kept as it was.
+    assert_eq!(
+        strings(&b, "metadata")[0].as_deref(),
+        Some(r#"{"answer":"42","source":"handwritten"}"#)
+    );
+}

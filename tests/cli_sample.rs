@@ -770,3 +770,31 @@ fn llama_cpp_counts_each_choice_by_tokenizing() {
         .collect();
     assert!(distinct.len() > 3);
 }
+
+#[test]
+fn a_verifier_that_needs_gold_refuses_an_input_without_any() {
+    let t = TestDir::new();
+    std::fs::write(
+        t.path("q.jsonl"),
+        "{\"id\": \"a\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"metadata\": {\"topic\": \"greeting\"}}\n",
+    )
+    .unwrap();
+    let mock = Mock::start(&[]);
+    let base = mock.base_url_arg();
+    let err = t.fails(&[
+        "run",
+        "work_dir=run",
+        "data.input_path=q.jsonl",
+        "sampler.model=mock",
+        &base,
+    ]);
+    assert!(
+        err.contains("none of the 1 prompts in run/data/input.parquet has a gold answer")
+            && err.contains("verifier math-rlvr")
+            && err.contains("metadata.answer")
+            && err.contains("nothing was sampled"),
+        "{err}"
+    );
+    assert_eq!(mock.stat("requests"), 0);
+    assert!(!t.path("run").exists(), "the new work dir is removed");
+}

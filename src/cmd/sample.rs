@@ -174,6 +174,19 @@ pub async fn sample_step(
 ) -> anyhow::Result<SampleReport> {
     let config = &run.resolved.config;
     let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
+    let state = crate::store::RunState::load(&run.wd.state_path())?;
+    let c = &state.counters;
+    if verifier.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
+        run.discard_if_new();
+        anyhow::bail!(
+            "none of the {} prompts in {} has a gold answer, and verifier {} scores against one: \
+             every response would score 0. Give the input an `answer` column (or `metadata.answer`), \
+             or map one with data.preprocess.transform; nothing was sampled",
+            c.prompts,
+            run.wd.input_path().display(),
+            config.verifier.kind
+        );
+    }
     let connection = match connection {
         Some(c) => c,
         None => Connection::open(run).await?,

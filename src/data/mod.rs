@@ -167,10 +167,21 @@ pub async fn prepare_file(
                 .map_err(store_error)?;
         }
     }
-    if !validator.has_answer_column() {
-        tracing::warn!("{origin} has no `answer` column: verifiers will have no gold answer");
-    }
+    let has_answer_column = validator.has_answer_column();
     let summary = validator.finish()?;
+    if !has_answer_column {
+        if summary.answers_from_metadata > 0 {
+            tracing::info!(
+                "{origin} has no `answer` column: the gold answer is read from metadata.answer ({} of {} prompts have one)",
+                summary.answers_from_metadata,
+                summary.rows
+            );
+        } else {
+            tracing::warn!(
+                "{origin} has no `answer` column and no metadata.answer: verifiers will have no gold answer"
+            );
+        }
+    }
     match writer {
         Some(w) if summary.rows > 0 => {
             w.commit().map_err(store_error)?;

@@ -102,6 +102,7 @@ pub struct Validator {
     seen: HashMap<u128, u64>,
     rows: u64,
     without_answer: u64,
+    answers_from_metadata: u64,
     shard_sizes: Vec<u64>,
     errors: RowErrors,
 }
@@ -113,6 +114,9 @@ pub struct Summary {
     pub rows: u64,
     /// Rows whose `answer` is null.
     pub without_answer: u64,
+    /// Rows whose gold answer was read from `metadata.answer` (the input
+    /// has no `answer` column).
+    pub answers_from_metadata: u64,
     /// Rows per shard.
     pub shard_sizes: Vec<u64>,
 }
@@ -180,6 +184,7 @@ impl Validator {
             seen: HashMap::new(),
             rows: 0,
             without_answer: 0,
+            answers_from_metadata: 0,
             shard_sizes: Vec::new(),
             errors: RowErrors::for_origin(origin.to_string()),
         })
@@ -232,6 +237,8 @@ impl Validator {
         let mut out_id = StringBuilder::new();
         let mut out_messages = StringBuilder::new();
         let mut out_metadata = StringBuilder::new();
+        // No `answer` column: the gold is `metadata.answer`, when present.
+        let mut meta_answers = answers.is_none().then(StringBuilder::new);
         let mut shards = Vec::with_capacity(n);
         for row in 0..n {
             let global = self.rows + row as u64;
@@ -244,7 +251,10 @@ impl Validator {
                 answers.as_ref(),
             );
             match result {
-                Ok((id, msgs, meta)) => {
+                Ok((id, msgs, meta, gold)) => {
+                    if let Some(b) = meta_answers.as_mut() {
+                        b.append_option(gold);
+                    }
                     out_id.append_value(id);
                     out_messages.append_value(msgs);
                     out_metadata.append_value(meta);
@@ -259,10 +269,12 @@ impl Validator {
             }
         }
         self.rows += n as u64;
+        let answers = answers.or_else(|| meta_answers.map(|mut b| b.finish()));
         if let Some(a) = &answers {
             self.without_answer += a.null_count() as u64;
-        } else {
-            self.without_answer += n as u64;
+            if self.answer.is_none() {
+                self.answers_from_metadata += (a.len() - a.null_count()) as u64;
+            }
         }
         if self.errors.total() > 0 {
             return Ok(None);
@@ -291,7 +303,7 @@ impl Validator {
         messages: &mut JsonColumn<'_>,
         metadata: &mut [(Option<String>, JsonColumn<'_>)],
         _answers: Option<&StringArray>,
-    ) -> Result<(String, String, String), String> {
+    ) -> Result<(String, String, String, Option<String>), String> {
         let msgs = messages.value(row)?.ok_or_else(|| {
             "`messages` is null; expected a non-empty list of messages".to_string()
         })?;
@@ -356,7 +368,12 @@ impl Validator {
             ));
         }
         self.seen.insert(key, global);
-        Ok((id, msgs, canonical(meta).to_string()))
+        let gold = match meta.get("answer") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        Ok((id, msgs, canonical(meta).to_string(), gold))
     }
 
     /// Ends validation: the summary, or every error found.
@@ -365,6 +382,7 @@ impl Validator {
         Ok(Summary {
             rows: self.rows,
             without_answer: self.without_answer,
+            answers_from_metadata: self.answers_from_metadata,
             shard_sizes: self.shard_sizes,
         })
     }

@@ -189,11 +189,19 @@ mod tests {
     #[test]
     fn servers_are_gone_when_every_endpoint_refuses_in_a_row() {
         let p = pool();
-        for _ in 0..REFUSALS_BEFORE_GONE * 2 - 1 {
-            p.acquire().connected(false);
+        // Two attempts at a time: one to each endpoint.
+        let refuse_both = || {
+            let (a, b) = (p.acquire(), p.acquire());
+            assert_ne!(a.url(), b.url());
+            a.connected(false);
+            b.connected(false);
+        };
+        for _ in 0..REFUSALS_BEFORE_GONE - 1 {
+            refuse_both();
         }
-        assert!(!p.all_unreachable(), "one endpoint still has a chance");
         p.acquire().connected(false);
+        assert!(!p.all_unreachable(), "one endpoint still has a chance");
+        refuse_both();
         assert!(p.all_unreachable());
         p.acquire().connected(true);
         assert!(!p.all_unreachable(), "an answer resets it");

@@ -63,6 +63,11 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// Scores one response.
     fn verify(&self, sample: &Sample<'_>) -> Verdict;
+    /// Whether it can score only against a gold answer (every rule
+    /// verifier can); sampling refuses an input where no prompt has one.
+    fn needs_gold(&self) -> bool {
+        true
+    }
 }
 
 /// Errors building a verifier.
