@@ -610,3 +610,43 @@ fn the_example_all_pairs_formatter_pairs_every_pass_with_every_fail() {
     t.ok(&["format", "run", &kind, "formatter.0.k=1"]);
     assert_eq!(jsonl(&t, "run/train/dpo_all_pairs.jsonl").len(), 1);
 }
+
+#[test]
+fn both_spellings_of_shapes_and_reasoning_modes_are_accepted() {
+    let t = fixture_run();
+    // Flags with underscores, config values with hyphens: the same files.
+    t.ok(&[
+        "export",
+        "run",
+        "--format",
+        "trl_prompt_completion",
+        "--reasoning",
+        "think_tags",
+        "-o",
+        "a.jsonl",
+    ]);
+    t.ok(&[
+        "export",
+        "run",
+        "export.format=trl-prompt-completion",
+        "export.reasoning=think-tags",
+        "-o",
+        "b.jsonl",
+    ]);
+    let a = std::fs::read_to_string(t.path("a.jsonl")).unwrap();
+    assert_eq!(a, std::fs::read_to_string(t.path("b.jsonl")).unwrap());
+    assert!(a.contains("\"completion\"") && a.contains("<think>"), "{a}");
+}
+
+#[test]
+fn format_on_a_work_dir_never_sampled_says_so_and_writes_nothing() {
+    let t = common::prepared_gsm8k(&["sampler.model=m"]);
+    let err = t.fails(&["format", "run"]);
+    assert!(
+        err.contains("run has no rollouts yet: sample it first (rsr sample work_dir=run"),
+        "{err}"
+    );
+    assert!(!t.path("run/train").exists());
+    let err = t.fails(&["format", "nowhere"]);
+    assert!(err.contains("check the path"), "{err}");
+}

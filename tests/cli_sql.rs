@@ -67,7 +67,7 @@ fn an_unprepared_directory_is_named() {
     std::fs::create_dir(t.path("empty")).unwrap();
     let err = t.fails(&["sql", "empty", "SELECT 1"]);
     assert!(
-        err.contains("empty is not a prepared rsr work dir"),
+        err.contains("empty is not an rsr work dir") && err.contains("check the path"),
         "{err}"
     );
 }

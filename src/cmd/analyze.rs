@@ -21,6 +21,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let (wd, config) = open_saved(&args.work_dir, &[])?;
+    let wd = wd.locked()?;
     let stats = crate::analyze::write_summary(&wd, &config, args.scores.as_deref()).await?;
     print!("{}", crate::analyze::report::text(&stats));
     tracing::info!(

@@ -35,20 +35,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let (wd, config) = open_saved(&args.work_dir, &args.overrides)?;
+    let wd = wd.locked()?;
     let reports = format_all(&wd, &config, args.scores.as_deref()).await?;
     print_reports(&reports);
     Ok(())
 }
 
-/// Opens a work dir for writing (its lock held) with its saved config plus
-/// `overrides` (not saved back).
+/// Opens a sampled work dir with its saved config plus `overrides` (not
+/// saved back). Commands that write into it then take its lock
+/// ([`WorkDir::locked`]).
 pub fn open_saved(
     dir: &std::path::Path,
     overrides: &[String],
 ) -> anyhow::Result<(WorkDir, Config)> {
-    let wd = WorkDir::open_prepared(dir)?.locked()?;
+    let wd = WorkDir::open_prepared(dir)?;
     if !WorkDir::has_saved_config(dir) {
         bail!("{} has no config.yaml: not an rsr work dir", dir.display());
+    }
+    let rollouts = crate::store::rollout::rollout_dir(wd.root());
+    if !crate::store::rollout::has_parquet(&rollouts) {
+        bail!(
+            "{} has no rollouts yet: sample it first (rsr sample work_dir={}, or rsr run work_dir={}); nothing was written",
+            dir.display(),
+            dir.display(),
+            dir.display()
+        );
     }
     let mut all = vec![format!("work_dir={}", dir.display())];
     all.extend(overrides.iter().cloned());

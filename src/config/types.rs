@@ -46,7 +46,9 @@ pub enum ExportFormat {
     Trl,
     /// TRL conversational prompt-completion JSONL (`prompt`/`completion`,
     /// so SFT computes the loss on the completion only; pairs as `trl`).
-    #[serde(rename = "trl_prompt_completion")]
+    /// Both spellings are accepted everywhere (config, flags).
+    #[serde(rename = "trl_prompt_completion", alias = "trl-prompt-completion")]
+    #[value(alias = "trl_prompt_completion")]
     TrlPromptCompletion,
     /// ShareGPT JSONL (LLaMA-Factory).
     Sharegpt,
@@ -72,7 +74,10 @@ impl ExportFormat {
 pub enum ReasoningMode {
     /// Final answer only.
     Drop,
-    /// `<think>…</think>` before the final answer.
+    /// `<think>…</think>` before the final answer (`think_tags` or
+    /// `think-tags`, in config and flags alike).
+    #[serde(alias = "think-tags")]
+    #[value(alias = "think_tags")]
     ThinkTags,
     /// A separate `reasoning_content` field.
     Field,

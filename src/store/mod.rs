@@ -47,8 +47,7 @@ pub enum StoreError {
     },
     /// The directory is not an rsr work dir (or has not been prepared).
     #[error(
-        "{} is not a prepared rsr work dir (no data/input.parquet); run `rsr prepare work_dir={}` first",
-        path.display(),
+        "{} is not an rsr work dir (no data/input.parquet): check the path (runs go to output/<timestamp>/ unless work_dir= says otherwise)",
         path.display()
     )]
     NotPrepared {
