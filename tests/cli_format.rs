@@ -122,13 +122,18 @@ fn jsonl(t: &TestDir, rel: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The assistant content of each TRL SFT row, with the prompt id's user text.
+/// The final answer of each TRL SFT row's assistant turn (after the
+/// `<think>` block the default export puts before it).
 fn sft_answers(rows: &[Value]) -> Vec<String> {
     rows.iter()
         .map(|r| {
             let m = r["messages"].as_array().unwrap();
             assert_eq!(m.last().unwrap()["role"], "assistant");
-            m.last().unwrap()["content"].as_str().unwrap().to_string()
+            let content = m.last().unwrap()["content"].as_str().unwrap();
+            match content.split_once("</think>\n\n") {
+                Some((_, answer)) => answer.to_string(),
+                None => content.to_string(),
+            }
         })
         .collect()
 }
@@ -150,6 +155,11 @@ fn builtin_formatters_pick_the_rows_worked_out_by_hand() {
     assert_eq!(
         sft_answers(&sft),
         ["B", "S", "P1", "E1", "Final \\boxed{1}"]
+    );
+    // The thinking is kept by default, before the answer.
+    assert_eq!(
+        sft[3]["messages"][1]["content"],
+        "<think>\nwhy\n</think>\n\nE1"
     );
     // The prompt is passed through and the answer appended.
     let m = sft[0]["messages"].as_array().unwrap();
