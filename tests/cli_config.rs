@@ -129,3 +129,53 @@ fn resume_refuses_a_changed_model() {
     assert!(cfg.contains("concurrent_requests: 4"), "{cfg}");
     assert!(cfg.contains("model: qwen-a"), "{cfg}");
 }
+
+#[test]
+fn paths_in_a_config_file_are_relative_to_the_file() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.path("proj/data")).unwrap();
+    std::fs::create_dir_all(t.path("proj/sql")).unwrap();
+    std::fs::copy(fixture("gsm8k_sample.jsonl"), t.path("proj/data/q.jsonl")).unwrap();
+    std::fs::write(
+        t.path("proj/sql/first.sql"),
+        "SELECT id, messages, answer FROM prompts WHERE n_valid >= 0 AND false",
+    )
+    .unwrap();
+    std::fs::write(
+        t.path("proj/c.yaml"),
+        "data:\n  input_path: data/q.jsonl\n  preprocess:\n    transform: gsm8k\n\
+         sampler:\n  model: m\nformatter:\n  - type: sft\n  - type: sql/first.sql\n",
+    )
+    .unwrap();
+    // Run from the parent of the project: the paths follow the file, the
+    // work dir follows the current directory.
+    t.ok(&["prepare", "proj/c.yaml", "work_dir=run"]);
+    let cfg = saved_config(&t);
+    assert!(cfg.contains("input_path: proj/data/q.jsonl"), "{cfg}");
+    assert!(cfg.contains("transform: gsm8k"), "{cfg}");
+    assert!(cfg.contains("type: proj/sql/first.sql"), "{cfg}");
+    assert!(t.path("run/data/input.parquet").is_file());
+
+    // A command-line path stays relative to the current directory, and a
+    // missing input names the key and where it was set.
+    let err = t.fails(&[
+        "prepare",
+        "proj/c.yaml",
+        "work_dir=run2",
+        "data.input_path=data/q.jsonl",
+    ]);
+    assert!(
+        err.contains(
+            "data.input_path: data/q.jsonl does not exist (set in argument `data.input_path=…`)"
+        ),
+        "{err}"
+    );
+    std::fs::write(t.path("proj/d.yaml"), "data:\n  input_path: nope.jsonl\n").unwrap();
+    let err = t.fails(&["prepare", "proj/d.yaml", "work_dir=run3"]);
+    assert!(
+        err.contains("data.input_path: proj/nope.jsonl does not exist (set in proj/d.yaml;")
+            && err.contains("relative to that file's directory"),
+        "{err}"
+    );
+    assert!(!t.path("run3").exists());
+}

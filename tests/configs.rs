@@ -1,4 +1,5 @@
-//! Every shipped config and example resolves without unknown keys.
+//! Every shipped config and example resolves without unknown keys, and
+//! the input files they name exist.
 
 use std::path::Path;
 
@@ -17,9 +18,20 @@ fn shipped_configs_resolve() {
             let sources = Sources {
                 file: Some(path.clone()),
                 env: vec![],
-                overrides: vec!["sampler.model=m".into(), "data.input_path=x.jsonl".into()],
+                overrides: vec!["sampler.model=m".into()],
             };
-            resolve(&sources, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let resolved =
+                resolve(&sources, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            // An input the config names is found from any directory: paths
+            // in a config file are relative to the file.
+            if let Some(input) = &resolved.config.data.input_path {
+                assert!(
+                    input.is_file(),
+                    "{}: data.input_path {} does not exist",
+                    path.display(),
+                    input.display()
+                );
+            }
             checked += 1;
         }
     }

@@ -33,6 +33,22 @@ pub async fn prepare_step(run: &Run) -> anyhow::Result<()> {
         run.discard_if_new();
         return Err(e.into());
     }
+    if let Some(input) = run.resolved.config.data.input_path.as_deref()
+        && !run.wd.input_path().is_file()
+        && !input.exists()
+    {
+        run.discard_if_new();
+        let origin = run.resolved.origin("data.input_path");
+        let hint = if origin.ends_with(".yaml") || origin.ends_with(".yml") {
+            "; a path in a config file is relative to that file's directory"
+        } else {
+            ""
+        };
+        anyhow::bail!(
+            "data.input_path: {} does not exist (set in {origin}{hint})",
+            input.display()
+        );
+    }
     run.save_config()?;
     let config = &run.resolved.config;
     let report = match data::prepare(config, &run.wd).await {

@@ -155,6 +155,8 @@ pub struct Resolved {
     pub missing: Vec<String>,
     /// Whether `work_dir` held a saved config that was resumed.
     pub resumed: bool,
+    /// Which layer set each key, for messages.
+    origins: Vec<(String, String)>,
 }
 
 impl Resolved {
@@ -164,6 +166,12 @@ impl Resolved {
             .work_dir
             .as_deref()
             .expect("work_dir is resolved")
+    }
+
+    /// Where `key` was set: a config file, an environment variable, a
+    /// command-line override, a resumed run's config or the defaults.
+    pub fn origin(&self, key: &str) -> String {
+        Origins(self.origins.clone()).of(key)
     }
 
     /// Fails with [`ConfigError::Missing`] when `key` was left at `???`.
@@ -218,7 +226,11 @@ impl Origins {
 pub fn resolve(sources: &Sources, allow_changes: &[&str]) -> Result<Resolved, ConfigError> {
     let defaults: Value = serde_yaml_ng::from_str(DEFAULT_YAML).expect("default.yaml parses");
     let file = match &sources.file {
-        Some(path) => Some((path.clone(), read_yaml_file(path)?)),
+        Some(path) => {
+            let mut value = read_yaml_file(path)?;
+            anchor_paths(&mut value, path.parent().unwrap_or(Path::new("")));
+            Some((path.clone(), value))
+        }
         None => None,
     };
     let (tree, origins) = layer(defaults, file.as_ref(), sources)?;
@@ -248,6 +260,50 @@ pub fn resolve(sources: &Sources, allow_changes: &[&str]) -> Result<Resolved, Co
         resolved.config.work_dir = Some(crate::store::WorkDir::default_path());
     }
     Ok(resolved)
+}
+
+/// Makes the relative paths a config file names relative to the file's
+/// directory, so a config works from any current directory. Paths on the
+/// command line and in the environment stay relative to the current
+/// directory, and so does `work_dir` (output goes where the command runs).
+/// Names that are not paths are left alone: a shipped transform (`gsm8k`),
+/// a built-in formatter (`sft`), a program looked up on PATH
+/// (`llama-server`), and a `model_path` that is not a file or directory
+/// beside the config (a Hugging Face model id such as `Qwen/Qwen3-8B`).
+fn anchor_paths(file: &mut Value, dir: &Path) {
+    if dir.as_os_str().is_empty() {
+        return;
+    }
+    let anchor = |v: &mut Value, when: &dyn Fn(&str) -> bool| {
+        if let Value::String(s) = v
+            && s != tree::REQUIRED
+            && Path::new(s.as_str()).is_relative()
+            && when(s)
+        {
+            *s = dir.join(s.as_str()).display().to_string();
+        }
+    };
+    let always = |_: &str| true;
+    let looks_like_path = |s: &str| s.contains('/') || s.ends_with(".sql");
+    let beside = |s: &str| dir.join(s).exists();
+    for (key, when) in [
+        ("data.input_path", &always as &dyn Fn(&str) -> bool),
+        ("data.preprocess.transform", &looks_like_path),
+        ("sampler.replay_path", &always),
+        ("sampler.server_bin", &looks_like_path),
+        ("sampler.model_path", &beside),
+    ] {
+        if let Some(v) = tree::get_path_mut(file, key) {
+            anchor(v, when);
+        }
+    }
+    if let Some(Value::Sequence(items)) = tree::get_path_mut(file, "formatter") {
+        for item in items {
+            if let Some(v) = tree::get_path_mut(item, "type") {
+                anchor(v, &|s: &str| s.ends_with(".sql"));
+            }
+        }
+    }
 }
 
 fn read_yaml_file(path: &Path) -> Result<Value, ConfigError> {
@@ -336,6 +392,7 @@ fn build(mut tree: Value, origins: &Origins) -> Result<Resolved, ConfigError> {
         config,
         missing,
         resumed: false,
+        origins: origins.0.clone(),
     })
 }
 

@@ -101,6 +101,19 @@ pub fn get_path<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
     Some(node)
 }
 
+/// [`get_path`], mutably.
+pub fn get_path_mut<'a>(root: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    let mut node = root;
+    for seg in path.split('.') {
+        node = match node {
+            Value::Mapping(map) => map.get_mut(seg)?,
+            Value::Sequence(items) => items.get_mut(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
 /// Parses a command-line or environment value as a YAML scalar (or flow
 /// collection): `32` is a number, `true` a bool, `null` null, `[a, b]` a list,
 /// anything unparsable a string.
