@@ -798,3 +798,57 @@ fn a_verifier_that_needs_gold_refuses_an_input_without_any() {
     assert_eq!(mock.stat("requests"), 0);
     assert!(!t.path("run").exists(), "the new work dir is removed");
 }
+
+#[test]
+fn settings_are_checked_before_anything_is_prepared_or_launched() {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", common::fixture("gsm8k_sample.jsonl"));
+    let base = [
+        "run",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+    ];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        args
+    }
+    // A server URL but no model name: refused before preparing.
+    let err = t.fails(&with(&base, &["sampler.base_url=http://127.0.0.1:9/v1"]));
+    assert!(err.contains("sampler.model"), "{err}");
+    assert!(!t.path("run").exists(), "no work dir left behind");
+    // A server to launch without weights: the same.
+    let err = t.fails(&with(&base, &["sampler.type=vllm"]));
+    assert!(err.contains("sampler.model_path is not set"), "{err}");
+    assert!(!t.path("run").exists());
+
+    // rsr launches the server: the model name defaults to the GGUF stem
+    // (the mock stands in for llama-server and serves that name).
+    t.ok(&with(
+        &base,
+        &[
+            "sampler.type=llama-cpp",
+            "sampler.model_path=/models/smol-135m.Q4_1.gguf",
+            "sampler.launch=rsr-mock --port {port} --gold {input} --model {model}",
+            "sampling.max_steps=1",
+        ],
+    ));
+    let cfg = std::fs::read_to_string(t.path("run/config.yaml")).unwrap();
+    assert!(cfg.contains("model: smol-135m.Q4_1"), "{cfg}");
+    assert_eq!(state_statuses(&t), ["done"], "one shard of 1,000 prompts");
+
+    // Run again on the finished run: nothing to sample, so no server is
+    // launched (this launch command would fail) and the outputs are rebuilt.
+    let out = t
+        .cmd(&[
+            "run",
+            "work_dir=run",
+            "sampler.launch=no-such-server --port {port}",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("every shard is sampled already"), "{err}");
+}

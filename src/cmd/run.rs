@@ -21,7 +21,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
-    let run = open_run(&args.config, &[])?;
+    let mut run = open_run(&args.config, &[])?;
+    super::sample::check_before_sampling(&mut run)?;
     // A new work dir that fails preflight is removed: nothing was made.
     let connection = Connection::external(&run)
         .await

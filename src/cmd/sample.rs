@@ -35,7 +35,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
-    let run = open_run(&args.config, &[])?;
+    let mut run = open_run(&args.config, &[])?;
+    check_before_sampling(&mut run)?;
     // A new work dir that fails preflight is removed: nothing was made.
     let connection = Connection::external(&run)
         .await
@@ -44,6 +45,59 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let report = sample_step(&run, connection, quiet).await?;
     finish(&run, &report)?;
     unfinished(&run, &report)
+}
+
+/// Whether every shard of the work dir is sampled already (nothing to
+/// connect to or launch).
+pub fn fully_sampled(run: &Run) -> bool {
+    crate::store::RunState::load(&run.wd.state_path()).is_ok_and(|state| {
+        state
+            .shards
+            .iter()
+            .all(|s| s.status == crate::store::ShardStatus::Done)
+    })
+}
+
+/// Checks everything sampling needs before anything is prepared, launched
+/// or sent, so that a missing setting fails in a second and leaves no new
+/// work dir behind. When rsr launches the server itself, `sampler.model`
+/// is only the name it serves the model under: it defaults to
+/// [`server::default_model_name`].
+pub fn check_before_sampling(run: &mut Run) -> anyhow::Result<()> {
+    if fully_sampled(run) {
+        return Ok(());
+    }
+    let result = check_sampler(run);
+    if result.is_err() {
+        run.discard_if_new();
+    }
+    result
+}
+
+fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
+    let s = &run.resolved.config.sampler;
+    if s.kind == SamplerType::Replay {
+        if s.replay_path.is_none() {
+            anyhow::bail!(
+                "sampler.replay_path is not set: type replay needs the file of responses"
+            );
+        }
+        return Ok(());
+    }
+    if s.base_url.is_none() {
+        server::template(s)?;
+        if s.model.is_none()
+            && let Some(name) = server::default_model_name(s)
+        {
+            tracing::info!(
+                "sampler.model not set: the launched server serves the model as `{name}`"
+            );
+            run.resolved.config.sampler.model = Some(name);
+            run.resolved.missing.retain(|k| k != "sampler.model");
+        }
+    }
+    run.resolved.require("sampler.model")?;
+    Ok(())
 }
 
 /// The backend a run samples from, checked by preflight, with the servers
@@ -61,7 +115,7 @@ impl Connection {
     /// key or model fails in seconds. `None` for launched servers and replay.
     pub async fn external(run: &Run) -> anyhow::Result<Option<Self>> {
         let s = &run.resolved.config.sampler;
-        if s.kind == SamplerType::Replay || s.base_url.is_none() {
+        if s.kind == SamplerType::Replay || s.base_url.is_none() || fully_sampled(run) {
             return Ok(None);
         }
         Self::open(run).await.map(Some)
@@ -174,6 +228,17 @@ pub async fn sample_step(
 ) -> anyhow::Result<SampleReport> {
     let config = &run.resolved.config;
     let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
+    if fully_sampled(run) {
+        // Nothing to request: no server is launched or asked.
+        tracing::info!("every shard is sampled already: nothing to request");
+        return Ok(SampleReport {
+            counters: Default::default(),
+            elapsed: std::time::Duration::ZERO,
+            stopped: None,
+            parts: 0,
+            failures: Vec::new(),
+        });
+    }
     let state = crate::store::RunState::load(&run.wd.state_path())?;
     let c = &state.counters;
     if verifier.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {

@@ -128,27 +128,7 @@ pub fn plan(
     ctx: &LaunchContext,
     per_request: u64,
 ) -> Result<Vec<LaunchSpec>, ServerError> {
-    let template = match (&s.launch, s.kind) {
-        (Some(t), _) => t.as_str(),
-        (None, SamplerType::Vllm) => VLLM_LAUNCH,
-        (None, SamplerType::Sglang) => SGLANG_LAUNCH,
-        (None, SamplerType::LlamaCpp) => LLAMA_CPP_LAUNCH,
-        (None, _) => {
-            return Err(ServerError::Config(
-                "sampler.base_url is not set: give the server's URL (http://host:port/v1), \
-                 or let rsr launch it with sampler.type=vllm|sglang and sampler.model_path, \
-                 or a sampler.launch command"
-                    .into(),
-            ));
-        }
-    };
-    if template.contains("{model_path}") && s.model_path.is_none() {
-        return Err(ServerError::Config(
-            "sampler.model_path is not set: rsr needs the weights to launch the server \
-             (or give sampler.base_url of a running one)"
-                .into(),
-        ));
-    }
+    let template = template(s)?;
     let per = s.num_gpus.get();
     let count = match s.num_servers {
         Some(n) => n.get(),
@@ -193,6 +173,44 @@ pub fn plan(
         });
     }
     Ok(specs)
+}
+
+/// The launch command template of `s` (`sampler.launch`, or the default of
+/// its type), checked for what it needs; the error names the missing key.
+pub fn template(s: &SamplerConfig) -> Result<&str, ServerError> {
+    let template = match (&s.launch, s.kind) {
+        (Some(t), _) => t.as_str(),
+        (None, SamplerType::Vllm) => VLLM_LAUNCH,
+        (None, SamplerType::Sglang) => SGLANG_LAUNCH,
+        (None, SamplerType::LlamaCpp) => LLAMA_CPP_LAUNCH,
+        (None, _) => {
+            return Err(ServerError::Config(
+                "sampler.base_url is not set: give the server's URL (http://host:port/v1), \
+                 or let rsr launch it with sampler.type=vllm|sglang and sampler.model_path, \
+                 or a sampler.launch command"
+                    .into(),
+            ));
+        }
+    };
+    if template.contains("{model_path}") && s.model_path.is_none() {
+        return Err(ServerError::Config(
+            "sampler.model_path is not set: rsr needs the weights to launch the server \
+             (or give sampler.base_url of a running one)"
+                .into(),
+        ));
+    }
+    Ok(template)
+}
+
+/// The name a launched server serves its model under when `sampler.model`
+/// is not given: the GGUF file's stem for llama-cpp, the weights' path as
+/// given for vLLM and SGLang (their own default). `None` without weights.
+pub fn default_model_name(s: &SamplerConfig) -> Option<String> {
+    let path = s.model_path.as_deref()?;
+    match s.kind {
+        SamplerType::LlamaCpp => path.file_stem().map(|n| n.to_string_lossy().into_owned()),
+        _ => Some(path.display().to_string()),
+    }
 }
 
 /// Splits a command line on whitespace, keeping '…' and "…" together.
