@@ -660,3 +660,32 @@ fn format_on_a_work_dir_never_sampled_says_so_and_writes_nothing() {
     let err = t.fails(&["format", "nowhere"]);
     assert!(err.contains("check the path"), "{err}");
 }
+
+#[test]
+fn the_output_extension_decides_the_file_type_and_a_contradiction_is_an_error() {
+    let t = fixture_run();
+    t.ok(&["export", "run", "-o", "sft.parquet"]);
+    let bytes = std::fs::read(t.path("sft.parquet")).unwrap();
+    assert_eq!(&bytes[..4], b"PAR1", "Parquet, not JSON Lines");
+    assert_eq!(common::read_parquet(&t.path("sft.parquet")).num_rows(), 5);
+    let err = t.fails(&["export", "run", "--format", "parquet", "-o", "x.jsonl"]);
+    assert!(
+        err.contains("contradicts the extension of x.jsonl"),
+        "{err}"
+    );
+    assert!(!t.path("x.jsonl").exists());
+    let err = t.fails(&[
+        "sql",
+        "run",
+        "SELECT 1 AS a",
+        "--format",
+        "csv",
+        "-o",
+        "y.parquet",
+    ]);
+    assert!(
+        err.contains("--format csv contradicts the extension of y.parquet"),
+        "{err}"
+    );
+    assert!(!t.path("y.parquet").exists());
+}

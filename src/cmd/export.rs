@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use clap::ValueEnum;
 
 use crate::config::{ExportFormat, ReasoningMode};
 use crate::format::{self, Formatter};
@@ -24,7 +25,8 @@ pub struct Args {
     /// The formatter to export (default: the first).
     #[arg(long, value_name = "NAME")]
     formatter: Option<String>,
-    /// Row shape (default: export.format).
+    /// Row shape (default: from --output's extension: .parquet writes the
+    /// TRL shape as Parquet, .jsonl export.format).
     #[arg(long, value_enum)]
     format: Option<ExportFormat>,
     /// Thinking handling (default: export.reasoning).
@@ -36,6 +38,43 @@ pub struct Args {
     /// Use the verdicts of scores/LABEL/ instead of the inline ones.
     #[arg(long, value_name = "LABEL")]
     scores: Option<String>,
+}
+
+/// The shape to write to `output`: `--format` when given (it must agree
+/// with a `.parquet` or `.jsonl`/`.json` extension), else the extension
+/// decides the file type (`.parquet`: the TRL shape as Parquet; JSON Lines:
+/// `export.format`, or `trl` when that is `parquet`), else `export.format`.
+fn shape_for(
+    output: &std::path::Path,
+    given: Option<ExportFormat>,
+    configured: ExportFormat,
+) -> anyhow::Result<ExportFormat> {
+    let ext = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let parquet_file = match ext.as_deref() {
+        Some("parquet" | "pq") => Some(true),
+        Some("jsonl" | "ndjson" | "json") => Some(false),
+        _ => None,
+    };
+    match (given, parquet_file) {
+        (Some(f), Some(p)) if (f == ExportFormat::Parquet) != p => bail!(
+            "--format {} writes {}, which contradicts the extension of {}: drop --format (the extension decides) or rename the file",
+            f.to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string()),
+            if f == ExportFormat::Parquet {
+                "Parquet"
+            } else {
+                "JSON Lines"
+            },
+            output.display()
+        ),
+        (Some(f), _) => Ok(f),
+        (None, Some(true)) => Ok(ExportFormat::Parquet),
+        (None, Some(false)) if configured == ExportFormat::Parquet => Ok(ExportFormat::Trl),
+        (None, _) => Ok(configured),
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -67,12 +106,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 )
             })?,
     };
+    let shape = shape_for(&args.output, args.format, config.export.format)?;
     let report = format::write_formatter(
         &wd,
         formatter,
         args.scores.as_deref(),
         &args.output,
-        args.format.unwrap_or(config.export.format),
+        shape,
         args.reasoning.unwrap_or(config.export.reasoning),
     )
     .await?;
@@ -84,4 +124,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         report.path.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_extension_decides_unless_the_format_is_given_and_they_must_agree() {
+        let shape = |file: &str, given, configured| shape_for(Path::new(file), given, configured);
+        use ExportFormat::*;
+        assert_eq!(shape("a.parquet", None, Trl).unwrap(), Parquet);
+        assert_eq!(shape("a.jsonl", None, Sharegpt).unwrap(), Sharegpt);
+        assert_eq!(shape("a.jsonl", None, Parquet).unwrap(), Trl);
+        assert_eq!(shape("a.out", None, Alpaca).unwrap(), Alpaca);
+        assert_eq!(shape("a.jsonl", Some(Alpaca), Trl).unwrap(), Alpaca);
+        assert_eq!(shape("a.PARQUET", Some(Parquet), Trl).unwrap(), Parquet);
+        let err = shape("a.jsonl", Some(Parquet), Trl)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--format parquet writes Parquet"), "{err}");
+        assert!(shape("a.parquet", Some(Sharegpt), Trl).is_err());
+    }
 }

@@ -39,10 +39,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ctx = sql::session_with_scores(&wd, args.scores.as_deref())
         .await
         .with_context(|| format!("cannot open the tables of {}", wd.root().display()))?;
-    let format = args
-        .format
-        .or_else(|| args.output.as_deref().and_then(OutputFormat::from_path))
-        .unwrap_or(OutputFormat::Table);
+    let implied = args.output.as_deref().and_then(OutputFormat::from_path);
+    if let (Some(given), Some(implied), Some(path)) = (args.format, implied, &args.output)
+        && given != implied
+    {
+        anyhow::bail!(
+            "--format {} contradicts the extension of {}: drop --format (the extension decides) or rename the file",
+            given.name(),
+            path.display()
+        );
+    }
+    let format = args.format.or(implied).unwrap_or(OutputFormat::Table);
     let df = match ctx.sql(&args.query).await {
         Ok(df) => df,
         Err(e) => anyhow::bail!("{e}\n  tables: {}", sql::describe_tables(&ctx).await),
