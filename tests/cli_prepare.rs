@@ -388,3 +388,49 @@ fn the_gold_is_read_from_metadata_answer_when_there_is_no_answer_column() {
         Some(r#"{"answer":"42","source":"handwritten"}"#)
     );
 }
+
+#[test]
+fn a_prompt_template_and_a_system_prompt_build_the_stored_messages() {
+    let t = TestDir::new();
+    std::fs::write(
+        t.path("q.jsonl"),
+        "{\"id\": \"a\", \"question\": \"What is 6 times 7?\", \"marks\": 2, \"answer\": \"42\"}\n\
+         {\"id\": \"b\", \"question\": \"Halve 9.\", \"marks\": 1, \"answer\": \"4.5\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        t.path("c.yaml"),
+        "data:\n  input_path: q.jsonl\n  system_prompt: You are a careful solver.\n  \
+         prompt_template: \"{question} ({marks} marks)\\nPut the final answer in \\\\boxed{}.\"\n",
+    )
+    .unwrap();
+    let b = prepare(&t, &["c.yaml"]);
+    let m: serde_json::Value =
+        serde_json::from_str(strings(&b, "messages")[0].as_deref().unwrap()).unwrap();
+    assert_eq!(
+        m,
+        serde_json::json!([
+            {"role": "system", "content": "You are a careful solver."},
+            {"role": "user", "content": "What is 6 times 7? (2 marks)\nPut the final answer in \\boxed{}."}
+        ])
+    );
+    // The fields stay in metadata.
+    assert_eq!(
+        strings(&b, "metadata")[1].as_deref(),
+        Some(r#"{"marks":1,"question":"Halve 9."}"#)
+    );
+
+    // A field the input does not have names the columns; nothing is written.
+    std::fs::write(
+        t.path("d.yaml"),
+        "data:\n  input_path: q.jsonl\n  prompt_template: \"Solve: {problem}\"\n",
+    )
+    .unwrap();
+    let err = t.fails(&["prepare", "d.yaml", "work_dir=run2"]);
+    assert!(
+        err.contains("data.prompt_template: no column `problem`")
+            && err.contains("columns: answer, id, marks, question"),
+        "{err}"
+    );
+    assert!(!t.path("run2").exists());
+}

@@ -99,3 +99,39 @@ fn verifier_functions_are_available() {
     ]);
     assert_eq!(out, "letter,ok,err\nB,1.0,0.5\n");
 }
+
+#[test]
+fn json_text_columns_are_queried_with_json_functions_and_operators() {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", common::fixture("chat_sample.jsonl"));
+    // In a transform: the first message's role, read from the JSON text.
+    std::fs::write(
+        t.path("t.sql"),
+        "SELECT id, messages, answer, \
+         named_struct('first_role', json_get_str(messages, 0, 'role')) AS metadata FROM raw",
+    )
+    .unwrap();
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=t.sql",
+    ]);
+    let csv = t.ok(&[
+        "sql",
+        "run",
+        "SELECT id, metadata->>'first_role' AS role FROM inputs \
+         WHERE json_get_str(messages, 0, 'role') = 'system' ORDER BY id",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv, "id,role\nchat-1,system\n");
+    let csv = t.ok(&[
+        "sql",
+        "run",
+        "SELECT count(*) AS n FROM inputs WHERE json_length(messages) = 1",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv, "n\n4\n");
+}

@@ -97,6 +97,10 @@ pub struct DataConfig {
     pub limit: Option<u64>,
     /// Where prompt ids come from.
     pub id_from: IdFrom,
+    /// A system message put first in every prompt that has none.
+    pub system_prompt: Option<String>,
+    /// The user message built from each input row's fields (`{question}`).
+    pub prompt_template: Option<String>,
 }
 
 /// `data.preprocess.*`.

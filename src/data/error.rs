@@ -40,6 +40,9 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
     },
+    /// A `data.*` setting does not fit the input.
+    #[error("{0}")]
+    Config(String),
     /// DataFusion could not read the input file.
     #[error("cannot read {}: {message}", path.display())]
     Read {

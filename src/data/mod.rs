@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod json;
+pub mod template;
 pub mod transforms;
 pub mod udf;
 pub mod validate;
@@ -88,10 +89,12 @@ pub async fn prepare_file(
         });
     }
 
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    let mut ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     for f in udf::transform_udfs() {
         ctx.register_udf(f);
     }
+    datafusion_functions_json::register_all(&mut ctx)
+        .map_err(|e| DataError::Internal(format!("cannot register the JSON functions: {e}")))?;
     let locator = register_raw(&ctx, input, format).await?;
 
     let transform = match &data.preprocess.transform {
@@ -148,8 +151,18 @@ pub async fn prepare_file(
     };
 
     let schema = stream.schema();
-    let mut validator =
-        validate::Validator::new(&schema, &origin, data.id_from, shard_size, locator)?;
+    let prompting = validate::Prompting {
+        system: data.system_prompt.clone(),
+        template: data.prompt_template.clone(),
+    };
+    let mut validator = validate::Validator::new(
+        &schema,
+        &origin,
+        data.id_from,
+        shard_size,
+        locator,
+        &prompting,
+    )?;
     let mut writer: Option<ParquetFile> = None;
     while let Some(batch) = stream.next().await {
         let batch = match batch {

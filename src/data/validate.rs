@@ -17,6 +17,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
 
 use super::error::{DataError, RowErrors, snippet};
+use super::template::Template;
 use crate::config::IdFrom;
 
 /// Roles a chat message may have.
@@ -82,6 +83,16 @@ impl Locator {
 enum MessagesFrom {
     Messages(usize),
     Prompt(usize),
+    Template(Template),
+}
+
+/// How prompts are built besides the input's own columns.
+#[derive(Debug, Clone, Default)]
+pub struct Prompting {
+    /// `data.system_prompt`: a system message put first.
+    pub system: Option<String>,
+    /// `data.prompt_template`: the user message, from the row's fields.
+    pub template: Option<String>,
 }
 
 enum MetadataFrom {
@@ -93,6 +104,9 @@ enum MetadataFrom {
 pub struct Validator {
     id: Option<usize>,
     messages: MessagesFrom,
+    system: Option<String>,
+    /// Prompts that had a system message of their own (kept).
+    own_system: u64,
     answer: Option<usize>,
     metadata: MetadataFrom,
     id_from: IdFrom,
@@ -130,6 +144,7 @@ impl Validator {
         id_from: IdFrom,
         shard_size: u64,
         locate: Locator,
+        prompting: &Prompting,
     ) -> Result<Self, DataError> {
         let find = |name: &str| schema.index_of(name).ok();
         let columns = || {
@@ -150,6 +165,15 @@ impl Validator {
             });
         }
         let messages = match (find("messages"), find("prompt")) {
+            (Some(_), _) if prompting.template.is_some() => {
+                return Err(DataError::Config(format!(
+                    "data.prompt_template builds each prompt's messages, but {origin} has a `messages` column already: drop one of them"
+                )));
+            }
+            _ if prompting.template.is_some() => {
+                let text = prompting.template.as_deref().expect("checked above");
+                MessagesFrom::Template(Template::parse(text, schema).map_err(DataError::Config)?)
+            }
             (Some(i), _) => MessagesFrom::Messages(i),
             (None, Some(i)) => MessagesFrom::Prompt(i),
             (None, None) => {
@@ -176,6 +200,8 @@ impl Validator {
         Ok(Self {
             id,
             messages,
+            system: prompting.system.clone(),
+            own_system: 0,
             answer: find("answer"),
             metadata,
             id_from,
@@ -209,11 +235,14 @@ impl Validator {
             None => None,
         };
         let options = EncoderOptions::default();
-        let mut messages = match self.messages {
+        let mut messages = match &self.messages {
             MessagesFrom::Messages(i) => {
-                JsonColumn::new(&schema.fields()[i], batch.column(i), &options)?
+                JsonColumn::new(&schema.fields()[*i], batch.column(*i), &options)?
             }
-            MessagesFrom::Prompt(i) => JsonColumn::Prompt(to_utf8(batch.column(i))?),
+            MessagesFrom::Prompt(i) => JsonColumn::Prompt(to_utf8(batch.column(*i))?),
+            MessagesFrom::Template(t) => {
+                JsonColumn::Rendered(t.render(batch).map_err(DataError::Config)?)
+            }
         };
         let mut metadata = match &self.metadata {
             MetadataFrom::Column(i) => {
@@ -307,6 +336,21 @@ impl Validator {
         let msgs = messages.value(row)?.ok_or_else(|| {
             "`messages` is null; expected a non-empty list of messages".to_string()
         })?;
+        let msgs = match (&self.system, msgs) {
+            (Some(system), Value::Array(mut items)) => {
+                let has_own = items
+                    .first()
+                    .and_then(|m| m.get("role"))
+                    .is_some_and(|r| r == "system");
+                if has_own {
+                    self.own_system += 1;
+                } else {
+                    items.insert(0, serde_json::json!({"role": "system", "content": system}));
+                }
+                Value::Array(items)
+            }
+            (_, msgs) => msgs,
+        };
         let msgs = canonical_messages(msgs)?;
         let meta = match metadata {
             [(None, col)] => match col.value(row)? {
@@ -379,6 +423,12 @@ impl Validator {
     /// Ends validation: the summary, or every error found.
     pub fn finish(self) -> Result<Summary, DataError> {
         self.errors.into_result()?;
+        if self.own_system > 0 {
+            tracing::info!(
+                "{} prompt(s) have a system message of their own: data.system_prompt was not added to them",
+                self.own_system
+            );
+        }
         Ok(Summary {
             rows: self.rows,
             without_answer: self.without_answer,
@@ -394,6 +444,8 @@ enum JsonColumn<'a> {
     Text(StringArray),
     /// A string column whose values become a single user message.
     Prompt(StringArray),
+    /// User messages rendered from `data.prompt_template` (or why not).
+    Rendered(Vec<Result<String, String>>),
     /// Any other Arrow type, encoded to JSON by arrow-json.
     Encoded(arrow::json::writer::NullableEncoder<'a>, Vec<u8>),
     /// A plain string column (metadata): values stay strings.
@@ -439,6 +491,10 @@ impl<'a> JsonColumn<'a> {
             }
             JsonColumn::Prompt(a) => Ok((!a.is_null(row))
                 .then(|| serde_json::json!([{"role": "user", "content": a.value(row)}]))),
+            JsonColumn::Rendered(rows) => match &rows[row] {
+                Ok(text) => Ok(Some(serde_json::json!([{"role": "user", "content": text}]))),
+                Err(e) => Err(e.clone()),
+            },
             JsonColumn::Plain(a) => {
                 Ok((!a.is_null(row)).then(|| Value::String(a.value(row).to_string())))
             }

@@ -48,10 +48,11 @@ async fn open(
         "datafusion.execution.listing_table_ignore_subdirectory",
         false,
     );
-    let ctx = SessionContext::new_with_config(config);
+    let mut ctx = SessionContext::new_with_config(config);
     for f in crate::verifier::udf::udfs() {
         ctx.register_udf(f);
     }
+    datafusion_functions_json::register_all(&mut ctx)?;
     let input = wd.input_path();
     let input = input.to_str().unwrap_or_default();
     match shard {
