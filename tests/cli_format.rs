@@ -433,7 +433,7 @@ fn export_shapes_parse_back_field_by_field() {
 
     let err = t.fails(&["export", "run", "--formatter", "nope", "-o", "x.jsonl"]);
     assert!(
-        err.contains("no formatter named `nope`; the config has: sft"),
+        err.contains("no formatter named `nope` in the config (sft) nor in run/train/"),
         "{err}"
     );
     assert!(!t.path("x.jsonl").exists());
@@ -688,4 +688,66 @@ fn the_output_extension_decides_the_file_type_and_a_contradiction_is_an_error() 
         "{err}"
     );
     assert!(!t.path("y.parquet").exists());
+}
+
+#[test]
+fn train_files_say_what_they_hold_and_export_follows_format() {
+    let t = fixture_run();
+    t.ok(&["format", "run"]);
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(t.path("run/train/sft.jsonl.manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["file"], "train/sft.jsonl");
+    assert_eq!(m["formatter"]["type"], "sft");
+    assert_eq!(m["scores"], "inline");
+    assert_eq!(m["format"], "trl");
+    assert_eq!(m["reasoning"], "think_tags");
+    assert_eq!(
+        (m["rows"].as_u64(), m["prompts"].as_u64()),
+        (Some(5), Some(5))
+    );
+    assert!(m["written_at"].as_str().is_some());
+
+    // Only the hard prompts: the file is replaced, and the command says so.
+    let out = t
+        .cmd(&["format", "run", "formatter.0.max_pass_rate=0.9"])
+        .output()
+        .unwrap();
+    common::assert_success(&out, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("replaced train/sft.jsonl: 5 -> 1 rows (was: no filters, inline verdicts, thinking think_tags; now: max_pass_rate=0.9, inline verdicts, thinking think_tags)"),
+        "{err}"
+    );
+    // Another shape goes to its own file.
+    t.ok(&["format", "run", "export.format=sharegpt"]);
+    assert!(t.path("run/train/sft.sharegpt.jsonl").is_file());
+    assert_eq!(
+        jsonl(&t, "run/train/sft.jsonl").len(),
+        1,
+        "the trl file is untouched"
+    );
+
+    // export uses what format last wrote under the name: a DPO set made by
+    // format alone, and the filtered SFT set with its rows.
+    t.ok(&["format", "run", "formatter.0.type=dpo"]);
+    t.ok(&["export", "run", "--formatter", "dpo", "-o", "dpo.jsonl"]);
+    assert_eq!(
+        jsonl(&t, "dpo.jsonl"),
+        jsonl(&t, "run/train/dpo.jsonl"),
+        "export and train/ agree"
+    );
+    t.ok(&["format", "run", "formatter.0.max_pass_rate=0.9"]);
+    t.ok(&["export", "run", "-o", "hard.jsonl"]);
+    assert_eq!(jsonl(&t, "hard.jsonl").len(), 1);
+    // Overrides on export itself win.
+    t.ok(&[
+        "export",
+        "run",
+        "formatter.0.max_pass_rate=1.0",
+        "-o",
+        "all.jsonl",
+    ]);
+    assert_eq!(jsonl(&t, "all.jsonl").len(), 5);
 }

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 
 use crate::config::{ExportFormat, ReasoningMode};
+use crate::format::manifest::Manifest;
 use crate::format::{self, Formatter};
 
 use super::format::open_saved;
@@ -90,27 +91,60 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|f| Formatter::load(f, &base))
         .collect::<Result<Vec<_>, _>>()?;
-    let formatter = match &args.formatter {
-        None => formatters.first().context("the config has no formatter")?,
-        Some(name) => formatters
-            .iter()
-            .find(|f| &f.name == name)
-            .with_context(|| {
-                format!(
-                    "no formatter named `{name}`; the config has: {}",
-                    formatters
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?,
+    let name = match &args.formatter {
+        Some(n) => n.clone(),
+        None => formatters
+            .first()
+            .context("the config has no formatter")?
+            .name
+            .clone(),
+    };
+    // What `rsr format` last wrote under this name, unless formatter.*
+    // overrides here say otherwise: export and train/ then agree.
+    let overridden = args.overrides.iter().any(|o| o.starts_with("formatter"));
+    let written = Manifest::all_in(&wd.root().join("train"))
+        .into_iter()
+        .filter(|m| m.formatter.name.as_deref() == Some(name.as_str()))
+        .max_by(|a, b| a.written_at.cmp(&b.written_at));
+    let (formatter, scores) = match (written, overridden) {
+        (Some(m), false) => {
+            tracing::info!(
+                "exporting `{name}` as rsr format last wrote it to {} ({}, {} verdicts)",
+                m.file,
+                m.filters(),
+                m.scores
+            );
+            let scores = args
+                .scores
+                .clone()
+                .or_else(|| (m.scores != "inline").then(|| m.scores.clone()));
+            (Formatter::load(&m.formatter, &base)?, scores)
+        }
+        _ => {
+            let f = formatters
+                .into_iter()
+                .find(|f| f.name == name)
+                .with_context(|| {
+                    format!(
+                        "no formatter named `{name}` in the config ({}) nor in {}/train/; format it first (rsr format {} formatter.0.type=…) or name it with formatter.0.name=",
+                        config
+                            .formatter
+                            .iter()
+                            .map(|f| f.name.clone().unwrap_or_else(|| f.kind.clone()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        wd.root().display(),
+                        wd.root().display()
+                    )
+                })?;
+            (f, args.scores.clone())
+        }
     };
     let shape = shape_for(&args.output, args.format, config.export.format)?;
     let report = format::write_formatter(
         &wd,
-        formatter,
-        args.scores.as_deref(),
+        &formatter,
+        scores.as_deref(),
         &args.output,
         shape,
         args.reasoning.unwrap_or(config.export.reasoning),

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
-use crate::config::{self, Config, Sources};
+use crate::config::{self, Config, FormatterConfig, Sources};
+use crate::format::manifest::{self, Manifest};
 use crate::format::{self, FormatReport, Formatter};
 use crate::store::WorkDir;
 
@@ -87,11 +88,9 @@ pub async fn format_all(
                 formatter.name
             );
         }
-        let dest = train.join(format!(
-            "{}.{}",
-            formatter.name,
-            config.export.format.extension()
-        ));
+        let file_name = manifest::file_name(&formatter.name, config.export.format);
+        let dest = train.join(&file_name);
+        let previous = Manifest::read(&dest);
         let report = format::write_formatter(
             wd,
             &formatter,
@@ -101,15 +100,59 @@ pub async fn format_all(
             config.export.reasoning,
         )
         .await?;
+        let written = Manifest {
+            file: format!("train/{file_name}"),
+            formatter: FormatterConfig {
+                name: Some(formatter.name.clone()),
+                ..f.clone()
+            },
+            scores: label.unwrap_or("inline").to_string(),
+            format: config.export.format,
+            reasoning: config.export.reasoning,
+            rows: report.rows,
+            prompts: report.prompts_out,
+            prompts_in: report.prompts_in,
+            dropped_by_filter: report.dropped_by_filter,
+            written_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            rsr_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        written
+            .write(&dest)
+            .with_context(|| format!("cannot write the manifest of {}", dest.display()))?;
         tracing::info!(
-            "{}: {} prompts with rollouts, {} dropped by filters, {} rows from {} prompts -> {}",
+            "{}: {} prompts with rollouts, {} dropped by filters ({}), {} rows from {} prompts -> {}",
             report.name,
             report.prompts_in,
             report.dropped_by_filter,
+            written.filters(),
             report.rows,
             report.prompts_out,
             report.path.display()
         );
+        if let Some(p) = previous {
+            let same = p.formatter == written.formatter
+                && p.scores == written.scores
+                && p.reasoning == written.reasoning;
+            tracing::info!(
+                "replaced {}: {} -> {} rows{}",
+                written.file,
+                p.rows,
+                written.rows,
+                if same {
+                    String::new()
+                } else {
+                    format!(
+                        " (was: {}, {} verdicts, thinking {}; now: {}, {} verdicts, thinking {})",
+                        p.filters(),
+                        p.scores,
+                        manifest::mode_name(p.reasoning),
+                        written.filters(),
+                        written.scores,
+                        manifest::mode_name(written.reasoning)
+                    )
+                }
+            );
+        }
         reports.push(report);
     }
     Ok(reports)

@@ -11,6 +11,7 @@
 //! `$pass_threshold`, `$fail_threshold` and `$k` are bound from the config.
 
 pub mod export;
+pub mod manifest;
 
 use std::path::{Path, PathBuf};
 

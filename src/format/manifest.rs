@@ -1,0 +1,152 @@
+//! Manifests: every file in `train/` has a `<file>.manifest.json` beside it
+//! that says what it holds — the formatter with its filters, the verdicts
+//! used, the row shape and thinking mode, the row and prompt counts, and
+//! when it was written — so a later `rsr format` with other filters cannot
+//! leave a file that silently means something else, and `rsr export` can
+//! use exactly what `rsr format` used.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ExportFormat, FormatterConfig, ReasoningMode};
+
+/// What a training file holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The file, relative to the work dir (`train/sft.jsonl`).
+    pub file: String,
+    /// The formatter and its filters, as configured.
+    pub formatter: FormatterConfig,
+    /// `inline` (verdicts given while sampling) or a scores label.
+    pub scores: String,
+    /// Row shape.
+    pub format: ExportFormat,
+    /// Thinking handling.
+    pub reasoning: ReasoningMode,
+    /// Rows written.
+    pub rows: u64,
+    /// Prompts with at least one row.
+    pub prompts: u64,
+    /// Prompts with rollouts before the filters.
+    pub prompts_in: u64,
+    /// Of which the filters dropped.
+    pub dropped_by_filter: u64,
+    /// When it was written (RFC 3339).
+    pub written_at: String,
+    /// The rsr that wrote it.
+    pub rsr_version: String,
+}
+
+/// The file name of a formatter's output: `<name>.jsonl` for the default
+/// shape (`trl`), `<name>.<shape>.jsonl` for the other JSON Lines shapes,
+/// `<name>.parquet` for Parquet.
+pub fn file_name(name: &str, format: ExportFormat) -> String {
+    match format {
+        ExportFormat::Trl => format!("{name}.jsonl"),
+        ExportFormat::Parquet => format!("{name}.parquet"),
+        other => format!("{name}.{}.jsonl", shape_name(other)),
+    }
+}
+
+fn shape_name(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Trl => "trl",
+        ExportFormat::TrlPromptCompletion => "trl_prompt_completion",
+        ExportFormat::Sharegpt => "sharegpt",
+        ExportFormat::Alpaca => "alpaca",
+        ExportFormat::Parquet => "parquet",
+    }
+}
+
+/// The config spelling of a thinking mode (`think_tags`).
+pub fn mode_name(mode: ReasoningMode) -> &'static str {
+    match mode {
+        ReasoningMode::Drop => "drop",
+        ReasoningMode::ThinkTags => "think_tags",
+        ReasoningMode::Field => "field",
+    }
+}
+
+/// `<file>.manifest.json`.
+pub fn path_of(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".manifest.json");
+    PathBuf::from(name)
+}
+
+impl Manifest {
+    /// Reads the manifest of `file`, if it has one that parses.
+    pub fn read(file: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(path_of(file)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Every manifest in `dir` (a work dir's `train/`), by file name.
+    pub fn all_in(dir: &Path) -> Vec<Self> {
+        let mut out: Vec<Self> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let p = e.path();
+                let name = p.file_name()?.to_str()?;
+                let file = name.strip_suffix(".manifest.json")?;
+                Self::read(&dir.join(file))
+            })
+            .collect();
+        out.sort_by(|a, b| a.file.cmp(&b.file));
+        out
+    }
+
+    /// Writes it beside `file`, atomically.
+    pub fn write(&self, file: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(self).expect("manifest serializes");
+        text.push('\n');
+        crate::store::write_atomic(&path_of(file), text.as_bytes())
+    }
+
+    /// The formatter's filters in one line (`max_pass_rate=0.5`), or
+    /// `no filters`.
+    pub fn filters(&self) -> String {
+        let f = &self.formatter;
+        let mut parts = Vec::new();
+        if let Some(v) = f.min_pass_rate {
+            parts.push(format!("min_pass_rate={v}"));
+        }
+        if let Some(v) = f.max_pass_rate {
+            parts.push(format!("max_pass_rate={v}"));
+        }
+        if let Some(w) = &f.filter {
+            parts.push(format!("where {w}"));
+        }
+        if parts.is_empty() {
+            "no filters".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_default_shapes_are_in_the_file_name() {
+        assert_eq!(file_name("sft", ExportFormat::Trl), "sft.jsonl");
+        assert_eq!(
+            file_name("sft", ExportFormat::Sharegpt),
+            "sft.sharegpt.jsonl"
+        );
+        assert_eq!(
+            file_name("dpo", ExportFormat::TrlPromptCompletion),
+            "dpo.trl_prompt_completion.jsonl"
+        );
+        assert_eq!(file_name("sft", ExportFormat::Parquet), "sft.parquet");
+        assert_eq!(
+            path_of(Path::new("train/sft.jsonl")),
+            Path::new("train/sft.jsonl.manifest.json")
+        );
+    }
+}
