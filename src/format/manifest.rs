@@ -103,7 +103,7 @@ impl Manifest {
     pub fn write(&self, file: &Path) -> std::io::Result<()> {
         let mut text = serde_json::to_string_pretty(self).expect("manifest serializes");
         text.push('\n');
-        crate::store::write_atomic(&path_of(file), text.as_bytes())
+        crate::store::write_atomic(path_of(file), text.as_bytes())
     }
 
     /// The formatter's filters in one line (`max_pass_rate=0.5`), or
