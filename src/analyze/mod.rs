@@ -502,9 +502,18 @@ pub async fn write_summary(
     json.push('\n');
     write_atomic(dir.join("stats.json"), json.as_bytes())?;
     write_atomic(dir.join("statistics.txt"), report::text(&stats).as_bytes())?;
+    let embedded = charts
+        .iter()
+        .map(|(file, caption)| {
+            let path = charts_dir.join(file);
+            std::fs::read(&path)
+                .map(|png| (caption.clone(), png))
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     write_atomic(
         dir.join("report.html"),
-        report::html(&stats, &charts).as_bytes(),
+        report::html(&stats, &embedded).as_bytes(),
     )?;
     Ok(stats)
 }

@@ -205,9 +205,10 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// `summary/report.html`: the numbers and the charts (`charts/*.png`,
-/// relative links) on one page.
-pub fn html(s: &Stats, charts: &[(String, String)]) -> String {
+/// `summary/report.html`: the numbers and the charts on one page, the
+/// charts embedded as `data:` URIs so the file can be sent on its own.
+/// `charts` holds each chart's caption and PNG bytes.
+pub fn html(s: &Stats, charts: &[(String, Vec<u8>)]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -241,15 +242,57 @@ pub fn html(s: &Stats, charts: &[(String, String)]) -> String {
              <code>sampling.early_stop=false</code> when exact rates matter.</em></p>\n",
         );
     }
-    for (file, caption) in charts {
+    for (caption, png) in charts {
         let _ = writeln!(
             out,
-            "<figure><img src=\"charts/{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
-            escape(file),
+            "<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
+            base64(png),
             escape(caption),
             escape(caption)
         );
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// Standard base64 (RFC 4648, with padding).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected, "{input}");
+        }
+    }
 }
