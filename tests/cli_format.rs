@@ -579,7 +579,18 @@ fn compare_puts_runs_side_by_side() {
         &[r("gsm8k-0", 0, "no", 0.0, 5), r("gsm8k-1", 0, "no", 0.0, 5)],
     );
     let other = u.path("run").display().to_string();
-    let out = t.ok(&["compare", "run", &other, "--out", "cmp"]);
+    let output = t
+        .cmd(&["compare", "run", &other, "--out", "cmp"])
+        .output()
+        .unwrap();
+    common::assert_success(&output, &[]);
+    let out = String::from_utf8(output.stdout).unwrap();
+    // Both fixtures keep the default early stop: the numbers are flagged.
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("every run was sampled with early stop") && err.contains("biased"),
+        "{err}"
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     // pass@k at the largest k both runs have: 1 here, so one column.

@@ -35,6 +35,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if runs.iter().all(|r| r.prompts_sampled == 0) {
         bail!("none of these runs has rollouts yet");
     }
+    let stopped_early: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.early_stop)
+        .map(|r| r.work_dir.as_str())
+        .collect();
+    if !stopped_early.is_empty() {
+        tracing::warn!(
+            "{} sampled with early stop ({}): a prompt there stops once its formatters are satisfied, so its pass rate and pass@k rest on few rollouts and are biased (pass@k can even fall as k grows); compare runs sampled with sampling.early_stop=false for exact numbers",
+            if stopped_early.len() == runs.len() {
+                "every run was".to_string()
+            } else {
+                format!("{} of {} runs were", stopped_early.len(), runs.len())
+            },
+            stopped_early.join(", ")
+        );
+    }
     let common_k = runs
         .iter()
         .map(|r| r.pass_at_k.last().map_or(0, |p| p.k))
