@@ -119,7 +119,8 @@ pub async fn format_all(
         written
             .write(&dest)
             .with_context(|| format!("cannot write the manifest of {}", dest.display()))?;
-        tracing::info!(
+        // The command prints its own table; the log keeps the line.
+        tracing::debug!(
             "{}: {} prompts with rollouts, {} dropped by filters ({}), {} rows from {} prompts -> {}",
             report.name,
             report.prompts_in,
@@ -162,7 +163,7 @@ pub async fn format_all(
 pub fn print_reports(reports: &[FormatReport]) {
     println!(
         "{:<12} {:>10} {:>10} {:>10} {:>10}  file",
-        "formatter", "prompts", "filtered", "prompts>0", "rows"
+        "formatter", "prompts", "filtered", "with rows", "rows"
     );
     for r in reports {
         println!(
