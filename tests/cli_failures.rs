@@ -11,19 +11,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::mock::Mock;
-use common::{TestDir, prepared_gsm8k, query};
+use common::{TestDir, gold, prepared_gsm8k, prepared_mock, query, shard_statuses};
 use serde_json::Value;
-
-/// 26 GSM8K prompts in 3 shards, prepared into `run/` with `extra`.
-fn prepared(extra: &[&str]) -> TestDir {
-    let mut args = vec!["shard.size=10", "sampler.model=mock"];
-    args.extend_from_slice(extra);
-    prepared_gsm8k(&args)
-}
-
-fn gold(t: &TestDir) -> String {
-    t.path("run/data/input.parquet").display().to_string()
-}
 
 /// A port nothing listens on.
 fn closed_port() -> String {
@@ -77,17 +66,6 @@ fn assert_every_prompt_has(t: &TestDir, n: u64) {
     }
 }
 
-fn statuses(t: &TestDir) -> Vec<String> {
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(t.path("run/state.json")).unwrap()).unwrap();
-    state["shards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn preflight_stops_a_closed_port_a_wrong_key_and_a_wrong_model_before_anything_is_sampled() {
     // Nothing listens: the run fails in seconds, before preparing.
@@ -115,7 +93,7 @@ fn preflight_stops_a_closed_port_a_wrong_key_and_a_wrong_model_before_anything_i
 
     // A key the server refuses (here: the variable is unset).
     const SECRET: &str = "sk-preflight-0123456789";
-    let t = prepared(&["sampler.api_key_env=MOCK_KEY_PREFLIGHT"]);
+    let t = prepared_mock(&["sampler.api_key_env=MOCK_KEY_PREFLIGHT"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--require-key", SECRET]);
     let base = mock.base_url_arg();
     let out = t
@@ -170,7 +148,7 @@ fn a_server_that_dies_trips_the_breaker_and_resume_requests_exactly_what_is_miss
         "sampler.max_retries=1",
         "sampler.retry_delay=0.05",
     ];
-    let t = prepared(&settings);
+    let t = prepared_mock(&settings);
     let dying = Mock::start(&[
         "--gold",
         &gold(&t),
@@ -207,7 +185,7 @@ fn a_server_that_dies_trips_the_breaker_and_resume_requests_exactly_what_is_miss
         got.len() <= 10,
         "the breaker stopped well before the rest: {got:?}"
     );
-    assert_ne!(statuses(&t), ["done", "done", "done"]);
+    assert_ne!(shard_statuses(&t), ["done", "done", "done"]);
 
     // The server is back: resume completes every prompt with exactly the
     // requests that were missing.
@@ -218,7 +196,7 @@ fn a_server_that_dies_trips_the_breaker_and_resume_requests_exactly_what_is_miss
     assert_every_prompt_has(&t, 8);
     let missing = (26 * 8 - received) as u64;
     assert_eq!(healthy.stat("choices"), missing);
-    assert_eq!(statuses(&t), ["done", "done", "done"]);
+    assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
     // Per-prompt counts equal a run that never failed; the failed rows stay.
     let p = query(
         &t,
@@ -238,7 +216,7 @@ fn a_server_that_dies_trips_the_breaker_and_resume_requests_exactly_what_is_miss
 #[test]
 fn transient_faults_past_the_retries_are_requested_again_without_tripping_the_breaker() {
     // No retries inside the client: every 500 and 429 is a failed request.
-    let t = prepared(&["sampling.early_stop=false", "sampling.max_rollouts=4"]);
+    let t = prepared_mock(&["sampling.early_stop=false", "sampling.max_rollouts=4"]);
     let mock = Mock::start(&[
         "--gold",
         &gold(&t),
@@ -297,7 +275,7 @@ fn prompts_that_keep_failing_are_left_unfinished_and_resume_retries_them() {
         "sampling.max_failed_attempts=2",
         "sampling.failure_window=1000",
     ];
-    let t = prepared(&settings);
+    let t = prepared_mock(&settings);
     let mock = Mock::start(&["--gold", &gold(&t), "--rate-400", "1"]);
     let base = mock.base_url_arg();
     let mut args = vec!["run", "work_dir=run", base.as_str()];
@@ -312,7 +290,7 @@ fn prompts_that_keep_failing_are_left_unfinished_and_resume_retries_them() {
         "{err}"
     );
     assert_eq!(mock.stat("requests"), 26 * 2);
-    assert_eq!(statuses(&t), ["running", "running", "running"]);
+    assert_eq!(shard_statuses(&t), ["running", "running", "running"]);
     let rows = query(
         &t,
         "run",
@@ -331,7 +309,7 @@ fn prompts_that_keep_failing_are_left_unfinished_and_resume_retries_them() {
     // Early stop (sft: one pass) after the first step of 4.
     assert_every_prompt_has(&t, 4);
     assert_eq!(good.stat("requests"), 26);
-    assert_eq!(statuses(&t), ["done", "done", "done"]);
+    assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
 }
 
 #[test]
@@ -345,7 +323,7 @@ fn kill_9_at_random_moments_costs_only_the_requests_in_flight() {
         "sampler.use_n=false",
         "sampler.concurrent_requests=4",
     ];
-    let t = prepared(&settings);
+    let t = prepared_mock(&settings);
     let mock = Mock::start(&[
         "--gold",
         &gold(&t),
@@ -386,7 +364,7 @@ fn kill_9_at_random_moments_costs_only_the_requests_in_flight() {
 
 #[test]
 fn a_second_writer_is_refused_at_once_and_a_killed_one_leaves_no_lock() {
-    let t = prepared(&["sampling.early_stop=false", "sampling.concurrent_prompts=2"]);
+    let t = prepared_mock(&["sampling.early_stop=false", "sampling.concurrent_prompts=2"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--latency-ms", "200"]);
     let base = mock.base_url_arg();
     let args = [
@@ -422,7 +400,7 @@ fn a_second_writer_is_refused_at_once_and_a_killed_one_leaves_no_lock() {
 
 #[test]
 fn a_server_answering_mostly_errors_trips_the_breaker_on_its_window() {
-    let t = prepared(&[]);
+    let t = prepared_mock(&[]);
     let mock = Mock::start(&["--gold", &gold(&t), "--rate-500", "0.9", "--seed", "3"]);
     let base = mock.base_url_arg();
     let out = t

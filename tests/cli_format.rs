@@ -248,7 +248,8 @@ fn pass_rate_filters_and_where_predicates() {
     assert!(err.contains("no_such_column"), "{err}");
     let err = t.fails(&["format", "run", "formatter.0.type=top_k"]);
     assert!(
-        err.contains("formatter.0.k") && err.contains("top_k needs k"),
+        err.contains("invalid `formatter.0.k` (from argument `formatter.0.type=")
+            && err.contains("top_k needs k"),
         "{err}"
     );
     let err = t.fails(&["format", "run", "sampling.max_rollouts=3"]);
@@ -765,4 +766,43 @@ fn train_files_say_what_they_hold_and_export_follows_format() {
         "all.jsonl",
     ]);
     assert_eq!(jsonl(&t, "all.jsonl").len(), 5);
+}
+
+#[test]
+fn rows_trace_back_to_their_rollouts_with_ids() {
+    let t = fixture_run();
+    t.ok(&["export", "run", "--with-ids", "-o", "sft.jsonl"]);
+    let rows = jsonl(&t, "sft.jsonl");
+    // gsm8k-3: P1 and P2 pass with the same length; the lower index wins.
+    let r3 = rows.iter().find(|r| r["id"] == "gsm8k-3").unwrap();
+    assert_eq!(r3["rollout_idx"], 1);
+    assert!(
+        rows.iter()
+            .all(|r| r["id"].is_string() && r["rollout_idx"].is_u64())
+    );
+    t.ok(&[
+        "export",
+        "run",
+        "export.with_ids=true",
+        "formatter.0.type=dpo",
+        "-o",
+        "dpo.jsonl",
+    ]);
+    let pairs = jsonl(&t, "dpo.jsonl");
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(
+        (
+            &pairs[0]["id"],
+            &pairs[0]["chosen_rollout_idx"],
+            &pairs[0]["rejected_rollout_idx"]
+        ),
+        (&json!("gsm8k-3"), &json!(1), &json!(0))
+    );
+    // Off by default: the rows are exactly what trainers read.
+    t.ok(&["export", "run", "-o", "plain.jsonl"]);
+    assert!(
+        jsonl(&t, "plain.jsonl")
+            .iter()
+            .all(|r| r.get("id").is_none())
+    );
 }

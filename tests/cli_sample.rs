@@ -8,19 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::mock::Mock;
-use common::{TestDir, prepared_gsm8k, query};
+use common::{TestDir, gold, prepared_gsm8k, prepared_mock, query, shard_statuses};
 use serde_json::Value;
-
-/// 26 GSM8K prompts in 3 shards, prepared into `run/` with `extra`.
-fn prepared(extra: &[&str]) -> TestDir {
-    let mut args = vec!["shard.size=10", "sampler.model=mock"];
-    args.extend_from_slice(extra);
-    prepared_gsm8k(&args)
-}
-
-fn gold(t: &TestDir) -> String {
-    t.path("run/data/input.parquet").display().to_string()
-}
 
 /// `rsr sample work_dir=run` against `mock`, fast retries, plus `extra`.
 fn sample(t: &TestDir, mock: &Mock, extra: &[&str]) -> String {
@@ -65,20 +54,9 @@ fn by_prompt(rows: &[Value]) -> BTreeMap<String, Vec<&Value>> {
     m
 }
 
-fn state_statuses(t: &TestDir) -> Vec<String> {
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(t.path("run/state.json")).unwrap()).unwrap();
-    state["shards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn samples_scores_inline_and_completes_every_shard() {
-    let t = prepared(&[]);
+    let t = prepared_mock(&[]);
     let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
     sample(&t, &mock, &[]);
     let rows = saved_rows(&t);
@@ -92,7 +70,7 @@ fn samples_scores_inline_and_completes_every_shard() {
         rows.iter()
             .all(|r| r["completion_tokens"].as_u64().unwrap() > 0)
     );
-    assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+    assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
     for shard in 0..3 {
         assert!(
             t.path(&format!("run/scores/math-rlvr/shard_{shard:04}.parquet"))
@@ -124,7 +102,7 @@ fn samples_scores_inline_and_completes_every_shard() {
 #[test]
 fn early_stop_follows_the_formatters() {
     // top_k with k=6 needs two steps of 4 when every answer is right.
-    let t = prepared(&["formatter.0.type=top_k", "formatter.0.k=6"]);
+    let t = prepared_mock(&["formatter.0.type=top_k", "formatter.0.k=6"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
     sample(&t, &mock, &[]);
     let rows = saved_rows(&t);
@@ -132,7 +110,7 @@ fn early_stop_follows_the_formatters() {
     assert!(rows.iter().all(|r| r["step"].as_u64().unwrap() < 2));
 
     // dpo: a prompt stops once it has a pass and a fail, else runs to max_steps.
-    let t = prepared(&[
+    let t = prepared_mock(&[
         "formatter.0.type=dpo",
         "sampling.max_rollouts=16",
         "sampling.max_steps=3",
@@ -171,7 +149,7 @@ fn early_stop_follows_the_formatters() {
 #[test]
 fn without_early_stop_every_prompt_gets_max_rollouts_in_partial_steps() {
     // 8 rollouts in steps of 3: 3 + 3 + 2, numbered 0..8.
-    let t = prepared(&["sampling.early_stop=false", "sampling.step_size=3"]);
+    let t = prepared_mock(&["sampling.early_stop=false", "sampling.step_size=3"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--no-n"]);
     sample(&t, &mock, &["sampler.use_n=false"]);
     let rows = saved_rows(&t);
@@ -192,7 +170,7 @@ fn without_early_stop_every_prompt_gets_max_rollouts_in_partial_steps() {
 #[test]
 fn truncated_responses_are_kept_flagged_and_not_counted() {
     for reasoning in ["inline", "field"] {
-        let t = prepared(&[
+        let t = prepared_mock(&[
             "sampling.early_stop=false",
             "sampling.max_rollouts=4",
             "sampling.max_steps=3",
@@ -248,7 +226,7 @@ fn truncated_responses_are_kept_flagged_and_not_counted() {
 
 #[test]
 fn the_truncation_guard_stops_the_run_and_keeps_what_arrived() {
-    let t = prepared(&["sampler.max_tokens=512"]);
+    let t = prepared_mock(&["sampler.max_tokens=512"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--truncate-rate", "1"]);
     let base = mock.base_url_arg();
     let err = t.fails(&[
@@ -296,7 +274,7 @@ fn a_reasoning_model_with_a_small_budget_is_warned_about() {
 
 #[test]
 fn retryable_faults_are_retried_until_every_request_succeeds() {
-    let t = prepared(&["sampling.early_stop=false", "sampling.max_rollouts=4"]);
+    let t = prepared_mock(&["sampling.early_stop=false", "sampling.max_rollouts=4"]);
     let mock = Mock::start(&[
         "--gold",
         &gold(&t),
@@ -347,7 +325,7 @@ fn a_request_failing_every_attempt_is_recorded_with_its_attempts() {
     // 500 on every attempt: retried max_retries times, then recorded as
     // error rows; with one failed attempt allowed, every prompt is left
     // unfinished (exit status 4) and no step is used up.
-    let t = prepared(&["sampling.max_steps=1"]);
+    let t = prepared_mock(&["sampling.max_steps=1"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--rate-500", "1"]);
     let base = mock.base_url_arg();
     let args = [
@@ -385,7 +363,7 @@ fn the_api_key_is_sent_and_never_saved_or_logged() {
     /// One step of sampling with `key` in the key variable against a mock
     /// that wants SECRET; returns the test dir, the mock and stderr.
     fn sample_with_key(key: &str) -> (TestDir, Mock, String) {
-        let t = prepared(&["sampling.max_steps=1", "sampler.api_key_env=MOCK_API_KEY_T"]);
+        let t = prepared_mock(&["sampling.max_steps=1", "sampler.api_key_env=MOCK_API_KEY_T"]);
         let gold = gold(&t);
         let mock = Mock::start(&["--gold", &gold, "--accuracy", "1", "--require-key", SECRET]);
         let base = mock.base_url_arg();
@@ -425,7 +403,7 @@ fn the_api_key_is_sent_and_never_saved_or_logged() {
 
 #[test]
 fn a_dead_endpoint_is_failed_over_and_taken_out() {
-    let t = prepared(&[]);
+    let t = prepared_mock(&[]);
     let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1", "--latency-ms", "5"]);
     // Passes preflight, then dies at its first chat request.
     let dying = Mock::start(&["--die-after", "0"]);
@@ -499,7 +477,7 @@ fn assert_complete_without_duplicates(t: &TestDir) {
 #[test]
 fn resume_after_sigkill_requests_exactly_what_is_missing() {
     for use_n in ["true", "false"] {
-        let t = prepared(RESUME);
+        let t = prepared_mock(RESUME);
         let mock = Mock::start(&[
             "--gold",
             &gold(&t),
@@ -539,13 +517,13 @@ fn resume_after_sigkill_requests_exactly_what_is_missing() {
         let asked_after = mock.stat("choices") - requests_before;
         assert!(asked_after as usize <= 26 * 8 - before, "use_n={use_n}");
         assert!(mock.stat("choices") <= 26 * 8 + 12, "use_n={use_n}");
-        assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+        assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
     }
 }
 
 #[test]
 fn ctrl_c_saves_what_arrived_and_the_next_run_resumes() {
-    let t = prepared(RESUME);
+    let t = prepared_mock(RESUME);
     let mock = Mock::start(&["--gold", &gold(&t), "--latency-ms", "50"]);
     let base = mock.base_url_arg();
     let args = [
@@ -597,7 +575,7 @@ fn server_pids(t: &TestDir) -> Vec<u32> {
 
 #[test]
 fn managed_servers_are_launched_awaited_and_stopped() {
-    let t = prepared(&[]);
+    let t = prepared_mock(&[]);
     let out = t.ok(&[
         "run",
         "work_dir=run",
@@ -623,7 +601,7 @@ fn managed_servers_are_launched_awaited_and_stopped() {
 
 #[test]
 fn a_server_that_dies_at_startup_is_reported_with_its_log() {
-    let t = prepared(&[]);
+    let t = prepared_mock(&[]);
     let err = t.fails(&[
         "sample",
         "work_dir=run",
@@ -646,7 +624,7 @@ fn a_server_that_dies_at_startup_is_reported_with_its_log() {
 
 #[test]
 fn a_killed_run_takes_its_servers_down() {
-    let t = prepared(&[]);
+    let t = prepared_mock(&[]);
     let mut child = t
         .cmd(&[
             "sample",
@@ -668,7 +646,7 @@ fn a_killed_run_takes_its_servers_down() {
 
 #[test]
 fn replayed_responses_go_through_the_same_operator() {
-    let t = prepared(&[
+    let t = prepared_mock(&[
         "sampler.type=replay",
         "sampling.early_stop=false",
         "sampling.max_rollouts=4",
@@ -697,14 +675,14 @@ fn replayed_responses_go_through_the_same_operator() {
         assert_eq!(rs[1]["truncated"], true);
         assert!(rs.iter().all(|r| r["endpoint"] == "replay:responses.jsonl"));
     }
-    assert_eq!(state_statuses(&t), ["done", "done", "done"]);
+    assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
     // The responses were split by shard into a spill that is gone now.
     assert!(!t.path("run/.replay-spill").exists());
 }
 
 #[test]
 fn missing_server_settings_are_named() {
-    let t = prepared(&[]);
+    let t = prepared_mock(&[]);
     let err = t.fails(&["sample", "work_dir=run"]);
     assert!(err.contains("sampler.base_url is not set"), "{err}");
     let err = t.fails(&["sample", "work_dir=run", "sampler.type=vllm"]);
@@ -746,7 +724,7 @@ fn content_part_messages_reach_the_server_untouched() {
 fn llama_cpp_counts_each_choice_by_tokenizing() {
     // The mock stands in for llama-server: its usage counts one choice of n,
     // and its /tokenize counts words.
-    let t = prepared(&[
+    let t = prepared_mock(&[
         "sampler.type=llama-cpp",
         "sampling.early_stop=false",
         "sampling.max_rollouts=4",
@@ -836,7 +814,7 @@ fn settings_are_checked_before_anything_is_prepared_or_launched() {
     ));
     let cfg = std::fs::read_to_string(t.path("run/config.yaml")).unwrap();
     assert!(cfg.contains("model: smol-135m.Q4_1"), "{cfg}");
-    assert_eq!(state_statuses(&t), ["done"], "one shard of 1,000 prompts");
+    assert_eq!(shard_statuses(&t), ["done"], "one shard of 1,000 prompts");
 
     // Run again on the finished run: nothing to sample, so no server is
     // launched (this launch command would fail) and the outputs are rebuilt.

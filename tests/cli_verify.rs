@@ -175,6 +175,15 @@ fn another_verifier_and_label_without_touching_the_run_config() {
         std::fs::read_to_string(t.path("run/config.yaml")).unwrap(),
         before
     );
+    // The label remembers its verifier: analyze with its verdicts reports
+    // the numeric verifier's best-of-N error, not the run's math verifier.
+    t.ok(&["analyze", "run", "--scores", "num"]);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+            .unwrap();
+    assert_eq!(stats["verifier"], "numeric");
+    assert_eq!(stats["verdicts"], "num");
+    assert!(stats["best_of_n_error"].is_object(), "{stats}");
 }
 
 #[test]

@@ -27,6 +27,8 @@ rejected AS (
 )
 SELECT c.id, c.messages,
        c.response AS chosen, c.reasoning AS chosen_reasoning, c.score AS chosen_score,
-       r.response AS rejected, r.reasoning AS rejected_reasoning, r.score AS rejected_score
+       c.rollout_idx AS chosen_rollout_idx,
+       r.response AS rejected, r.reasoning AS rejected_reasoning, r.score AS rejected_score,
+       r.rollout_idx AS rejected_rollout_idx
 FROM chosen c JOIN rejected r ON c.id = r.id
 ORDER BY c.id

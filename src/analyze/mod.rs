@@ -247,7 +247,10 @@ pub async fn compute(wd: &WorkDir, config: &Config, label: Option<&str>) -> anyh
         work_dir: wd.root().display().to_string(),
         model: config.sampler.model.clone().unwrap_or_default(),
         verdicts: label.unwrap_or("inline").to_string(),
-        verifier: config.verifier.kind.clone(),
+        // A label written by `rsr verify` names its own verifier.
+        verifier: label
+            .and_then(|l| crate::store::rollout::scores_verifier(wd.root(), l))
+            .unwrap_or_else(|| config.verifier.kind.clone()),
         prompts: state.counters.prompts,
         max_rollouts: config.sampling.max_rollouts.get() as u64,
         early_stop: config.sampling.early_stop,

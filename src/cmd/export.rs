@@ -33,6 +33,9 @@ pub struct Args {
     /// Thinking handling (default: export.reasoning).
     #[arg(long, value_enum)]
     reasoning: Option<ReasoningMode>,
+    /// Add each row's prompt id and rollout_idx (default: export.with_ids).
+    #[arg(long)]
+    with_ids: bool,
     /// Output file.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
@@ -140,16 +143,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             (f, args.scores.clone())
         }
     };
-    let shape = shape_for(&args.output, args.format, config.export.format)?;
-    let report = format::write_formatter(
-        &wd,
-        &formatter,
-        scores.as_deref(),
-        &args.output,
-        shape,
-        args.reasoning.unwrap_or(config.export.reasoning),
-    )
-    .await?;
+    let options = crate::config::ExportConfig {
+        format: shape_for(&args.output, args.format, config.export.format)?,
+        reasoning: args.reasoning.unwrap_or(config.export.reasoning),
+        with_ids: args.with_ids || config.export.with_ids,
+    };
+    let report =
+        format::write_formatter(&wd, &formatter, scores.as_deref(), &args.output, options).await?;
     tracing::info!(
         "{}: {} rows from {} prompts -> {}",
         report.name,

@@ -91,15 +91,7 @@ pub async fn format_all(
         let file_name = manifest::file_name(&formatter.name, config.export.format);
         let dest = train.join(&file_name);
         let previous = Manifest::read(&dest);
-        let report = format::write_formatter(
-            wd,
-            &formatter,
-            label,
-            &dest,
-            config.export.format,
-            config.export.reasoning,
-        )
-        .await?;
+        let report = format::write_formatter(wd, &formatter, label, &dest, config.export).await?;
         let written = Manifest {
             file: format!("train/{file_name}"),
             formatter: FormatterConfig {

@@ -99,6 +99,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             totals.shards += 1;
         }
     }
+    let record = serde_json::json!({"type": vc.kind, "options": vc.options});
+    let record_path = rollout::scores_verifier_path(wd.root(), &label);
+    crate::store::write_atomic(&record_path, format!("{record:#}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", record_path.display()))?;
     let pass_rate = if totals.valid == 0 {
         "-".to_string()
     } else {

@@ -605,10 +605,15 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             ));
         }
         if f.kind == "top_k" && f.k.is_none() {
-            return Err(invalid(
-                &key("k"),
-                "top_k needs k, the number of responses per prompt".into(),
-            ));
+            // k was never set: the place to name is where top_k was chosen.
+            return Err(ConfigError::Invalid {
+                key: key("k"),
+                origin: origins.of(&key("type")),
+                message: format!(
+                    "top_k needs k, the number of responses per prompt: add {}=N",
+                    key("k")
+                ),
+            });
         }
         if let Some(name) = &f.name
             && !crate::store::rollout::is_valid_label(name)

@@ -29,13 +29,16 @@ pub struct Config {
 }
 
 /// `export.*`: the shape of `train/` files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportConfig {
     /// Row shape and file type.
     pub format: ExportFormat,
     /// What happens to the responses' thinking.
     pub reasoning: ReasoningMode,
+    /// Add each row's prompt `id` and the `rollout_idx` of its response(s)
+    /// to JSON Lines rows, to trace a training row back to its rollout.
+    pub with_ids: bool,
 }
 
 /// Export shapes.

@@ -54,12 +54,7 @@ impl Template {
                 let index = schema.index_of(name).map_err(|_| {
                     format!(
                         "data.prompt_template: no column `{name}` in the input (columns: {}); write {{{{ and }}}} for literal braces",
-                        schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        super::validate::column_names(schema)
                     )
                 })?;
                 if !literal.is_empty() {

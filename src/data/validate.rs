@@ -38,6 +38,16 @@ pub fn inputs_schema() -> SchemaRef {
     ]))
 }
 
+/// The columns of `schema`, comma-separated, for error messages.
+pub fn column_names(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Names the place of a 0-based row in error messages.
 pub enum Locator {
     /// 1-based line (JSONL) or element (JSON array) numbers of each row.
@@ -147,14 +157,7 @@ impl Validator {
         prompting: &Prompting,
     ) -> Result<Self, DataError> {
         let find = |name: &str| schema.index_of(name).ok();
-        let columns = || {
-            schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let columns = || column_names(schema);
         let id = find("id");
         if id.is_none() && id_from == IdFrom::Column {
             return Err(DataError::MissingColumn {

@@ -34,6 +34,7 @@ pub struct ExportWriter {
     shape: Shape,
     format: ExportFormat,
     reasoning: ReasoningMode,
+    with_ids: bool,
     sink: Sink,
     rows: u64,
 }
@@ -96,9 +97,13 @@ impl ExportWriter {
     pub fn create(
         path: &Path,
         shape: Shape,
-        format: ExportFormat,
-        reasoning: ReasoningMode,
+        options: crate::config::ExportConfig,
     ) -> Result<Self, ExportError> {
+        let crate::config::ExportConfig {
+            format,
+            reasoning,
+            with_ids,
+        } = options;
         let err = |e: &dyn std::fmt::Display| ExportError::Write {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -118,6 +123,7 @@ impl ExportWriter {
             shape,
             format,
             reasoning,
+            with_ids,
             sink,
             rows: 0,
         })
@@ -146,6 +152,19 @@ impl ExportWriter {
                 text("rejected"),
                 text("rejected_reasoning"),
             ),
+        };
+        let index = |name: &str| {
+            let col = batch.column_by_name(name)?;
+            let col = arrow::compute::cast(col, &DataType::UInt64).ok()?;
+            let col = col.as_primitive::<arrow::datatypes::UInt64Type>().clone();
+            Some(col)
+        };
+        let indices: Vec<(&str, Option<arrow::array::UInt64Array>)> = match self.shape {
+            Shape::Sft => vec![("rollout_idx", index("rollout_idx"))],
+            Shape::Pairs => vec![
+                ("chosen_rollout_idx", index("chosen_rollout_idx")),
+                ("rejected_rollout_idx", index("rejected_rollout_idx")),
+            ],
         };
         let a = a.unwrap_or_else(none);
         let a_reasoning = a_reasoning.unwrap_or_else(none);
@@ -178,7 +197,19 @@ impl ExportWriter {
                 }
                 Shape::Sft => None,
             };
-            lines.push(self.shape_row(&id, prompt, first, second));
+            let mut line = self.shape_row(&id, prompt, first, second);
+            if self.with_ids
+                && self.format != ExportFormat::Parquet
+                && let Value::Object(m) = &mut line
+            {
+                m.insert("id".into(), id.clone().into());
+                for (name, col) in &indices {
+                    if let Some(c) = col.as_ref().filter(|c| c.is_valid(i)) {
+                        m.insert((*name).into(), c.value(i).into());
+                    }
+                }
+            }
+            lines.push(line);
         }
         match &mut self.sink {
             Sink::Jsonl(w) => {

@@ -312,8 +312,7 @@ pub async fn write_formatter(
     formatter: &Formatter,
     label: Option<&str>,
     dest: &Path,
-    format: crate::config::ExportFormat,
-    reasoning: crate::config::ReasoningMode,
+    options: crate::config::ExportConfig,
 ) -> Result<FormatReport, RunError> {
     use futures::StreamExt;
     let sql_err = |source| FormatError::Sql {
@@ -341,9 +340,7 @@ pub async fn write_formatter(
         let shape = shape_of(&formatter.name, df.schema().as_arrow())?;
         let w = match &mut writer {
             Some(w) => w,
-            None => writer.insert(export::ExportWriter::create(
-                dest, shape, format, reasoning,
-            )?),
+            None => writer.insert(export::ExportWriter::create(dest, shape, options)?),
         };
         let counts = ctx
             .sql(
@@ -391,7 +388,7 @@ pub async fn write_formatter(
         None => {
             // No rollouts at all: an empty file of the formatter's shape.
             let shape = builtin(&formatter.config.kind).map_or(Shape::Sft, |b| b.shape);
-            export::ExportWriter::create(dest, shape, format, reasoning)?
+            export::ExportWriter::create(dest, shape, options)?
         }
     };
     report.rows = writer.commit()?;

@@ -114,6 +114,19 @@ pub fn scores_dir(root: &Path) -> PathBuf {
     root.join("scores")
 }
 
+/// `scores/<label>/verifier.json`: the verifier (`type` and `options`) that
+/// wrote a label's verdicts.
+pub fn scores_verifier_path(root: &Path, label: &str) -> PathBuf {
+    scores_dir(root).join(label).join("verifier.json")
+}
+
+/// The `type` of the verifier that wrote `label`'s verdicts, when recorded.
+pub fn scores_verifier(root: &Path, label: &str) -> Option<String> {
+    let text = std::fs::read_to_string(scores_verifier_path(root, label)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("type")?.as_str().map(str::to_string)
+}
+
 /// Whether `label` can name a `scores/<label>/` directory (and be quoted in
 /// SQL): non-empty, letters, digits, `.`, `_`, `-`, not starting with `.`.
 pub fn is_valid_label(label: &str) -> bool {

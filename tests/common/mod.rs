@@ -81,6 +81,31 @@ pub fn prepared_gsm8k(extra: &[&str]) -> TestDir {
     t
 }
 
+/// The GSM8K sample (26 prompts) in 3 shards of 10, model `mock`,
+/// prepared into `run/` with `extra`: the sampler tests' run.
+pub fn prepared_mock(extra: &[&str]) -> TestDir {
+    let mut args = vec!["shard.size=10", "sampler.model=mock"];
+    args.extend_from_slice(extra);
+    prepared_gsm8k(&args)
+}
+
+/// The prepared input of `run/`, the gold answers `rsr-mock --gold` reads.
+pub fn gold(t: &TestDir) -> String {
+    t.path("run/data/input.parquet").display().to_string()
+}
+
+/// The status of each shard of `run/` in `state.json`.
+pub fn shard_statuses(t: &TestDir) -> Vec<String> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/state.json")).unwrap()).unwrap();
+    state["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Absolute path of a file in tests/fixtures.
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
