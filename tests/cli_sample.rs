@@ -830,3 +830,27 @@ fn settings_are_checked_before_anything_is_prepared_or_launched() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("every shard is sampled already"), "{err}");
 }
+
+#[test]
+fn the_input_format_with_metadata_answer_samples_and_scores_end_to_end() {
+    // {"id", "messages", "metadata": {"answer"}}: the gold reaches the
+    // verifier (and the mock reads it the same way).
+    let t = TestDir::new();
+    let fixture = common::fixture("metadata_answer_sample.jsonl");
+    let mock = Mock::start(&["--gold", &fixture, "--accuracy", "1"]);
+    let input = format!("data.input_path={fixture}");
+    let base = mock.base_url_arg();
+    t.ok(&["run", "work_dir=run", &input, "sampler.model=mock", &base]);
+    let rows = query(
+        &t,
+        "run",
+        "SELECT id, n_pass, answer FROM prompts ORDER BY id",
+    );
+    let passed: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["n_pass"].as_u64().unwrap()))
+        .collect();
+    // Early stop (sft) after the first step of 4, all right; 003 has no
+    // gold, so nothing of it can pass.
+    assert_eq!(passed, [("001", 4), ("002", 4), ("003", 0), ("004", 4)]);
+}

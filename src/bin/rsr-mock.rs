@@ -37,7 +37,8 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Gold answers: a work dir's data/input.parquet, or JSONL with
-    /// `messages` and `answer`. Prompts are matched by their messages.
+    /// `messages` and `answer` (or `metadata.answer`). Prompts are matched
+    /// by their messages.
     #[arg(long)]
     gold: Option<PathBuf>,
     /// Probability that a response is right. Default: each prompt gets its
@@ -556,9 +557,17 @@ fn load_gold(path: &Path) -> anyhow::Result<HashMap<String, String>> {
             }
             let v: Value =
                 serde_json::from_str(&line).with_context(|| format!("line {}", i + 1))?;
-            if let (Some(m), Some(a)) = (v.get("messages"), v.get("answer").and_then(Value::as_str))
-            {
-                add(&m.to_string(), a)?;
+            // `answer`, else `metadata.answer`, as rsr prepare reads it.
+            let answer = v
+                .get("answer")
+                .or_else(|| v.get("metadata").and_then(|m| m.get("answer")))
+                .and_then(|a| match a {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Null => None,
+                    other => Some(other.to_string()),
+                });
+            if let (Some(m), Some(a)) = (v.get("messages"), answer) {
+                add(&m.to_string(), &a)?;
             }
         }
     }
