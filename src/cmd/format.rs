@@ -105,7 +105,7 @@ pub async fn format_all(
             prompts: report.prompts_out,
             prompts_in: report.prompts_in,
             dropped_by_filter: report.dropped_by_filter,
-            written_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            written_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
             rsr_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         written

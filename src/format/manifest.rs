@@ -32,7 +32,8 @@ pub struct Manifest {
     pub prompts_in: u64,
     /// Of which the filters dropped.
     pub dropped_by_filter: u64,
-    /// When it was written (RFC 3339).
+    /// When it was written (RFC 3339 with milliseconds; `rsr export` takes
+    /// the newest manifest of a name).
     pub written_at: String,
     /// The rsr that wrote it.
     pub rsr_version: String,
