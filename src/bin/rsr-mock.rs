@@ -561,11 +561,7 @@ fn load_gold(path: &Path) -> anyhow::Result<HashMap<String, String>> {
             let answer = v
                 .get("answer")
                 .or_else(|| v.get("metadata").and_then(|m| m.get("answer")))
-                .and_then(|a| match a {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Null => None,
-                    other => Some(other.to_string()),
-                });
+                .and_then(rsr::data::validate::gold_text);
             if let (Some(m), Some(a)) = (v.get("messages"), answer) {
                 add(&m.to_string(), &a)?;
             }

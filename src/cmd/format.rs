@@ -123,28 +123,7 @@ pub async fn format_all(
             report.path.display()
         );
         if let Some(p) = previous {
-            let same = p.formatter == written.formatter
-                && p.scores == written.scores
-                && p.reasoning == written.reasoning;
-            tracing::info!(
-                "replaced {}: {} -> {} rows{}",
-                written.file,
-                p.rows,
-                written.rows,
-                if same {
-                    String::new()
-                } else {
-                    format!(
-                        " (was: {}, {} verdicts, thinking {}; now: {}, {} verdicts, thinking {})",
-                        p.filters(),
-                        p.scores,
-                        manifest::mode_name(p.reasoning),
-                        written.filters(),
-                        written.scores,
-                        manifest::mode_name(written.reasoning)
-                    )
-                }
-            );
+            tracing::info!("{}", written.replaced(&p));
         }
         reports.push(report);
     }

@@ -12,6 +12,7 @@ use crate::sampler::client::HttpBackend;
 use crate::sampler::replay::ReplayBackend;
 use crate::sampler::server::{self, LaunchContext, ManagedServers};
 use crate::sampler::{self, Backend, SampleContext, SampleReport, Stop};
+use crate::store::{RunState, ShardStatus};
 
 use super::common::{ConfigArgs, Run, open_run};
 use super::prepare::prepare_step;
@@ -50,12 +51,11 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
 /// Whether every shard of the work dir is sampled already (nothing to
 /// connect to or launch).
 pub fn fully_sampled(run: &Run) -> bool {
-    crate::store::RunState::load(&run.wd.state_path()).is_ok_and(|state| {
-        state
-            .shards
-            .iter()
-            .all(|s| s.status == crate::store::ShardStatus::Done)
-    })
+    RunState::load(&run.wd.state_path()).is_ok_and(|state| all_done(&state))
+}
+
+fn all_done(state: &RunState) -> bool {
+    state.shards.iter().all(|s| s.status == ShardStatus::Done)
 }
 
 /// Checks everything sampling needs before anything is prepared, launched
@@ -228,7 +228,8 @@ pub async fn sample_step(
 ) -> anyhow::Result<SampleReport> {
     let config = &run.resolved.config;
     let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
-    if fully_sampled(run) {
+    let state = RunState::load(&run.wd.state_path())?;
+    if all_done(&state) {
         // Nothing to request: no server is launched or asked.
         tracing::info!("every shard is sampled already: nothing to request");
         return Ok(SampleReport {
@@ -239,7 +240,6 @@ pub async fn sample_step(
             failures: Vec::new(),
         });
     }
-    let state = crate::store::RunState::load(&run.wd.state_path())?;
     let c = &state.counters;
     if verifier.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
         run.discard_if_new();

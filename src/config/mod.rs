@@ -156,7 +156,7 @@ pub struct Resolved {
     /// Whether `work_dir` held a saved config that was resumed.
     pub resumed: bool,
     /// Which layer set each key, for messages.
-    origins: Vec<(String, String)>,
+    origins: Origins,
 }
 
 impl Resolved {
@@ -171,7 +171,7 @@ impl Resolved {
     /// Where `key` was set: a config file, an environment variable, a
     /// command-line override, a resumed run's config or the defaults.
     pub fn origin(&self, key: &str) -> String {
-        Origins(self.origins.clone()).of(key)
+        self.origins.of(key)
     }
 
     /// Fails with [`ConfigError::Missing`] when `key` was left at `???`.
@@ -202,6 +202,7 @@ impl Resolved {
 }
 
 /// One layer's record of the keys it set, to name the source in errors.
+#[derive(Debug, Clone)]
 struct Origins(Vec<(String, String)>);
 
 impl Origins {
@@ -392,7 +393,7 @@ fn build(mut tree: Value, origins: &Origins) -> Result<Resolved, ConfigError> {
         config,
         missing,
         resumed: false,
-        origins: origins.0.clone(),
+        origins: origins.clone(),
     })
 }
 

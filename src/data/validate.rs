@@ -38,6 +38,16 @@ pub fn inputs_schema() -> SchemaRef {
     ]))
 }
 
+/// A gold answer given as a JSON value (`metadata.answer`) as text: a
+/// string as it is, a number or any other value as its JSON, null as none.
+pub fn gold_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 /// The columns of `schema`, comma-separated, for error messages.
 pub fn column_names(schema: &Schema) -> String {
     schema
@@ -167,19 +177,19 @@ impl Validator {
                 fix: "add one in a transform (e.g. `row_number() OVER () AS id`) or set data.id_from=hash",
             });
         }
-        let messages = match (find("messages"), find("prompt")) {
-            (Some(_), _) if prompting.template.is_some() => {
+        let template = prompting.template.as_deref();
+        let messages = match (find("messages"), find("prompt"), template) {
+            (Some(_), _, Some(_)) => {
                 return Err(DataError::Config(format!(
                     "data.prompt_template builds each prompt's messages, but {origin} has a `messages` column already: drop one of them"
                 )));
             }
-            _ if prompting.template.is_some() => {
-                let text = prompting.template.as_deref().expect("checked above");
+            (None, _, Some(text)) => {
                 MessagesFrom::Template(Template::parse(text, schema).map_err(DataError::Config)?)
             }
-            (Some(i), _) => MessagesFrom::Messages(i),
-            (None, Some(i)) => MessagesFrom::Prompt(i),
-            (None, None) => {
+            (Some(i), _, None) => MessagesFrom::Messages(i),
+            (None, Some(i), None) => MessagesFrom::Prompt(i),
+            (None, None, None) => {
                 return Err(DataError::MissingColumn {
                     origin: origin.to_string(),
                     column: "messages",
@@ -415,11 +425,7 @@ impl Validator {
             ));
         }
         self.seen.insert(key, global);
-        let gold = match meta.get("answer") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
-        };
+        let gold = meta.get("answer").and_then(gold_text);
         Ok((id, msgs, canonical(meta).to_string(), gold))
     }
 

@@ -46,26 +46,16 @@ pub fn file_name(name: &str, format: ExportFormat) -> String {
     match format {
         ExportFormat::Trl => format!("{name}.jsonl"),
         ExportFormat::Parquet => format!("{name}.parquet"),
-        other => format!("{name}.{}.jsonl", shape_name(other)),
+        other => format!("{name}.{}.jsonl", config_name(other)),
     }
 }
 
-fn shape_name(format: ExportFormat) -> &'static str {
-    match format {
-        ExportFormat::Trl => "trl",
-        ExportFormat::TrlPromptCompletion => "trl_prompt_completion",
-        ExportFormat::Sharegpt => "sharegpt",
-        ExportFormat::Alpaca => "alpaca",
-        ExportFormat::Parquet => "parquet",
-    }
-}
-
-/// The config spelling of a thinking mode (`think_tags`).
-pub fn mode_name(mode: ReasoningMode) -> &'static str {
-    match mode {
-        ReasoningMode::Drop => "drop",
-        ReasoningMode::ThinkTags => "think_tags",
-        ReasoningMode::Field => "field",
+/// A config value's spelling in the config file (`think_tags`,
+/// `trl_prompt_completion`), as its serde attributes give it.
+fn config_name(value: impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
     }
 }
 
@@ -105,6 +95,34 @@ impl Manifest {
         let mut text = serde_json::to_string_pretty(self).expect("manifest serializes");
         text.push('\n');
         crate::store::write_atomic(path_of(file), text.as_bytes())
+    }
+
+    /// `replaced FILE: a -> b rows`, with what changed when the selection,
+    /// the verdicts or the thinking differ from `previous`.
+    pub fn replaced(&self, previous: &Manifest) -> String {
+        let same = previous.formatter == self.formatter
+            && previous.scores == self.scores
+            && previous.reasoning == self.reasoning;
+        let describe = |m: &Manifest| {
+            format!(
+                "{}, {} verdicts, thinking {}",
+                m.filters(),
+                m.scores,
+                config_name(m.reasoning)
+            )
+        };
+        let mut line = format!(
+            "replaced {}: {} -> {} rows",
+            self.file, previous.rows, self.rows
+        );
+        if !same {
+            line.push_str(&format!(
+                " (was: {}; now: {})",
+                describe(previous),
+                describe(self)
+            ));
+        }
+        line
     }
 
     /// The formatter's filters in one line (`max_pass_rate=0.5`), or

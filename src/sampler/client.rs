@@ -62,6 +62,18 @@ pub struct RequestFailure {
     pub systemic: Option<&'static str>,
 }
 
+impl RequestFailure {
+    /// A failure whose recorded message is its cause.
+    pub fn new(cause: String, endpoint: &str, systemic: Option<&'static str>) -> Self {
+        Self {
+            message: cause.clone(),
+            cause,
+            endpoint: endpoint.to_string(),
+            systemic,
+        }
+    }
+}
+
 impl Failure {
     fn new(message: String, retryable: bool, endpoint_fault: bool) -> Self {
         Self {
@@ -197,35 +209,30 @@ impl HttpBackend {
                     if failure.refused && self.pool.all_unreachable() {
                         // Every server refuses connections: retrying only
                         // delays the stop.
-                        return Err(RequestFailure {
-                            message: failure.message.clone(),
-                            cause: failure.message,
-                            endpoint,
-                            systemic: Some(
+                        return Err(RequestFailure::new(
+                            failure.message,
+                            &endpoint,
+                            Some(
                                 "every endpoint refused its last connections: no server is listening",
                             ),
-                        });
+                        ));
                     }
                     if !failure.retryable {
-                        return Err(RequestFailure {
-                            message: failure.message.clone(),
-                            cause: failure.message,
-                            endpoint,
-                            systemic: failure.systemic,
-                        });
+                        return Err(RequestFailure::new(
+                            failure.message,
+                            &endpoint,
+                            failure.systemic,
+                        ));
                     }
                     if attempt >= self.policy.max_retries {
                         let tries = attempt + 1;
-                        return Err(RequestFailure {
-                            message: format!(
-                                "{} (gave up after {tries} attempt{})",
-                                failure.message,
-                                if tries == 1 { "" } else { "s" }
-                            ),
-                            cause: failure.message,
-                            endpoint,
-                            systemic: None,
-                        });
+                        let mut gave_up = RequestFailure::new(failure.message, &endpoint, None);
+                        gave_up.message = format!(
+                            "{} (gave up after {tries} attempt{})",
+                            gave_up.cause,
+                            if tries == 1 { "" } else { "s" }
+                        );
+                        return Err(gave_up);
                     }
                     let delay = self
                         .policy

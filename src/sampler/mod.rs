@@ -92,11 +92,12 @@ impl Backend {
             // A replay file that cannot be read fails every request alike.
             Backend::Replay(r) => {
                 r.generate(&prompt.id, prompt.shard, n, ordinal)
-                    .map_err(|message| RequestFailure {
-                        cause: message.clone(),
-                        message,
-                        endpoint: r.endpoint().to_string(),
-                        systemic: Some("the replay file cannot be read"),
+                    .map_err(|message| {
+                        RequestFailure::new(
+                            message,
+                            r.endpoint(),
+                            Some("the replay file cannot be read"),
+                        )
                     })
             }
         }
@@ -166,7 +167,6 @@ struct Active {
 
 /// What one request brought back.
 struct Outcome {
-    key: u64,
     req: Request,
     /// Finished rollouts (responses, truncated ones included).
     rows: Vec<RolloutRow>,
@@ -363,7 +363,7 @@ async fn schedule(
         tokio::select! {
             Some(joined) = in_flight.join_next() => {
                 let Ok(out) = joined else { continue };
-                let key = out.key;
+                let key = out.req.key;
                 counters.requests += 1;
                 let a = active.get_mut(&key).expect("request of an active prompt");
                 a.outstanding -= 1;
@@ -524,7 +524,6 @@ async fn run_request(
         pred: None,
     };
     let mut out = Outcome {
-        key: req.key,
         rows: Vec::with_capacity(req.rollouts.len()),
         failed: Vec::new(),
         failure: None,
@@ -573,12 +572,7 @@ async fn run_request(
                             },
                             (idx, ordinal),
                         ));
-                        out.failure = Some(RequestFailure {
-                            message: cause.clone(),
-                            cause,
-                            endpoint: g.endpoint.clone(),
-                            systemic: None,
-                        });
+                        out.failure = Some(RequestFailure::new(cause, &g.endpoint, None));
                     }
                 }
             }
