@@ -2,7 +2,7 @@
 # Throughput, CPU cost and peak memory of `rsr sample` against rsr-mock.
 #
 #   bash benches/sampler.sh                 # all three measurements
-#   bash benches/sampler.sh throughput      # or: memory, replay, kill
+#   bash benches/sampler.sh throughput      # or: memory, replay, kill, peer
 #
 # throughput: C concurrent requests (n=1) to a mock answering after a fixed
 #   latency L; reports achieved requests/s against the ideal C/L, and rsr's
@@ -19,6 +19,10 @@
 #   with SIGKILL after KILL_AFTER seconds (default 5), then resumed to the
 #   end. Reports the requests the mock received in all against the 2,000
 #   needed: at most the 32 in flight at the kill may be sent twice.
+# peer: the throughput and kill cases again with benches/peer_asyncio.py
+#   (the official openai client in an asyncio script that appends each
+#   response to JSON Lines and skips finished ids on a rerun), against the
+#   same mock, for the same prompts; needs `pip install openai`.
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -132,6 +136,37 @@ kill9() {
   echo "| kill -9 | $p prompts × 4 (n=4), C=32, killed after $after s ($at_kill requests sent by then) | | $sent requests sent in all for $p needed: **$((sent - p)) sent twice** | | $rows rollouts, $(( rows / 4 )) prompts complete |"
 }
 
+peer() {
+  python3 -c "import openai" 2>/dev/null || { echo "peer: needs the openai package (pip install openai)" >&2; exit 1; }
+  local c=${C:-256} l=${L_MS:-200} rounds=${ROUNDS:-50}
+  local n=$((c * rounds)) script=benches/peer_asyncio.py
+  prompts "$n" "$work/pt.jsonl"
+  start_mock --latency-ms "$l" --accuracy 1
+  /usr/bin/time -f '%U %S %M' -o "$work/time" python3 "$script" "$url" "$work/pt.jsonl" "$work/pt.out" "$c" 1 > "$work/peer.out"
+  read -r user sys kb < "$work/time"
+  local secs
+  secs=$(sed -n 's/.* in \([0-9.]*\) s/\1/p' "$work/peer.out")
+  stop_mock
+  echo "| peer throughput (openai AsyncOpenAI) | C=$c, L=$l ms, $n requests | $secs s | $(awk -v r="$n" -v s="$secs" -v c="$c" -v l="$l" 'BEGIN {
+    printf "%.0f req/s = %.3f of C/L = %.0f", r/s, (r/s)/(c*1000/l), c*1000/l }') | $(awk -v u="$user" -v s="$sys" -v r="$n" 'BEGIN {
+    printf "%.2f s CPU per 1,000 requests", 1000*(u+s)/r }') | $((kb / 1024)) MiB |"
+
+  local p=2000 after=${KILL_AFTER:-5}
+  prompts "$p" "$work/pk.jsonl"
+  start_mock --latency-ms 200 --latency-dist uniform --accuracy 0.5
+  python3 "$script" "$url" "$work/pk.jsonl" "$work/pk.out" 32 4 > /dev/null 2>&1 &
+  local pid=$!
+  sleep "$after"
+  kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+  local at_kill sent rows
+  at_kill=$(curl -s "${url%/v1}/stats" | sed 's/.*"requests":\([0-9]*\).*/\1/')
+  python3 "$script" "$url" "$work/pk.jsonl" "$work/pk.out" 32 4 > /dev/null
+  sent=$(curl -s "${url%/v1}/stats" | sed 's/.*"requests":\([0-9]*\).*/\1/')
+  rows=$(wc -l < "$work/pk.out")
+  stop_mock
+  echo "| peer kill -9 (openai AsyncOpenAI) | $p prompts × 4 (n=4), C=32, killed after $after s ($at_kill requests sent by then) | | $sent requests sent in all for $p needed: **$((sent - p)) sent twice** | | $rows lines for $p prompts |"
+}
+
 command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
 echo "| case | load | sampling time | rate | rsr CPU | peak RSS |"
 echo "|---|---|---|---|---|---|"
@@ -140,6 +175,7 @@ case "${1:-all}" in
   memory) memory ;;
   replay) replay ;;
   kill) kill9 ;;
-  all) throughput; memory; replay; kill9 ;;
-  *) echo "usage: $0 [throughput|memory|replay|kill]" >&2; exit 2 ;;
+  peer) peer ;;
+  all) throughput; memory; replay; kill9; peer ;;
+  *) echo "usage: $0 [throughput|memory|replay|kill|peer]" >&2; exit 2 ;;
 esac
