@@ -1,53 +1,118 @@
-//! The verifier corpus: hundreds of (response, gold, expected verdict) cases
-//! in `tests/fixtures/verifier_cases.jsonl` — GSM8K and MATH-500 answers in
-//! the styles models write (long thinking that mentions wrong answers, then a
-//! boxed or stated final answer), hand-written edge cases per answer shape,
-//! multiple choice and numeric. Every failure is listed.
+//! The verifier corpora.
+//!
+//! `tests/fixtures/verifier_corpus/<class>.jsonl` holds one file per class of
+//! answer form (`math-minerva`, `mcq-chinese`, …): each line a response, a
+//! gold answer, an optional `metadata` string and the expected score. The
+//! file name's prefix picks the verifier (`math-` → `math-rlvr`, `mcq-` →
+//! `mcq-rlvr`). Agreement is reported per class, so a regression names its
+//! class; every case must agree.
+//!
+//! `tests/fixtures/verifier_cases.jsonl` is the older mixed corpus (GSM8K and
+//! MATH-500 answers in model styles, shape edge cases, numeric), reported by
+//! its `category`.
 
-use rsr::verifier::{Sample, build};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rsr::verifier::{Sample, Verifier, build};
 use serde_json::{Map, Value};
+
+/// Per class: (cases, agreeing, failure lines).
+type Tally = BTreeMap<String, (usize, usize, Vec<String>)>;
+
+fn check(tally: &mut Tally, class: &str, verifier: &dyn Verifier, case: &Value, at: String) {
+    let expected = case["expected"].as_f64().expect("expected is a number");
+    let verdict = verifier.verify(&Sample {
+        response: case["response"].as_str().expect("response"),
+        gold: case["gold"].as_str().expect("gold"),
+        metadata: case["metadata"].as_str(),
+    });
+    let entry = tally.entry(class.to_string()).or_default();
+    entry.0 += 1;
+    if verdict.score == expected {
+        entry.1 += 1;
+    } else {
+        entry.2.push(format!(
+            "  [{class}] {at}: expected {expected}, got {} (pred {:?}, gold {:?})",
+            verdict.score, verdict.pred, case["gold"]
+        ));
+    }
+}
+
+fn report(tally: &Tally) -> (String, usize) {
+    let mut table = String::from("class                               agree / cases\n");
+    let mut failures = Vec::new();
+    for (class, (n, ok, fails)) in tally {
+        table.push_str(&format!(
+            "{class:<34} {ok:>6} / {n:<5} {:6.1}%\n",
+            100.0 * *ok as f64 / *n as f64
+        ));
+        failures.extend(fails.iter().cloned());
+    }
+    if !failures.is_empty() {
+        table.push_str("\nfailures:\n");
+        table.push_str(&failures.join("\n"));
+    }
+    (table, failures.len())
+}
+
+#[test]
+fn every_class_agrees() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/verifier_corpus");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    let (math, mcq) = (
+        build("math-rlvr", &Map::new()).unwrap(),
+        build("mcq-rlvr", &Map::new()).unwrap(),
+    );
+    let mut tally = Tally::new();
+    for path in &files {
+        let class = path.file_stem().unwrap().to_str().unwrap();
+        let verifier = match class.split('-').next() {
+            Some("math") => &*math,
+            Some("mcq") => &*mcq,
+            _ => panic!("{}: the name must start with math- or mcq-", path.display()),
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let case: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1));
+            check(&mut tally, class, verifier, &case, format!("{class}.jsonl:{}", i + 1));
+        }
+    }
+    for (class, (n, _, _)) in &tally {
+        assert!(*n >= 30, "class {class} has only {n} cases (at least 30)");
+    }
+    let (table, failed) = report(&tally);
+    eprintln!("{table}");
+    assert_eq!(failed, 0, "verdicts disagree with the corpus:\n{table}");
+}
 
 #[test]
 fn every_case_gets_its_expected_verdict() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/verifier_cases.jsonl");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/verifier_cases.jsonl");
     let text = std::fs::read_to_string(path).unwrap();
-    let (mut total, mut negatives, mut failures) = (0, 0, Vec::new());
+    let (mut total, mut negatives) = (0, 0);
+    let mut tally = Tally::new();
     for (i, line) in text.lines().enumerate() {
         let case: Value = serde_json::from_str(line).unwrap();
-        let name = case["verifier"].as_str().unwrap();
-        let verifier = build(name, &Map::new()).unwrap();
-        let expected = case["expected"].as_f64().unwrap();
-        let verdict = verifier.verify(&Sample {
-            response: case["response"].as_str().unwrap(),
-            gold: case["gold"].as_str().unwrap(),
-            metadata: case["metadata"].as_str(),
-        });
+        let verifier = build(case["verifier"].as_str().unwrap(), &Map::new()).unwrap();
         total += 1;
-        if expected == 0.0 {
+        if case["expected"].as_f64() == Some(0.0) {
             negatives += 1;
         }
-        if verdict.score != expected {
-            failures.push(format!(
-                "line {}: [{}] {} expected {expected}, got {} (pred {:?}, gold {:?})",
-                i + 1,
-                name,
-                case["category"].as_str().unwrap(),
-                verdict.score,
-                verdict.pred,
-                case["gold"].as_str().unwrap()
-            ));
-        }
+        let class = case["category"].as_str().unwrap();
+        check(&mut tally, class, &*verifier, &case, format!("verifier_cases.jsonl:{}", i + 1));
     }
     assert!(total >= 300, "only {total} cases");
     assert!(
         negatives * 3 >= total,
         "only {negatives} of {total} expected false"
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {total} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    let (table, failed) = report(&tally);
+    assert_eq!(failed, 0, "verdicts disagree with the corpus:\n{table}");
 }
