@@ -6,6 +6,14 @@
 /// their byte offsets. A box whose brace never closes is skipped. Linear in
 /// the text: braces are matched once, with a stack.
 pub fn boxed(text: &str) -> Vec<(usize, &str)> {
+    boxed_spans(text)
+        .into_iter()
+        .map(|(start, _, content)| (start, content))
+        .collect()
+}
+
+/// Every box as (start of `\boxed`, end after its closing brace, content).
+pub fn boxed_spans(text: &str) -> Vec<(usize, usize, &str)> {
     if !text.contains("\\boxed") && !text.contains("\\fbox") {
         return Vec::new();
     }
@@ -22,11 +30,11 @@ pub fn boxed(text: &str) -> Vec<(usize, &str)> {
                 && bytes[j] == b'{'
                 && let Some(&end) = closing.get(&j)
             {
-                out.push((start, &text[j + 1..end]));
+                out.push((start, end + 1, &text[j + 1..end]));
             }
         }
     }
-    out.sort_by_key(|(pos, _)| *pos);
+    out.sort_by_key(|(pos, _, _)| *pos);
     out
 }
 

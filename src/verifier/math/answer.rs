@@ -1,10 +1,15 @@
 //! Answer structures and their equality: matrices, tuples and intervals
 //! (ordered, bracket kinds significant), sets and comma lists such as roots
-//! (unordered), unions of intervals, and single values (numbers, expressions,
-//! text).
+//! (unordered), unions of intervals, labelled lists (`PQ=3, RS=8`),
+//! relations (`y ≥ 7`, `2x + 4y = 6`: the same relation up to sides and a
+//! constant factor), and single values (numbers, expressions, text).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use super::expr;
-use super::normalize::{normalize, strip_percent};
+use super::normalize::{has_vars, normalize, strip_percent};
 
 /// How two answers are compared.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,8 +34,30 @@ enum Shape {
     Matrix(Vec<Vec<String>>),
     Seq(char, char, Vec<String>),
     Unordered(Vec<String>),
+    /// `name = value` items, in order.
+    Labelled(Vec<(String, String)>),
+    /// Sides and the relations between them, oriented so that `>` and `≥`
+    /// never appear (`y ≥ 7` is stored as `7 ≤ y`).
+    Relation(Vec<String>, Vec<char>),
     Single(String),
 }
+
+/// A `name = value` item of a labelled list.
+static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^([A-Za-z]{1,4}(?:_\{?\w+\}?)?|\\[a-zA-Z]+)\s*=\s*([^=]+)$").expect("valid regex")
+});
+
+/// Matrix environments; `array` carries a column spec (`{cc}`) to skip.
+const MATRIX_ENVS: &[&str] = &[
+    "pmatrix",
+    "bmatrix",
+    "Bmatrix",
+    "vmatrix",
+    "Vmatrix",
+    "smallmatrix",
+    "matrix",
+    "array",
+];
 
 /// Splits at top-level occurrences of `sep` (outside any bracket).
 fn split_top(s: &str, sep: &str) -> Vec<String> {
@@ -79,42 +106,137 @@ fn encloses(s: &str) -> bool {
 
 fn shape(s: &str) -> Shape {
     let s = s.trim();
-    for env in ["pmatrix", "bmatrix", "Bmatrix", "vmatrix", "matrix"] {
-        let begin = format!("\\begin{{{env}}}");
-        let end = format!("\\end{{{env}}}");
-        if let (Some(b), Some(e)) = (s.find(&begin), s.rfind(&end))
-            && b + begin.len() <= e
-        {
-            let body = &s[b + begin.len()..e];
-            let rows = body
-                .split("\\\\")
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(|r| r.split('&').map(|c| c.trim().to_string()).collect())
-                .collect();
-            return Shape::Matrix(rows);
-        }
+    if let Some(m) = matrix(s) {
+        return m;
+    }
+    // `\pm`: both signs.
+    if let Some(i) = s.find("\\pm") {
+        let (before, after) = (&s[..i], &s[i + 3..]);
+        return Shape::Unordered(vec![
+            format!("{before}+{after}"),
+            format!("{before}-{after}"),
+        ]);
     }
     let unions = split_top(s, "\\cup");
     if unions.len() > 1 {
         return Shape::Unordered(unions);
     }
-    if let Some(inner) = s.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}")) {
-        return Shape::Unordered(split_top(inner, ","));
+    for (open, close) in [("\\{", "\\}"), ("{", "}")] {
+        if let Some(inner) = s.strip_prefix(open).and_then(|r| r.strip_suffix(close))
+            && (open == "\\{" || encloses(s))
+        {
+            return Shape::Unordered(list_items(inner));
+        }
     }
     let first = s.chars().next().unwrap_or(' ');
     let last = s.chars().last().unwrap_or(' ');
     if matches!(first, '(' | '[') && matches!(last, ')' | ']') && s.len() >= 2 && encloses(s) {
-        let items = split_top(&s[1..s.len() - 1], ",");
+        let inner = &s[1..s.len() - 1];
+        let mut items = split_top(inner, ",");
+        if items.len() == 1 {
+            // `(0;-2;6)`: semicolons separate coordinates in some locales.
+            items = split_top(inner, ";");
+        }
         if items.len() > 1 {
             return Shape::Seq(first, last, items);
         }
     }
-    let items = split_top(s, ",");
+    let items = list_items(s);
     if items.len() > 1 {
+        let labelled: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|item| {
+                LABELLED
+                    .captures(item)
+                    .map(|c| (c[1].to_string(), c[2].trim().to_string()))
+            })
+            .collect();
+        if labelled.len() == items.len() {
+            return Shape::Labelled(labelled);
+        }
         return Shape::Unordered(items);
     }
+    if let Some(r) = relation(s) {
+        return r;
+    }
     Shape::Single(s.to_string())
+}
+
+/// The items of a list: separated by top-level `,`, `;`, ` and `, ` or `.
+fn list_items(s: &str) -> Vec<String> {
+    let mut items = vec![s.to_string()];
+    for sep in [",", ";", " and ", " or "] {
+        items = items.iter().flat_map(|i| split_top(i, sep)).collect();
+    }
+    items.retain(|i| !i.is_empty());
+    items
+}
+
+fn matrix(s: &str) -> Option<Shape> {
+    for env in MATRIX_ENVS {
+        let begin = format!("\\begin{{{env}}}");
+        let end = format!("\\end{{{env}}}");
+        let (Some(b), Some(e)) = (s.find(&begin), s.rfind(&end)) else {
+            continue;
+        };
+        let mut body = s.get(b + begin.len()..e)?.trim_start();
+        if *env == "array"
+            && let Some(rest) = body.strip_prefix('{')
+        {
+            body = &rest[rest.find('}')? + 1..];
+        }
+        let rows = body
+            .split("\\\\")
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && *r != "\\hline")
+            .map(|r| r.split('&').map(|c| c.trim().to_string()).collect())
+            .collect();
+        return Some(Shape::Matrix(rows));
+    }
+    None
+}
+
+/// `a < b`, `y ≥ 7`, `1 ≤ |z| ≤ 3/2`, `2x + 4y = 6`, `x ≠ 4`: sides and
+/// operators at the top level, oriented to `<`/`≤`. An equation whose left
+/// side is a name and right side a constant (`x = 5`) was already reduced
+/// to its value by normalization.
+fn relation(s: &str) -> Option<Shape> {
+    let mut sides = Vec::new();
+    let mut ops = Vec::new();
+    let mut depth = 0i32;
+    let mut last = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            '<' | '>' | '≤' | '≥' | '≠' | '=' if depth == 0 => {
+                sides.push(s[last..i].trim().to_string());
+                ops.push(c);
+                last = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    if ops.is_empty() {
+        return None;
+    }
+    sides.push(s[last..].trim().to_string());
+    if sides.iter().any(String::is_empty) {
+        return None;
+    }
+    let greater = ops.iter().any(|o| matches!(o, '>' | '≥'));
+    let less = ops.iter().any(|o| matches!(o, '<' | '≤'));
+    if greater && less {
+        return None;
+    }
+    if greater {
+        sides.reverse();
+        ops.reverse();
+        for o in &mut ops {
+            *o = if *o == '>' { '<' } else { '≤' };
+        }
+    }
+    Some(Shape::Relation(sides, ops))
 }
 
 /// Whether two answers (as written) are equal.
@@ -141,23 +263,104 @@ pub fn equal(a: &str, b: &str, cmp: &Compare) -> bool {
                 && x.len() == y.len()
                 && x.iter().zip(&y).all(|(p, q)| equal(p, q, cmp))
         }
+        // Sets: any order, a repeated element counted once.
         (Shape::Unordered(x), Shape::Unordered(y)) => {
-            if x.len() != y.len() {
-                return false;
-            }
-            let mut used = vec![false; y.len()];
-            x.iter().all(|p| {
-                let found = y
-                    .iter()
-                    .enumerate()
-                    .find(|(j, q)| !used[*j] && equal(p, q, cmp))
-                    .map(|(j, _)| j);
-                found.map(|j| used[j] = true).is_some()
-            })
+            let (x, y) = (distinct(x), distinct(y));
+            x.len() == y.len() && matching(&x, &y, |p, q| equal(p, q, cmp))
+        }
+        (Shape::Labelled(x), Shape::Labelled(y)) => {
+            x.len() == y.len()
+                && matching(&x, &y, |(n, v), (m, w)| {
+                    n.eq_ignore_ascii_case(m) && equal(v, w, cmp)
+                })
+        }
+        // A labelled list against the bare values: in order.
+        (Shape::Labelled(x), Shape::Unordered(y)) | (Shape::Unordered(y), Shape::Labelled(x)) => {
+            x.len() == y.len() && x.iter().zip(&y).all(|((_, v), w)| equal(v, w, cmp))
+        }
+        (Shape::Relation(sx, ox), Shape::Relation(sy, oy)) => {
+            relation_equal(&sx, &ox, &sy, &oy, cmp)
+        }
+        // A stated equation against a value: `\frac{n(n-3)}{2} = 20` against
+        // a gold `20` (the prediction computed the constant), `g(t) = 2t`
+        // against `2t` either way (the value of a named equation). A gold
+        // equation `a + 3z = 0` is not answered by `0`.
+        (Shape::Relation(sides, ops), Shape::Single(gold)) => {
+            let value = sides.last().expect("a relation has sides");
+            ops.iter().all(|o| *o == '=')
+                && (is_name(&sides[0]) || (!has_vars(value) && !has_vars(&gold)))
+                && equal(value, &gold, cmp)
+        }
+        (Shape::Single(pred), Shape::Relation(sides, ops)) => {
+            ops == ['='] && is_name(&sides[0]) && equal(&pred, &sides[1], cmp)
+        }
+        // `-793 < a < 10` is the interval `(-793, 10)`.
+        (Shape::Relation(sides, ops), Shape::Seq(open, close, items))
+        | (Shape::Seq(open, close, items), Shape::Relation(sides, ops)) => {
+            sides.len() == 3
+                && items.len() == 2
+                && is_name(&sides[1])
+                && open == if ops[0] == '<' { '(' } else { '[' }
+                && close == if ops[1] == '<' { ')' } else { ']' }
+                && equal(&sides[0], &items[0], cmp)
+                && equal(&sides[2], &items[1], cmp)
         }
         (Shape::Single(x), Shape::Single(y)) => single_equal(&x, &y, cmp),
         _ => false,
     }
+}
+
+/// Whether every item of `x` pairs with its own item of `y`.
+fn matching<T>(x: &[T], y: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
+    let mut used = vec![false; y.len()];
+    x.iter().all(|p| {
+        let found = (0..y.len()).find(|&j| !used[j] && eq(p, &y[j]));
+        found.map(|j| used[j] = true).is_some()
+    })
+}
+
+/// The items with repeats (after normalization) removed, in order.
+fn distinct(items: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|i| seen.insert(normalize(i).replace(' ', "")))
+        .collect()
+}
+
+/// Whether `s` is a name (`y`, `f(x)`, `a_1`) rather than an expression.
+fn is_name(s: &str) -> bool {
+    static NAME: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(?:[A-Za-z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)(?:\([^()=]*\))?$")
+            .expect("valid regex")
+    });
+    NAME.is_match(s.trim())
+}
+
+/// Two relations are equal when their operators match and either each side
+/// is equal, or (two sides) the differences `left − right` are proportional:
+/// by any non-zero constant for `=` and `≠`, by a positive one for `<`, `≤`.
+fn relation_equal(sx: &[String], ox: &[char], sy: &[String], oy: &[char], cmp: &Compare) -> bool {
+    if ox != oy || sx.len() != sy.len() {
+        return false;
+    }
+    if sx.iter().zip(sy).all(|(a, b)| equal(a, b, cmp)) {
+        return true;
+    }
+    if sx.len() != 2 {
+        return false;
+    }
+    let diff = |s: &[String]| {
+        Some(expr::Expr::Sub(
+            Box::new(expr::parse(&s[0])?),
+            Box::new(expr::parse(&s[1])?),
+        ))
+    };
+    let (Some(dx), Some(dy)) = (diff(sx), diff(sy)) else {
+        return false;
+    };
+    let positive = matches!(ox[0], '<' | '≤');
+    expr::proportional(&dx, &dy, cmp.rel_tol, positive)
 }
 
 fn single_equal(a: &str, b: &str, cmp: &Compare) -> bool {

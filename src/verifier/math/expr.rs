@@ -43,6 +43,33 @@ pub enum Expr {
     Fact(Box<Expr>),
 }
 
+/// Greek letters read as variables (`\theta`, `\alpha`).
+const GREEK: &[&str] = &[
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+];
+
 /// Functions the parser knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Func {
@@ -62,6 +89,24 @@ pub enum Func {
     Exp,
     /// Absolute value.
     Abs,
+    /// Cotangent.
+    Cot,
+    /// Secant.
+    Sec,
+    /// Cosecant.
+    Csc,
+    /// Inverse sine.
+    Asin,
+    /// Inverse cosine.
+    Acos,
+    /// Inverse tangent.
+    Atan,
+    /// Hyperbolic sine.
+    Sinh,
+    /// Hyperbolic cosine.
+    Cosh,
+    /// Hyperbolic tangent.
+    Tanh,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -304,8 +349,16 @@ impl Parser {
         Some(e)
     }
 
-    /// `\sin x`, `\sin(x)`, `\sin^2 x` = `(\sin x)^2`.
+    /// `\sin x`, `\sin(x)`, `\sin^2 x` = `(\sin x)^2`, `\log_2 8`.
     fn call(&mut self, f: Func) -> Option<Expr> {
+        if f == Func::Log && self.eat_op('_') {
+            let base = self.group()?;
+            let x = self.func_arg()?;
+            return Some(Expr::Div(
+                Box::new(Expr::Func(Func::Ln, Box::new(x))),
+                Box::new(Expr::Func(Func::Ln, Box::new(base))),
+            ));
+        }
         let power = if self.eat_op('^') {
             Some(self.unary_or_group()?)
         } else {
@@ -410,11 +463,21 @@ impl Parser {
         Some(e)
     }
 
+    /// The argument of a function written without parentheses: a power
+    /// and the numbers and letters multiplied onto it (`\sin 2x` is
+    /// `\sin(2x)`), up to an operator or another function.
     fn func_arg(&mut self) -> Option<Expr> {
-        match self.peek()? {
-            Tok::Open(_) => self.primary(),
-            _ => self.power(),
+        if let Tok::Open(_) = self.peek()? {
+            return self.primary();
         }
+        let mut arg = self.power()?;
+        while let Some(Tok::Num(_) | Tok::Ident(_)) = self.peek() {
+            if matches!(self.peek(), Some(Tok::Ident(name)) if func(name).is_some()) {
+                break;
+            }
+            arg = Expr::Mul(Box::new(arg), Box::new(self.power()?));
+        }
+        Some(arg)
     }
 
     fn command(&mut self, c: &str) -> Option<Expr> {
@@ -450,6 +513,7 @@ impl Parser {
             }
             "pi" => Some(Expr::Num(std::f64::consts::PI)),
             "mathrm" | "text" => self.primary(),
+            greek if GREEK.contains(&greek) => Some(Expr::Var(greek.to_string())),
             other => self.call(func(other)?),
         }
     }
@@ -464,6 +528,15 @@ fn func(name: &str) -> Option<Func> {
         "ln" => Func::Ln,
         "log" => Func::Log,
         "exp" => Func::Exp,
+        "cot" => Func::Cot,
+        "sec" => Func::Sec,
+        "csc" => Func::Csc,
+        "arcsin" => Func::Asin,
+        "arccos" => Func::Acos,
+        "arctan" => Func::Atan,
+        "sinh" => Func::Sinh,
+        "cosh" => Func::Cosh,
+        "tanh" => Func::Tanh,
         _ => return None,
     })
 }
@@ -551,6 +624,15 @@ impl Expr {
                     Func::Log => x.log10(),
                     Func::Exp => x.exp(),
                     Func::Abs => x.abs(),
+                    Func::Cot => 1.0 / x.tan(),
+                    Func::Sec => 1.0 / x.cos(),
+                    Func::Csc => 1.0 / x.sin(),
+                    Func::Asin => x.asin(),
+                    Func::Acos => x.acos(),
+                    Func::Atan => x.atan(),
+                    Func::Sinh => x.sinh(),
+                    Func::Cosh => x.cosh(),
+                    Func::Tanh => x.tanh(),
                 }
             }
         }
@@ -610,6 +692,59 @@ pub fn equivalent(a: &Expr, b: &Expr, rel: f64) -> bool {
         }
     }
     defined * 2 >= POINTS
+}
+
+/// Whether `a = c·b` for one constant `c` (positive when `positive`), at
+/// the same points as [`equivalent`]: `2x + 4y - 6` and `x + 2y - 3` are
+/// proportional, so the equations `2x + 4y = 6` and `x + 2y = 3` are the
+/// same line.
+pub fn proportional(a: &Expr, b: &Expr, rel: f64, positive: bool) -> bool {
+    let vars: Vec<String> = a
+        .vars()
+        .union(&b.vars())
+        .filter(|v| v.as_str() != "e")
+        .cloned()
+        .collect();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut ratio: Option<f64> = None;
+    let mut defined = 0;
+    let points = if vars.is_empty() { 1 } else { POINTS };
+    for _ in 0..points {
+        let values: Vec<f64> = vars
+            .iter()
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                0.5 + (seed % 10_000) as f64 / 4_000.0
+            })
+            .collect();
+        let env = |name: &str| {
+            vars.iter()
+                .position(|v| v == name)
+                .map_or(f64::NAN, |i| values[i])
+        };
+        let (x, y) = (a.eval(&env), b.eval(&env));
+        if !x.is_finite() || !y.is_finite() {
+            continue;
+        }
+        if x.abs() < 1e-12 && y.abs() < 1e-12 {
+            defined += 1;
+            continue;
+        }
+        if y.abs() < 1e-12 || x.abs() < 1e-12 {
+            return false;
+        }
+        let r = x / y;
+        match ratio {
+            None => ratio = Some(r),
+            Some(r0) if !close(r, r0, rel) => return false,
+            Some(_) => {}
+        }
+        defined += 1;
+    }
+    let sign_ok = ratio.is_none_or(|r| !positive || r > 0.0);
+    sign_ok && defined * 2 >= points
 }
 
 #[cfg(test)]

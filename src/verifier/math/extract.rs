@@ -1,7 +1,14 @@
 //! Where a math answer is in the final part of a response, in priority
-//! order: the last `\boxed{…}` / `\fbox{…}`, "final answer is …", GSM8K's
-//! `#### …`, "Answer: …", "the answer is …", then the fallback (by default
-//! the last number).
+//! order:
+//!
+//! 1. the last `\boxed{…}` / `\fbox{…}`, joined with the boxes just before
+//!    it when only separators stand between them (`\boxed{4}, \boxed{5}`);
+//! 2. the last stated answer — "final answer is", "the answer is",
+//!    "Answer:", GSM8K's `####` — read as its math span when it has one,
+//!    else to the end of its sentence;
+//! 3. the last LaTeX span (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`);
+//! 4. a last line that is a bare answer (`\frac{11}{7}`, `2 000`);
+//! 5. the fallback: the last number (or nothing).
 
 use std::sync::LazyLock;
 
@@ -18,38 +25,237 @@ pub enum Fallback {
     None,
 }
 
-static FINAL_ANSWER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)final answer(?: is)?\s*[:：]?\s*(.+)").expect("valid regex"));
-static HASHES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"####\s*(.+)").expect("valid regex"));
-static ANSWER_COLON: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\banswer\s*[:：]\s*(.+)").expect("valid regex"));
-static ANSWER_IS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\bthe answer is\s*[:：]?\s*(.+)").expect("valid regex"));
+/// The phrases that state an answer; the text after the last one is read.
+static STATED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i:final answer(?:\s+is)?|(?:the\s+)?answer\s+(?:is|would be|should be)",
+        r"|\banswer\s*(?:\*\*)?\s*[:：]|the result is)\s*(?:\*\*)?\s*[:：]?|####|答案(?:是|为)?\s*[:：]?"
+    ))
+    .expect("valid regex")
+});
 static LAST_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+").expect("valid regex")
+});
+/// A word of prose: two or more letters not part of a LaTeX command.
+static WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^\\A-Za-z])[A-Za-z]{2,}").expect("valid regex"));
+/// LaTeX commands whose braces hold prose-free math or a short label.
+static TEXT_CMD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\\(?:text|mathrm|mathbf|textbf|mbox)\s*\{[^{}]*\}").expect("valid regex")
+});
+
+/// A command with a one-word argument: `\begin{pmatrix}`, `\mathbb{R}`.
+static ENV: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\\[a-zA-Z]+\s*\{[a-zA-Z*]*\}(?:\{[a-z|]*\})?").expect("valid regex")
 });
 
 /// The answer a response states, from its final part.
 pub fn extract_answer(final_part: &str, fallback: Fallback) -> Option<String> {
-    if let Some(boxed) = extract::last_boxed(final_part) {
-        // Inside a box `!` is a factorial, not punctuation.
-        return clean(boxed, &['.', ',', ';']);
+    // The later of the last box and the last statement: a box wins unless a
+    // statement follows it ("… = \boxed{255}. … The final answer is $10,455$").
+    let boxed = boxed_answer(final_part);
+    let stated = stated_answer(final_part);
+    match (boxed, stated) {
+        (Some((at, b)), Some((st, s))) => return Some(if st > at { s } else { b }),
+        (Some((_, answer)), None) | (None, Some((_, answer))) => return Some(answer),
+        (None, None) => {}
     }
-    for re in [&*FINAL_ANSWER, &*HASHES, &*ANSWER_COLON, &*ANSWER_IS] {
-        if let Some(c) = re.captures_iter(final_part).last() {
-            let text = c.get(1).expect("group 1").as_str();
-            if let Some(answer) = clean(sentence(text), &['.', ',', ';', '!']) {
-                return Some(answer);
-            }
+    if let Some((_, span)) = math_spans(final_part).last() {
+        // Inside math, `!` is a factorial, not punctuation.
+        if let Some(answer) = clean(span, &['.', ',', ';']) {
+            return Some(answer);
         }
     }
+    if let Some(line) = final_part.lines().rev().find(|l| !l.trim().is_empty())
+        && let Some(answer) = clean(line.trim().trim_start_matches('='), &['.', ',', ';'])
+        && is_bare(&answer)
+    {
+        return Some(answer);
+    }
     match fallback {
-        Fallback::LastNumber => LAST_NUMBER
-            .find_iter(final_part)
-            .last()
-            .map(|m| m.as_str().to_string()),
+        Fallback::LastNumber => last_number(final_part),
         Fallback::None => None,
     }
+}
+
+/// The last box, with the boxes before it that only separators (spaces,
+/// commas, "and", "or", math delimiters) keep apart: `\boxed{4}, \boxed{5}
+/// and \boxed{6}` → `4, 5, 6`.
+fn boxed_answer(text: &str) -> Option<(usize, String)> {
+    let boxes = extract::boxed_spans(text);
+    let (mut start, _, last) = *boxes.last()?;
+    let mut parts = vec![last];
+    for &(s, end, content) in boxes.iter().rev().skip(1) {
+        let gap = &text[end..start];
+        let only_separators = gap
+            .replace("\\text{and}", "")
+            .replace("\\text{ and }", "")
+            .replace("\\quad", "")
+            .split(|c: char| {
+                c.is_whitespace() || matches!(c, ',' | ';' | '$' | '&' | '\\' | '(' | ')')
+            })
+            .all(|w| w.is_empty() || w == "and" || w == "or");
+        if !only_separators {
+            break;
+        }
+        if !parts.contains(&content) {
+            parts.push(content);
+        }
+        start = s;
+    }
+    parts.reverse();
+    let joined = parts.join(", ");
+    Some((boxes.last()?.1, clean(&joined, &['.', ',', ';'])?))
+}
+
+/// The last stated answer: its math span when the statement starts with
+/// one (`The final answer is $y = 41$. I hope it is correct.`), else its
+/// sentence, and from a sentence of prose its last math span, the value
+/// after its last "is", or its last number.
+fn stated_answer(text: &str) -> Option<(usize, String)> {
+    let statements: Vec<usize> = STATED.find_iter(text).map(|m| m.end()).collect();
+    statements
+        .into_iter()
+        .rev()
+        .find_map(|at| Some((at, statement(&text[at..])?)))
+}
+
+/// The answer in the text after an answer phrase.
+fn statement(text: &str) -> Option<String> {
+    let after = text.trim_start_matches(|c: char| c.is_whitespace() || c == '*');
+    if let Some(span) = leading_span(after) {
+        return clean(span, &['.', ',', ';']);
+    }
+    let sentence = sentence(after);
+    let answer = clean(sentence, &['.', ',', ';', '!'])?;
+    if is_bare(&answer) {
+        return Some(answer);
+    }
+    // "The volume of $ABCDEFGH$ is 120": the value after the last "is".
+    if let Some(i) = answer.rfind(" is ")
+        && let Some(value) = clean(&answer[i + 4..], &['.', ',', ';', '!'])
+        && is_bare(&value)
+    {
+        return Some(value);
+    }
+    if let Some((_, span)) = math_spans(sentence).last() {
+        return clean(span, &['.', ',', ';']);
+    }
+    if let Some(n) = last_number(sentence) {
+        // `3 + 4 = 7 apples`: the equation, for the normalizer to read.
+        let equation = answer.rfind('=').map(|i| answer[..i].trim_end());
+        return match equation {
+            Some(lhs) if is_bare(lhs) => Some(format!("{lhs} = {n}")),
+            _ => Some(n),
+        };
+    }
+    None
+}
+
+/// The content of a math span starting `text`, if it does.
+fn leading_span(text: &str) -> Option<&str> {
+    let (_, content) = math_spans(text)
+        .into_iter()
+        .next()
+        .filter(|(at, _)| *at == 0)?;
+    Some(content)
+}
+
+/// Every LaTeX math span (`$$…$$`, `$…$`, `\[…\]`, `\(…\)`) with its start,
+/// in order. An escaped dollar (`\$`) is a currency sign, not a delimiter;
+/// an inline span does not cross a blank line.
+fn math_spans(text: &str) -> Vec<(usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let (open, close): (&str, &str) = match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'$') => ("$$", "$$"),
+            b'$' => ("$", "$"),
+            b'\\' if bytes.get(i + 1) == Some(&b'[') => ("\\[", "\\]"),
+            b'\\' if bytes.get(i + 1) == Some(&b'(') => ("\\(", "\\)"),
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let from = i + open.len();
+        match find_close(text, from, close) {
+            // A `$…$` holding prose is two currency signs (`$2 each, making
+            // $18`), not math.
+            Some(end) if open != "$" || is_math(&text[from..end]) => {
+                out.push((i, &text[from..end]));
+                i = end + close.len();
+            }
+            _ => i = from,
+        }
+    }
+    out
+}
+
+/// The position of `close` after `from`, skipping escaped dollars; a
+/// single `$` followed by a digit opens an amount (`$3 = $8`), it does not
+/// close a span, and an inline span ends at a blank line.
+fn find_close(text: &str, from: usize, close: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut j = from;
+    while j < bytes.len() {
+        if bytes[j] == b'\\' && close.starts_with('$') {
+            j += 2;
+            continue;
+        }
+        if close == "$" && bytes[j..].starts_with(b"\n\n") {
+            return None;
+        }
+        // `close` is ASCII, so a byte match is at a char boundary.
+        if bytes[j..].starts_with(close.as_bytes())
+            && !(close == "$" && bytes.get(j + 1).is_some_and(u8::is_ascii_digit))
+        {
+            return Some(j);
+        }
+        j += 1;
+    }
+    None
+}
+
+/// Whether a `$…$` span holds math: no prose, or a single token (`$even$`).
+fn is_math(s: &str) -> bool {
+    let t = s.trim();
+    !t.is_empty() && (is_bare(t) || !t.contains(char::is_whitespace))
+}
+
+/// Whether `s` is an answer with no prose in it: math, numbers, and at
+/// most short `\text{…}` labels.
+fn is_bare(s: &str) -> bool {
+    let t = s.trim();
+    if t.is_empty() || t.len() > 200 || t.contains('\n') {
+        return false;
+    }
+    let without_text = TEXT_CMD.replace_all(t, "x");
+    let without_text = ENV.replace_all(&without_text, "x");
+    !WORD.is_match(&without_text)
+        || TEXT_CMD
+            .find(t)
+            .is_some_and(|m| m.as_str().len() == t.len())
+}
+
+/// The last number not glued to a preceding letter (`K2` and `H2O` hold no
+/// number).
+fn last_number(text: &str) -> Option<String> {
+    LAST_NUMBER
+        .find_iter(text)
+        .filter(|m| {
+            !text[..m.start()]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+        })
+        .last()
+        .map(|m| m.as_str().to_string())
 }
 
 /// The statement up to the end of its sentence (a `.` followed by a space or
