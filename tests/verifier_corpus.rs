@@ -55,7 +55,8 @@ fn check(tally: &mut Tally, class: &str, verifier: &dyn Verifier, case: &Value, 
 }
 
 fn report(tally: &Tally) -> (String, usize) {
-    let mut table = String::from("class                               agree / cases   known gaps\n");
+    let mut table =
+        String::from("class                               agree / cases   known gaps\n");
     let mut failures = Vec::new();
     for (class, c) in tally {
         table.push_str(&format!(
@@ -109,7 +110,11 @@ fn every_class_agrees() {
         }
     }
     for (class, c) in &tally {
-        assert!(c.cases >= 30, "class {class} has only {} cases (at least 30)", c.cases);
+        assert!(
+            c.cases >= 30,
+            "class {class} has only {} cases (at least 30)",
+            c.cases
+        );
     }
     let (table, failed) = report(&tally);
     eprintln!("{table}");

@@ -1,13 +1,23 @@
 //! `mcq-rlvr`: multiple-choice answers as option letters.
 //!
-//! The letter is looked for in the final part of the response only. Every
-//! explicit statement is found — `\boxed{B}`, "the answer is (B)",
-//! `**Answer: B**`, "答案是B", "【答案】B", "故选B" — and the last one wins,
-//! so letters mentioned while reasoning lose to the final statement. Without
-//! a statement, a leading "B." / "(B)" / bare letter counts, then an exact
-//! match with one option's text when the metadata holds the options
-//! (`choices` or `options`). Full-width letters and brackets are folded to
-//! ASCII. Multi-answer golds (`AC`, `A, C`) compare as sets.
+//! The letter is looked for in the final part of the response only, in
+//! this order:
+//!
+//! 1. every explicit statement, the last one winning: a box (`\boxed{B}`,
+//!    `\boxed{C. Helium}`), an answer phrase ("the answer is (B)",
+//!    `**Answer: BD**`, "I pick C", "That matches option D", "答案是B",
+//!    "故选：D", "正确选项为（C）"), a letter with a verdict ("D is
+//!    correct", "B项正确"), a correction ("Wait, actually it's C"); a hedge
+//!    ("B or C", "between A and C") is a statement of no answer;
+//! 2. without a statement, a last line that is only letters (`B`, `(C)`,
+//!    `**D**`, `C) 17`, `(B)(D)`), then a first line that starts with one;
+//! 3. an exact match with one option's text, when the metadata holds the
+//!    options (`choices` or `options`).
+//!
+//! Only capital letters count, and a letter followed by a letter is a word
+//! ("Answer: Because…", "A careful reading…"). Full-width letters and
+//! brackets are folded to ASCII. Multi-answer golds (`AC`, `A, C`) compare
+//! as sets.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -47,25 +57,80 @@ impl Verifier for Mcq {
     }
 }
 
+/// A run of option letters: `B`, `BD`, `A, C`, `A and D`, `(B)(D)`,
+/// `(A), (C)`, `A、B`. Letters are only capitals.
+macro_rules! run {
+    () => {
+        r"([A-Z](?:(?:\)?\s*(?:,\s*(?:and\s+)?|、|，|\band\b|&|和)\s*\(?|\)\s*\()?[A-Z])*)"
+    };
+}
+
+/// An answer phrase, then the letters.
 static STATEMENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?:(?i:answer)(?:\s*(?i:is|was|would be|should be|choice|option))?\s*[:：]?",
-        r"|(?i:(?:correct|right|best)\s+(?:option|choice))(?:\s*(?i:is))?\s*[:：]?",
-        r"|答案(?:是|为|應為|应为|选)?\s*[:：]?|【答案】|故选|故答案为|所以选|应选|选择)",
-        r"\s*(?:\*\*|\*|__)?\s*(?:(?i:option|choice)\s*)?[\(\[]?\s*",
-        r"([A-Z](?:\s*(?:,|、|，|and|&|和)\s*[A-Z])*)",
+        r"(?:",
+        r"(?i:\banswers?(?:\s+(?:is|are|was|would\s+be|should\s+be|will\s+be|must\s+be))?)\s*(?:[:：]|-{1,2}|–|—)?",
+        r"|(?i:\b(?:correct|right|best|final)\s+(?:answers?|options?|choices?|responses?)(?:\s+(?:here|then|now|thus|therefore|clearly))?(?:\s+(?:is|are|would\s+be|should\s+be))?)\s*[:：]?",
+        r"|(?i:\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b)",
+        r"|(?i:\b(?:matches|corresponds\s+to|consistent\s+with)\b)",
+        r"|(?i:\b(?:it|this|that)\s+(?:has\s+to|must|should)\s+be\b)",
+        r"|答案(?:是|为|應為|应为|选|應該是|应该是)?|【答案】|故选|所以选|应选|应该选|选择|选|最终答案|正确答案(?:是|为|选)?",
+        r"|正确(?:的)?选项(?:是|为)|选项(?:是|为)|正确的是",
+        r")",
+        r"\s*[:：]?\s*(?:\*\*|\*|__)?\s*(?:(?i:options?|choices?)\s*)?[\(\[]?\s*",
+        run!(),
     ))
     .expect("valid regex")
 });
 
+/// Letters, then a verdict on them: "D is correct", "Option C is the best
+/// answer", "B项正确".
+static VERDICT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?:(?i:options?|choices?|statements?\s+in)\s*)?[\(\[]?",
+        run!(),
+        r"[\)\]]?\s*(?:",
+        r"(?i:(?:is|are)\s+(?:the\s+)?(?:correct|right|true|best|consistent|the\s+answer)\b)",
+        r"|(?:项|选项)?\s*(?:正确|是正确的|符合题意)",
+        r")",
+    ))
+    .expect("valid regex")
+});
+
+/// A correction: "Wait, actually it's C.", "No — on reflection, D."
+static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i:\b(?:it'?s|it\s+is|actually|rather|instead|on\s+reflection|on\s+second\s+thought|no)\b)",
+        r"[\s,:—–-]*(?:(?i:options?)\s*)?[\(\[]?([A-Z])[\)\]]?\s*(?:[.!;]|$)",
+    ))
+    .expect("valid regex")
+});
+
+/// A hedge between letters: "B or C", "either A or D", "between A and C".
+static HEDGE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?:^|[^A-Za-z])[\(\[]?[A-Z][\)\]]?\s+(?i:or)\s+[\(\[]?[A-Z][\)\]]?(?:[^A-Za-z]|$)",
+        r"|(?i:between)\s+[\(\[]?[A-Z][\)\]]?\s+(?i:and)\s+[\(\[]?[A-Z][\)\]]?(?:[^A-Za-z]|$)",
+        r"|(?i:both)\s+[\(\[]?[A-Z][\)\]]?\s+(?i:and)\s+[\(\[]?[A-Z][\)\]]?\s+(?i:seem|look|could|might|may)",
+    ))
+    .expect("valid regex")
+});
+
+/// A line that starts with a letter: `B.`, `(B)`, `**B**`, `C) 17`, `> C`.
 static LEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*(?:\*\*)?\s*(?:[\(\[]([A-Z])[\)\]]|([A-Z])(?:[.:]|\*\*|\s*$))")
+    Regex::new(r"^\s*(?:>\s*)?(?:\*\*)?\s*(?:[\(\[]([A-Z])[\)\]]|([A-Z])(?:[.:)]|\*\*|\s*$))")
         .expect("valid regex")
 });
 
+/// A text that is only letters: `B`, `BD`, `(B)(D)`, `A, C`, `(A), (B)`.
 static LETTER_SET: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[\s\(\[]*([A-Z](?:[\s,、，]*(?:and\s*)?[A-Z])*)[\s\)\]\.]*$")
+    Regex::new(r"^[\s\(\[]*([A-Z](?:[\s,、，\)\(\]\[]*(?:and\s*)?[A-Z])*)[\s\)\]\.。]*$")
         .expect("valid regex")
+});
+
+/// A box that starts with a letter and goes on with the option text.
+static BOX_LEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:[\(\[]([A-Z])[\)\]]|([A-Z])\s*(?:[.:)]|\s-\s))").expect("valid regex")
 });
 
 /// Folds full-width Latin letters, digits and brackets to ASCII.
@@ -84,8 +149,42 @@ fn fold_width(text: &str) -> String {
         .collect()
 }
 
-fn letters(run: &str) -> BTreeSet<char> {
-    run.chars().filter(char::is_ascii_uppercase).collect()
+/// The distinct letters of a run; `None` when a letter repeats (`BECAUSE`
+/// is a word, not options).
+fn letters(run: &str) -> Option<BTreeSet<char>> {
+    let all: Vec<char> = run.chars().filter(char::is_ascii_uppercase).collect();
+    let set: BTreeSet<char> = all.iter().copied().collect();
+    (set.len() == all.len() && !set.is_empty()).then_some(set)
+}
+
+/// Whether the text just before `at` negates what follows ("not", "nor",
+/// "neither").
+fn negated(text: &str, at: usize) -> bool {
+    let start = text[..at]
+        .char_indices()
+        .rev()
+        .nth(11)
+        .map_or(0, |(i, _)| i);
+    let before = text[start..at].to_lowercase();
+    ["not ", "nor ", "neither ", "n't "]
+        .iter()
+        .any(|w| before.contains(w))
+}
+
+/// Whether the run at `start..end` is the pronoun "I" or the article "A"
+/// opening a sentence after a colon or dash ("Answer: I need more
+/// information", "Answer: A careful reading…").
+fn starts_sentence(text: &str, start: usize, end: usize) -> bool {
+    let run = &text[start..end];
+    let after = &text[end..];
+    let word_follows = after.starts_with(' ')
+        && after
+            .trim_start()
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase());
+    let before = text[..start].trim_end_matches([' ', '*', '(']);
+    (run == "I" || run == "A") && word_follows && before.ends_with([':', '：', '-', '—', '–'])
 }
 
 /// The set of option letters the final part states, if any.
@@ -97,40 +196,80 @@ pub fn extract_letters(final_part: &str, options: Option<&[String]>) -> Option<B
             .all(|&c| ((c as u8 - b'A') as usize) < opts.len()),
         None => true,
     };
-    let mut best: Option<(usize, BTreeSet<char>)> = None;
-    let mut consider = |pos: usize, set: BTreeSet<char>| {
-        if !set.is_empty() && in_range(&set) && best.as_ref().is_none_or(|(p, _)| pos >= *p) {
-            best = Some((pos, set));
+    // (position, letters); `None` letters are a hedge: no answer.
+    let mut last: Option<(usize, Option<BTreeSet<char>>)> = None;
+    let mut consider = |pos: usize, set: Option<BTreeSet<char>>| {
+        if set.as_ref().is_some_and(|s| !in_range(s)) {
+            return;
+        }
+        if last.as_ref().is_none_or(|(p, _)| pos >= *p) {
+            last = Some((pos, set));
         }
     };
     for (pos, content) in extract::boxed(&text) {
-        let cleaned = strip_latex_text(content);
-        if let Some(c) = LETTER_SET.captures(&cleaned) {
-            consider(pos, letters(&c[1]));
+        if let Some(set) = box_letters(content, options) {
+            consider(pos, Some(set));
         }
     }
-    for c in STATEMENT.captures_iter(&text) {
-        let run = c.get(1).expect("group 1");
-        // "Answer: Because…" is not the letter B.
-        let next = text[run.end()..].chars().next();
-        if next.is_some_and(|ch| ch.is_ascii_alphabetic()) {
-            continue;
+    for re in [&*STATEMENT, &*VERDICT, &*CORRECTION] {
+        for c in re.captures_iter(&text) {
+            let run = c.get(1).expect("group 1");
+            // "Answer: Because…" is not the letter B.
+            let next = text[run.end()..].chars().next();
+            if next.is_some_and(|ch| ch.is_ascii_alphabetic()) {
+                continue;
+            }
+            let start = c.get(0).expect("match").start();
+            if negated(&text, start) || starts_sentence(&text, run.start(), run.end()) {
+                continue;
+            }
+            if let Some(set) = letters(run.as_str()) {
+                consider(start, Some(set));
+            }
         }
-        consider(c.get(0).expect("match").start(), letters(run.as_str()));
     }
-    if let Some((_, set)) = best {
-        return Some(set);
+    for m in HEDGE.find_iter(&text) {
+        consider(m.start() + 1, None);
     }
-    if let Some(c) = LEADING.captures(&text) {
-        let letter = c.get(1).or_else(|| c.get(2)).expect("one group matches");
-        let set = letters(letter.as_str());
-        if in_range(&set) {
+    if let Some((_, set)) = last {
+        return set;
+    }
+    let last_line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let first_line = text.lines().find(|l| !l.trim().is_empty())?;
+    for line in [last_line, first_line] {
+        let found = LETTER_SET
+            .captures(line)
+            .and_then(|c| letters(&c[1]))
+            .or_else(|| {
+                let c = LEADING.captures(line)?;
+                letters(c.get(1).or_else(|| c.get(2))?.as_str())
+            });
+        if let Some(set) = found.filter(|s| in_range(s)) {
             return Some(set);
         }
     }
     let opts = options?;
-    let answer = normalize_text(&text);
-    let matches: Vec<usize> = opts
+    option_by_text(&text, opts).or_else(|| option_by_text(last_line, opts))
+}
+
+/// The letters a box states: only letters (`B`, `A, C`, `(A), (B)`), a
+/// letter before the option text (`C. Helium`, `(A) Storing glucose`), or
+/// an option's exact text.
+fn box_letters(content: &str, options: Option<&[String]>) -> Option<BTreeSet<char>> {
+    let cleaned = strip_latex_text(content);
+    if let Some(c) = LETTER_SET.captures(&cleaned) {
+        return letters(&c[1]);
+    }
+    if let Some(c) = BOX_LEADING.captures(&cleaned) {
+        return letters(c.get(1).or_else(|| c.get(2))?.as_str());
+    }
+    option_by_text(&cleaned, options?)
+}
+
+/// The letter of the one option whose text is `text`.
+fn option_by_text(text: &str, options: &[String]) -> Option<BTreeSet<char>> {
+    let answer = normalize_text(text);
+    let matches: Vec<usize> = options
         .iter()
         .enumerate()
         .filter(|(_, o)| normalize_text(o) == answer)
@@ -146,7 +285,7 @@ pub fn extract_letters(final_part: &str, options: Option<&[String]>) -> Option<B
 pub fn gold_letters(gold: &str, options: Option<&[String]>) -> Option<BTreeSet<char>> {
     let gold = fold_width(gold);
     if let Some(c) = LETTER_SET.captures(gold.trim()) {
-        return Some(letters(&c[1]));
+        return letters(&c[1]);
     }
     let opts = options?;
     let g = normalize_text(&gold);
@@ -157,10 +296,16 @@ pub fn gold_letters(gold: &str, options: Option<&[String]>) -> Option<BTreeSet<c
 
 fn strip_latex_text(s: &str) -> String {
     let mut out = s.to_string();
-    for wrapper in ["\\text{", "\\textbf{", "\\mathrm{", "\\mathbf{"] {
+    for wrapper in [
+        "\\text{",
+        "\\textbf{",
+        "\\mathrm{",
+        "\\mathbf{",
+        "\\textnormal{",
+    ] {
         out = out.replace(wrapper, "");
     }
-    out.replace(['{', '}'], "")
+    out.replace("\\ ", " ").replace(['{', '}'], "")
 }
 
 fn normalize_text(s: &str) -> String {

@@ -25,6 +25,9 @@ pub enum Fallback {
     None,
 }
 
+/// The longest stated sentence read, in bytes.
+const MAX_SENTENCE: usize = 400;
+
 /// The phrases that state an answer; the text after the last one is read.
 static STATED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
@@ -86,7 +89,10 @@ fn boxed_answer(text: &str) -> Option<(usize, String)> {
     let (mut start, _, last) = *boxes.last()?;
     let mut parts = vec![last];
     for &(s, end, content) in boxes.iter().rev().skip(1) {
-        let gap = &text[end..start];
+        // A box inside another one has no gap before the next.
+        let Some(gap) = text.get(end..start) else {
+            break;
+        };
         let only_separators = gap
             .replace("\\text{and}", "")
             .replace("\\text{ and }", "")
@@ -154,11 +160,12 @@ fn statement(text: &str) -> Option<String> {
 
 /// The content of a math span starting `text`, if it does.
 fn leading_span(text: &str) -> Option<&str> {
-    let (_, content) = math_spans(text)
+    let (open, close) = [("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)")]
         .into_iter()
-        .next()
-        .filter(|(at, _)| *at == 0)?;
-    Some(content)
+        .find(|(open, _)| text.starts_with(open))?;
+    let end = find_close(text, open.len(), close)?;
+    let content = &text[open.len()..end];
+    (open != "$" || is_math(content)).then_some(content)
 }
 
 /// Every LaTeX math span (`$$…$$`, `$…$`, `\[…\]`, `\(…\)`) with its start,
@@ -259,10 +266,12 @@ fn last_number(text: &str) -> Option<String> {
 }
 
 /// The statement up to the end of its sentence (a `.` followed by a space or
-/// the end; decimals such as `3.5` do not end it).
+/// the end; decimals such as `3.5` do not end it), and at most
+/// [`MAX_SENTENCE`] bytes: a stated answer is short, and the bound keeps
+/// a response of ten thousand "the answer is" linear to read.
 fn sentence(text: &str) -> &str {
     let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().take(MAX_SENTENCE) {
         if b == b'\n' {
             return &text[..i];
         }
@@ -270,7 +279,11 @@ fn sentence(text: &str) -> &str {
             return &text[..i];
         }
     }
-    text
+    let mut end = text.len().min(MAX_SENTENCE);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Strips markdown emphasis, math delimiters and trailing punctuation.
@@ -301,13 +314,36 @@ mod tests {
     #[test]
     fn priority_order() {
         assert_eq!(
-            ex(r"so \boxed{\frac{1}{2}}. The answer is 3").as_deref(),
+            ex(r"The answer is 3, so \boxed{\frac{1}{2}}.").as_deref(),
             Some(r"\frac{1}{2}")
+        );
+        // A statement after the box is the later word.
+        assert_eq!(
+            ex(r"so \boxed{255}. In total, the final answer is $10,455$.").as_deref(),
+            Some("10,455")
+        );
+        assert_eq!(
+            ex(r"\boxed{4}, \boxed{5} and \boxed{6}").as_deref(),
+            Some("4, 5, 6")
+        );
+        assert_eq!(
+            ex("Final Answer: The final answer is $y = 41$. I hope it is correct.").as_deref(),
+            Some("y = 41")
+        );
+        assert_eq!(
+            ex(r"so $m = \frac{2}{5}$").as_deref(),
+            Some(r"m = \frac{2}{5}")
+        );
+        assert_eq!(ex(r"\frac{11}{7}").as_deref(), Some(r"\frac{11}{7}"));
+        // Dollar amounts are not math spans.
+        assert_eq!(
+            ex("She sells 9 eggs at $2 each, making $18.").as_deref(),
+            Some("18")
         );
         assert_eq!(ex("The final answer is $18$.").as_deref(), Some("18"));
         assert_eq!(
             ex("Final Answer: 3.5 dollars\nthanks").as_deref(),
-            Some("3.5 dollars")
+            Some("3.5")
         );
         assert_eq!(ex("She makes 18 a day.\n#### 18").as_deref(), Some("18"));
         assert_eq!(ex("**Answer:** 42").as_deref(), Some("42"));
