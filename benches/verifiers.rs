@@ -4,7 +4,10 @@
 //!     cargo bench --bench verifiers
 //!
 //! Prints responses per second on one core (a plain loop over
-//! `Verifier::verify`) and on all cores (`verify_batch`).
+//! `Verifier::verify`) and on all cores (`verify_batch`). With
+//! `RSR_BENCH_CASES=FILE` set, the math responses are also written to FILE
+//! (JSONL: `response`, `gold`) for `benches/peer_math_verify.py`, which
+//! times Math-Verify on the same responses.
 
 use std::time::Instant;
 
@@ -104,6 +107,18 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     let math: Vec<_> = (0..N).map(math_case).collect();
+    if let Ok(path) = std::env::var("RSR_BENCH_CASES") {
+        let lines: String = math
+            .iter()
+            .map(|(response, gold)| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"response": response, "gold": gold})
+                )
+            })
+            .collect();
+        std::fs::write(&path, lines).expect("write the cases file");
+    }
     bench("math-rlvr", &math);
     let mcq: Vec<_> = (0..N).map(mcq_case).collect();
     bench("mcq-rlvr", &mcq);

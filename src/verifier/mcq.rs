@@ -134,7 +134,10 @@ static BOX_LEADING: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Folds full-width Latin letters, digits and brackets to ASCII.
-fn fold_width(text: &str) -> String {
+fn fold_width(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        return std::borrow::Cow::Borrowed(text);
+    }
     text.chars()
         .map(|c| match c {
             'Ａ'..='Ｚ' | 'ａ'..='ｚ' | '０'..='９' => {
@@ -146,7 +149,8 @@ fn fold_width(text: &str) -> String {
             '，' => ',',
             _ => c,
         })
-        .collect()
+        .collect::<String>()
+        .into()
 }
 
 /// The distinct letters of a run; `None` when a letter repeats (`BECAUSE`
@@ -211,7 +215,41 @@ pub fn extract_letters(final_part: &str, options: Option<&[String]>) -> Option<B
             consider(pos, Some(set));
         }
     }
-    for re in [&*STATEMENT, &*VERDICT, &*CORRECTION] {
+    // Cheap word checks first: most final parts need only STATEMENT.
+    let lower = text.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let patterns = [
+        (&*STATEMENT, true),
+        (
+            &*VERDICT,
+            has(&[
+                "correct",
+                "right",
+                "true",
+                "best",
+                "consistent",
+                " is the answer",
+                "正确",
+                "符合",
+            ]),
+        ),
+        (
+            &*CORRECTION,
+            has(&[
+                "it",
+                "actually",
+                "rather",
+                "instead",
+                "reflection",
+                "thought",
+                "no",
+            ]),
+        ),
+    ];
+    for (re, wanted) in patterns {
+        if !wanted {
+            continue;
+        }
         for c in re.captures_iter(&text) {
             let run = c.get(1).expect("group 1");
             // "Answer: Because…" is not the letter B.
@@ -228,8 +266,10 @@ pub fn extract_letters(final_part: &str, options: Option<&[String]>) -> Option<B
             }
         }
     }
-    for m in HEDGE.find_iter(&text) {
-        consider(m.start() + 1, None);
+    if has(&[" or ", "between", "both"]) {
+        for m in HEDGE.find_iter(&text) {
+            consider(m.start() + 1, None);
+        }
     }
     if let Some((_, set)) = last {
         return set;
@@ -421,10 +461,35 @@ mod tests {
     }
 
     #[test]
+    fn statements_in_prose_and_corrections() {
+        for (r, want) in [
+            ("Looking at the options, I pick C.", Some("C")),
+            ("Therefore, D is correct.", Some("D")),
+            ("That matches option D", Some("D")),
+            ("Answer - B", Some("B")),
+            ("The answer is B. Wait, actually it's C.", Some("C")),
+            ("正确选项为（Ｃ）1911年。", Some("C")),
+            ("由此可知，B项正确。", Some("B")),
+            (r"\boxed{C. Helium}", Some("C")),
+            ("The second one fits.\n\nC) 17", Some("C")),
+            ("The answer is either B or C.", None),
+            ("I'm torn between A and C.", None),
+            ("Neither A nor B is correct.", None),
+            ("Answer: I need more information.", None),
+            ("A careful reading shows nothing.", None),
+        ] {
+            assert_eq!(pred(r).as_deref(), want, "{r}");
+        }
+    }
+
+    #[test]
     fn multi_answer_sets() {
         assert_eq!(score(r"\boxed{A, C}", "AC", None), 1.0);
         assert_eq!(score("The answer is C and A", "A,C", None), 1.0);
         assert_eq!(score(r"\boxed{A}", "AC", None), 0.0);
         assert_eq!(score("答案是A、C", "AC", None), 1.0);
+        assert_eq!(score("**Answer: BD**", "BD", None), 1.0);
+        assert_eq!(score("(B)(D)", "DB", None), 1.0);
+        assert_eq!(score("The answer is BECAUSE of C", "C", None), 0.0);
     }
 }

@@ -173,6 +173,9 @@ fn list_items(s: &str) -> Vec<String> {
 }
 
 fn matrix(s: &str) -> Option<Shape> {
+    if !s.contains("\\begin{") {
+        return None;
+    }
     for env in MATRIX_ENVS {
         let begin = format!("\\begin{{{env}}}");
         let end = format!("\\end{{{env}}}");
@@ -439,11 +442,48 @@ mod tests {
     }
 
     #[test]
+    fn relations_up_to_sides_and_factor() {
+        assert!(eq(r"y \geq 7", "7 <= y"));
+        assert!(eq("2x + 4y = 6", "x + 2y = 3"));
+        assert!(eq(r"y = -\frac{1}{2}x + 4", "x + 2y = 8"));
+        assert!(!eq("2x + 4y = 6", "x + 2y = 6"));
+        // A negative factor flips an inequality.
+        assert!(!eq("x + y < 1", "-x - y < -1"));
+        assert!(eq("-793 < a < 10", "(-793, 10)"));
+        assert!(!eq("x > 3", r"x \geq 3"));
+    }
+
+    #[test]
+    fn equations_against_values() {
+        assert!(eq(r"\frac{n(n-3)}{2} = 20", "20"));
+        assert!(eq("g(t) = 2t", "2t"));
+        assert!(eq("2t", "g(t) = 2t"));
+        // A gold equation is not answered by its constant.
+        assert!(!eq("0", "a + 3z = 0"));
+    }
+
+    #[test]
+    fn labelled_lists() {
+        assert!(eq("PQ=3, RS=8", "RS=8, PQ=3"));
+        assert!(eq("a = 3, b = 4", "3, 4"));
+        assert!(!eq("a = 3, b = 4", "4, 3"));
+        assert!(!eq("PQ=8, RS=3", "PQ=3, RS=8"));
+        assert!(eq(
+            r"p=-1, p=\frac{15}{8}",
+            r"p = \frac{15}{8} \text{ and } p = -1"
+        ));
+    }
+
+    #[test]
     fn matrices() {
         let a = r"\begin{pmatrix} 1 & \frac12 \\ 0 & 3 \end{pmatrix}";
         let b = r"\begin{pmatrix}1&0.5\\0&3\end{pmatrix}";
         assert!(eq(a, b));
         assert!(!eq(a, r"\begin{pmatrix}1&0.5\\3&0\end{pmatrix}"));
+        assert!(eq(
+            r"\left[\begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array}\right]",
+            r"\begin{bmatrix}1&2\\3&4\end{bmatrix}"
+        ));
     }
 
     #[test]

@@ -54,14 +54,13 @@ static ENV: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The answer a response states, from its final part.
 pub fn extract_answer(final_part: &str, fallback: Fallback) -> Option<String> {
-    // The later of the last box and the last statement: a box wins unless a
-    // statement follows it ("… = \boxed{255}. … The final answer is $10,455$").
-    let boxed = boxed_answer(final_part);
-    let stated = stated_answer(final_part);
-    match (boxed, stated) {
-        (Some((at, b)), Some((st, s))) => return Some(if st > at { s } else { b }),
-        (Some((_, answer)), None) | (None, Some((_, answer))) => return Some(answer),
-        (None, None) => {}
+    // A box wins unless a statement follows it ("… = \\boxed{255}. … The
+    // final answer is $10,455$"): only the text after the box is searched.
+    if let Some((end, boxed)) = boxed_answer(final_part) {
+        return Some(stated_answer(&final_part[end..]).unwrap_or(boxed));
+    }
+    if let Some(stated) = stated_answer(final_part) {
+        return Some(stated);
     }
     if let Some((_, span)) = math_spans(final_part).last() {
         // Inside math, `!` is a factorial, not punctuation.
@@ -83,7 +82,7 @@ pub fn extract_answer(final_part: &str, fallback: Fallback) -> Option<String> {
 
 /// The last box, with the boxes before it that only separators (spaces,
 /// commas, "and", "or", math delimiters) keep apart: `\boxed{4}, \boxed{5}
-/// and \boxed{6}` → `4, 5, 6`.
+/// and \boxed{6}` → `4, 5, 6`; with the end of the last box.
 fn boxed_answer(text: &str) -> Option<(usize, String)> {
     let boxes = extract::boxed_spans(text);
     let (mut start, _, last) = *boxes.last()?;
@@ -118,12 +117,12 @@ fn boxed_answer(text: &str) -> Option<(usize, String)> {
 /// one (`The final answer is $y = 41$. I hope it is correct.`), else its
 /// sentence, and from a sentence of prose its last math span, the value
 /// after its last "is", or its last number.
-fn stated_answer(text: &str) -> Option<(usize, String)> {
+fn stated_answer(text: &str) -> Option<String> {
     let statements: Vec<usize> = STATED.find_iter(text).map(|m| m.end()).collect();
     statements
         .into_iter()
         .rev()
-        .find_map(|at| Some((at, statement(&text[at..])?)))
+        .find_map(|at| statement(&text[at..]))
 }
 
 /// The answer in the text after an answer phrase.

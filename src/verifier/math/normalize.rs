@@ -48,6 +48,54 @@ static LABEL: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("valid regex")
 });
+/// LaTeX spellings and what they normalize to, applied in order.
+const LATEX_SPELLINGS: &[(&str, &str)] = &[
+    ("\\(", ""),
+    ("\\)", ""),
+    ("\\[", ""),
+    ("\\]", ""),
+    ("\\$", ""),
+    ("\\dfrac", "\\frac"),
+    ("\\tfrac", "\\frac"),
+    ("\\cfrac", "\\frac"),
+    ("\\left", ""),
+    ("\\right", ""),
+    ("\\displaystyle", ""),
+    ("\\!", ""),
+    ("\\,", ""),
+    ("\\;", ""),
+    ("\\:", ""),
+    ("\\ ", " "),
+    ("\\quad", " "),
+    ("\\qquad", " "),
+    ("^{\\circ}", ""),
+    ("^\\circ", ""),
+    ("\\circ", ""),
+    ("\\degree", ""),
+    ("\\varnothing", "\\emptyset"),
+    ("\\{\\}", "\\emptyset"),
+    ("+\\infty", "\\infty"),
+    ("\\geqslant", "≥"),
+    ("\\leqslant", "≤"),
+    ("\\neq", "≠"),
+    ("\\geq", "≥"),
+    ("\\leq", "≤"),
+    ("\\lt", "<"),
+    ("\\gt", ">"),
+];
+
+/// Plain-text spellings (no backslash) and what they normalize to.
+const PLAIN_SPELLINGS: &[(&str, &str)] = &[
+    ("$", ""),
+    ("€", ""),
+    ("£", ""),
+    ("~", " "),
+    ("°", ""),
+    (">=", "≥"),
+    ("<=", "≤"),
+    ("!=", "≠"),
+];
+
 /// Words that are math, not units: `2 pi` is not `2`.
 const NOT_UNITS: &[&str] = &[
     "pi", "sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "and", "or", "sqrt",
@@ -69,58 +117,24 @@ pub fn normalize(answer: &str) -> String {
     }
     // Math delimiters, display wrappers and spelling variants; a row break
     // `\\` is kept apart so `\\ ` is not read as a `\ ` space.
-    s = s.replace("\\\\", "\u{1}");
-    for (from, to) in [
-        ("\\(", ""),
-        ("\\)", ""),
-        ("\\[", ""),
-        ("\\]", ""),
-        ("\\$", ""),
-        ("$", ""),
-        ("€", ""),
-        ("£", ""),
-        ("\\dfrac", "\\frac"),
-        ("\\tfrac", "\\frac"),
-        ("\\cfrac", "\\frac"),
-        ("\\left", ""),
-        ("\\right", ""),
-        ("\\displaystyle", ""),
-        ("\\!", ""),
-        ("\\,", ""),
-        ("\\;", ""),
-        ("\\:", ""),
-        ("\\ ", " "),
-        ("\\quad", " "),
-        ("\\qquad", " "),
-        ("~", " "),
-        ("^{\\circ}", ""),
-        ("^\\circ", ""),
-        ("°", ""),
-        ("\\circ", ""),
-        ("\\degree", ""),
-        ("\\varnothing", "\\emptyset"),
-        ("\\{\\}", "\\emptyset"),
-        ("+\\infty", "\\infty"),
-        ("\\geqslant", "≥"),
-        ("\\leqslant", "≤"),
-        (">=", "≥"),
-        ("<=", "≤"),
-        ("!=", "≠"),
-        ("\\neq", "≠"),
-        ("\\geq", "≥"),
-        ("\\leq", "≤"),
-        ("\\lt", "<"),
-        ("\\gt", ">"),
-    ] {
+    if s.contains('\\') {
+        s = s.replace("\\\\", "\u{1}");
+        for (from, to) in LATEX_SPELLINGS {
+            if s.contains(from) {
+                s = s.replace(from, to);
+            }
+        }
+        // `\ge`, `\le`, `\ne` only as whole commands (not `\left`, `\neg`…).
+        for (cmd, sym) in [("\\ge", "≥"), ("\\le", "≤"), ("\\ne", "≠")] {
+            s = replace_command(&s, cmd, sym);
+        }
+        s = s.replace('\u{1}', "\\\\");
+    }
+    for (from, to) in PLAIN_SPELLINGS {
         if s.contains(from) {
             s = s.replace(from, to);
         }
     }
-    // `\ge`, `\le`, `\ne` only as whole commands (not `\left`, `\neg`…).
-    for (cmd, sym) in [("\\ge", "≥"), ("\\le", "≤"), ("\\ne", "≠")] {
-        s = replace_command(&s, cmd, sym);
-    }
-    let mut s = s.replace('\u{1}', "\\\\");
     // \text{cm} and friends: keep the words, spaced, so units can go.
     for _ in 0..4 {
         if !s.contains('\\') {
@@ -132,15 +146,24 @@ pub fn normalize(answer: &str) -> String {
         }
         s = next;
     }
-    let mut s = collapse_spaces(s.trim().trim_end_matches(['.', '。']).trim());
-    if let Some(c) = PERCENT_WORD.captures(&s) {
+    let trimmed = s.trim().trim_end_matches(['.', '。']).trim();
+    let mut s = if trimmed.contains(char::is_whitespace) {
+        collapse_spaces(trimmed)
+    } else {
+        trimmed.to_string()
+    };
+    if (s.contains("percent") || s.contains("pct"))
+        && let Some(c) = PERCENT_WORD.captures(&s)
+    {
         let at = c.get(0).expect("match").start();
         s = format!("{}{}%", &s[..at], &c[1]);
     }
     if s.contains("or") || s.contains("and") {
         s = WORD_BETWEEN_BRACKETS.replace_all(&s, "$1, $2").into_owned();
     }
-    if let Some(m) = MEMBER.find(&s) {
+    if (s.contains("\\in") || s.contains('∈'))
+        && let Some(m) = MEMBER.find(&s)
+    {
         s = s[m.end()..].to_string();
     }
     if s.contains('=') {
@@ -149,7 +172,7 @@ pub fn normalize(answer: &str) -> String {
     if let Some(value) = strip_units(&s) {
         s = value;
     }
-    if THOUSANDS.is_match(&s) {
+    if s.contains([',', ' ']) && THOUSANDS.is_match(&s) {
         return s.replace([',', ' '], "");
     }
     s
@@ -263,6 +286,11 @@ pub fn has_vars(s: &str) -> bool {
 /// `\frac{2}{5} liters`, `12 cm^2`, `5 dollars`. Words that are math
 /// (`pi`, `and`, a lone variable) are not units.
 fn strip_units(s: &str) -> Option<String> {
+    // Only a last word with a letter in it can be a unit.
+    let (_, last_word) = s.rsplit_once(' ')?;
+    if !last_word.contains(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
     let c = TRAILING_UNITS.captures(s)?;
     let (value, units) = (c[1].trim(), &c[2]);
     let words: Vec<&str> = units.split_whitespace().collect();
