@@ -650,40 +650,53 @@ pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
 }
 
-/// Whether two expressions are equal: at their value when neither has
-/// variables, else at [`POINTS`] deterministic pseudo-random points (all
-/// points where both are defined must agree, and at least half must be).
-pub fn equivalent(a: &Expr, b: &Expr, rel: f64) -> bool {
-    let vars: BTreeSet<String> = a
+/// The values of `a` and `b` side by side: at their value when neither has
+/// variables, else at [`POINTS`] deterministic pseudo-random points
+/// (variables drawn from [0.5, 3)).
+fn paired_values(a: &Expr, b: &Expr) -> Vec<(f64, f64)> {
+    let vars: Vec<String> = a
         .vars()
         .union(&b.vars())
         .filter(|v| v.as_str() != "e")
         .cloned()
         .collect();
     if vars.is_empty() {
-        return close(a.eval(&|_| f64::NAN), b.eval(&|_| f64::NAN), rel);
+        return vec![(a.eval(&|_| f64::NAN), b.eval(&|_| f64::NAN))];
     }
-    let vars: Vec<String> = vars.into_iter().collect();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..POINTS)
+        .map(|_| {
+            let values: Vec<f64> = vars
+                .iter()
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    0.5 + (seed % 10_000) as f64 / 4_000.0
+                })
+                .collect();
+            let env = |name: &str| {
+                vars.iter()
+                    .position(|v| v == name)
+                    .map_or(f64::NAN, |i| values[i])
+            };
+            (a.eval(&env), b.eval(&env))
+        })
+        .collect()
+}
+
+/// Whether two expressions are equal: at their value when neither has
+/// variables, else at [`POINTS`] points, where all points at which both
+/// are defined must agree and at least half must be.
+pub fn equivalent(a: &Expr, b: &Expr, rel: f64) -> bool {
+    let pairs = paired_values(a, b);
+    if let [(x, y)] = pairs.as_slice() {
+        return close(*x, *y, rel);
+    }
     let mut defined = 0;
-    for _ in 0..POINTS {
-        let values: Vec<f64> = vars
-            .iter()
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                0.5 + (seed % 10_000) as f64 / 4_000.0
-            })
-            .collect();
-        let env = |name: &str| {
-            vars.iter()
-                .position(|v| v == name)
-                .map_or(f64::NAN, |i| values[i])
-        };
-        let (x, y) = (a.eval(&env), b.eval(&env));
+    for (x, y) in &pairs {
         if x.is_finite() && y.is_finite() {
-            if !close(x, y, rel) {
+            if !close(*x, *y, rel) {
                 return false;
             }
             defined += 1;
@@ -691,7 +704,7 @@ pub fn equivalent(a: &Expr, b: &Expr, rel: f64) -> bool {
             return false;
         }
     }
-    defined * 2 >= POINTS
+    defined * 2 >= pairs.len()
 }
 
 /// Whether `a = c·b` for one constant `c` (positive when `positive`), at
@@ -699,37 +712,15 @@ pub fn equivalent(a: &Expr, b: &Expr, rel: f64) -> bool {
 /// proportional, so the equations `2x + 4y = 6` and `x + 2y = 3` are the
 /// same line.
 pub fn proportional(a: &Expr, b: &Expr, rel: f64, positive: bool) -> bool {
-    let vars: Vec<String> = a
-        .vars()
-        .union(&b.vars())
-        .filter(|v| v.as_str() != "e")
-        .cloned()
-        .collect();
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let pairs = paired_values(a, b);
     let mut ratio: Option<f64> = None;
     let mut defined = 0;
-    let points = if vars.is_empty() { 1 } else { POINTS };
-    for _ in 0..points {
-        let values: Vec<f64> = vars
-            .iter()
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                0.5 + (seed % 10_000) as f64 / 4_000.0
-            })
-            .collect();
-        let env = |name: &str| {
-            vars.iter()
-                .position(|v| v == name)
-                .map_or(f64::NAN, |i| values[i])
-        };
-        let (x, y) = (a.eval(&env), b.eval(&env));
+    for &(x, y) in &pairs {
         if !x.is_finite() || !y.is_finite() {
             continue;
         }
+        defined += 1;
         if x.abs() < 1e-12 && y.abs() < 1e-12 {
-            defined += 1;
             continue;
         }
         if y.abs() < 1e-12 || x.abs() < 1e-12 {
@@ -741,10 +732,9 @@ pub fn proportional(a: &Expr, b: &Expr, rel: f64, positive: bool) -> bool {
             Some(r0) if !close(r, r0, rel) => return false,
             Some(_) => {}
         }
-        defined += 1;
     }
     let sign_ok = ratio.is_none_or(|r| !positive || r > 0.0);
-    sign_ok && defined * 2 >= points
+    sign_ok && defined * 2 >= pairs.len()
 }
 
 #[cfg(test)]
