@@ -225,6 +225,39 @@ fn truncated_responses_are_kept_flagged_and_not_counted() {
 }
 
 #[test]
+fn truncated_responses_count_when_the_run_keeps_them() {
+    // `sampler.drop_truncated=false`: the sampler, the views, the statistics
+    // and the formatters all count truncated responses as valid.
+    let t = prepared_mock(&[
+        "sampler.drop_truncated=false",
+        "sampling.early_stop=false",
+        "sampling.max_rollouts=4",
+        "sampling.step_size=4",
+        "sampling.max_steps=3",
+    ]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--truncate-rate", "0.3", "--seed", "3"]);
+    sample(&t, &mock, &["sampling.allow_truncation=true"]);
+    let rows = saved_rows(&t);
+    let truncated = rows.iter().filter(|r| r["truncated"] == true).count();
+    assert!(truncated > 10, "{truncated}");
+    // One step of four per prompt: truncated ones counted toward max_rollouts.
+    for (id, rs) in by_prompt(&rows) {
+        assert_eq!(rs.len(), 4, "{id}");
+        assert!(rs.iter().all(|r| r["step"] == 0), "{id}");
+    }
+    let p = query(
+        &t,
+        "run",
+        "SELECT sum(n_valid) AS v, sum(n_truncated) AS t, min(n_valid) AS lo FROM prompts",
+    );
+    assert_eq!(p[0]["v"].as_u64().unwrap() as usize, rows.len());
+    assert_eq!(p[0]["t"].as_u64().unwrap() as usize, truncated);
+    assert_eq!(p[0]["lo"].as_u64().unwrap(), 4);
+    let r = query(&t, "run", "SELECT count(*) AS n FROM results WHERE valid AND truncated");
+    assert_eq!(r[0]["n"].as_u64().unwrap() as usize, truncated);
+}
+
+#[test]
 fn the_truncation_guard_stops_the_run_and_keeps_what_arrived() {
     let t = prepared_mock(&["sampler.max_tokens=512"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--truncate-rate", "1"]);

@@ -7,6 +7,7 @@
 pub mod charts;
 pub mod report;
 
+use crate::store::rollout::PASS_SCORE;
 use std::collections::BTreeMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -77,7 +78,8 @@ pub struct Stats {
     /// Finished rollouts (responses, truncated ones included; a failed
     /// request is no rollout: its rollouts were requested again).
     pub rollouts: u64,
-    /// Valid rollouts (a response, no error, not truncated).
+    /// Valid rollouts (a response, no error, and not truncated unless the
+    /// run keeps truncated responses).
     pub valid: u64,
     /// Truncated rollouts.
     pub truncated: u64,
@@ -320,19 +322,20 @@ pub async fn compute(wd: &WorkDir, config: &Config, label: Option<&str>) -> anyh
     s.mean_rollouts_per_prompt =
         (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);
     let budget = s.prompts_sampled * s.max_rollouts;
-    // Truncated rollouts do not count toward max_rollouts, so a prompt may
+    // Truncated rollouts do not count toward max_rollouts (unless the run
+    // keeps them), so a prompt may
     // take more than its budget: the saving is then none, never negative.
     s.early_stop_saved = (budget > 0).then(|| (1.0 - s.rollouts as f64 / budget as f64).max(0.0));
     s.completion_tokens_pass = percentiles(
         &ctx,
         "completion_tokens",
-        "results WHERE valid AND score >= 1",
+        &format!("results WHERE valid AND score >= {PASS_SCORE:?}"),
     )
     .await?;
     s.completion_tokens_fail = percentiles(
         &ctx,
         "completion_tokens",
-        "results WHERE valid AND score < 1",
+        &format!("results WHERE valid AND score < {PASS_SCORE:?}"),
     )
     .await?;
     s.latency_ms = percentiles(&ctx, "latency_ms", "results WHERE error IS NULL").await?;

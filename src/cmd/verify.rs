@@ -170,7 +170,7 @@ fn score_batch(
         let new = (!verdicts.score.is_null(i)).then(|| verdicts.score.value(i));
         if valid.value(i) {
             totals.valid += 1;
-            totals.pass += u64::from(new.is_some_and(|s| s >= crate::sql::views::PASS_SCORE));
+            totals.pass += u64::from(new.is_some_and(|s| s >= crate::store::rollout::PASS_SCORE));
         }
         match ((!inline.is_null(i)).then(|| inline.value(i)), new) {
             (None, _) => totals.no_inline += 1,

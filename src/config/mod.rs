@@ -241,12 +241,7 @@ pub fn resolve(sources: &Sources, allow_changes: &[&str]) -> Result<Resolved, Co
         _ => None,
     };
     if let Some(dir) = work_dir.filter(|d| crate::store::WorkDir::has_saved_config(d)) {
-        let saved_path = dir.join(crate::store::CONFIG_FILE);
-        // Keys added to rsr after the run was created take their defaults;
-        // every key the run saved keeps its saved value.
-        let mut saved_tree: Value =
-            serde_yaml_ng::from_str(DEFAULT_YAML).expect("default.yaml parses");
-        tree::merge(&mut saved_tree, read_yaml_file(&saved_path)?);
+        let saved_tree = saved_tree(&dir)?;
         let saved = build(saved_tree.clone(), &Origins(vec![]))?;
         let (tree, origins) = layer(saved_tree, file.as_ref(), sources)?;
         let mut resolved = build(tree, &origins)?;
@@ -261,6 +256,28 @@ pub fn resolve(sources: &Sources, allow_changes: &[&str]) -> Result<Resolved, Co
         resolved.config.work_dir = Some(crate::store::WorkDir::default_path());
     }
     Ok(resolved)
+}
+
+/// The saved config of a work dir as a tree: keys added to rsr after the
+/// run was created take their defaults; every key the run saved keeps its
+/// saved value.
+fn saved_tree(dir: &Path) -> Result<Value, ConfigError> {
+    let mut tree: Value = serde_yaml_ng::from_str(DEFAULT_YAML).expect("default.yaml parses");
+    tree::merge(
+        &mut tree,
+        read_yaml_file(&dir.join(crate::store::CONFIG_FILE))?,
+    );
+    Ok(tree)
+}
+
+/// The config a work dir was created with (`WORK_DIR/config.yaml`), or
+/// `None` when it has none (a work dir prepared by an older rsr, or not a
+/// work dir).
+pub fn saved(dir: &Path) -> Result<Option<Config>, ConfigError> {
+    if !crate::store::WorkDir::has_saved_config(dir) {
+        return Ok(None);
+    }
+    Ok(Some(build(saved_tree(dir)?, &Origins(vec![]))?.config))
 }
 
 /// Makes the relative paths a config file names relative to the file's

@@ -376,7 +376,7 @@ async fn schedule(
                     a.state.record(valid, r.score);
                     counters.rollouts += 1;
                     counters.valid += u64::from(valid);
-                    counters.passed += u64::from(valid && r.score.is_some_and(|s| s >= crate::sql::views::PASS_SCORE));
+                    counters.passed += u64::from(valid && r.score.is_some_and(|s| s >= crate::store::rollout::PASS_SCORE));
                     counters.truncated += u64::from(r.truncated);
                     counters.completion_tokens += u64::from(r.completion_tokens.unwrap_or(0));
                     if let Some(g) = guard.as_mut()

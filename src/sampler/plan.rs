@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 pub use crate::format::Goal;
+use crate::store::rollout::Validity;
 
 /// The rollout policy of a run (`sampling.*` plus the formatters' goals).
 #[derive(Debug, Clone)]
@@ -16,8 +17,8 @@ pub struct Policy {
     pub max_steps: u32,
     /// Stop once every goal is met.
     pub early_stop: bool,
-    /// Whether truncated responses are invalid.
-    pub drop_truncated: bool,
+    /// Which finished rollouts count.
+    pub validity: Validity,
     /// One goal per formatter.
     pub goals: Vec<Goal>,
     /// Failed requests per prompt and run after which the prompt is left
@@ -34,7 +35,9 @@ impl Policy {
             step_size: to_u32(c.sampling.step_size.get()),
             max_steps: to_u32(c.sampling.max_steps.get()),
             early_stop: c.sampling.early_stop,
-            drop_truncated: c.sampler.drop_truncated,
+            validity: Validity {
+                drop_truncated: c.sampler.drop_truncated,
+            },
             goals: c.formatter.iter().map(crate::format::goal).collect(),
             max_failed_attempts: to_u32(c.sampling.max_failed_attempts.get()),
         }
@@ -42,7 +45,7 @@ impl Policy {
 
     /// Whether a finished rollout counts toward `max_rollouts`.
     pub fn is_valid(&self, has_response: bool, error: bool, truncated: bool) -> bool {
-        has_response && !error && !(truncated && self.drop_truncated)
+        self.validity.is_valid(has_response, error, truncated)
     }
 }
 
@@ -195,7 +198,7 @@ mod tests {
             step_size: 4,
             max_steps: 4,
             early_stop: true,
-            drop_truncated: true,
+            validity: Validity::default(),
             goals,
             max_failed_attempts: 3,
         }

@@ -104,7 +104,13 @@ async fn open(
         )));
     }
     if has_rollouts {
-        views::register(&ctx, label).await?;
+        // Validity is the run's: its saved `sampler.drop_truncated`.
+        let saved = crate::config::saved(root)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let validity = rollout::Validity {
+            drop_truncated: saved.is_none_or(|c| c.sampler.drop_truncated),
+        };
+        views::register(&ctx, label, validity).await?;
     }
     Ok(ctx)
 }

@@ -3,8 +3,8 @@
 //!
 //! `results` is one row per saved row with the selected verdict: the inline
 //! `score`/`pred` written while sampling, or those of `scores/<label>/`.
-//! A rollout is `valid` when it has a response, no error and was not
-//! truncated. A row with an `error` is a failed request, kept for audit:
+//! A rollout is `valid` by [`Validity`]: a response, no error, and not
+//! truncated unless the run keeps truncated responses. A row with an `error` is a failed request, kept for audit:
 //! its rollout was requested again under the same `rollout_idx`, so it is
 //! no rollout of its own. `prompts` is one row per input with its counts
 //! (`n_rollouts` finished rollouts, `n_errors` failed requests' rows) and
@@ -13,18 +13,17 @@
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 
+use crate::store::rollout::{PASS_SCORE, Validity};
+
 /// Rollout columns carried into `results`, verdict excluded.
 const ROLLOUT_COLUMNS: &str = "r.id, r.rollout_idx, r.step, r.response, r.reasoning, \
      r.finish_reason, r.truncated, r.error, r.prompt_tokens, r.completion_tokens, \
      r.latency_ms, r.model, r.endpoint, r.created_at";
 
-/// A score passes at or above this value in `prompts` (`n_pass`, `pass_rate`).
-pub const PASS_SCORE: f64 = 1.0;
-
 /// Creates `results` (with the verdicts of `scores` label `label`, or the
 /// inline ones when `None`) and `prompts`.
-pub async fn register(ctx: &SessionContext, label: Option<&str>) -> Result<()> {
-    let valid = "(r.error IS NULL AND r.response IS NOT NULL AND NOT r.truncated) AS valid";
+pub async fn register(ctx: &SessionContext, label: Option<&str>, validity: Validity) -> Result<()> {
+    let valid = format!("{} AS valid", validity.sql("r"));
     let results = match label {
         None => format!(
             "CREATE VIEW results AS SELECT {ROLLOUT_COLUMNS}, r.score, r.pred, \

@@ -127,6 +127,44 @@ pub fn scores_verifier(root: &Path, label: &str) -> Option<String> {
     v.get("type")?.as_str().map(str::to_string)
 }
 
+/// What makes a saved rollout valid: a response, no error, and — unless the
+/// run keeps them (`sampler.drop_truncated: false`) — not truncated. The
+/// sampler (when a prompt has enough rollouts), the `results` view and so
+/// the formatters and statistics all use this one definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// Truncated responses are invalid (`sampler.drop_truncated`).
+    pub drop_truncated: bool,
+}
+
+impl Default for Validity {
+    fn default() -> Self {
+        Self {
+            drop_truncated: true,
+        }
+    }
+}
+
+impl Validity {
+    /// Whether a rollout with these properties is valid.
+    pub fn is_valid(&self, has_response: bool, error: bool, truncated: bool) -> bool {
+        has_response && !error && !(truncated && self.drop_truncated)
+    }
+
+    /// The same rule as a SQL predicate over the rollout columns of `alias`.
+    pub fn sql(&self, alias: &str) -> String {
+        let base = format!("{alias}.error IS NULL AND {alias}.response IS NOT NULL");
+        if self.drop_truncated {
+            format!("({base} AND NOT {alias}.truncated)")
+        } else {
+            format!("({base})")
+        }
+    }
+}
+
+/// A valid rollout passes when its score is at least this.
+pub const PASS_SCORE: f64 = 1.0;
+
 /// Whether `label` can name a `scores/<label>/` directory (and be quoted in
 /// SQL): non-empty, letters, digits, `.`, `_`, `-`, not starting with `.`.
 pub fn is_valid_label(label: &str) -> bool {
