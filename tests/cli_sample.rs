@@ -253,7 +253,11 @@ fn truncated_responses_count_when_the_run_keeps_them() {
     assert_eq!(p[0]["v"].as_u64().unwrap() as usize, rows.len());
     assert_eq!(p[0]["t"].as_u64().unwrap() as usize, truncated);
     assert_eq!(p[0]["lo"].as_u64().unwrap(), 4);
-    let r = query(&t, "run", "SELECT count(*) AS n FROM results WHERE valid AND truncated");
+    let r = query(
+        &t,
+        "run",
+        "SELECT count(*) AS n FROM results WHERE valid AND truncated",
+    );
     assert_eq!(r[0]["n"].as_u64().unwrap() as usize, truncated);
 }
 

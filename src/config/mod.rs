@@ -612,23 +612,26 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
     }
     for (i, f) in c.formatter.iter().enumerate() {
         let key = |k: &str| format!("formatter.{i}.{k}");
-        if !BUILTIN_FORMATTERS.contains(&f.kind.as_str()) && !f.kind.ends_with(".sql") {
+        let builtin = crate::format::builtin(&f.kind);
+        if builtin.is_none() && !f.kind.ends_with(".sql") {
+            let names: Vec<&str> = crate::format::BUILTINS.iter().map(|b| b.name).collect();
             return Err(invalid(
                 &key("type"),
                 format!(
                     "`{}` is neither a built-in formatter ({}) nor a path to a .sql file",
                     f.kind,
-                    BUILTIN_FORMATTERS.join(", ")
+                    names.join(", ")
                 ),
             ));
         }
-        if f.kind == "top_k" && f.k.is_none() {
-            // k was never set: the place to name is where top_k was chosen.
+        if builtin.is_some_and(|b| b.requires_k) && f.k.is_none() {
+            // k was never set: the place to name is where the type was chosen.
             return Err(ConfigError::Invalid {
                 key: key("k"),
                 origin: origins.of(&key("type")),
                 message: format!(
-                    "top_k needs k, the number of responses per prompt: add {}=N",
+                    "{} needs k, the number of responses per prompt: add {}=N",
+                    f.kind,
                     key("k")
                 ),
             });

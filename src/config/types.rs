@@ -328,6 +328,3 @@ pub struct FormatterConfig {
 fn default_pass_threshold() -> f64 {
     1.0
 }
-
-/// Built-in formatter names.
-pub const BUILTIN_FORMATTERS: &[&str] = &["sft", "dpo", "top_k", "multi_sft"];

@@ -74,6 +74,8 @@ pub struct Builtin {
     pub sql: &'static str,
     /// Its row shape.
     pub shape: Shape,
+    /// Whether its config item must set `k`.
+    pub requires_k: bool,
     /// Its early-stop goal for a config item.
     pub goal: fn(&FormatterConfig) -> Goal,
 }
@@ -83,6 +85,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "sft",
         sql: include_str!("../../sql/formatters/sft.sql"),
+        requires_k: false,
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: 1,
@@ -92,6 +95,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "dpo",
         sql: include_str!("../../sql/formatters/dpo.sql"),
+        requires_k: false,
         shape: Shape::Pairs,
         goal: |f| Goal::PassAndFail {
             pass: f.pass_threshold,
@@ -101,6 +105,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "top_k",
         sql: include_str!("../../sql/formatters/top_k.sql"),
+        requires_k: true,
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: f.k.map_or(1, |k| k.get()),
@@ -110,6 +115,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "multi_sft",
         sql: include_str!("../../sql/formatters/multi_sft.sql"),
+        requires_k: false,
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: f.k.map_or(usize::MAX, |k| k.get()),

@@ -5,8 +5,8 @@
 //! only after the thinking ([`split`]); a response whose thinking never
 //! closed scores 0 with no prediction and is flagged `unclosed`.
 //! [`verify_batch`] scores Arrow arrays across cores; [`udf`] exposes the
-//! verifiers as SQL functions. New verifiers are one file plus one line in
-//! [`REGISTRY`].
+//! verifiers as SQL functions. New verifiers are one file plus one entry in
+//! [`REGISTRY`] (name, description, builder, SQL functions).
 
 pub mod extract;
 pub mod math;
@@ -20,6 +20,7 @@ use std::sync::Arc;
 use arrow::array::{Array, BooleanArray, Float64Array, StringArray};
 use serde_json::{Map, Value};
 use thiserror::Error;
+use udf::{Output, SqlFunction};
 
 /// One response to score.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +106,8 @@ pub struct Entry {
     pub description: &'static str,
     /// Builds the verifier from its options.
     pub build: Builder,
+    /// Its functions in `rsr sql`.
+    pub sql: &'static [udf::SqlFunction],
 }
 
 /// Every verifier rsr knows.
@@ -113,6 +116,18 @@ pub const REGISTRY: &[Entry] = &[
         name: "math-rlvr",
         description: "math: the final boxed / stated answer against the gold, by value, expression, interval, tuple, set or matrix",
         build: |options| Ok(Arc::new(math::MathRlvr::from_options(options)?)),
+        sql: &[
+            SqlFunction {
+                name: "math_verify",
+                output: Output::Score,
+                arities: &[2],
+            },
+            SqlFunction {
+                name: "extract_answer",
+                output: Output::Pred,
+                arities: &[1],
+            },
+        ],
     },
     Entry {
         name: "mcq-rlvr",
@@ -121,11 +136,40 @@ pub const REGISTRY: &[Entry] = &[
             no_options("mcq-rlvr", options)?;
             Ok(Arc::new(mcq::Mcq))
         },
+        sql: &[
+            SqlFunction {
+                name: "mcq_verify",
+                output: Output::Score,
+                arities: &[2, 3],
+            },
+            SqlFunction {
+                name: "mcq_extract",
+                output: Output::Pred,
+                arities: &[1, 2],
+            },
+        ],
     },
     Entry {
         name: "numeric",
         description: "a number in <answer>…</answer> (or boxed, or the last number) within a tolerance of the gold",
         build: |options| Ok(Arc::new(numeric::Numeric::from_options(options)?)),
+        sql: &[
+            SqlFunction {
+                name: "numeric_verify",
+                output: Output::Score,
+                arities: &[2],
+            },
+            SqlFunction {
+                name: "numeric_error",
+                output: Output::Error,
+                arities: &[2],
+            },
+            SqlFunction {
+                name: "numeric_extract",
+                output: Output::Pred,
+                arities: &[1],
+            },
+        ],
     },
 ];
 

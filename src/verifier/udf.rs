@@ -1,15 +1,7 @@
-//! The verifiers as DataFusion scalar functions, for `rsr sql`:
-//!
-//! | function | returns |
-//! |---|---|
-//! | `math_verify(response, answer)` | score (1.0 / 0.0) |
-//! | `extract_answer(response)` | the stated math answer |
-//! | `mcq_verify(response, answer [, metadata])` | score (1.0 / 0.0) |
-//! | `mcq_extract(response [, metadata])` | the stated option letter(s) |
-//! | `numeric_verify(response, answer)` | 1.0 when the numbers are equal |
-//! | `numeric_error(response, answer)` | absolute error |
-//! | `numeric_extract(response)` | the stated number, as text |
-//! | `strip_thinking(response)` | the final part (null when thinking never closed) |
+//! The verifiers as DataFusion scalar functions, for `rsr sql`: one per
+//! [`SqlFunction`] listed by each [`super::REGISTRY`] entry (built with the
+//! verifier's default options), plus `strip_thinking(response)`, the final
+//! part of a response (null when the thinking never closed).
 //!
 //! Arguments may be columns or literals of any string type; nulls in give
 //! nulls out.
@@ -26,34 +18,53 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use super::{Verifier, math, mcq, numeric, split, verify_batch};
+use super::{REGISTRY, Verifier, split, verify_batch};
 
 /// Which column of the verdict a function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Output {
+pub enum Output {
+    /// The score.
     Score,
+    /// The extracted answer.
     Pred,
+    /// The absolute error (numeric verifiers).
     Error,
+}
+
+/// A SQL function over one verifier: its name, what it returns and the
+/// argument counts it takes (`response`, then `answer` unless it extracts,
+/// then optionally `metadata`).
+#[derive(Debug, Clone, Copy)]
+pub struct SqlFunction {
+    /// Function name.
+    pub name: &'static str,
+    /// What it returns.
+    pub output: Output,
+    /// Accepted argument counts.
+    pub arities: &'static [usize],
 }
 
 /// Every verifier function, for registration in a SQL session.
 pub fn udfs() -> Vec<ScalarUDF> {
-    let math: Arc<dyn Verifier> = Arc::new(math::MathRlvr::default());
-    let mcq: Arc<dyn Verifier> = Arc::new(mcq::Mcq);
-    let numeric: Arc<dyn Verifier> = Arc::new(numeric::Numeric::default());
-    vec![
-        VerifierUdf::new("math_verify", math.clone(), Output::Score, &[2]),
-        VerifierUdf::new("extract_answer", math, Output::Pred, &[1]),
-        VerifierUdf::new("mcq_verify", mcq.clone(), Output::Score, &[2, 3]),
-        VerifierUdf::new("mcq_extract", mcq, Output::Pred, &[1, 2]),
-        VerifierUdf::new("numeric_verify", numeric.clone(), Output::Score, &[2]),
-        VerifierUdf::new("numeric_error", numeric.clone(), Output::Error, &[2]),
-        VerifierUdf::new("numeric_extract", numeric, Output::Pred, &[1]),
-    ]
-    .into_iter()
-    .map(ScalarUDF::from)
-    .chain([ScalarUDF::from(StripThinking::new())])
-    .collect()
+    let mut out = Vec::new();
+    for entry in REGISTRY {
+        let verifier =
+            (entry.build)(&serde_json::Map::new()).expect("every verifier builds with defaults");
+        for f in entry.sql {
+            out.push(ScalarUDF::from(VerifierUdf::new(f, verifier.clone())));
+        }
+    }
+    out.push(ScalarUDF::from(StripThinking::new()));
+    out
+}
+
+/// The names of every SQL function [`udfs`] registers.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .flat_map(|e| e.sql.iter().map(|f| f.name))
+        .chain(["strip_thinking"])
+        .collect()
 }
 
 /// A verifier column as a scalar function.
@@ -66,20 +77,15 @@ struct VerifierUdf {
 }
 
 impl VerifierUdf {
-    fn new(
-        name: &'static str,
-        verifier: Arc<dyn Verifier>,
-        output: Output,
-        arities: &[usize],
-    ) -> Self {
+    fn new(f: &SqlFunction, verifier: Arc<dyn Verifier>) -> Self {
         let signature = Signature::one_of(
-            arities.iter().map(|&n| TypeSignature::Any(n)).collect(),
+            f.arities.iter().map(|&n| TypeSignature::Any(n)).collect(),
             Volatility::Immutable,
         );
         Self {
-            name,
+            name: f.name,
             verifier,
-            output,
+            output: f.output,
             signature,
         }
     }
