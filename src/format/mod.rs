@@ -231,16 +231,9 @@ impl Formatter {
         ))
         .await
         .map_err(sql_err)?;
-        ctx.sql(
-            "CREATE OR REPLACE VIEW candidates AS SELECT * FROM ( \
-               SELECT r.*, p.messages, p.pass_rate, p.n_valid, row_number() OVER ( \
-                 PARTITION BY r.id, r.response ORDER BY r.score DESC, r.rollout_idx ASC) AS dup_rank \
-               FROM results r JOIN selected_prompts p ON r.id = p.id \
-               WHERE r.valid AND r.score IS NOT NULL) \
-             WHERE dup_rank = 1",
-        )
-        .await
-        .map_err(sql_err)?;
+        crate::sql::views::register_candidates(ctx)
+            .await
+            .map_err(sql_err)?;
         let k = f.k.map_or(u64::MAX >> 1, |k| k.get() as u64);
         let params = vec![
             (

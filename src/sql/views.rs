@@ -1,33 +1,42 @@
-//! The `results` and `prompts` views, defined over `rollouts`, `scores` and
-//! `inputs` when a work dir has rollouts.
+//! The core views, shipped as SQL files in `sql/views/` (compiled in) and
+//! created over `rollouts`, `scores` and `inputs` when a work dir has
+//! rollouts: `results` (one row per saved row with the selected verdict and
+//! its validity), `prompts` (one row per input with its counts and pass
+//! rate), and, for each formatter, `candidates`.
 //!
-//! `results` is one row per saved row with the selected verdict: the inline
-//! `score`/`pred` written while sampling, or those of `scores/<label>/`.
-//! A rollout is `valid` by [`Validity`]: a response, no error, and not
-//! truncated unless the run keeps truncated responses. A row with an `error` is a failed request, kept for audit:
-//! its rollout was requested again under the same `rollout_idx`, so it is
-//! no rollout of its own. `prompts` is one row per input with its counts
-//! (`n_rollouts` finished rollouts, `n_errors` failed requests' rows) and
-//! its pass rate (`n_pass / n_valid`).
+//! Each file documents its placeholders (`{{name}}`), which are filled here:
+//! the verdict source (inline or `scores/<label>/`), the run's validity
+//! predicate ([`Validity`]) and the pass score ([`PASS_SCORE`]).
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 
 use crate::store::rollout::{PASS_SCORE, Validity};
 
-/// Rollout columns carried into `results`, verdict excluded.
-const ROLLOUT_COLUMNS: &str = "r.id, r.rollout_idx, r.step, r.response, r.reasoning, \
-     r.finish_reason, r.truncated, r.error, r.prompt_tokens, r.completion_tokens, \
-     r.latency_ms, r.model, r.endpoint, r.created_at";
+/// `sql/views/results.sql`.
+pub const RESULTS: &str = include_str!("../../sql/views/results.sql");
+/// `sql/views/prompts.sql`.
+pub const PROMPTS: &str = include_str!("../../sql/views/prompts.sql");
+/// `sql/views/candidates.sql`.
+pub const CANDIDATES: &str = include_str!("../../sql/views/candidates.sql");
+
+/// `template` with each `{{name}}` replaced by its value.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut sql = template.to_string();
+    for (name, value) in values {
+        sql = sql.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    debug_assert!(!sql.contains("{{"), "unfilled placeholder in:\n{sql}");
+    sql
+}
 
 /// Creates `results` (with the verdicts of `scores` label `label`, or the
-/// inline ones when `None`) and `prompts`.
+/// inline ones when `None`, and validity by `validity`) and `prompts`.
 pub async fn register(ctx: &SessionContext, label: Option<&str>, validity: Validity) -> Result<()> {
-    let valid = format!("{} AS valid", validity.sql("r"));
-    let results = match label {
-        None => format!(
-            "CREATE VIEW results AS SELECT {ROLLOUT_COLUMNS}, r.score, r.pred, \
-             'inline' AS verifier, {valid} FROM rollouts r"
+    let (verdict, join) = match label {
+        None => (
+            "r.score, r.pred, 'inline' AS verifier".to_string(),
+            String::new(),
         ),
         Some(label) => {
             if !crate::store::rollout::is_valid_label(label) {
@@ -35,38 +44,233 @@ pub async fn register(ctx: &SessionContext, label: Option<&str>, validity: Valid
                     "scores label `{label}` must be a directory name of letters, digits, `.`, `_` or `-`"
                 )));
             }
-            format!(
-                "CREATE VIEW results AS SELECT {ROLLOUT_COLUMNS}, s.score, s.pred, \
-                 '{label}' AS verifier, {valid} FROM rollouts r LEFT JOIN \
-                 (SELECT * FROM scores WHERE verifier = '{label}') s \
-                 ON r.id = s.id AND r.rollout_idx = s.rollout_idx AND r.error IS NULL"
+            (
+                format!("s.score, s.pred, '{label}' AS verifier"),
+                format!(
+                    "LEFT JOIN (SELECT * FROM scores WHERE verifier = '{label}') s \
+                     ON r.id = s.id AND r.rollout_idx = s.rollout_idx AND r.error IS NULL"
+                ),
             )
         }
     };
-    ctx.sql(&results).await?;
-    // Aggregate per id first, then join the input columns: the group keys
-    // stay small (ids), whatever the size of the prompts.
-    let pass = format!("r.valid AND r.score >= {PASS_SCORE:?}");
-    let prompts = format!(
-        "CREATE VIEW prompts AS SELECT i.id, i.messages, i.answer, i.metadata, i.shard, \
-         COALESCE(a.n_rollouts, 0) AS n_rollouts, COALESCE(a.n_valid, 0) AS n_valid, \
-         COALESCE(a.n_pass, 0) AS n_pass, \
-         CAST(a.n_pass AS DOUBLE) / CAST(NULLIF(a.n_valid, 0) AS DOUBLE) AS pass_rate, \
-         a.mean_score, COALESCE(a.n_truncated, 0) AS n_truncated, \
-         COALESCE(a.n_errors, 0) AS n_errors, a.mean_completion_tokens, \
-         a.max_completion_tokens, a.total_completion_tokens \
-         FROM inputs i LEFT JOIN (SELECT r.id, \
-           sum(CASE WHEN r.error IS NULL THEN 1 ELSE 0 END) AS n_rollouts, \
-           sum(CASE WHEN r.valid THEN 1 ELSE 0 END) AS n_valid, \
-           sum(CASE WHEN {pass} THEN 1 ELSE 0 END) AS n_pass, \
-           avg(CASE WHEN r.valid THEN r.score END) AS mean_score, \
-           sum(CASE WHEN r.truncated THEN 1 ELSE 0 END) AS n_truncated, \
-           sum(CASE WHEN r.error IS NOT NULL THEN 1 ELSE 0 END) AS n_errors, \
-           avg(r.completion_tokens) AS mean_completion_tokens, \
-           max(r.completion_tokens) AS max_completion_tokens, \
-           sum(r.completion_tokens) AS total_completion_tokens \
-           FROM results r GROUP BY r.id) a ON i.id = a.id"
+    let valid = validity.sql("r");
+    let results = fill(
+        RESULTS,
+        &[("verdict", &verdict), ("join", &join), ("valid", &valid)],
     );
-    ctx.sql(&prompts).await?;
+    ctx.sql(&results).await?;
+    let pass = format!("{PASS_SCORE:?}");
+    ctx.sql(&fill(PROMPTS, &[("pass_score", &pass)])).await?;
     Ok(())
+}
+
+/// Creates (or replaces) `candidates` over `results` and `selected_prompts`.
+pub async fn register_candidates(ctx: &SessionContext) -> Result<()> {
+    ctx.sql(CANDIDATES).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Golden tests: a handful of input rows, the rows each view gives.
+
+    use super::*;
+
+    /// Three prompts: p1 with a pass, a fail, a truncated response that
+    /// would pass, and a failed request; p2 with only a truncated response;
+    /// p3 never sampled. A re-score `v2` flips p1's fail to a pass.
+    async fn session() -> SessionContext {
+        session_with("").await
+    }
+
+    /// [`session`] with more rollout rows (`, (…)` tuples).
+    async fn session_with(more_rollouts: &str) -> SessionContext {
+        let ctx = SessionContext::new();
+        for sql in [
+            "CREATE VIEW inputs AS SELECT * FROM (VALUES \
+               ('p1', 'm1', '42', CAST(NULL AS VARCHAR), 0), \
+               ('p2', 'm2', '7', CAST(NULL AS VARCHAR), 0), \
+               ('p3', 'm3', '9', CAST(NULL AS VARCHAR), 0)) \
+             AS t(id, messages, answer, metadata, shard)",
+            "CREATE VIEW rollouts AS SELECT * FROM (VALUES \
+               ('p1', 0, 0, 'a 42', NULL, 'stop', false, CAST(NULL AS VARCHAR), 10, 100, 5, 'm', 'e', 1, 1.0, '42'), \
+               ('p1', 1, 0, 'a 41', NULL, 'stop', false, NULL, 10, 80, 5, 'm', 'e', 1, 0.0, '41'), \
+               ('p1', 2, 0, 'a 42 trunc', NULL, 'length', true, NULL, 10, 512, 5, 'm', 'e', 1, 1.0, '42'), \
+               ('p1', 3, 0, CAST(NULL AS VARCHAR), NULL, NULL, false, 'HTTP 500', 10, NULL, 5, 'm', 'e', 1, NULL, NULL), \
+               ('p2', 0, 0, 'b 7 trunc', NULL, 'length', true, NULL, 10, 512, 5, 'm', 'e', 1, 1.0, '7'){more_rollouts}) \
+             AS t(id, rollout_idx, step, response, reasoning, finish_reason, truncated, error, \
+                  prompt_tokens, completion_tokens, latency_ms, model, endpoint, created_at, score, pred)",
+            "CREATE VIEW scores AS SELECT * FROM (VALUES \
+               ('p1', 0, 1.0, '42', 'v2'), ('p1', 1, 1.0, '41', 'v2'), \
+               ('p1', 2, 1.0, '42', 'v2'), ('p2', 0, 1.0, '7', 'v2')) \
+             AS t(id, rollout_idx, score, pred, verifier)",
+        ] {
+            ctx.sql(&sql.replace("{more_rollouts}", more_rollouts))
+                .await
+                .unwrap();
+        }
+        ctx
+    }
+
+    async fn rows(ctx: &SessionContext, sql: &str) -> String {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    }
+
+    async fn views(label: Option<&str>, drop_truncated: bool) -> (String, String) {
+        let ctx = session().await;
+        register(&ctx, label, Validity { drop_truncated })
+            .await
+            .unwrap();
+        let results = rows(
+            &ctx,
+            "SELECT id, rollout_idx, valid, score, verifier FROM results ORDER BY id, rollout_idx",
+        )
+        .await;
+        let prompts = rows(
+            &ctx,
+            "SELECT id, n_rollouts, n_valid, n_pass, pass_rate, n_truncated, n_errors \
+             FROM prompts ORDER BY id",
+        )
+        .await;
+        (results, prompts)
+    }
+
+    #[tokio::test]
+    async fn results_and_prompts_drop_truncated_by_default() {
+        let (results, prompts) = views(None, true).await;
+        assert_eq!(
+            results,
+            "+----+-------------+-------+-------+----------+
+| id | rollout_idx | valid | score | verifier |
++----+-------------+-------+-------+----------+
+| p1 | 0           | true  | 1.0   | inline   |
+| p1 | 1           | true  | 0.0   | inline   |
+| p1 | 2           | false | 1.0   | inline   |
+| p1 | 3           | false |       | inline   |
+| p2 | 0           | false | 1.0   | inline   |
++----+-------------+-------+-------+----------+"
+        );
+        assert_eq!(
+            prompts,
+            "+----+------------+---------+--------+-----------+-------------+----------+
+| id | n_rollouts | n_valid | n_pass | pass_rate | n_truncated | n_errors |
++----+------------+---------+--------+-----------+-------------+----------+
+| p1 | 3          | 2       | 1      | 0.5       | 1           | 1        |
+| p2 | 1          | 0       | 0      |           | 1           | 0        |
+| p3 | 0          | 0       | 0      |           | 0           | 0        |
++----+------------+---------+--------+-----------+-------------+----------+"
+        );
+    }
+
+    #[tokio::test]
+    async fn truncated_responses_count_when_the_run_keeps_them() {
+        let (_, prompts) = views(None, false).await;
+        assert_eq!(
+            prompts,
+            "+----+------------+---------+--------+--------------------+-------------+----------+
+| id | n_rollouts | n_valid | n_pass | pass_rate          | n_truncated | n_errors |
++----+------------+---------+--------+--------------------+-------------+----------+
+| p1 | 3          | 3       | 2      | 0.6666666666666666 | 1           | 1        |
+| p2 | 1          | 1       | 1      | 1.0                | 1           | 0        |
+| p3 | 0          | 0       | 0      |                    | 0           | 0        |
++----+------------+---------+--------+--------------------+-------------+----------+"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_scores_label_replaces_the_inline_verdicts() {
+        let (results, prompts) = views(Some("v2"), true).await;
+        assert_eq!(
+            results,
+            "+----+-------------+-------+-------+----------+
+| id | rollout_idx | valid | score | verifier |
++----+-------------+-------+-------+----------+
+| p1 | 0           | true  | 1.0   | v2       |
+| p1 | 1           | true  | 1.0   | v2       |
+| p1 | 2           | false | 1.0   | v2       |
+| p1 | 3           | false |       | v2       |
+| p2 | 0           | false | 1.0   | v2       |
++----+-------------+-------+-------+----------+"
+        );
+        assert!(
+            prompts.contains("| p1 | 3          | 2       | 2      | 1.0       |"),
+            "{prompts}"
+        );
+        let ctx = session().await;
+        let bad = register(&ctx, Some("x'; DROP"), Validity::default()).await;
+        assert!(bad.unwrap_err().to_string().contains("directory name"));
+    }
+
+    #[tokio::test]
+    async fn candidates_are_valid_scored_distinct_responses_of_selected_prompts() {
+        // p1 gets a later copy of its passing response: collapsed into the
+        // first. p2 has no valid response, p3 none at all.
+        let ctx = session_with(
+            ", ('p1', 4, 1, 'a 42', NULL, 'stop', false, NULL, 10, 90, 5, 'm', 'e', 1, 1.0, '42')",
+        )
+        .await;
+        register(&ctx, None, Validity::default()).await.unwrap();
+        ctx.sql("CREATE VIEW selected_prompts AS SELECT * FROM prompts WHERE pass_rate > 0.1")
+            .await
+            .unwrap();
+        register_candidates(&ctx).await.unwrap();
+        assert_eq!(
+            rows(
+                &ctx,
+                "SELECT id, rollout_idx, score, pass_rate FROM candidates ORDER BY rollout_idx"
+            )
+            .await,
+            "+----+-------------+-------+--------------------+
+| id | rollout_idx | score | pass_rate          |
++----+-------------+-------+--------------------+
+| p1 | 0           | 1.0   | 0.6666666666666666 |
+| p1 | 1           | 0.0   | 0.6666666666666666 |
++----+-------------+-------+--------------------+"
+        );
+    }
+
+    #[test]
+    fn validity_in_sql_and_in_rust_agree() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for drop_truncated in [true, false] {
+            let v = Validity { drop_truncated };
+            for (has_response, error, truncated) in [
+                (true, false, false),
+                (true, false, true),
+                (true, true, false),
+                (false, false, false),
+                (false, true, true),
+            ] {
+                let response = if has_response {
+                    "'x'"
+                } else {
+                    "CAST(NULL AS VARCHAR)"
+                };
+                let err = if error {
+                    "'e'"
+                } else {
+                    "CAST(NULL AS VARCHAR)"
+                };
+                let sql = format!(
+                    "SELECT {} AS valid FROM (SELECT {response} AS response, {err} AS error, \
+                     {truncated} AS truncated) r",
+                    v.sql("r")
+                );
+                let out = rt.block_on(async {
+                    let ctx = SessionContext::new();
+                    rows(&ctx, &sql).await
+                });
+                let want = v.is_valid(has_response, error, truncated);
+                assert!(
+                    out.contains(&format!("| {want} ")),
+                    "{drop_truncated} {sql}\n{out}"
+                );
+            }
+        }
+    }
 }
