@@ -38,9 +38,7 @@ use crate::store::parquet::ParquetFile;
 pub struct PrepareReport {
     /// The file written (or found).
     pub path: PathBuf,
-    /// Whether an existing `input.parquet` was reused.
-    pub reused: bool,
-    /// Row counts; `None` when reused.
+    /// Row counts; `None` when an existing `input.parquet` was reused.
     pub summary: Option<Summary>,
 }
 
@@ -294,7 +292,6 @@ pub async fn prepare(
     if dest.is_file() {
         return Ok(PrepareReport {
             path: dest,
-            reused: true,
             summary: None,
         });
     }
@@ -306,7 +303,6 @@ pub async fn prepare(
     let summary = prepare_file(input, &config.data, config.shard.size.get() as u64, &dest).await?;
     Ok(PrepareReport {
         path: dest,
-        reused: false,
         summary: Some(summary),
     })
 }

@@ -115,8 +115,6 @@ pub struct WriterConfig {
 pub struct WriterReport {
     /// Part files written.
     pub parts: u64,
-    /// Shards completed.
-    pub shards_done: u64,
 }
 
 struct ShardBuffer {
@@ -167,7 +165,6 @@ pub fn run(
                     shards.remove(&shard);
                     write_scores(&cfg, shard)?;
                     set_status(&cfg, &mut state, shard, ShardStatus::Done)?;
-                    report.shards_done += 1;
                     tracing::debug!("shard {shard} done");
                 }
             }

@@ -133,7 +133,7 @@ pub const REGISTRY: &[Entry] = &[
         name: "mcq-rlvr",
         description: "multiple choice: the final stated option letter(s) against the gold letter(s)",
         build: |options| {
-            no_options("mcq-rlvr", options)?;
+            let NoOptions {} = read_options("mcq-rlvr", options)?;
             Ok(Arc::new(mcq::Mcq))
         },
         sql: &[
@@ -173,16 +173,33 @@ pub const REGISTRY: &[Entry] = &[
     },
 ];
 
-fn no_options(verifier: &'static str, options: &Map<String, Value>) -> Result<(), VerifierError> {
-    match options.keys().next() {
-        Some(key) => Err(VerifierError::Option {
+/// Reads `verifier.options` into `T`, a `#[serde(deny_unknown_fields)]`
+/// struct: an unknown (misspelled) or mistyped option is an error that names
+/// its key and what is expected.
+pub fn read_options<T: serde::de::DeserializeOwned>(
+    verifier: &'static str,
+    options: &Map<String, Value>,
+) -> Result<T, VerifierError> {
+    serde_path_to_error::deserialize(Value::Object(options.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // An unknown field is reported at the map, with its name in backticks.
+        let key = match message.strip_prefix("unknown field `") {
+            Some(rest) => rest.split('`').next().unwrap_or_default().to_string(),
+            None => path,
+        };
+        VerifierError::Option {
             verifier,
-            key: key.clone(),
-            message: "this verifier takes no options".into(),
-        }),
-        None => Ok(()),
-    }
+            key,
+            message,
+        }
+    })
 }
+
+/// The options of a verifier that takes none.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoOptions {}
 
 /// Builds the verifier `name` with `options`.
 pub fn build(name: &str, options: &Map<String, Value>) -> Result<Arc<dyn Verifier>, VerifierError> {
@@ -285,6 +302,38 @@ pub fn verify_batch(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn options_name_the_key_and_what_is_expected() {
+        let err = |name: &str, json: &str| {
+            let options: Map<String, Value> = serde_json::from_str(json).unwrap();
+            build(name, &options).unwrap_err().to_string()
+        };
+        let e = err("math-rlvr", r#"{"tolerence": 0.1}"#);
+        assert!(e.contains("verifier.options.tolerence"), "{e}");
+        assert!(
+            e.contains("unknown field") && e.contains("`tolerance`"),
+            "{e}"
+        );
+        let e = err("math-rlvr", r#"{"tolerance": "small"}"#);
+        assert!(
+            e.contains("verifier.options.tolerance") && e.contains("f64"),
+            "{e}"
+        );
+        let e = err("math-rlvr", r#"{"fallback": "nothing"}"#);
+        assert!(e.contains("`last_number`") && e.contains("`none`"), "{e}");
+        let e = err("numeric", r#"{"scale": 0}"#);
+        assert!(
+            e.contains("verifier.options.scale") && e.contains("> 0"),
+            "{e}"
+        );
+        let e = err("mcq-rlvr", r#"{"letters": 4}"#);
+        assert!(e.contains("verifier.options.letters"), "{e}");
+        let ok: Map<String, Value> =
+            serde_json::from_str(r#"{"tolerance": 0.01, "percent": true, "fallback": "none"}"#)
+                .unwrap();
+        assert!(build("math-rlvr", &ok).is_ok());
+    }
+
     use super::*;
 
     #[test]

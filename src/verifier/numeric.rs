@@ -36,41 +36,38 @@ impl Default for Numeric {
     }
 }
 
+/// `verifier.options` of `numeric`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    tolerance: Option<f64>,
+    continuous: Option<bool>,
+    scale: Option<f64>,
+}
+
 impl Numeric {
     /// Builds from `verifier.options` (`tolerance`, `continuous`, `scale`).
     pub fn from_options(options: &Map<String, Value>) -> Result<Self, VerifierError> {
+        let o: Options = super::read_options("numeric", options)?;
+        let bad = |key: &str, expected: &str, got: f64| VerifierError::Option {
+            verifier: "numeric",
+            key: key.into(),
+            message: format!("expected {expected}, got {got}"),
+        };
         let mut v = Self::default();
-        for (key, value) in options {
-            let bad = |expected: &str| VerifierError::Option {
-                verifier: "numeric",
-                key: key.clone(),
-                message: format!("expected {expected}, got {value}"),
-            };
-            match key.as_str() {
-                "tolerance" => {
-                    v.tolerance = value
-                        .as_f64()
-                        .filter(|t| *t >= 0.0)
-                        .ok_or_else(|| bad("a number ≥ 0"))?
-                }
-                "continuous" => {
-                    v.continuous = value.as_bool().ok_or_else(|| bad("true or false"))?
-                }
-                "scale" => {
-                    v.scale = value
-                        .as_f64()
-                        .filter(|s| *s > 0.0)
-                        .ok_or_else(|| bad("a number > 0"))?
-                }
-                _ => {
-                    return Err(VerifierError::Option {
-                        verifier: "numeric",
-                        key: key.clone(),
-                        message: "unknown option; known: tolerance, continuous, scale".into(),
-                    });
-                }
+        if let Some(t) = o.tolerance {
+            if t < 0.0 || !t.is_finite() {
+                return Err(bad("tolerance", "a number ≥ 0", t));
             }
+            v.tolerance = t;
         }
+        if let Some(s) = o.scale {
+            if s <= 0.0 || !s.is_finite() {
+                return Err(bad("scale", "a number > 0", s));
+            }
+            v.scale = s;
+        }
+        v.continuous = o.continuous.unwrap_or(v.continuous);
         Ok(v)
     }
 }

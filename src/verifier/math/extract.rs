@@ -17,7 +17,8 @@ use regex::Regex;
 use super::super::extract;
 
 /// What to use when no explicit answer is stated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Fallback {
     /// The last number in the final part.
     LastNumber,

@@ -37,46 +37,34 @@ impl Default for MathRlvr {
     }
 }
 
+/// `verifier.options` of `math-rlvr`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    tolerance: Option<f64>,
+    percent: Option<bool>,
+    fallback: Option<Fallback>,
+}
+
 impl MathRlvr {
     /// Builds from `verifier.options`: `tolerance` (relative, default 1e-6),
     /// `percent` (also accept 50% = 0.5, default false), `fallback`
     /// (`last_number` or `none`).
     pub fn from_options(options: &Map<String, Value>) -> Result<Self, VerifierError> {
+        let o: Options = super::read_options("math-rlvr", options)?;
         let mut v = Self::default();
-        for (key, value) in options {
-            let bad = |message: &str| VerifierError::Option {
-                verifier: "math-rlvr",
-                key: key.clone(),
-                message: format!("{message}, got {value}"),
-            };
-            match key.as_str() {
-                "tolerance" => {
-                    v.compare.rel_tol = value
-                        .as_f64()
-                        .filter(|t| (0.0..1.0).contains(t))
-                        .ok_or_else(|| bad("expected a relative tolerance in [0, 1)"))?
-                }
-                "percent" => {
-                    v.compare.percent = value
-                        .as_bool()
-                        .ok_or_else(|| bad("expected true or false"))?
-                }
-                "fallback" => {
-                    v.fallback = match value.as_str() {
-                        Some("last_number") => Fallback::LastNumber,
-                        Some("none") => Fallback::None,
-                        _ => return Err(bad("expected last_number or none")),
-                    }
-                }
-                _ => {
-                    return Err(VerifierError::Option {
-                        verifier: "math-rlvr",
-                        key: key.clone(),
-                        message: "unknown option; known: tolerance, percent, fallback".into(),
-                    });
-                }
+        if let Some(t) = o.tolerance {
+            if !(0.0..1.0).contains(&t) {
+                return Err(VerifierError::Option {
+                    verifier: "math-rlvr",
+                    key: "tolerance".into(),
+                    message: format!("expected a relative tolerance in [0, 1), got {t}"),
+                });
             }
+            v.compare.rel_tol = t;
         }
+        v.compare.percent = o.percent.unwrap_or(v.compare.percent);
+        v.fallback = o.fallback.unwrap_or(v.fallback);
         Ok(v)
     }
 }
