@@ -135,3 +135,18 @@ fn json_text_columns_are_queried_with_json_functions_and_operators() {
     ]);
     assert_eq!(csv, "n\n4\n");
 }
+
+#[test]
+fn a_damaged_parquet_file_is_named_with_the_fix() {
+    let t = prepared();
+    // A copy cut short, as a full disk or an interrupted copy leaves it.
+    let input = t.path("run/data/input.parquet");
+    let bytes = std::fs::read(&input).unwrap();
+    std::fs::write(&input, &bytes[..bytes.len() / 2]).unwrap();
+    let err = t.fails(&["sql", "run", "SELECT count(*) FROM inputs"]);
+    assert!(
+        err.contains("input.parquet is not a readable Parquet file"),
+        "{err}"
+    );
+    assert!(err.contains("Move it out of the work dir"), "{err}");
+}

@@ -20,6 +20,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let dirs = vec![args.work_dir.clone()];
+    super::common::naming_damaged(dirs, run_in(args)).await
+}
+
+async fn run_in(args: Args) -> anyhow::Result<()> {
     let (wd, config) = open_saved(&args.work_dir, &[])?;
     let wd = wd.locked()?;
     let stats = crate::analyze::write_summary(&wd, &config, args.scores.as_deref()).await?;

@@ -1,6 +1,6 @@
 //! Arguments and steps shared by the commands that take a config.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -88,4 +88,50 @@ impl Run {
             let _ = std::fs::remove_dir_all(self.wd.root());
         }
     }
+}
+
+/// Runs a command over `dirs`; a Parquet read failure names the damaged
+/// files ([`name_damaged`]).
+pub async fn naming_damaged(
+    dirs: Vec<PathBuf>,
+    command: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    command.await.map_err(|e| {
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        name_damaged(&dirs, e)
+    })
+}
+
+/// When `err` is a Parquet read failure, names the damaged files of the
+/// work dirs (`data/`, `rollout/`, `scores/`) and what to do; else `err`.
+pub fn name_damaged(dirs: &[&Path], err: anyhow::Error) -> anyhow::Error {
+    if !format!("{err:#}").contains("Parquet error") {
+        return err;
+    }
+    let damaged: Vec<(PathBuf, String)> = dirs
+        .iter()
+        .flat_map(|d| crate::store::parquet::unreadable(d))
+        .collect();
+    let Some((first, problem)) = damaged.first() else {
+        return err;
+    };
+    let more = match damaged.len() {
+        1 => String::new(),
+        n => format!(
+            " ({} more damaged: {})",
+            n - 1,
+            damaged[1..]
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    anyhow::anyhow!(
+        "{} is not a readable Parquet file ({problem}){more}. rsr writes every file whole and \
+         renames it into place, so this one was damaged or copied in afterwards (a full disk, \
+         a partial copy). Move it out of the work dir to query the rest; its rows are then \
+         missing",
+        first.display()
+    )
 }

@@ -27,6 +27,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let dirs = args.work_dirs.clone();
+    super::common::naming_damaged(dirs, run_in(args)).await
+}
+
+async fn run_in(args: Args) -> anyhow::Result<()> {
     let mut runs: Vec<Stats> = Vec::new();
     for dir in &args.work_dirs {
         let (wd, config) = open_saved(dir, &[])?;

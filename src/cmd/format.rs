@@ -30,6 +30,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let dirs = vec![args.work_dir.clone()];
+    super::common::naming_damaged(dirs, run_in(args)).await
+}
+
+async fn run_in(args: Args) -> anyhow::Result<()> {
     for o in &args.overrides {
         if !(o.starts_with("formatter") || o.starts_with("export.")) {
             bail!("`{o}`: rsr format takes only formatter.* and export.* overrides");

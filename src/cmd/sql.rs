@@ -35,6 +35,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let dirs = vec![args.work_dir.clone()];
+    super::common::naming_damaged(dirs, run_in(args)).await
+}
+
+async fn run_in(args: Args) -> anyhow::Result<()> {
     let wd = WorkDir::open_prepared(&args.work_dir)?;
     let ctx = sql::session_with_scores(&wd, args.scores.as_deref())
         .await

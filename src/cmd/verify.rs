@@ -37,6 +37,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let dirs = args.work_dir.iter().cloned().collect::<Vec<_>>();
+    super::common::naming_damaged(dirs, run_in(args)).await
+}
+
+async fn run_in(args: Args) -> anyhow::Result<()> {
     if args.list {
         for entry in REGISTRY {
             println!("{:<10} {}", entry.name, entry.description);

@@ -31,6 +31,39 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
+/// The Parquet files under `dir` (recursively) whose footer cannot be read,
+/// with the reader's complaint, in path order. Reads footers only.
+pub fn unreadable(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    collect_parquet(dir, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|path| {
+            let problem = match std::fs::File::open(&path) {
+                Ok(file) => parquet::file::reader::SerializedFileReader::new(file)
+                    .err()
+                    .map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            problem.map(|p| (path, p))
+        })
+        .collect()
+}
+
+fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            collect_parquet(&path, out);
+        } else if path.extension().is_some_and(|x| x == "parquet") {
+            out.push(path);
+        }
+    }
+}
+
 /// A Parquet file that appears under its final name only on [`ParquetFile::commit`].
 pub struct ParquetFile {
     dest: PathBuf,
