@@ -2,7 +2,9 @@
 //!
 //! A file written through [`AtomicFile`] is either absent or complete: a crash
 //! or an error before [`AtomicFile::commit`] leaves at most a `*.tmp` leftover,
-//! which readers ignore and [`crate::store::WorkDir::open`] removes.
+//! which readers ignore and [`crate::store::WorkDir::open`] removes. A
+//! destination that exists and is not a regular file (`/dev/stdout`, a
+//! FIFO) is written in place: renaming over it would replace the device.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -14,7 +16,8 @@ pub const TMP_SUFFIX: &str = ".tmp";
 /// A file that becomes visible under its final name only when committed.
 #[derive(Debug)]
 pub struct AtomicFile {
-    tmp: PathBuf,
+    /// The temporary file, `None` when writing a special file in place.
+    tmp: Option<PathBuf>,
     dest: PathBuf,
     file: Option<BufWriter<File>>,
 }
@@ -23,13 +26,21 @@ impl AtomicFile {
     /// Creates `dest.tmp` (and missing parent directories) for writing.
     pub fn create(dest: impl Into<PathBuf>) -> io::Result<Self> {
         let dest = dest.into();
+        if fs::metadata(&dest).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = File::options().write(true).open(&dest)?;
+            return Ok(Self {
+                tmp: None,
+                dest,
+                file: Some(BufWriter::new(file)),
+            });
+        }
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)?;
         }
         let tmp = tmp_path(&dest);
         let file = File::create(&tmp)?;
         Ok(Self {
-            tmp,
+            tmp: Some(tmp),
             dest,
             file: Some(BufWriter::new(file)),
         })
@@ -44,9 +55,13 @@ impl AtomicFile {
     pub fn commit(mut self) -> io::Result<()> {
         let file = self.file.take().expect("AtomicFile committed twice");
         let file = file.into_inner().map_err(|e| e.into_error())?;
+        let Some(tmp) = &self.tmp else {
+            // A device or pipe: flushed above, nothing to rename.
+            return Ok(());
+        };
         file.sync_all()?;
         drop(file);
-        fs::rename(&self.tmp, &self.dest)?;
+        fs::rename(tmp, &self.dest)?;
         sync_dir(self.dest.parent());
         Ok(())
     }
@@ -64,9 +79,11 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if self.file.take().is_some()
+            && let Some(tmp) = &self.tmp
+        {
             // Not committed: the partial file must never become visible.
-            let _ = fs::remove_file(&self.tmp);
+            let _ = fs::remove_file(tmp);
         }
     }
 }
@@ -138,6 +155,26 @@ mod tests {
         }
         assert!(!dest.exists());
         assert!(!tmp_path(&dest).exists());
+    }
+
+    #[test]
+    fn a_special_file_is_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        let mut f = AtomicFile::create(&fifo).unwrap();
+        f.write_all(b"rows\n").unwrap();
+        f.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), "rows\n");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert!(!tmp_path(&fifo).exists());
     }
 
     #[test]
