@@ -178,6 +178,7 @@ struct Outcome {
     exhausted: bool,
 }
 
+#[derive(Debug, Clone)]
 struct Request {
     key: u64,
     step: u32,
@@ -354,7 +355,9 @@ async fn schedule(
             let model = Arc::clone(&model);
             let backend = Arc::clone(&ctx.backend);
             in_flight.spawn(async move {
-                run_request(&backend, &prompt, req, verifier.as_ref(), &model).await
+                let asked = req.clone();
+                let request = run_request(&backend, &prompt, req, verifier.as_ref(), &model);
+                caught(request, &prompt, asked, &model).await
             });
         }
         if in_flight.is_empty() && (stopping || (feed_done && queue.is_empty())) {
@@ -362,6 +365,8 @@ async fn schedule(
         }
         tokio::select! {
             Some(joined) = in_flight.join_next() => {
+                // Panics are caught in the task (`caught`): only tasks aborted
+                // at a stop end without an outcome.
                 let Ok(out) = joined else { continue };
                 let key = out.req.key;
                 counters.requests += 1;
@@ -492,20 +497,15 @@ fn enqueue(queue: &mut VecDeque<Request>, a: &mut Active, key: u64, plan: StepPl
     }
 }
 
-/// Sends one request and turns its outcome into rows, scored inline.
-async fn run_request(
-    backend: &Backend,
+/// A row of `prompt`'s rollout `rollout_idx` with nothing received yet.
+fn blank_row(
     prompt: &Prompt,
-    req: Request,
-    verifier: &dyn Verifier,
     model: &Arc<str>,
-) -> Outcome {
-    let n = req.rollouts.len() as u32;
-    let ordinal = req.rollouts.first().map_or(0, |r| r.1);
-    let outcome = backend.generate(prompt, n, ordinal).await;
-    let created_at = chrono::Utc::now().timestamp_millis();
-    let step = req.step;
-    let row = |rollout_idx: u32| RolloutRow {
+    rollout_idx: u32,
+    step: u32,
+    created_at: i64,
+) -> RolloutRow {
+    RolloutRow {
         id: Arc::clone(&prompt.id),
         rollout_idx,
         step,
@@ -522,7 +522,66 @@ async fn run_request(
         created_at,
         score: None,
         pred: None,
+    }
+}
+
+/// Runs a request task; a panic in it (a bug) becomes a failed request for
+/// the rollouts it asked for, logged as an error: they are requested again,
+/// and past `sampling.max_failed_attempts` the prompt is left unfinished
+/// with the panic as the run's stated cause (exit 4), never silently.
+async fn caught(
+    request: impl std::future::Future<Output = Outcome>,
+    prompt: &Prompt,
+    asked: Request,
+    model: &Arc<str>,
+) -> Outcome {
+    use futures::FutureExt;
+    let panic = match std::panic::AssertUnwindSafe(request).catch_unwind().await {
+        Ok(out) => return out,
+        Err(panic) => panic,
     };
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    let cause = format!("a request task panicked, a bug in rsr (please report it): {what}");
+    tracing::error!("prompt {}: {cause}", prompt.id);
+    let created_at = chrono::Utc::now().timestamp_millis();
+    let failed = asked
+        .rollouts
+        .iter()
+        .map(|&r| {
+            let row = RolloutRow {
+                error: Some(cause.clone()),
+                ..blank_row(prompt, model, r.0, asked.step, created_at)
+            };
+            (row, r)
+        })
+        .collect();
+    Outcome {
+        req: asked,
+        rows: Vec::new(),
+        failed,
+        failure: Some(RequestFailure::new(cause, "", None)),
+        exhausted: false,
+    }
+}
+
+/// Sends one request and turns its outcome into rows, scored inline.
+async fn run_request(
+    backend: &Backend,
+    prompt: &Prompt,
+    req: Request,
+    verifier: &dyn Verifier,
+    model: &Arc<str>,
+) -> Outcome {
+    let n = req.rollouts.len() as u32;
+    let ordinal = req.rollouts.first().map_or(0, |r| r.1);
+    let outcome = backend.generate(prompt, n, ordinal).await;
+    let created_at = chrono::Utc::now().timestamp_millis();
+    let step = req.step;
+    let row = |rollout_idx: u32| blank_row(prompt, model, rollout_idx, step, created_at);
     let mut out = Outcome {
         rows: Vec::with_capacity(req.rollouts.len()),
         failed: Vec::new(),
@@ -638,5 +697,41 @@ impl Signals {
             _ = tokio::signal::ctrl_c() => {}
             _ = term => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_request_becomes_a_failed_request_for_its_rollouts() {
+        let prompt = Prompt {
+            id: Arc::from("p1"),
+            messages: "[]".into(),
+            answer: Some("1".into()),
+            metadata: None,
+            shard: 0,
+        };
+        let model: Arc<str> = Arc::from("m");
+        let asked = Request {
+            key: 7,
+            step: 2,
+            rollouts: vec![(4, 4), (5, 5)],
+        };
+        let request = async { panic!("index out of bounds") };
+        let out = caught(request, &prompt, asked, &model).await;
+        assert_eq!(out.req.key, 7);
+        assert!(out.rows.is_empty());
+        let idx: Vec<(u32, u32)> = out.failed.iter().map(|(_, r)| *r).collect();
+        assert_eq!(idx, [(4, 4), (5, 5)]);
+        let (row, _) = &out.failed[0];
+        assert_eq!((row.rollout_idx, row.step), (4, 2));
+        let cause = &out.failure.as_ref().unwrap().cause;
+        assert!(
+            cause.contains("panicked") && cause.contains("index out of bounds"),
+            "{cause}"
+        );
+        assert_eq!(row.error.as_deref(), Some(cause.as_str()));
     }
 }
