@@ -11,6 +11,8 @@ pub mod config;
 pub mod data;
 pub mod format;
 pub mod logging;
+pub mod pipeline;
+pub mod rescore;
 pub mod sampler;
 pub mod sql;
 pub mod store;

@@ -192,7 +192,10 @@ fn errors_and_listing() {
     let input = format!("data.input_path={}", fixture("chat_sample.jsonl"));
     t.ok(&["prepare", "work_dir=run", &input]);
     let err = t.fails(&["verify", "run"]);
-    assert!(err.contains("no rollouts in"), "{err}");
+    assert!(
+        err.contains("run has no rollouts yet: sample it first"),
+        "{err}"
+    );
     let err = t.fails(&["verify", "run", "verifier.type=regex"]);
     assert!(
         err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),

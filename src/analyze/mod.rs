@@ -5,6 +5,7 @@
 //! `prompts` view, so memory does not grow with the number of rollouts.
 
 pub mod charts;
+pub mod compare;
 pub mod report;
 
 use crate::store::rollout::PASS_SCORE;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::format::open_saved;
+use super::common::open_saved;
 
 /// Statistics, charts and a one-page report of a run (no inference)
 ///
@@ -25,7 +25,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_in(args: Args) -> anyhow::Result<()> {
-    let (wd, config) = open_saved(&args.work_dir, &[])?;
+    let (wd, config) = open_saved(&args.work_dir, &[], &[])?;
     let wd = wd.locked()?;
     let stats = crate::analyze::write_summary(&wd, &config, args.scores.as_deref()).await?;
     print!("{}", crate::analyze::report::text(&stats));

@@ -4,7 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::config::{self, Resolved, Sources};
+use crate::config::{self, Config, Sources};
+use crate::pipeline::Run;
+use crate::sampler::{SampleReport, Stop};
+
+use super::{Interrupted, ServersFailing, Unfinished};
 use crate::store::WorkDir;
 
 /// `[CONFIG] [key=value ...]` with `--config FILE`.
@@ -43,17 +47,6 @@ impl ConfigArgs {
     }
 }
 
-/// A resolved config with its work dir opened (created when new) and the
-/// run log attached.
-pub struct Run {
-    /// The resolved config.
-    pub resolved: Resolved,
-    /// The work dir.
-    pub wd: WorkDir,
-    /// Whether this command created the work dir.
-    pub created: bool,
-}
-
 /// Resolves the config and opens its work dir; `allow_changes` lists frozen
 /// keys this command may change on resume.
 pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run> {
@@ -73,21 +66,54 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
     })
 }
 
-impl Run {
-    /// Saves the resolved config as `WORK_DIR/config.yaml`.
-    pub fn save_config(&self) -> anyhow::Result<()> {
-        let path = self.wd.config_path();
-        crate::store::write_atomic(&path, self.resolved.to_yaml().as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))
+/// Opens a sampled work dir with its saved config plus `overrides` (not
+/// saved back; `allow_changes` lists the frozen keys they may change). Commands that write into it then take its lock
+/// ([`WorkDir::locked`]).
+pub fn open_saved(
+    dir: &Path,
+    overrides: &[String],
+    allow_changes: &[&str],
+) -> anyhow::Result<(WorkDir, Config)> {
+    let wd = WorkDir::open_prepared(dir)?;
+    if !WorkDir::has_saved_config(dir) {
+        bail!("{} has no config.yaml: not an rsr work dir", dir.display());
     }
+    let mut all = vec![format!("work_dir={}", dir.display())];
+    all.extend(overrides.iter().cloned());
+    let resolved = config::resolve(&Sources::from_process_env(None, all), allow_changes)?;
+    let rollouts = crate::store::rollout::rollout_dir(wd.root());
+    if !crate::store::rollout::has_parquet(&rollouts) {
+        bail!(
+            "{} has no rollouts yet: sample it first (rsr sample work_dir={}, or rsr run work_dir={}); nothing was written",
+            dir.display(),
+            dir.display(),
+            dir.display()
+        );
+    }
+    crate::logging::attach_run_log(&wd.run_log_path())?;
+    Ok((wd, resolved.config))
+}
 
-    /// Removes a work dir this command created, after it failed before
-    /// producing anything.
-    pub fn discard_if_new(&self) {
-        if self.created {
-            let _ = std::fs::remove_dir_all(self.wd.root());
+/// Refuses overrides outside the key prefixes `command` takes (`rsr format`
+/// takes `formatter` and `export.`): the others would be ignored.
+pub fn check_overrides(
+    command: &str,
+    overrides: &[String],
+    prefixes: &[&str],
+) -> anyhow::Result<()> {
+    for o in overrides {
+        if !prefixes.iter().any(|p| o.starts_with(p)) {
+            let taken: Vec<String> = prefixes
+                .iter()
+                .map(|p| format!("{}.*", p.trim_end_matches('.')))
+                .collect();
+            bail!(
+                "`{o}`: rsr {command} takes only {} overrides",
+                taken.join(" and ")
+            );
         }
     }
+    Ok(())
 }
 
 /// Runs a command over `dirs`; a Parquet read failure names the damaged
@@ -134,4 +160,57 @@ pub fn name_damaged(dirs: &[&Path], err: anyhow::Error) -> anyhow::Error {
          missing",
         first.display()
     )
+}
+
+/// Logs the run's totals and its failures by cause; a run stopped early
+/// ends with [`Interrupted`] or [`ServersFailing`].
+pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
+    let c = &report.counters;
+    tracing::info!(
+        "sampled in {:.1} s: {} requests, {} rollouts ({} valid, {} passed, {} truncated), {} rollout(s) in failed requests, {} retries, {} part file(s)",
+        report.elapsed.as_secs_f64(),
+        c.requests,
+        c.rollouts,
+        c.valid,
+        c.passed,
+        c.truncated,
+        c.errors,
+        c.retries,
+        report.parts
+    );
+    if !report.failures.is_empty() {
+        let total: u64 = report.failures.iter().map(|g| g.requests).sum();
+        tracing::warn!("{total} request(s) failed after their retries, by cause:");
+        for g in &report.failures {
+            tracing::warn!("  {}", g.line());
+        }
+    }
+    let work_dir = run.wd.root().to_path_buf();
+    match &report.stopped {
+        Some(Stop::Interrupted) => Err(Interrupted { work_dir }.into()),
+        Some(Stop::ServersFailing(message)) => Err(ServersFailing {
+            message: message.clone(),
+            work_dir,
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The run's end when prompts were left unfinished by failures:
+/// [`Unfinished`], after everything else was written.
+pub fn unfinished(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
+    let prompts = report.counters.prompts_unfinished;
+    if prompts == 0 {
+        return Ok(());
+    }
+    Err(Unfinished {
+        prompts,
+        cause: report
+            .failures
+            .first()
+            .map_or_else(|| "unknown".into(), |g| g.line()),
+        work_dir: run.wd.root().to_path_buf(),
+    }
+    .into())
 }

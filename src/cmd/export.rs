@@ -9,7 +9,7 @@ use crate::config::{ExportFormat, ReasoningMode};
 use crate::format::manifest::Manifest;
 use crate::format::{self, Formatter};
 
-use super::format::open_saved;
+use super::common::{check_overrides, open_saved};
 
 /// Write one formatter's rows in a trainer's shape (no inference)
 ///
@@ -87,12 +87,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_in(args: Args) -> anyhow::Result<()> {
-    for o in &args.overrides {
-        if !(o.starts_with("formatter") || o.starts_with("export.")) {
-            bail!("`{o}`: rsr export takes only formatter.* and export.* overrides");
-        }
-    }
-    let (wd, config) = open_saved(&args.work_dir, &args.overrides)?;
+    check_overrides("export", &args.overrides, &["formatter", "export."])?;
+    let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let base = std::env::current_dir()?;
     let formatters = config
         .formatter

@@ -20,6 +20,7 @@ use datafusion::scalar::ScalarValue;
 use thiserror::Error;
 
 use crate::config::FormatterConfig;
+use manifest::Manifest;
 
 /// What a formatter needs from one prompt before early stop may end it.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +302,87 @@ pub enum RunError {
     /// Reading the work dir failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Two formatters would write the same file.
+    #[error("two formatters are named `{name}`: set formatter.{index}.name to tell them apart")]
+    DuplicateName {
+        /// The shared name.
+        name: String,
+        /// The second one's index in `formatter`.
+        index: usize,
+    },
+    /// A file or directory of `train/` cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Runs every formatter of `config` into `WORK_DIR/train/`.
+pub async fn write_all(
+    wd: &crate::store::WorkDir,
+    config: &crate::config::Config,
+    label: Option<&str>,
+) -> Result<Vec<FormatReport>, RunError> {
+    let train = wd.root().join("train");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    std::fs::create_dir_all(&train).map_err(io(&train))?;
+    let base = std::env::current_dir().map_err(io(Path::new(".")))?;
+    let mut names = std::collections::HashSet::new();
+    let mut reports = Vec::new();
+    for (i, f) in config.formatter.iter().enumerate() {
+        let formatter = Formatter::load(f, &base)?;
+        if !names.insert(formatter.name.clone()) {
+            return Err(RunError::DuplicateName {
+                name: formatter.name,
+                index: i,
+            });
+        }
+        let file_name = manifest::file_name(&formatter.name, config.export.format);
+        let dest = train.join(&file_name);
+        let previous = Manifest::read(&dest);
+        let report = write_formatter(wd, &formatter, label, &dest, config.export).await?;
+        let written = Manifest {
+            file: format!("train/{file_name}"),
+            formatter: FormatterConfig {
+                name: Some(formatter.name.clone()),
+                ..f.clone()
+            },
+            scores: label.unwrap_or("inline").to_string(),
+            format: config.export.format,
+            reasoning: config.export.reasoning,
+            rows: report.rows,
+            prompts: report.prompts_out,
+            prompts_in: report.prompts_in,
+            dropped_by_filter: report.dropped_by_filter,
+            written_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+            rsr_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        written
+            .write(&dest)
+            .map_err(io(&manifest::path_of(&dest)))?;
+        // The command prints its own table; the log keeps the line.
+        tracing::debug!(
+            "{}: {} prompts with rollouts, {} dropped by filters ({}), {} rows from {} prompts -> {}",
+            report.name,
+            report.prompts_in,
+            report.dropped_by_filter,
+            written.filters(),
+            report.rows,
+            report.prompts_out,
+            report.path.display()
+        );
+        if let Some(p) = previous {
+            tracing::info!("{}", written.replaced(&p));
+        }
+        reports.push(report);
+    }
+    Ok(reports)
 }
 
 /// Runs `formatter` shard by shard over the work dir and writes its rows to

@@ -1,0 +1,44 @@
+//! The pipeline a run goes through — prepare, sample (scored inline),
+//! format, analyze — as library steps over one [`Run`]: a resolved config
+//! with its work dir. Each step skips what the work dir already has, so the
+//! same steps resume an interrupted run. The commands (`rsr run`, `rsr
+//! prepare`, `rsr sample`) parse arguments, call these steps and print.
+
+mod prepare;
+mod sample;
+
+use anyhow::Context;
+
+use crate::config::Resolved;
+use crate::store::WorkDir;
+
+pub use prepare::prepare;
+pub use sample::{Connection, check_before_sampling, fully_sampled, sample};
+
+/// A resolved config with its work dir opened (created when new) and the
+/// run log attached.
+pub struct Run {
+    /// The resolved config.
+    pub resolved: Resolved,
+    /// The work dir.
+    pub wd: WorkDir,
+    /// Whether this command created the work dir.
+    pub created: bool,
+}
+
+impl Run {
+    /// Saves the resolved config as `WORK_DIR/config.yaml`.
+    pub fn save_config(&self) -> anyhow::Result<()> {
+        let path = self.wd.config_path();
+        crate::store::write_atomic(&path, self.resolved.to_yaml().as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Removes a work dir this command created, after it failed before
+    /// producing anything.
+    pub fn discard_if_new(&self) {
+        if self.created {
+            let _ = std::fs::remove_dir_all(self.wd.root());
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The sample step: the checks before anything is sent, the connection to
+//! the model (external, launched or replayed, preflighted), and the sampler
+//! run over the prepared work dir.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::SamplerType;
+use crate::sampler::client::HttpBackend;
+use crate::sampler::replay::ReplayBackend;
+use crate::sampler::server::{self, LaunchContext, ManagedServers};
+use crate::sampler::{self, Backend, SampleContext, SampleReport};
+use crate::store::{RunState, ShardStatus};
+
+use super::Run;
+
+/// Whether every shard of the work dir is sampled already (nothing to
+/// connect to or launch).
+pub fn fully_sampled(run: &Run) -> bool {
+    RunState::load(&run.wd.state_path()).is_ok_and(|state| all_done(&state))
+}
+
+fn all_done(state: &RunState) -> bool {
+    state.shards.iter().all(|s| s.status == ShardStatus::Done)
+}
+
+/// Checks everything sampling needs before anything is prepared, launched
+/// or sent, so that a missing setting fails in a second and leaves no new
+/// work dir behind. When rsr launches the server itself, `sampler.model`
+/// is only the name it serves the model under: it defaults to
+/// [`server::default_model_name`].
+pub fn check_before_sampling(run: &mut Run) -> anyhow::Result<()> {
+    if fully_sampled(run) {
+        return Ok(());
+    }
+    let result = check_sampler(run);
+    if result.is_err() {
+        run.discard_if_new();
+    }
+    result
+}
+
+fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
+    let s = &run.resolved.config.sampler;
+    if s.kind == SamplerType::Replay {
+        if s.replay_path.is_none() {
+            anyhow::bail!(
+                "sampler.replay_path is not set: type replay needs the file of responses"
+            );
+        }
+        return Ok(());
+    }
+    if s.base_url.is_none() {
+        server::template(s)?;
+        if s.model.is_none()
+            && let Some(name) = server::default_model_name(s)
+        {
+            tracing::info!(
+                "sampler.model not set: the launched server serves the model as `{name}`"
+            );
+            run.resolved.config.sampler.model = Some(name);
+            run.resolved.missing.retain(|k| k != "sampler.model");
+        }
+    }
+    run.resolved.require("sampler.model")?;
+    Ok(())
+}
+
+/// The backend a run samples from, checked by preflight, with the servers
+/// rsr launched for it (stopped when this is dropped).
+pub struct Connection {
+    backend: Backend,
+    model: String,
+    retries: Arc<AtomicU64>,
+    _servers: Option<ManagedServers>,
+}
+
+impl Connection {
+    /// The connection to `sampler.base_url`, preflighted, when the config
+    /// names one: checked before anything is prepared, so that a wrong URL,
+    /// key or model fails in seconds. `None` for launched servers and replay.
+    pub async fn external(run: &Run) -> anyhow::Result<Option<Self>> {
+        let s = &run.resolved.config.sampler;
+        if s.kind == SamplerType::Replay || s.base_url.is_none() || fully_sampled(run) {
+            return Ok(None);
+        }
+        Self::open(run).await.map(Some)
+    }
+
+    /// Opens the backend of `run` (launching servers when the config asks
+    /// for it) and runs the preflight.
+    pub async fn open(run: &Run) -> anyhow::Result<Self> {
+        let config = &run.resolved.config;
+        let s = &config.sampler;
+        let replay = s.kind == SamplerType::Replay;
+        if !replay {
+            run.resolved.require("sampler.model")?;
+        }
+        let model = s.model.clone().unwrap_or_else(|| "replay".into());
+        let retries = Arc::new(AtomicU64::new(0));
+        let mut _servers = None;
+        let backend = open_backend(run, &model, &retries, &mut _servers).await?;
+        if let Backend::Http(http) = &backend {
+            for w in sampler::preflight::check(http, &model).await? {
+                tracing::warn!("{w}");
+            }
+        }
+        Ok(Self {
+            backend,
+            model,
+            retries,
+            _servers,
+        })
+    }
+}
+
+async fn open_backend(
+    run: &Run,
+    model: &str,
+    retries: &Arc<AtomicU64>,
+    _servers: &mut Option<ManagedServers>,
+) -> anyhow::Result<Backend> {
+    let config = &run.resolved.config;
+    let s = &config.sampler;
+    let backend = if s.kind == SamplerType::Replay {
+        let path = s
+            .replay_path
+            .as_deref()
+            .context("sampler.replay_path is not set: type replay needs the file of responses")?;
+        // Enough shards for every prompt in flight, plus the next one.
+        let in_flight = config.sampling.concurrent_prompts.get();
+        let cached = in_flight.div_ceil(config.shard.size.get()) + 1;
+        let r = ReplayBackend::open(
+            path,
+            &run.wd.input_path(),
+            run.wd.root().join(".replay-spill"),
+            cached,
+        )?;
+        let c = r.counts();
+        tracing::info!(
+            "replaying {} responses for {} prompts from {}",
+            c.responses,
+            c.prompts,
+            path.display()
+        );
+        if c.unknown > 0 {
+            tracing::warn!(
+                "{} responses in {} have ids that are not in the input; they are ignored",
+                c.unknown,
+                path.display()
+            );
+        }
+        Backend::Replay(r)
+    } else {
+        let urls = match &s.base_url {
+            Some(b) => b.urls().to_vec(),
+            None => {
+                let ctx = LaunchContext {
+                    work_dir: run.wd.root().to_path_buf(),
+                    input: run.wd.input_path(),
+                    logs_dir: run.wd.logs_dir(),
+                    gpus: server::visible_gpus(),
+                };
+                let per_request = if s.use_n {
+                    config.sampling.step_size.get() as u64
+                } else {
+                    1
+                };
+                let specs = server::plan(s, &ctx, per_request)?;
+                let launched =
+                    ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout))
+                        .await?;
+                let urls = launched.urls().to_vec();
+                *_servers = Some(launched);
+                urls
+            }
+        };
+        let mut http = HttpBackend::new(s, model, &urls, Arc::clone(retries))?;
+        if s.kind == SamplerType::LlamaCpp {
+            // llama-server's usage counts one choice when n > 1.
+            http.count_tokens_by_tokenizing();
+        }
+        Backend::Http(http)
+    };
+    Ok(backend)
+}
+
+/// Samples the prepared work dir of `run` through `connection` (opened
+/// and preflighted here when `None`).
+pub async fn sample(
+    run: &Run,
+    connection: Option<Connection>,
+    quiet: bool,
+) -> anyhow::Result<SampleReport> {
+    let config = &run.resolved.config;
+    let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
+    let state = RunState::load(&run.wd.state_path())?;
+    if all_done(&state) {
+        // Nothing to request: no server is launched or asked.
+        tracing::info!("every shard is sampled already: nothing to request");
+        return Ok(SampleReport {
+            counters: Default::default(),
+            elapsed: std::time::Duration::ZERO,
+            stopped: None,
+            parts: 0,
+            failures: Vec::new(),
+        });
+    }
+    let c = &state.counters;
+    if verifier.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
+        run.discard_if_new();
+        anyhow::bail!(
+            "none of the {} prompts in {} has a gold answer, and verifier {} scores against one: \
+             every response would score 0. Give the input an `answer` column (or `metadata.answer`), \
+             or map one with data.preprocess.transform; nothing was sampled",
+            c.prompts,
+            run.wd.input_path().display(),
+            config.verifier.kind
+        );
+    }
+    let connection = match connection {
+        Some(c) => c,
+        None => Connection::open(run).await?,
+    };
+    let model = connection.model.clone();
+    if let Some(w) = sampler::guard::max_tokens_warning(&model, config.sampler.max_tokens.get()) {
+        tracing::warn!("{w}");
+    }
+    let ctx = SampleContext {
+        backend: Arc::new(connection.backend),
+        verifier,
+        model,
+        retries: connection.retries,
+        quiet,
+    };
+    let report = sampler::sample(config, &run.wd, ctx).await?;
+    Ok(report)
+}
