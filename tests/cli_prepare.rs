@@ -434,3 +434,19 @@ fn a_prompt_template_and_a_system_prompt_build_the_stored_messages() {
     );
     assert!(!t.path("run2").exists());
 }
+
+#[test]
+fn a_write_failure_names_the_file_and_is_not_called_a_bug() {
+    let t = TestDir::new();
+    // The temporary file's name is taken by a directory: the write fails.
+    std::fs::create_dir_all(t.path("run/data/input.parquet.tmp/x")).unwrap();
+    let input = format!("data.input_path={}", fixture("gsm8k_sample.jsonl"));
+    let err = t.fails(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+    ]);
+    assert!(err.contains("input.parquet"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+}

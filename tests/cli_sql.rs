@@ -150,3 +150,30 @@ fn a_damaged_parquet_file_is_named_with_the_fix() {
     );
     assert!(err.contains("Move it out of the work dir"), "{err}");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `rsr sql … | head -1`: the closed pipe ends the output quietly.
+    use std::io::{BufRead, BufReader};
+    let t = prepared();
+    let q = "SELECT a.id FROM inputs a, inputs b, inputs c, inputs d";
+    for format in ["csv", "jsonl", "json", "table"] {
+        let mut child = t
+            .cmd(&["sql", "run", q, "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{format}");
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

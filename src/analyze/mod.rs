@@ -241,9 +241,35 @@ pub fn histogram(values: impl IntoIterator<Item = f64>, lo: f64, hi: f64, bins: 
     out
 }
 
+/// Errors computing or writing the statistics.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// A query over the saved data failed.
+    #[error("{0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    /// The work dir's state cannot be read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A chart cannot be drawn.
+    #[error(transparent)]
+    Chart(#[from] charts::ChartError),
+    /// A file of `summary/` cannot be written or read back.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
 /// Computes the statistics of a work dir (with `label`'s verdicts, or the
 /// inline ones).
-pub async fn compute(wd: &WorkDir, config: &Config, label: Option<&str>) -> anyhow::Result<Stats> {
+pub async fn compute(
+    wd: &WorkDir,
+    config: &Config,
+    label: Option<&str>,
+) -> Result<Stats, AnalyzeError> {
     let ctx = crate::sql::session_with_scores(wd, label).await?;
     let state = RunState::load(&wd.state_path())?;
     let mut s = Stats {
@@ -431,12 +457,18 @@ pub async fn write_summary(
     wd: &WorkDir,
     config: &Config,
     label: Option<&str>,
-) -> anyhow::Result<Stats> {
-    use crate::store::write_atomic;
+) -> Result<Stats, AnalyzeError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| AnalyzeError::Io { path, source }
+    };
+    let write_atomic = |path: std::path::PathBuf, bytes: &[u8]| {
+        crate::store::write_atomic(&path, bytes).map_err(io(&path))
+    };
     let stats = compute(wd, config, label).await?;
     let dir = wd.root().join("summary");
     let charts_dir = dir.join("charts");
-    std::fs::create_dir_all(&charts_dir)?;
+    std::fs::create_dir_all(&charts_dir).map_err(io(&charts_dir))?;
     let run = wd.root().file_name().map_or_else(
         || stats.work_dir.clone(),
         |n| n.to_string_lossy().into_owned(),
@@ -446,8 +478,8 @@ pub async fn write_summary(
         let ctx = crate::sql::session_with_scores(wd, label).await?;
         let chart = |name: &str| charts_dir.join(name);
         let tmp = |name: &str| charts_dir.join(format!("{name}.tmp.png"));
-        let mut commit = |name: &str, caption: String| -> anyhow::Result<()> {
-            std::fs::rename(tmp(name), chart(name))?;
+        let mut commit = |name: &str, caption: String| -> Result<(), AnalyzeError> {
+            std::fs::rename(tmp(name), chart(name)).map_err(io(&chart(name)))?;
             charts.push((name.to_string(), caption));
             Ok(())
         };
@@ -505,7 +537,7 @@ pub async fn write_summary(
             commit("best_of_n_error.png", "Best-of-N error per prompt".into())?;
         }
     }
-    let mut json = serde_json::to_string_pretty(&stats)?;
+    let mut json = serde_json::to_string_pretty(&stats).expect("statistics serialize");
     json.push('\n');
     write_atomic(dir.join("stats.json"), json.as_bytes())?;
     write_atomic(dir.join("statistics.txt"), report::text(&stats).as_bytes())?;
@@ -515,9 +547,9 @@ pub async fn write_summary(
             let path = charts_dir.join(file);
             std::fs::read(&path)
                 .map(|png| (caption.clone(), png))
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+                .map_err(io(&path))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     write_atomic(
         dir.join("report.html"),
         report::html(&stats, &embedded).as_bytes(),

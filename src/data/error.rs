@@ -82,6 +82,10 @@ pub enum DataError {
     /// One or more rows are invalid; nothing was written.
     #[error("{0}")]
     Invalid(InvalidRows),
+    /// Writing `data/input.parquet` failed (a full disk, a read-only work
+    /// dir); the message names the file.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A bug in rsr.
     #[error("internal error: {0}")]
     Internal(String),

@@ -169,13 +169,9 @@ pub async fn prepare_file(
         };
         if let Some(rows) = validator.process(&batch)? {
             if writer.is_none() {
-                writer = Some(ParquetFile::create(dest, inputs_schema()).map_err(store_error)?);
+                writer = Some(ParquetFile::create(dest, inputs_schema())?);
             }
-            writer
-                .as_mut()
-                .expect("created above")
-                .write(&rows)
-                .map_err(store_error)?;
+            writer.as_mut().expect("created above").write(&rows)?;
         }
     }
     let has_answer_column = validator.has_answer_column();
@@ -195,7 +191,7 @@ pub async fn prepare_file(
     }
     match writer {
         Some(w) if summary.rows > 0 => {
-            w.commit().map_err(store_error)?;
+            w.commit()?;
         }
         _ => return Err(DataError::NoRows { origin }),
     }
@@ -277,10 +273,6 @@ impl PartitionStream for JsonlPartition {
             futures::stream::iter(batches),
         ))
     }
-}
-
-fn store_error(e: crate::store::StoreError) -> DataError {
-    DataError::Internal(e.to_string())
 }
 
 /// `rsr prepare`: writes `WORK_DIR/data/input.parquet` unless it exists.

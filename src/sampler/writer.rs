@@ -318,27 +318,40 @@ fn write_scores(cfg: &WriterConfig, shard: u32) -> Result<(), StoreError> {
     })?;
     let mut file = ParquetFile::create(&path, score_schema())?;
     for part in parts {
+        // A part file is read back from disk: a column it lacks or of
+        // another type (an altered or foreign file) is an error naming it.
+        let corrupt = |message: String| StoreError::Corrupt {
+            path: part.clone(),
+            message,
+        };
         for batch in read_batches(&part)? {
-            let column = |name: &str| batch.column_by_name(name).cloned().expect("rollout column");
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| corrupt(format!("no `{name}` column: not a rollout part file")))
+            };
             let n = batch.num_rows();
             let verifier: ArrayRef =
                 Arc::new(arrow::array::StringArray::from(vec![cfg.label.as_str(); n]));
-            let pred = cast(&column("pred"), &DataType::Utf8).expect("utf8");
+            let pred = cast(&column("pred")?, &DataType::Utf8)
+                .map_err(|e| corrupt(format!("`pred`: {e}")))?;
             let scores = RecordBatch::try_new(
                 score_schema(),
                 vec![
-                    column("id"),
-                    column("rollout_idx"),
-                    column("score"),
+                    column("id")?,
+                    column("rollout_idx")?,
+                    column("score")?,
                     pred,
                     verifier,
                 ],
             )
-            .expect("columns match the score schema");
+            .map_err(|e| corrupt(format!("its columns do not match the rollout schema: {e}")))?;
             // A failed request's row is no rollout: it gets no verdict.
-            let keep = arrow::compute::is_null(&column("error")).expect("boolean mask");
+            let keep = arrow::compute::is_null(&column("error")?)
+                .map_err(|e| corrupt(format!("`error`: {e}")))?;
             let scores = arrow::compute::filter_record_batch(&scores, &keep)
-                .expect("mask has the batch's length");
+                .expect("the mask has the batch's length");
             file.write(&scores)?;
         }
     }

@@ -9,8 +9,49 @@ use arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
 
-use crate::store::AtomicFile;
 use crate::store::parquet::ParquetFile;
+use crate::store::{AtomicFile, StoreError};
+
+/// Errors writing a query's result.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Parquet asked for on stdout.
+    #[error("Parquet is binary: write it to a file with --output FILE.parquet")]
+    ParquetNeedsFile,
+    /// The query failed while its rows were read.
+    #[error("{0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    /// A Parquet file cannot be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: WriteError,
+    },
+    /// Standard output cannot be written (a closed pipe included).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] WriteError),
+}
+
+/// Why writing text failed: the writer's own error or the stream's. Each
+/// keeps its cause as its source, so a closed pipe can be told apart.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// An I/O error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// An Arrow writer error (its I/O errors included).
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The query failed mid-stream.
+    #[error("{0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+}
 
 /// Result formats of `rsr sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,11 +99,11 @@ pub async fn write_stream(
     mut stream: SendableRecordBatchStream,
     format: OutputFormat,
     output: Option<&Path>,
-) -> anyhow::Result<u64> {
+) -> Result<u64, OutputError> {
     let output = output.filter(|p| p.as_os_str() != "-");
     if format == OutputFormat::Parquet {
         let Some(path) = output else {
-            anyhow::bail!("Parquet is binary: write it to a file with --output FILE.parquet");
+            return Err(OutputError::ParquetNeedsFile);
         };
         let mut file = ParquetFile::create(path, stream.schema())?;
         while let Some(batch) = stream.next().await {
@@ -72,20 +113,52 @@ pub async fn write_stream(
     }
     match output {
         Some(path) => {
-            let mut file = AtomicFile::create(path)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-            let rows = write_text(&mut stream, format, &mut file).await?;
-            file.commit()
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            let file_error = |source: WriteError| OutputError::File {
+                path: path.to_path_buf(),
+                source,
+            };
+            let mut file = AtomicFile::create(path).map_err(|e| file_error(e.into()))?;
+            let rows = write_text(&mut stream, format, &mut file)
+                .await
+                .map_err(file_error)?;
+            file.commit().map_err(|e| file_error(e.into()))?;
             Ok(rows)
         }
         None => {
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());
-            let rows = write_text(&mut stream, format, &mut lock).await?;
-            lock.flush()?;
+            let rows = write_text(&mut stream, format, &mut lock)
+                .await
+                .map_err(OutputError::Stdout)?;
+            lock.flush().map_err(|e| OutputError::Stdout(e.into()))?;
             Ok(rows)
         }
+    }
+}
+
+/// A writer that remembers a closed pipe: arrow's CSV writer turns I/O
+/// errors into text, and a closed pipe must stay recognizable (`rsr sql …
+/// | head` is a success).
+struct Watched<W> {
+    inner: W,
+    broken_pipe: bool,
+}
+
+impl<W: Write> Write for Watched<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.broken_pipe |= r
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        r
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.broken_pipe |= r
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        r
     }
 }
 
@@ -93,7 +166,25 @@ async fn write_text<W: Write>(
     stream: &mut SendableRecordBatchStream,
     format: OutputFormat,
     out: &mut W,
-) -> anyhow::Result<u64> {
+) -> Result<u64, WriteError> {
+    let mut watched = Watched {
+        inner: out,
+        broken_pipe: false,
+    };
+    let result = write_rows(stream, format, &mut watched).await;
+    match result {
+        Err(_) if watched.broken_pipe => {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into())
+        }
+        other => other,
+    }
+}
+
+async fn write_rows<W: Write>(
+    stream: &mut SendableRecordBatchStream,
+    format: OutputFormat,
+    out: &mut W,
+) -> Result<u64, WriteError> {
     let mut rows = 0u64;
     match format {
         OutputFormat::Table => {
