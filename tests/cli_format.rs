@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{TestDir, query};
-use rsr::sampler::writer::{RolloutRow, to_batch};
 use rsr::store::parquet::ParquetFile;
+use rsr::store::parts::{RolloutRow, to_batch};
 use rsr::store::rollout::{rollout_part_path, rollout_schema};
 use serde_json::{Value, json};
 

@@ -15,7 +15,7 @@ pub mod client;
 pub mod endpoints;
 pub mod feed;
 pub mod guard;
-pub mod journal;
+
 pub mod plan;
 pub mod preflight;
 pub mod progress;
@@ -195,7 +195,7 @@ pub async fn sample(
 ) -> Result<SampleReport, SampleError> {
     let policy = Policy::from_config(config);
     // Rows a killed run had received become part files before resume reads them.
-    journal::recover(wd.root())?;
+    crate::store::journal::recover(wd.root())?;
     let state = RunState::load(&wd.state_path())?;
     let skip: HashSet<u32> = state
         .shards
@@ -246,11 +246,12 @@ pub async fn sample(
     let written = writer.join().expect("writer thread panicked");
     // A writer failure explains a scheduler that lost its writer: report it first.
     let report = written?;
-    let mut state = RunState::load(&wd.state_path())?;
-    state.counters.requests += counters.requests;
-    state.counters.retries += counters.retries;
-    state.counters.failed_requests += failures.requests();
-    state.save(&wd.state_path())?;
+    RunState::add_requests(
+        &wd.state_path(),
+        counters.requests,
+        counters.retries,
+        failures.requests(),
+    )?;
     let (stopped, elapsed) = result?;
     Ok(SampleReport {
         counters,

@@ -12,8 +12,10 @@
 //! ```
 
 pub mod atomic;
+pub mod journal;
 pub mod lock;
 pub mod parquet;
+pub mod parts;
 pub mod rollout;
 pub mod state;
 

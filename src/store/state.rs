@@ -115,6 +115,38 @@ impl RunState {
         Ok(state)
     }
 
+    /// Adds one sampling run's request counts to the saved counters of
+    /// `path` (loaded, added, saved: the writer thread may have changed
+    /// shard statuses in between).
+    pub fn add_requests(
+        path: &Path,
+        requests: u64,
+        retries: u64,
+        failed: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = Self::load(path)?;
+        state.counters.requests += requests;
+        state.counters.retries += retries;
+        state.counters.failed_requests += failed;
+        state.save(path)
+    }
+
+    /// Sets `shard`'s status and saves the state when it changed.
+    pub fn set_status(
+        &mut self,
+        path: &Path,
+        shard: u32,
+        status: ShardStatus,
+    ) -> Result<(), StoreError> {
+        if let Some(s) = self.shards.iter_mut().find(|s| s.shard == shard)
+            && s.status != status
+        {
+            s.status = status;
+            self.save(path)?;
+        }
+        Ok(())
+    }
+
     /// Writes the state atomically, stamping `updated_at`.
     pub fn save(&mut self, path: &Path) -> Result<(), StoreError> {
         self.updated_at = now_rfc3339();

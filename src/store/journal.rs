@@ -15,10 +15,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use super::writer::{RolloutRow, to_batch};
-use crate::store::StoreError;
-use crate::store::parquet::ParquetFile;
-use crate::store::rollout::{rollout_dir, rollout_schema};
+use super::StoreError;
+use super::parquet::ParquetFile;
+use super::parts::{RolloutRow, to_batch};
+use super::rollout::{rollout_dir, rollout_schema};
 
 /// The journal beside part file `part` (`part-000012.parquet` →
 /// `part-000012.journal`).
