@@ -21,16 +21,16 @@ pub mod preflight;
 pub mod progress;
 pub mod replay;
 pub mod retry;
+mod schedule;
 pub mod server;
 pub mod writer;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::store::{RunState, ShardStatus, StoreError, WorkDir};
@@ -39,7 +39,7 @@ use breaker::{Breaker, FailureGroup, FailureLog};
 use client::RequestFailure;
 use feed::{Feed, Prompt};
 use plan::{Policy, PromptState, StepPlan};
-use progress::{Counters, Progress};
+use progress::Counters;
 use writer::{RolloutRow, WriterConfig, WriterMsg};
 
 /// How long requests in flight may finish after Ctrl-C.
@@ -280,8 +280,8 @@ fn breaker_message(breaker: &Breaker, failure: &RequestFailure) -> String {
     }
 }
 
-/// The scheduling loop; returns why it stopped early (if it did) and how
-/// long it ran.
+/// The scheduling loop ([`schedule::Scheduler`]); returns why it stopped
+/// early (if it did) and how long it ran.
 async fn schedule(
     config: &Config,
     policy: &Policy,
@@ -291,189 +291,9 @@ async fn schedule(
     counters: &mut Counters,
     failures: &mut FailureLog,
 ) -> Result<(Option<Stop>, Duration), SampleError> {
-    let max_prompts = config.sampling.concurrent_prompts.get();
-    let max_requests = config.sampler.concurrent_requests.get();
-    let use_n = config.sampler.use_n;
-    let model: Arc<str> = Arc::from(ctx.model.as_str());
-    let mut guard = (!config.sampling.allow_truncation).then(|| {
-        guard::TruncationGuard::new(
-            config.sampling.truncation_window.get(),
-            config.sampling.max_truncation_rate,
-        )
-    });
-    let mut breaker = Breaker::new(
-        config.sampling.failure_window.get(),
-        config.sampling.max_failure_rate,
-    );
-    let mut progress = Progress::new(counters.prompts_total, ctx.quiet);
-
-    let mut active: HashMap<u64, Active> = HashMap::new();
-    let mut queue: VecDeque<Request> = VecDeque::new();
-    let mut in_flight: JoinSet<Outcome> = JoinSet::new();
-    let mut next_key = 0u64;
-    let mut feed_done = false;
-    let mut stopping = false;
-    let mut stop = None;
-    let mut deadline = None;
-    let mut signals = Signals::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let writer_gone = |_| SampleError::WriterStopped;
-
-    loop {
-        while !stopping && !feed_done && active.len() < max_prompts {
-            let Some((prompt, saved)) = feed.next_prompt()? else {
-                feed_done = true;
-                break;
-            };
-            let (state, pending) = plan::resume(policy, saved);
-            let key = next_key;
-            next_key += 1;
-            let mut a = Active {
-                prompt: Arc::new(prompt),
-                state,
-                outstanding: 0,
-                given_up: false,
-            };
-            let plan = pending.or_else(|| a.state.start_step(policy));
-            match plan {
-                Some(p) => {
-                    enqueue(&mut queue, &mut a, key, p, use_n);
-                    active.insert(key, a);
-                }
-                None => {
-                    counters.prompts_done += 1;
-                    counters.prompts_resumed += 1;
-                    tx.send(WriterMsg::PromptDone(a.prompt.shard))
-                        .map_err(writer_gone)?;
-                }
-            }
-        }
-        while !stopping && in_flight.len() < max_requests {
-            let Some(req) = queue.pop_front() else { break };
-            let prompt = Arc::clone(&active[&req.key].prompt);
-            let verifier = Arc::clone(&ctx.verifier);
-            let model = Arc::clone(&model);
-            let backend = Arc::clone(&ctx.backend);
-            in_flight.spawn(async move {
-                let asked = req.clone();
-                let request = run_request(&backend, &prompt, req, verifier.as_ref(), &model);
-                caught(request, &prompt, asked, &model).await
-            });
-        }
-        if in_flight.is_empty() && (stopping || (feed_done && queue.is_empty())) {
-            break;
-        }
-        tokio::select! {
-            Some(joined) = in_flight.join_next() => {
-                // Panics are caught in the task (`caught`): only tasks aborted
-                // at a stop end without an outcome.
-                let Ok(out) = joined else { continue };
-                let key = out.req.key;
-                counters.requests += 1;
-                let a = active.get_mut(&key).expect("request of an active prompt");
-                a.outstanding -= 1;
-                let (failed_rows, failed): (Vec<RolloutRow>, Vec<(u32, u32)>) =
-                    out.failed.into_iter().unzip();
-                let mut rows = out.rows;
-                let mut guard_report = None;
-                for r in &rows {
-                    let valid = policy.is_valid(r.response.is_some(), false, r.truncated);
-                    a.state.record(valid, r.score);
-                    counters.rollouts += 1;
-                    counters.valid += u64::from(valid);
-                    counters.passed += u64::from(valid && r.score.is_some_and(|s| s >= crate::store::rollout::PASS_SCORE));
-                    counters.truncated += u64::from(r.truncated);
-                    counters.completion_tokens += u64::from(r.completion_tokens.unwrap_or(0));
-                    if let Some(g) = guard.as_mut()
-                        && let Some(report) = g.observe(r.truncated, r.completion_tokens)
-                    {
-                        guard_report = Some(report);
-                        break;
-                    }
-                }
-                // Every row reaches the writer's journal, the failed ones too.
-                rows.extend(failed_rows);
-                if !rows.is_empty() {
-                    tx.send(WriterMsg::Rows(a.prompt.shard, rows)).map_err(writer_gone)?;
-                }
-                if let Some(report) = guard_report {
-                    in_flight.abort_all();
-                    progress.finish();
-                    return Err(SampleError::Truncation(report.message(config.sampler.max_tokens.get())));
-                }
-                if out.exhausted {
-                    a.state.mark_exhausted();
-                }
-                if let Some(f) = &out.failure {
-                    counters.errors += failed.len() as u64;
-                    failures.record(f, failed.len());
-                    tracing::debug!("request for prompt {} failed: {}", a.prompt.id, f.message);
-                }
-                let tripped = breaker.observe(out.failure.is_some());
-                if let Some(f) = out.failure.as_ref().filter(|f| (f.systemic.is_some() || tripped) && stop.is_none()) {
-                    let message = breaker_message(&breaker, f);
-                    tracing::error!("stopping: {message}");
-                    stop = Some(Stop::ServersFailing(message));
-                    if !stopping {
-                        stopping = true;
-                        deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
-                    }
-                }
-                if !failed.is_empty() {
-                    if !stopping && a.state.record_failure(policy) {
-                        a.outstanding += 1;
-                        queue.push_back(Request { key, step: out.req.step, rollouts: failed });
-                    } else {
-                        a.given_up = true;
-                    }
-                }
-                if a.outstanding == 0 && !stopping {
-                    let next = if a.given_up { None } else { a.state.start_step(policy) };
-                    match next {
-                        Some(p) => enqueue(&mut queue, a, key, p, use_n),
-                        None if a.given_up => {
-                            tracing::debug!(
-                                "prompt {} failed {} times in this run: left unfinished for the next resume",
-                                a.prompt.id,
-                                policy.max_failed_attempts
-                            );
-                            active.remove(&key);
-                            counters.prompts_unfinished += 1;
-                        }
-                        None => {
-                            let shard = a.prompt.shard;
-                            active.remove(&key);
-                            counters.prompts_done += 1;
-                            tx.send(WriterMsg::PromptDone(shard)).map_err(writer_gone)?;
-                        }
-                    }
-                }
-            }
-            _ = signals.recv(), if !stopping => {
-                stopping = true;
-                stop = Some(Stop::Interrupted);
-                deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
-                tracing::warn!(
-                    "interrupted: waiting up to {} s for {} request(s) in flight, then saving",
-                    INTERRUPT_GRACE.as_secs(),
-                    in_flight.len()
-                );
-            }
-            _ = sleep_until(deadline), if deadline.is_some() => {
-                tracing::warn!("{} request(s) still in flight abandoned; a resume requests them again", in_flight.len());
-                in_flight.abort_all();
-                break;
-            }
-            _ = tick.tick() => {}
-        }
-        counters.retries = ctx.retries.load(Ordering::Relaxed);
-        progress.update(counters);
-    }
-    counters.retries = ctx.retries.load(Ordering::Relaxed);
-    let elapsed = progress.elapsed();
-    progress.finish();
-    Ok((stop, elapsed))
+    schedule::Scheduler::new(config, policy, ctx, feed, tx, counters, failures)
+        .run()
+        .await
 }
 
 /// Queues a step: one request with `n` = its size, or one request per

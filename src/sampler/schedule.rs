@@ -1,0 +1,359 @@
+//! The scheduler: one loop that admits prompts, sends their requests and
+//! reacts to what comes back, written as a type whose steps can be read one
+//! by one. A step of it never blocks: it moves prompts between the feed,
+//! the queue of requests, the requests in flight and the writer.
+//!
+//! - [`Scheduler::admit_prompts`]: prompts from the feed, up to
+//!   `sampling.concurrent_prompts`, each with its first (or resumed) step;
+//! - [`Scheduler::send_requests`]: queued requests, up to
+//!   `sampler.concurrent_requests`;
+//! - [`Scheduler::on_outcome`]: a finished request's rows to the writer,
+//!   the prompt's state, the truncation guard and the circuit breaker, its
+//!   failed rollouts queued again, its next step or its end;
+//! - [`Scheduler::begin_stop`]: no new prompts or requests; those in flight
+//!   get [`INTERRUPT_GRACE`] to finish.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::breaker::{Breaker, FailureLog};
+use super::feed::Feed;
+use super::guard::{self, TruncationGuard};
+use super::plan::{self, Policy};
+use super::progress::{Counters, Progress};
+use super::writer::{RolloutRow, WriterMsg};
+use super::{
+    Active, INTERRUPT_GRACE, Outcome, Request, SampleContext, SampleError, Signals, Stop,
+    breaker_message, caught, enqueue, run_request, sleep_until,
+};
+use crate::config::Config;
+use crate::store::rollout::PASS_SCORE;
+
+/// The state of one sampling run's loop.
+pub(super) struct Scheduler<'a> {
+    config: &'a Config,
+    policy: &'a Policy,
+    ctx: &'a SampleContext,
+    feed: &'a mut Feed,
+    tx: &'a SyncSender<WriterMsg>,
+    counters: &'a mut Counters,
+    failures: &'a mut FailureLog,
+    model: Arc<str>,
+    guard: Option<TruncationGuard>,
+    breaker: Breaker,
+    progress: Progress,
+    /// Prompts being sampled, by key.
+    active: HashMap<u64, Active>,
+    /// Requests waiting for a slot.
+    queue: VecDeque<Request>,
+    in_flight: JoinSet<Outcome>,
+    next_key: u64,
+    feed_done: bool,
+    /// Why the run stops early, once it does.
+    stop: Option<Stop>,
+    /// When requests still in flight are abandoned; set once stopping.
+    deadline: Option<Instant>,
+}
+
+impl<'a> Scheduler<'a> {
+    /// A scheduler over `feed`, sending rows through `tx`.
+    pub(super) fn new(
+        config: &'a Config,
+        policy: &'a Policy,
+        ctx: &'a SampleContext,
+        feed: &'a mut Feed,
+        tx: &'a SyncSender<WriterMsg>,
+        counters: &'a mut Counters,
+        failures: &'a mut FailureLog,
+    ) -> Self {
+        let guard = (!config.sampling.allow_truncation).then(|| {
+            TruncationGuard::new(
+                config.sampling.truncation_window.get(),
+                config.sampling.max_truncation_rate,
+            )
+        });
+        let breaker = Breaker::new(
+            config.sampling.failure_window.get(),
+            config.sampling.max_failure_rate,
+        );
+        let progress = Progress::new(counters.prompts_total, ctx.quiet);
+        Self {
+            config,
+            policy,
+            ctx,
+            feed,
+            tx,
+            counters,
+            failures,
+            model: Arc::from(ctx.model.as_str()),
+            guard,
+            breaker,
+            progress,
+            active: HashMap::new(),
+            queue: VecDeque::new(),
+            in_flight: JoinSet::new(),
+            next_key: 0,
+            feed_done: false,
+            stop: None,
+            deadline: None,
+        }
+    }
+
+    /// Runs until every prompt is finished, a stop has drained, or an error;
+    /// returns why it stopped early (if it did) and how long it ran.
+    pub(super) async fn run(mut self) -> Result<(Option<Stop>, Duration), SampleError> {
+        let mut signals = Signals::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.admit_prompts()?;
+            self.send_requests();
+            if self.in_flight.is_empty()
+                && (self.stopping() || (self.feed_done && self.queue.is_empty()))
+            {
+                break;
+            }
+            tokio::select! {
+                Some(joined) = self.in_flight.join_next() => {
+                    // Panics are caught in the task (`caught`): only tasks
+                    // aborted at a stop end without an outcome.
+                    if let Ok(out) = joined {
+                        self.on_outcome(out)?;
+                    }
+                }
+                _ = signals.recv(), if !self.stopping() => {
+                    self.begin_stop(Stop::Interrupted);
+                    tracing::warn!(
+                        "interrupted: waiting up to {} s for {} request(s) in flight, then saving",
+                        INTERRUPT_GRACE.as_secs(),
+                        self.in_flight.len()
+                    );
+                }
+                _ = sleep_until(self.deadline), if self.deadline.is_some() => {
+                    tracing::warn!(
+                        "{} request(s) still in flight abandoned; a resume requests them again",
+                        self.in_flight.len()
+                    );
+                    self.in_flight.abort_all();
+                    break;
+                }
+                _ = tick.tick() => {}
+            }
+            self.counters.retries = self.ctx.retries.load(Ordering::Relaxed);
+            self.progress.update(self.counters);
+        }
+        self.counters.retries = self.ctx.retries.load(Ordering::Relaxed);
+        let elapsed = self.progress.elapsed();
+        self.progress.finish();
+        Ok((self.stop, elapsed))
+    }
+
+    /// Whether the run is stopping (no new prompts or requests).
+    fn stopping(&self) -> bool {
+        self.deadline.is_some()
+    }
+
+    /// Stops taking new work; requests in flight get [`INTERRUPT_GRACE`].
+    /// The first reason to stop is the one reported.
+    fn begin_stop(&mut self, why: Stop) {
+        self.stop.get_or_insert(why);
+        self.deadline
+            .get_or_insert_with(|| Instant::now() + INTERRUPT_GRACE);
+    }
+
+    fn send(&self, msg: WriterMsg) -> Result<(), SampleError> {
+        self.tx.send(msg).map_err(|_| SampleError::WriterStopped)
+    }
+
+    /// Takes prompts from the feed up to `sampling.concurrent_prompts` and
+    /// queues their first (or resumed) step; a prompt the saved rows already
+    /// finish is done at once.
+    pub(super) fn admit_prompts(&mut self) -> Result<(), SampleError> {
+        let max_prompts = self.config.sampling.concurrent_prompts.get();
+        while !self.stopping() && !self.feed_done && self.active.len() < max_prompts {
+            let Some((prompt, saved)) = self.feed.next_prompt()? else {
+                self.feed_done = true;
+                break;
+            };
+            let (state, pending) = plan::resume(self.policy, saved);
+            let key = self.next_key;
+            self.next_key += 1;
+            let mut a = Active {
+                prompt: Arc::new(prompt),
+                state,
+                outstanding: 0,
+                given_up: false,
+            };
+            match pending.or_else(|| a.state.start_step(self.policy)) {
+                Some(p) => {
+                    enqueue(&mut self.queue, &mut a, key, p, self.config.sampler.use_n);
+                    self.active.insert(key, a);
+                }
+                None => {
+                    self.counters.prompts_done += 1;
+                    self.counters.prompts_resumed += 1;
+                    self.send(WriterMsg::PromptDone(a.prompt.shard))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends queued requests while slots are free.
+    pub(super) fn send_requests(&mut self) {
+        let max_requests = self.config.sampler.concurrent_requests.get();
+        while !self.stopping() && self.in_flight.len() < max_requests {
+            let Some(req) = self.queue.pop_front() else {
+                break;
+            };
+            let prompt = Arc::clone(&self.active[&req.key].prompt);
+            let verifier = Arc::clone(&self.ctx.verifier);
+            let model = Arc::clone(&self.model);
+            let backend = Arc::clone(&self.ctx.backend);
+            self.in_flight.spawn(async move {
+                let asked = req.clone();
+                let request = run_request(&backend, &prompt, req, verifier.as_ref(), &model);
+                caught(request, &prompt, asked, &model).await
+            });
+        }
+    }
+
+    /// Counts a finished request's rows against its prompt and the guards,
+    /// hands every row to the writer, and moves the prompt on: failed
+    /// rollouts queued again (or the prompt given up), its next step, or its
+    /// end.
+    pub(super) fn on_outcome(&mut self, out: Outcome) -> Result<(), SampleError> {
+        let key = out.req.key;
+        self.counters.requests += 1;
+        let (failed_rows, failed): (Vec<RolloutRow>, Vec<(u32, u32)>) =
+            out.failed.into_iter().unzip();
+        let guard_report = self.record_rows(key, &out.rows);
+        let shard = self.active[&key].prompt.shard;
+        // Every row reaches the writer's journal, the failed ones too.
+        let mut rows = out.rows;
+        rows.extend(failed_rows);
+        if !rows.is_empty() {
+            self.send(WriterMsg::Rows(shard, rows))?;
+        }
+        if let Some(report) = guard_report {
+            self.in_flight.abort_all();
+            self.progress.finish();
+            return Err(SampleError::Truncation(
+                report.message(self.config.sampler.max_tokens.get()),
+            ));
+        }
+        let a = self
+            .active
+            .get_mut(&key)
+            .expect("request of an active prompt");
+        a.outstanding -= 1;
+        if out.exhausted {
+            a.state.mark_exhausted();
+        }
+        if let Some(f) = &out.failure {
+            self.counters.errors += failed.len() as u64;
+            self.failures.record(f, failed.len());
+            tracing::debug!("request for prompt {} failed: {}", a.prompt.id, f.message);
+        }
+        let tripped = self.breaker.observe(out.failure.is_some());
+        if let Some(f) = out
+            .failure
+            .as_ref()
+            .filter(|f| (f.systemic.is_some() || tripped) && self.stop.is_none())
+        {
+            let message = breaker_message(&self.breaker, f);
+            tracing::error!("stopping: {message}");
+            self.begin_stop(Stop::ServersFailing(message));
+        }
+        if !failed.is_empty() {
+            let stopping = self.stopping();
+            let a = self
+                .active
+                .get_mut(&key)
+                .expect("request of an active prompt");
+            if !stopping && a.state.record_failure(self.policy) {
+                a.outstanding += 1;
+                self.queue.push_back(Request {
+                    key,
+                    step: out.req.step,
+                    rollouts: failed,
+                });
+            } else {
+                a.given_up = true;
+            }
+        }
+        self.advance(key)
+    }
+
+    /// Records a request's finished rollouts in its prompt's state and the
+    /// counters; returns the truncation guard's report when it trips.
+    fn record_rows(&mut self, key: u64, rows: &[RolloutRow]) -> Option<guard::TruncationReport> {
+        let a = self
+            .active
+            .get_mut(&key)
+            .expect("request of an active prompt");
+        for r in rows {
+            let valid = self
+                .policy
+                .is_valid(r.response.is_some(), false, r.truncated);
+            a.state.record(valid, r.score);
+            let c = &mut *self.counters;
+            c.rollouts += 1;
+            c.valid += u64::from(valid);
+            c.passed += u64::from(valid && r.score.is_some_and(|s| s >= PASS_SCORE));
+            c.truncated += u64::from(r.truncated);
+            c.completion_tokens += u64::from(r.completion_tokens.unwrap_or(0));
+            if let Some(g) = self.guard.as_mut()
+                && let Some(report) = g.observe(r.truncated, r.completion_tokens)
+            {
+                return Some(report);
+            }
+        }
+        None
+    }
+
+    /// Once a prompt has nothing in flight: its next step, or its end (done,
+    /// or left unfinished for the next resume after too many failures).
+    fn advance(&mut self, key: u64) -> Result<(), SampleError> {
+        if self.stopping() {
+            return Ok(());
+        }
+        let a = self
+            .active
+            .get_mut(&key)
+            .expect("request of an active prompt");
+        if a.outstanding > 0 {
+            return Ok(());
+        }
+        let next = if a.given_up {
+            None
+        } else {
+            a.state.start_step(self.policy)
+        };
+        match next {
+            Some(p) => enqueue(&mut self.queue, a, key, p, self.config.sampler.use_n),
+            None if a.given_up => {
+                tracing::debug!(
+                    "prompt {} failed {} times in this run: left unfinished for the next resume",
+                    a.prompt.id,
+                    self.policy.max_failed_attempts
+                );
+                self.active.remove(&key);
+                self.counters.prompts_unfinished += 1;
+            }
+            None => {
+                let shard = a.prompt.shard;
+                self.active.remove(&key);
+                self.counters.prompts_done += 1;
+                self.send(WriterMsg::PromptDone(shard))?;
+            }
+        }
+        Ok(())
+    }
+}
