@@ -16,21 +16,27 @@
 //! or given as a separate `reasoning_content` field. Rows are written as
 //! they arrive; nothing is held but one batch.
 
+mod alpaca;
+mod parquet;
+mod sharegpt;
+mod trl;
+
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
-use serde_json::{Map, Value, json};
+use arrow::datatypes::{DataType, SchemaRef};
+use serde_json::{Map, Value};
 
 use super::Shape;
 use crate::config::{ExportFormat, ReasoningMode};
 use crate::store::AtomicFile;
-use crate::store::parquet::ParquetFile;
+use crate::store::parquet::ParquetFile as ParquetSink;
 
 /// Writes one export file; it appears only on [`ExportWriter::commit`].
 pub struct ExportWriter {
+    path: PathBuf,
     shape: Shape,
     format: ExportFormat,
     reasoning: ReasoningMode,
@@ -41,7 +47,7 @@ pub struct ExportWriter {
 
 enum Sink {
     Jsonl(BufWriter<AtomicFile>),
-    Parquet(Box<ParquetFile>, SchemaRef),
+    Parquet(Box<ParquetSink>, SchemaRef),
 }
 
 /// Errors writing an export.
@@ -55,6 +61,9 @@ pub enum ExportError {
         /// The cause.
         message: String,
     },
+    /// The Parquet file cannot be written (the message names it).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A row cannot be shaped.
     #[error("row {row} (id {id}): {message}")]
     Row {
@@ -65,31 +74,6 @@ pub enum ExportError {
         /// What is wrong.
         message: String,
     },
-}
-
-fn turn_list() -> DataType {
-    DataType::List(Arc::new(Field::new(
-        "item",
-        DataType::Struct(Fields::from(vec![
-            Field::new("role", DataType::Utf8, true),
-            Field::new("content", DataType::Utf8, true),
-            Field::new("reasoning_content", DataType::Utf8, true),
-        ])),
-        true,
-    )))
-}
-
-fn parquet_schema(shape: Shape) -> SchemaRef {
-    let mut fields = vec![Field::new("id", DataType::Utf8, true)];
-    match shape {
-        Shape::Sft => fields.push(Field::new("messages", turn_list(), true)),
-        Shape::Pairs => {
-            for name in ["prompt", "chosen", "rejected"] {
-                fields.push(Field::new(name, turn_list(), true));
-            }
-        }
-    }
-    Arc::new(Schema::new(fields))
 }
 
 impl ExportWriter {
@@ -109,9 +93,9 @@ impl ExportWriter {
             message: e.to_string(),
         };
         let sink = if format == ExportFormat::Parquet {
-            let schema = parquet_schema(shape);
+            let schema = parquet::schema(shape);
             Sink::Parquet(
-                Box::new(ParquetFile::create(path, Arc::clone(&schema)).map_err(|e| err(&e))?),
+                Box::new(ParquetSink::create(path, Arc::clone(&schema))?),
                 schema,
             )
         } else {
@@ -120,6 +104,7 @@ impl ExportWriter {
             ))
         };
         Ok(Self {
+            path: path.to_path_buf(),
             shape,
             format,
             reasoning,
@@ -211,6 +196,7 @@ impl ExportWriter {
             }
             lines.push(line);
         }
+        let path = self.path.display().to_string();
         match &mut self.sink {
             Sink::Jsonl(w) => {
                 for line in lines {
@@ -218,7 +204,7 @@ impl ExportWriter {
                         .map_err(std::io::Error::from)
                         .and_then(|()| w.write_all(b"\n"))
                         .map_err(|e| ExportError::Write {
-                            path: "export".into(),
+                            path: path.clone(),
                             message: e.to_string(),
                         })?;
                 }
@@ -228,17 +214,14 @@ impl ExportWriter {
                     .build_decoder()
                     .expect("schema is valid");
                 decoder.serialize(&lines).map_err(|e| ExportError::Write {
-                    path: "export".into(),
+                    path: path.clone(),
                     message: e.to_string(),
                 })?;
                 if let Some(batch) = decoder.flush().map_err(|e| ExportError::Write {
-                    path: "export".into(),
+                    path: path.clone(),
                     message: e.to_string(),
                 })? {
-                    file.write(&batch).map_err(|e| ExportError::Write {
-                        path: "export".into(),
-                        message: e.to_string(),
-                    })?;
+                    file.write(&batch)?;
                 }
             }
         }
@@ -252,8 +235,9 @@ impl ExportWriter {
 
     /// Makes the file visible.
     pub fn commit(self) -> Result<u64, ExportError> {
+        let path = self.path.display().to_string();
         let err = |e: &dyn std::fmt::Display| ExportError::Write {
-            path: "export".into(),
+            path: path.clone(),
             message: e.to_string(),
         };
         match self.sink {
@@ -262,7 +246,7 @@ impl ExportWriter {
                 file.commit().map_err(|e| err(&e))?;
             }
             Sink::Parquet(file, _) => {
-                file.commit().map_err(|e| err(&e))?;
+                file.commit()?;
             }
         }
         Ok(self.rows)
@@ -307,137 +291,11 @@ impl ExportWriter {
         second: Option<Map<String, Value>>,
     ) -> Value {
         match self.format {
-            ExportFormat::Trl | ExportFormat::TrlPromptCompletion => match second {
-                None if self.format == ExportFormat::TrlPromptCompletion => {
-                    json!({ "prompt": prompt, "completion": [Value::Object(first)] })
-                }
-                None => {
-                    let mut messages = prompt;
-                    messages.push(Value::Object(first));
-                    json!({ "messages": messages })
-                }
-                Some(rejected) => json!({
-                    "prompt": prompt,
-                    "chosen": [Value::Object(first)],
-                    "rejected": [Value::Object(rejected)],
-                }),
-            },
-            ExportFormat::Parquet => {
-                let flat = |turns: Vec<Value>| -> Vec<Value> {
-                    turns
-                        .into_iter()
-                        .map(|mut t| {
-                            if let Some(c) = t.get_mut("content")
-                                && !c.is_string()
-                                && !c.is_null()
-                            {
-                                *c = Value::String(c.to_string());
-                            }
-                            t
-                        })
-                        .collect()
-                };
-                match second {
-                    None => {
-                        let mut messages = prompt;
-                        messages.push(Value::Object(first));
-                        json!({ "id": id, "messages": flat(messages) })
-                    }
-                    Some(rejected) => json!({
-                        "id": id,
-                        "prompt": flat(prompt),
-                        "chosen": [Value::Object(first)],
-                        "rejected": [Value::Object(rejected)],
-                    }),
-                }
-            }
-            ExportFormat::Sharegpt => {
-                let mut out = Map::new();
-                let mut conversations = Vec::new();
-                let mut images = Vec::new();
-                for m in &prompt {
-                    let (role, text) = turn_text(m, &mut images);
-                    match role.as_str() {
-                        "system" => {
-                            out.insert("system".into(), text.into());
-                        }
-                        "assistant" => conversations.push(json!({"from": "gpt", "value": text})),
-                        "tool" => conversations.push(json!({"from": "observation", "value": text})),
-                        _ => conversations.push(json!({"from": "human", "value": text})),
-                    }
-                }
-                let gpt = |m: Map<String, Value>| {
-                    let mut t = Map::new();
-                    t.insert("from".into(), "gpt".into());
-                    t.insert(
-                        "value".into(),
-                        m.get("content").cloned().unwrap_or_default(),
-                    );
-                    if let Some(r) = m.get("reasoning_content") {
-                        t.insert("reasoning_content".into(), r.clone());
-                    }
-                    Value::Object(t)
-                };
-                match second {
-                    None => conversations.push(gpt(first)),
-                    Some(rejected) => {
-                        out.insert("chosen".into(), gpt(first));
-                        out.insert("rejected".into(), gpt(rejected));
-                    }
-                }
-                out.insert("conversations".into(), conversations.into());
-                if !images.is_empty() {
-                    out.insert("images".into(), images.into());
-                }
-                Value::Object(out)
-            }
-            ExportFormat::Alpaca => {
-                let mut out = Map::new();
-                let mut images = Vec::new();
-                let mut turns: Vec<(String, String)> = Vec::new();
-                for m in &prompt {
-                    let (role, text) = turn_text(m, &mut images);
-                    if role == "system" {
-                        out.insert("system".into(), text.into());
-                    } else {
-                        turns.push((role, text));
-                    }
-                }
-                let instruction = turns
-                    .iter()
-                    .rposition(|(r, _)| r == "user")
-                    .map(|i| turns.remove(i).1)
-                    .unwrap_or_default();
-                // Earlier user/assistant exchanges become `history` pairs.
-                let history: Vec<Value> = turns
-                    .chunks(2)
-                    .filter(|c| c.len() == 2)
-                    .map(|c| json!([c[0].1, c[1].1]))
-                    .collect();
-                out.insert("instruction".into(), instruction.into());
-                out.insert("input".into(), "".into());
-                let content =
-                    |m: &Map<String, Value>| m.get("content").cloned().unwrap_or_default();
-                match &second {
-                    None => {
-                        out.insert("output".into(), content(&first));
-                    }
-                    Some(rejected) => {
-                        out.insert("chosen".into(), content(&first));
-                        out.insert("rejected".into(), content(rejected));
-                    }
-                }
-                if let Some(r) = first.get("reasoning_content") {
-                    out.insert("reasoning_content".into(), r.clone());
-                }
-                if !history.is_empty() {
-                    out.insert("history".into(), history.into());
-                }
-                if !images.is_empty() {
-                    out.insert("images".into(), images.into());
-                }
-                Value::Object(out)
-            }
+            ExportFormat::Trl => trl::row(prompt, first, second, false),
+            ExportFormat::TrlPromptCompletion => trl::row(prompt, first, second, true),
+            ExportFormat::Parquet => parquet::row(id, prompt, first, second),
+            ExportFormat::Sharegpt => sharegpt::row(prompt, first, second),
+            ExportFormat::Alpaca => alpaca::row(prompt, first, second),
         }
     }
 }

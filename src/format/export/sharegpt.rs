@@ -1,0 +1,53 @@
+//! ShareGPT (LLaMA-Factory): `{"conversations": [{"from": "human"|"gpt",
+//! "value"}], "system"?, "images"?}`; pairs add `"chosen"`/`"rejected"`
+//! turns.
+
+use serde_json::{Map, Value, json};
+
+use super::turn_text;
+
+/// One row.
+pub fn row(
+    prompt: Vec<Value>,
+    first: Map<String, Value>,
+    second: Option<Map<String, Value>>,
+) -> Value {
+    let mut out = Map::new();
+    let mut conversations = Vec::new();
+    let mut images = Vec::new();
+    for m in &prompt {
+        let (role, text) = turn_text(m, &mut images);
+        match role.as_str() {
+            "system" => {
+                out.insert("system".into(), text.into());
+            }
+            "assistant" => conversations.push(json!({"from": "gpt", "value": text})),
+            "tool" => conversations.push(json!({"from": "observation", "value": text})),
+            _ => conversations.push(json!({"from": "human", "value": text})),
+        }
+    }
+    let gpt = |m: Map<String, Value>| {
+        let mut t = Map::new();
+        t.insert("from".into(), "gpt".into());
+        t.insert(
+            "value".into(),
+            m.get("content").cloned().unwrap_or_default(),
+        );
+        if let Some(r) = m.get("reasoning_content") {
+            t.insert("reasoning_content".into(), r.clone());
+        }
+        Value::Object(t)
+    };
+    match second {
+        None => conversations.push(gpt(first)),
+        Some(rejected) => {
+            out.insert("chosen".into(), gpt(first));
+            out.insert("rejected".into(), gpt(rejected));
+        }
+    }
+    out.insert("conversations".into(), conversations.into());
+    if !images.is_empty() {
+        out.insert("images".into(), images.into());
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,30 @@
+//! TRL's conversational shapes: SFT rows as `{"messages": [...prompt,
+//! assistant]}` (or, prompt-completion, `{"prompt": [...], "completion":
+//! [assistant]}`), pairs as `{"prompt": [...], "chosen": [assistant],
+//! "rejected": [assistant]}`.
+
+use serde_json::{Map, Value, json};
+
+/// One row; `prompt_completion` picks the prompt-completion SFT shape.
+pub fn row(
+    prompt: Vec<Value>,
+    first: Map<String, Value>,
+    second: Option<Map<String, Value>>,
+    prompt_completion: bool,
+) -> Value {
+    match second {
+        None if prompt_completion => {
+            json!({ "prompt": prompt, "completion": [Value::Object(first)] })
+        }
+        None => {
+            let mut messages = prompt;
+            messages.push(Value::Object(first));
+            json!({ "messages": messages })
+        }
+        Some(rejected) => json!({
+            "prompt": prompt,
+            "chosen": [Value::Object(first)],
+            "rejected": [Value::Object(rejected)],
+        }),
+    }
+}
