@@ -9,7 +9,7 @@ pub mod analyze;
 pub mod cmd;
 pub mod config;
 pub mod data;
-pub mod format;
+pub mod formatter;
 pub mod logging;
 pub mod pipeline;
 pub mod rescore;

@@ -82,7 +82,7 @@ fn the_formatter_table_lists_every_builtin() {
     documented.remove("path/to/file.sql");
     assert_eq!(
         documented,
-        set(rsr::format::BUILTINS.iter().map(|b| b.name))
+        set(rsr::formatter::BUILTINS.iter().map(|b| b.name))
     );
 }
 

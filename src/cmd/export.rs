@@ -6,8 +6,8 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 
 use crate::config::{ExportFormat, ReasoningMode};
-use crate::format::manifest::Manifest;
-use crate::format::{self, Formatter};
+use crate::formatter::manifest::Manifest;
+use crate::formatter::{self, Formatter};
 
 use super::common::{check_overrides, open_saved};
 
@@ -150,7 +150,8 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         with_ids: args.with_ids || config.export.with_ids,
     };
     let report =
-        format::write_formatter(&wd, &formatter, scores.as_deref(), &args.output, options).await?;
+        formatter::write_formatter(&wd, &formatter, scores.as_deref(), &args.output, options)
+            .await?;
     tracing::info!(
         "{}: {} rows from {} prompts -> {}",
         report.name,

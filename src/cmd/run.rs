@@ -28,7 +28,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     pipeline::prepare(&run).await?;
     let report = pipeline::sample(&run, connection, quiet).await?;
     finish(&run, &report)?;
-    let formats = crate::format::write_all(&run.wd, &run.resolved.config, None).await?;
+    let formats = crate::formatter::write_all(&run.wd, &run.resolved.config, None).await?;
     let stats = crate::analyze::write_summary(&run.wd, &run.resolved.config, None).await?;
     print_summary(&run, &stats);
     for f in &formats {

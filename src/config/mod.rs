@@ -612,9 +612,9 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
     }
     for (i, f) in c.formatter.iter().enumerate() {
         let key = |k: &str| format!("formatter.{i}.{k}");
-        let builtin = crate::format::builtin(&f.kind);
+        let builtin = crate::formatter::builtin(&f.kind);
         if builtin.is_none() && !f.kind.ends_with(".sql") {
-            let names: Vec<&str> = crate::format::BUILTINS.iter().map(|b| b.name).collect();
+            let names: Vec<&str> = crate::formatter::BUILTINS.iter().map(|b| b.name).collect();
             return Err(invalid(
                 &key("type"),
                 format!(

@@ -3,7 +3,7 @@
 //! replays saved rows through the same steps so that both decide alike.
 
 use crate::config::Config;
-pub use crate::format::Goal;
+pub use crate::formatter::Goal;
 use crate::store::rollout::Validity;
 
 /// The rollout policy of a run (`sampling.*` plus the formatters' goals).
@@ -38,7 +38,7 @@ impl Policy {
             validity: Validity {
                 drop_truncated: c.sampler.drop_truncated,
             },
-            goals: c.formatter.iter().map(crate::format::goal).collect(),
+            goals: c.formatter.iter().map(crate::formatter::goal).collect(),
             max_failed_attempts: to_u32(c.sampling.max_failed_attempts.get()),
         }
     }

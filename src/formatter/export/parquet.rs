@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::{Map, Value, json};
 
-use crate::format::Shape;
+use crate::formatter::Shape;
 
 fn turn_list() -> DataType {
     DataType::List(Arc::new(Field::new(
