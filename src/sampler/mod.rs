@@ -291,9 +291,17 @@ async fn schedule(
     counters: &mut Counters,
     failures: &mut FailureLog,
 ) -> Result<(Option<Stop>, Duration), SampleError> {
-    schedule::Scheduler::new(config, policy, ctx, feed, tx, counters, failures)
-        .run()
-        .await
+    schedule::Scheduler::new(schedule::Inputs {
+        config,
+        policy,
+        ctx,
+        feed,
+        tx,
+        counters,
+        failures,
+    })
+    .run()
+    .await
 }
 
 /// Queues a step: one request with `n` = its size, or one request per

@@ -35,15 +35,20 @@ use super::{
 use crate::config::Config;
 use crate::store::rollout::PASS_SCORE;
 
+/// What a scheduler works with and reports into.
+pub(super) struct Inputs<'a> {
+    pub config: &'a Config,
+    pub policy: &'a Policy,
+    pub ctx: &'a SampleContext,
+    pub feed: &'a mut Feed,
+    pub tx: &'a SyncSender<WriterMsg>,
+    pub counters: &'a mut Counters,
+    pub failures: &'a mut FailureLog,
+}
+
 /// The state of one sampling run's loop.
 pub(super) struct Scheduler<'a> {
-    config: &'a Config,
-    policy: &'a Policy,
-    ctx: &'a SampleContext,
-    feed: &'a mut Feed,
-    tx: &'a SyncSender<WriterMsg>,
-    counters: &'a mut Counters,
-    failures: &'a mut FailureLog,
+    io: Inputs<'a>,
     model: Arc<str>,
     guard: Option<TruncationGuard>,
     breaker: Breaker,
@@ -62,16 +67,9 @@ pub(super) struct Scheduler<'a> {
 }
 
 impl<'a> Scheduler<'a> {
-    /// A scheduler over `feed`, sending rows through `tx`.
-    pub(super) fn new(
-        config: &'a Config,
-        policy: &'a Policy,
-        ctx: &'a SampleContext,
-        feed: &'a mut Feed,
-        tx: &'a SyncSender<WriterMsg>,
-        counters: &'a mut Counters,
-        failures: &'a mut FailureLog,
-    ) -> Self {
+    /// A scheduler over `io.feed`, sending rows through `io.tx`.
+    pub(super) fn new(io: Inputs<'a>) -> Self {
+        let (config, ctx) = (io.config, io.ctx);
         let guard = (!config.sampling.allow_truncation).then(|| {
             TruncationGuard::new(
                 config.sampling.truncation_window.get(),
@@ -82,15 +80,9 @@ impl<'a> Scheduler<'a> {
             config.sampling.failure_window.get(),
             config.sampling.max_failure_rate,
         );
-        let progress = Progress::new(counters.prompts_total, ctx.quiet);
+        let progress = Progress::new(io.counters.prompts_total, ctx.quiet);
         Self {
-            config,
-            policy,
-            ctx,
-            feed,
-            tx,
-            counters,
-            failures,
+            io,
             model: Arc::from(ctx.model.as_str()),
             guard,
             breaker,
@@ -145,10 +137,10 @@ impl<'a> Scheduler<'a> {
                 }
                 _ = tick.tick() => {}
             }
-            self.counters.retries = self.ctx.retries.load(Ordering::Relaxed);
-            self.progress.update(self.counters);
+            self.io.counters.retries = self.io.ctx.retries.load(Ordering::Relaxed);
+            self.progress.update(self.io.counters);
         }
-        self.counters.retries = self.ctx.retries.load(Ordering::Relaxed);
+        self.io.counters.retries = self.io.ctx.retries.load(Ordering::Relaxed);
         let elapsed = self.progress.elapsed();
         self.progress.finish();
         Ok((self.stop, elapsed))
@@ -168,20 +160,20 @@ impl<'a> Scheduler<'a> {
     }
 
     fn send(&self, msg: WriterMsg) -> Result<(), SampleError> {
-        self.tx.send(msg).map_err(|_| SampleError::WriterStopped)
+        self.io.tx.send(msg).map_err(|_| SampleError::WriterStopped)
     }
 
     /// Takes prompts from the feed up to `sampling.concurrent_prompts` and
     /// queues their first (or resumed) step; a prompt the saved rows already
     /// finish is done at once.
     pub(super) fn admit_prompts(&mut self) -> Result<(), SampleError> {
-        let max_prompts = self.config.sampling.concurrent_prompts.get();
+        let max_prompts = self.io.config.sampling.concurrent_prompts.get();
         while !self.stopping() && !self.feed_done && self.active.len() < max_prompts {
-            let Some((prompt, saved)) = self.feed.next_prompt()? else {
+            let Some((prompt, saved)) = self.io.feed.next_prompt()? else {
                 self.feed_done = true;
                 break;
             };
-            let (state, pending) = plan::resume(self.policy, saved);
+            let (state, pending) = plan::resume(self.io.policy, saved);
             let key = self.next_key;
             self.next_key += 1;
             let mut a = Active {
@@ -190,14 +182,20 @@ impl<'a> Scheduler<'a> {
                 outstanding: 0,
                 given_up: false,
             };
-            match pending.or_else(|| a.state.start_step(self.policy)) {
+            match pending.or_else(|| a.state.start_step(self.io.policy)) {
                 Some(p) => {
-                    enqueue(&mut self.queue, &mut a, key, p, self.config.sampler.use_n);
+                    enqueue(
+                        &mut self.queue,
+                        &mut a,
+                        key,
+                        p,
+                        self.io.config.sampler.use_n,
+                    );
                     self.active.insert(key, a);
                 }
                 None => {
-                    self.counters.prompts_done += 1;
-                    self.counters.prompts_resumed += 1;
+                    self.io.counters.prompts_done += 1;
+                    self.io.counters.prompts_resumed += 1;
                     self.send(WriterMsg::PromptDone(a.prompt.shard))?;
                 }
             }
@@ -207,15 +205,15 @@ impl<'a> Scheduler<'a> {
 
     /// Sends queued requests while slots are free.
     pub(super) fn send_requests(&mut self) {
-        let max_requests = self.config.sampler.concurrent_requests.get();
+        let max_requests = self.io.config.sampler.concurrent_requests.get();
         while !self.stopping() && self.in_flight.len() < max_requests {
             let Some(req) = self.queue.pop_front() else {
                 break;
             };
             let prompt = Arc::clone(&self.active[&req.key].prompt);
-            let verifier = Arc::clone(&self.ctx.verifier);
+            let verifier = Arc::clone(&self.io.ctx.verifier);
             let model = Arc::clone(&self.model);
-            let backend = Arc::clone(&self.ctx.backend);
+            let backend = Arc::clone(&self.io.ctx.backend);
             self.in_flight.spawn(async move {
                 let asked = req.clone();
                 let request = run_request(&backend, &prompt, req, verifier.as_ref(), &model);
@@ -230,7 +228,7 @@ impl<'a> Scheduler<'a> {
     /// end.
     pub(super) fn on_outcome(&mut self, out: Outcome) -> Result<(), SampleError> {
         let key = out.req.key;
-        self.counters.requests += 1;
+        self.io.counters.requests += 1;
         let (failed_rows, failed): (Vec<RolloutRow>, Vec<(u32, u32)>) =
             out.failed.into_iter().unzip();
         let guard_report = self.record_rows(key, &out.rows);
@@ -245,7 +243,7 @@ impl<'a> Scheduler<'a> {
             self.in_flight.abort_all();
             self.progress.finish();
             return Err(SampleError::Truncation(
-                report.message(self.config.sampler.max_tokens.get()),
+                report.message(self.io.config.sampler.max_tokens.get()),
             ));
         }
         let a = self
@@ -257,8 +255,8 @@ impl<'a> Scheduler<'a> {
             a.state.mark_exhausted();
         }
         if let Some(f) = &out.failure {
-            self.counters.errors += failed.len() as u64;
-            self.failures.record(f, failed.len());
+            self.io.counters.errors += failed.len() as u64;
+            self.io.failures.record(f, failed.len());
             tracing::debug!("request for prompt {} failed: {}", a.prompt.id, f.message);
         }
         let tripped = self.breaker.observe(out.failure.is_some());
@@ -277,7 +275,7 @@ impl<'a> Scheduler<'a> {
                 .active
                 .get_mut(&key)
                 .expect("request of an active prompt");
-            if !stopping && a.state.record_failure(self.policy) {
+            if !stopping && a.state.record_failure(self.io.policy) {
                 a.outstanding += 1;
                 self.queue.push_back(Request {
                     key,
@@ -300,10 +298,11 @@ impl<'a> Scheduler<'a> {
             .expect("request of an active prompt");
         for r in rows {
             let valid = self
+                .io
                 .policy
                 .is_valid(r.response.is_some(), false, r.truncated);
             a.state.record(valid, r.score);
-            let c = &mut *self.counters;
+            let c = &mut *self.io.counters;
             c.rollouts += 1;
             c.valid += u64::from(valid);
             c.passed += u64::from(valid && r.score.is_some_and(|s| s >= PASS_SCORE));
@@ -334,23 +333,23 @@ impl<'a> Scheduler<'a> {
         let next = if a.given_up {
             None
         } else {
-            a.state.start_step(self.policy)
+            a.state.start_step(self.io.policy)
         };
         match next {
-            Some(p) => enqueue(&mut self.queue, a, key, p, self.config.sampler.use_n),
+            Some(p) => enqueue(&mut self.queue, a, key, p, self.io.config.sampler.use_n),
             None if a.given_up => {
                 tracing::debug!(
                     "prompt {} failed {} times in this run: left unfinished for the next resume",
                     a.prompt.id,
-                    self.policy.max_failed_attempts
+                    self.io.policy.max_failed_attempts
                 );
                 self.active.remove(&key);
-                self.counters.prompts_unfinished += 1;
+                self.io.counters.prompts_unfinished += 1;
             }
             None => {
                 let shard = a.prompt.shard;
                 self.active.remove(&key);
-                self.counters.prompts_done += 1;
+                self.io.counters.prompts_done += 1;
                 self.send(WriterMsg::PromptDone(shard))?;
             }
         }

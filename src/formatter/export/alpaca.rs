@@ -4,18 +4,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::turn_text;
+use super::{Turns, turn_text};
 
-/// One row.
-pub fn row(
-    prompt: Vec<Value>,
-    first: Map<String, Value>,
-    second: Option<Map<String, Value>>,
-) -> Value {
+/// One row: the last user turn as the instruction, earlier exchanges as
+/// history, the response (or the pair's two) as the output.
+pub fn row(t: Turns) -> Value {
     let mut out = Map::new();
     let mut images = Vec::new();
     let mut turns: Vec<(String, String)> = Vec::new();
-    for m in &prompt {
+    for m in &t.prompt {
         let (role, text) = turn_text(m, &mut images);
         if role == "system" {
             out.insert("system".into(), text.into());
@@ -37,16 +34,16 @@ pub fn row(
     out.insert("instruction".into(), instruction.into());
     out.insert("input".into(), "".into());
     let content = |m: &Map<String, Value>| m.get("content").cloned().unwrap_or_default();
-    match &second {
+    match &t.second {
         None => {
-            out.insert("output".into(), content(&first));
+            out.insert("output".into(), content(&t.first));
         }
         Some(rejected) => {
-            out.insert("chosen".into(), content(&first));
+            out.insert("chosen".into(), content(&t.first));
             out.insert("rejected".into(), content(rejected));
         }
     }
-    if let Some(r) = first.get("reasoning_content") {
+    if let Some(r) = t.first.get("reasoning_content") {
         out.insert("reasoning_content".into(), r.clone());
     }
     if !history.is_empty() {

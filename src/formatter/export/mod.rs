@@ -34,6 +34,16 @@ use crate::config::{ExportFormat, ReasoningMode};
 use crate::store::AtomicFile;
 use crate::store::parquet::ParquetFile as ParquetSink;
 
+/// One row's turns, before a shape arranges them.
+struct Turns {
+    /// The prompt's messages.
+    prompt: Vec<Value>,
+    /// The assistant turn of the response (a pair's chosen one).
+    first: Map<String, Value>,
+    /// A pair's rejected assistant turn.
+    second: Option<Map<String, Value>>,
+}
+
 /// Writes one export file; it appears only on [`ExportWriter::commit`].
 pub struct ExportWriter {
     path: PathBuf,
@@ -290,12 +300,17 @@ impl ExportWriter {
         first: Map<String, Value>,
         second: Option<Map<String, Value>>,
     ) -> Value {
+        let turns = Turns {
+            prompt,
+            first,
+            second,
+        };
         match self.format {
-            ExportFormat::Trl => trl::row(prompt, first, second, false),
-            ExportFormat::TrlPromptCompletion => trl::row(prompt, first, second, true),
-            ExportFormat::Parquet => parquet::row(id, prompt, first, second),
-            ExportFormat::Sharegpt => sharegpt::row(prompt, first, second),
-            ExportFormat::Alpaca => alpaca::row(prompt, first, second),
+            ExportFormat::Trl => trl::row(turns, false),
+            ExportFormat::TrlPromptCompletion => trl::row(turns, true),
+            ExportFormat::Parquet => parquet::row(id, turns),
+            ExportFormat::Sharegpt => sharegpt::row(turns),
+            ExportFormat::Alpaca => alpaca::row(turns),
         }
     }
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+
+use super::Turns;
 
 use crate::formatter::Shape;
 
@@ -36,12 +38,12 @@ pub fn schema(shape: Shape) -> SchemaRef {
 }
 
 /// One row, as the JSON the schema's decoder reads.
-pub fn row(
-    id: &str,
-    prompt: Vec<Value>,
-    first: Map<String, Value>,
-    second: Option<Map<String, Value>>,
-) -> Value {
+pub fn row(id: &str, turns: Turns) -> Value {
+    let Turns {
+        prompt,
+        first,
+        second,
+    } = turns;
     let flat = |turns: Vec<Value>| -> Vec<Value> {
         turns
             .into_iter()

@@ -4,18 +4,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::turn_text;
+use super::{Turns, turn_text};
 
-/// One row.
-pub fn row(
-    prompt: Vec<Value>,
-    first: Map<String, Value>,
-    second: Option<Map<String, Value>>,
-) -> Value {
+/// One row: the prompt's turns, then the response (or the chosen and
+/// rejected turns of a pair).
+pub fn row(turns: Turns) -> Value {
     let mut out = Map::new();
     let mut conversations = Vec::new();
     let mut images = Vec::new();
-    for m in &prompt {
+    for m in &turns.prompt {
         let (role, text) = turn_text(m, &mut images);
         match role.as_str() {
             "system" => {
@@ -38,10 +35,10 @@ pub fn row(
         }
         Value::Object(t)
     };
-    match second {
-        None => conversations.push(gpt(first)),
+    match turns.second {
+        None => conversations.push(gpt(turns.first)),
         Some(rejected) => {
-            out.insert("chosen".into(), gpt(first));
+            out.insert("chosen".into(), gpt(turns.first));
             out.insert("rejected".into(), gpt(rejected));
         }
     }

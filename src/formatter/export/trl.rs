@@ -3,15 +3,17 @@
 //! [assistant]}`), pairs as `{"prompt": [...], "chosen": [assistant],
 //! "rejected": [assistant]}`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+
+use super::Turns;
 
 /// One row; `prompt_completion` picks the prompt-completion SFT shape.
-pub fn row(
-    prompt: Vec<Value>,
-    first: Map<String, Value>,
-    second: Option<Map<String, Value>>,
-    prompt_completion: bool,
-) -> Value {
+pub fn row(turns: Turns, prompt_completion: bool) -> Value {
+    let Turns {
+        prompt,
+        first,
+        second,
+    } = turns;
     match second {
         None if prompt_completion => {
             json!({ "prompt": prompt, "completion": [Value::Object(first)] })
