@@ -431,6 +431,47 @@ fn export_shapes_parse_back_field_by_field() {
     export(&["--format", "parquet", "-o", "sft.parquet"]);
     let batch = common::read_parquet(&t.path("sft.parquet"));
     assert_eq!(batch.num_rows(), 5);
+    // The same turns as the TRL JSON Lines export, row by row.
+    export(&["--format", "trl", "-o", "sft_trl.jsonl"]);
+    let jsonl = std::fs::read_to_string(t.path("sft_trl.jsonl")).unwrap();
+    let messages = batch
+        .column_by_name("messages")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::ListArray>()
+        .unwrap();
+    for (row, line) in jsonl.lines().enumerate() {
+        let want: Value = serde_json::from_str(line).unwrap();
+        let turns = messages.value(row);
+        let turns = turns
+            .as_any()
+            .downcast_ref::<arrow::array::StructArray>()
+            .unwrap();
+        let field = |name: &str, i: usize| {
+            let col = turns
+                .column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            arrow::array::Array::is_valid(col, i).then(|| col.value(i).to_string())
+        };
+        let want = want["messages"].as_array().unwrap();
+        assert_eq!(arrow::array::Array::len(turns), want.len(), "row {row}");
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(field("role", i).as_deref(), w["role"].as_str(), "row {row}");
+            assert_eq!(
+                field("content", i).as_deref(),
+                w["content"].as_str(),
+                "row {row}"
+            );
+            assert_eq!(
+                field("reasoning_content", i).as_deref(),
+                w["reasoning_content"].as_str(),
+                "row {row}"
+            );
+        }
+    }
 
     let err = t.fails(&["export", "run", "--formatter", "nope", "-o", "x.jsonl"]);
     assert!(

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::DataType;
 use serde_json::{Map, Value};
 
 use super::Shape;
@@ -57,7 +57,7 @@ pub struct ExportWriter {
 
 enum Sink {
     Jsonl(BufWriter<AtomicFile>),
-    Parquet(Box<ParquetSink>, SchemaRef),
+    Parquet(Box<ParquetSink>, parquet::Rows),
 }
 
 /// Errors writing an export.
@@ -106,7 +106,7 @@ impl ExportWriter {
             let schema = parquet::schema(shape);
             Sink::Parquet(
                 Box::new(ParquetSink::create(path, Arc::clone(&schema))?),
-                schema,
+                parquet::Rows::new(&schema),
             )
         } else {
             Sink::Jsonl(BufWriter::new(
@@ -165,7 +165,7 @@ impl ExportWriter {
         let a_reasoning = a_reasoning.unwrap_or_else(none);
         let b = b.unwrap_or_else(none);
         let b_reasoning = b_reasoning.unwrap_or_else(none);
-        let mut lines = Vec::with_capacity(batch.num_rows());
+        let mut rows = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             self.rows += 1;
             let id = ids[i].clone().unwrap_or_default();
@@ -192,24 +192,27 @@ impl ExportWriter {
                 }
                 Shape::Sft => None,
             };
-            let mut line = self.shape_row(&id, prompt, first, second);
-            if self.with_ids
-                && self.format != ExportFormat::Parquet
-                && let Value::Object(m) = &mut line
-            {
-                m.insert("id".into(), id.clone().into());
-                for (name, col) in &indices {
-                    if let Some(c) = col.as_ref().filter(|c| c.is_valid(i)) {
-                        m.insert((*name).into(), c.value(i).into());
-                    }
-                }
-            }
-            lines.push(line);
+            let turns = Turns {
+                prompt,
+                first,
+                second,
+            };
+            rows.push((i, id, turns));
         }
         let path = self.path.display().to_string();
+        let (format, with_ids) = (self.format, self.with_ids);
         match &mut self.sink {
             Sink::Jsonl(w) => {
-                for line in lines {
+                for (i, id, turns) in rows {
+                    let mut line = shape_row(format, turns);
+                    if with_ids && let Value::Object(m) = &mut line {
+                        m.insert("id".into(), id.into());
+                        for (name, col) in &indices {
+                            if let Some(c) = col.as_ref().filter(|c| c.is_valid(i)) {
+                                m.insert((*name).into(), c.value(i).into());
+                            }
+                        }
+                    }
                     serde_json::to_writer(&mut *w, &line)
                         .map_err(std::io::Error::from)
                         .and_then(|()| w.write_all(b"\n"))
@@ -219,28 +222,14 @@ impl ExportWriter {
                         })?;
                 }
             }
-            Sink::Parquet(file, schema) => {
-                let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(schema))
-                    .build_decoder()
-                    .expect("schema is valid");
-                decoder.serialize(&lines).map_err(|e| ExportError::Write {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                if let Some(batch) = decoder.flush().map_err(|e| ExportError::Write {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })? {
-                    file.write(&batch)?;
+            Sink::Parquet(file, gathered) => {
+                for (_, id, turns) in rows {
+                    gathered.push(&id, turns);
                 }
+                file.write(&gathered.finish())?;
             }
         }
         Ok(())
-    }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
     }
 
     /// Makes the file visible.
@@ -292,26 +281,16 @@ impl ExportWriter {
         }
         m
     }
+}
 
-    fn shape_row(
-        &self,
-        id: &str,
-        prompt: Vec<Value>,
-        first: Map<String, Value>,
-        second: Option<Map<String, Value>>,
-    ) -> Value {
-        let turns = Turns {
-            prompt,
-            first,
-            second,
-        };
-        match self.format {
-            ExportFormat::Trl => trl::row(turns, false),
-            ExportFormat::TrlPromptCompletion => trl::row(turns, true),
-            ExportFormat::Parquet => parquet::row(id, turns),
-            ExportFormat::Sharegpt => sharegpt::row(turns),
-            ExportFormat::Alpaca => alpaca::row(turns),
-        }
+/// A JSON Lines row in `format`.
+fn shape_row(format: ExportFormat, turns: Turns) -> Value {
+    match format {
+        ExportFormat::Trl => trl::row(turns, false),
+        ExportFormat::TrlPromptCompletion => trl::row(turns, true),
+        ExportFormat::Sharegpt => sharegpt::row(turns),
+        ExportFormat::Alpaca => alpaca::row(turns),
+        ExportFormat::Parquet => unreachable!("Parquet rows go to parquet::Rows"),
     }
 }
 

@@ -1,24 +1,30 @@
 //! The TRL shape as Parquet: `id`, then `messages` (SFT) or `prompt`,
 //! `chosen`, `rejected` (pairs), each a `list<struct<role, content,
-//! reasoning_content>>`; non-text content is kept as its JSON text.
+//! reasoning_content>>`; non-text content is kept as its JSON text. Rows
+//! go straight into Arrow builders.
 
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringBuilder, StructBuilder};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Turns;
 
 use crate::formatter::Shape;
 
+fn turn_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("role", DataType::Utf8, true),
+        Field::new("content", DataType::Utf8, true),
+        Field::new("reasoning_content", DataType::Utf8, true),
+    ])
+}
+
 fn turn_list() -> DataType {
     DataType::List(Arc::new(Field::new(
         "item",
-        DataType::Struct(Fields::from(vec![
-            Field::new("role", DataType::Utf8, true),
-            Field::new("content", DataType::Utf8, true),
-            Field::new("reasoning_content", DataType::Utf8, true),
-        ])),
+        DataType::Struct(turn_fields()),
         true,
     )))
 }
@@ -37,38 +43,83 @@ pub fn schema(shape: Shape) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// One row, as the JSON the schema's decoder reads.
-pub fn row(id: &str, turns: Turns) -> Value {
-    let Turns {
-        prompt,
-        first,
-        second,
-    } = turns;
-    let flat = |turns: Vec<Value>| -> Vec<Value> {
-        turns
-            .into_iter()
-            .map(|mut t| {
-                if let Some(c) = t.get_mut("content")
-                    && !c.is_string()
-                    && !c.is_null()
-                {
-                    *c = Value::String(c.to_string());
-                }
-                t
-            })
-            .collect()
-    };
-    match second {
-        None => {
-            let mut messages = prompt;
-            messages.push(Value::Object(first));
-            json!({ "id": id, "messages": flat(messages) })
+/// Rows gathered into one record batch of [`schema`], built from Arrow
+/// builders directly.
+pub struct Rows {
+    schema: SchemaRef,
+    id: StringBuilder,
+    /// `messages`, or `prompt`, `chosen`, `rejected`.
+    lists: Vec<ListBuilder<StructBuilder>>,
+}
+
+impl Rows {
+    /// Empty rows for `schema`.
+    pub fn new(schema: &SchemaRef) -> Self {
+        let lists = (1..schema.fields().len())
+            .map(|_| ListBuilder::new(StructBuilder::from_fields(turn_fields(), 0)))
+            .collect();
+        Self {
+            schema: Arc::clone(schema),
+            id: StringBuilder::new(),
+            lists,
         }
-        Some(rejected) => json!({
-            "id": id,
-            "prompt": flat(prompt),
-            "chosen": [Value::Object(first)],
-            "rejected": [Value::Object(rejected)],
-        }),
     }
+
+    /// Adds one row: SFT rows as `messages` (the prompt, then the response),
+    /// pairs as `prompt`, `chosen`, `rejected`.
+    pub fn push(&mut self, id: &str, turns: Turns) {
+        self.id.append_value(id);
+        let Turns {
+            prompt,
+            first,
+            second,
+        } = turns;
+        match second {
+            None => {
+                let mut messages = prompt;
+                messages.push(Value::Object(first));
+                append_turns(&mut self.lists[0], &messages);
+            }
+            Some(rejected) => {
+                append_turns(&mut self.lists[0], &prompt);
+                append_turns(&mut self.lists[1], &[Value::Object(first)]);
+                append_turns(&mut self.lists[2], &[Value::Object(rejected)]);
+            }
+        }
+    }
+
+    /// The rows added since the last call, as a batch.
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.id.finish())];
+        columns.extend(
+            self.lists
+                .iter_mut()
+                .map(|l| Arc::new(l.finish()) as ArrayRef),
+        );
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .expect("the builders follow the schema")
+    }
+}
+
+/// One list of turns: `role`, `content` and `reasoning_content` as text
+/// (non-text content kept as its JSON text).
+fn append_turns(list: &mut ListBuilder<StructBuilder>, turns: &[Value]) {
+    let turn = list.values();
+    for t in turns {
+        for (i, key) in ["role", "content", "reasoning_content"]
+            .into_iter()
+            .enumerate()
+        {
+            let text = match t.get(key) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            };
+            turn.field_builder::<StringBuilder>(i)
+                .expect("turn fields are text")
+                .append_option(text);
+        }
+        turn.append(true);
+    }
+    list.append(true);
 }
