@@ -6,18 +6,16 @@
 //! shard's first prompt comes up, so memory stays bounded by a shard.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, UInt32Type};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use arrow::datatypes::UInt32Type;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 
 use super::plan::{Policy, SavedRollout};
 use crate::store::StoreError;
-use crate::store::rollout::shard_parts;
+use crate::store::parquet::{corrupt, projected};
 
 /// One prompt of the input.
 #[derive(Debug)]
@@ -45,36 +43,6 @@ pub struct Feed {
     row: usize,
     loaded_shard: Option<u32>,
     saved: HashMap<String, Vec<SavedRollout>>,
-}
-
-fn parquet_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
-/// A reader of `columns` of a Parquet file, 1,024 rows a batch.
-pub(super) fn projected(
-    path: &Path,
-    columns: &[&str],
-) -> Result<ParquetRecordBatchReader, StoreError> {
-    let file = File::open(path).map_err(|source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
-    let schema = builder.parquet_schema();
-    let indices: Vec<usize> = (0..schema.num_columns())
-        .filter(|&i| columns.contains(&schema.column(i).name()))
-        .collect();
-    let mask = ProjectionMask::leaves(schema, indices);
-    builder
-        .with_projection(mask)
-        .with_batch_size(1024)
-        .build()
-        .map_err(|e| parquet_error(path, e))
 }
 
 impl Feed {
@@ -106,7 +74,7 @@ impl Feed {
                 match self.reader.next() {
                     None => return Ok(None),
                     Some(b) => {
-                        self.batch = Some(b.map_err(|e| parquet_error(&self.path, e))?);
+                        self.batch = Some(b.map_err(|e| corrupt(&self.path, e))?);
                         self.row = 0;
                         continue;
                     }
@@ -118,7 +86,7 @@ impl Feed {
             let shard = batch
                 .column_by_name("shard")
                 .map(|c| c.as_primitive::<UInt32Type>().value(i))
-                .ok_or_else(|| parquet_error(&self.path, "no `shard` column"))?;
+                .ok_or_else(|| corrupt(&self.path, "no `shard` column"))?;
             if self.skip.contains(&shard) {
                 continue;
             }
@@ -151,54 +119,16 @@ pub fn load_saved(
     shard: u32,
     policy: &Policy,
 ) -> Result<HashMap<String, Vec<SavedRollout>>, StoreError> {
-    let dir = crate::store::rollout::rollout_shard_dir(root, shard);
-    let parts = shard_parts(root, shard).map_err(|source| StoreError::Io { path: dir, source })?;
     let mut out: HashMap<String, Vec<SavedRollout>> = HashMap::new();
-    for part in parts {
-        let wanted = [
-            "id",
-            "rollout_idx",
-            "step",
-            "response",
-            "truncated",
-            "error",
-            "score",
-        ];
-        let reader = projected(&part, &wanted)?;
-        for batch in reader {
-            let batch = batch.map_err(|e| parquet_error(&part, e))?;
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .cloned()
-                    .ok_or_else(|| parquet_error(&part, format!("no `{name}` column")))
-            };
-            let (id, idx, step) = (col("id")?, col("rollout_idx")?, col("step")?);
-            let (response, truncated, error, score) = (
-                col("response")?,
-                col("truncated")?,
-                col("error")?,
-                col("score")?,
-            );
-            let id = id.as_string::<i32>();
-            let idx = idx.as_primitive::<UInt32Type>();
-            let step = step.as_primitive::<UInt32Type>();
-            let truncated = truncated.as_boolean();
-            let score = score.as_primitive::<Float64Type>();
-            for i in 0..batch.num_rows() {
-                let valid =
-                    policy.is_valid(response.is_valid(i), error.is_valid(i), truncated.value(i));
-                out.entry(id.value(i).to_string())
-                    .or_default()
-                    .push(SavedRollout {
-                        rollout_idx: idx.value(i),
-                        step: step.value(i),
-                        valid,
-                        score: score.is_valid(i).then(|| score.value(i)),
-                        failed: error.is_valid(i),
-                    });
-            }
-        }
-    }
+    crate::store::parts::for_each_saved(root, shard, |id, row| {
+        let valid = policy.is_valid(row.has_response, row.failed, row.truncated);
+        out.entry(id.to_string()).or_default().push(SavedRollout {
+            rollout_idx: row.rollout_idx,
+            step: row.step,
+            valid,
+            score: row.score,
+            failed: row.failed,
+        });
+    })?;
     Ok(out)
 }

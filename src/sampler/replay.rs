@@ -25,8 +25,8 @@ use arrow::datatypes::{DataType, UInt32Type};
 use serde_json::Value;
 use thiserror::Error;
 
-use super::feed::projected;
 use super::{Choice, Generation};
+use crate::store::parquet::projected;
 
 /// Errors reading a replay file.
 #[derive(Debug, Error)]

@@ -1,10 +1,12 @@
 //! Parquet files written atomically with rsr's writer settings.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
@@ -62,6 +64,33 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// A Parquet file that cannot be read as expected, named.
+pub fn corrupt(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// A reader of `columns` of a Parquet file, 1,024 rows a batch.
+pub fn projected(path: &Path, columns: &[&str]) -> Result<ParquetRecordBatchReader, StoreError> {
+    let file = File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    let schema = builder.parquet_schema();
+    let indices: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| columns.contains(&schema.column(i).name()))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, indices);
+    builder
+        .with_projection(mask)
+        .with_batch_size(1024)
+        .build()
+        .map_err(|e| corrupt(path, e))
 }
 
 /// A Parquet file that appears under its final name only on [`ParquetFile::commit`].

@@ -15,7 +15,7 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
 use super::StoreError;
-use super::parquet::{ParquetFile, read_batches};
+use super::parquet::{ParquetFile, corrupt, projected, read_batches};
 use super::rollout::{rollout_schema, score_path, score_schema, shard_parts};
 
 /// One rollout row; each field is the column of the same name in
@@ -186,5 +186,82 @@ pub fn write_inline_scores(root: &Path, label: &str, shard: u32) -> Result<(), S
         }
     }
     file.commit()?;
+    Ok(())
+}
+
+/// What resume needs of one saved row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SavedRow {
+    /// `rollout_idx`.
+    pub rollout_idx: u32,
+    /// `step`.
+    pub step: u32,
+    /// Whether `response` is set.
+    pub has_response: bool,
+    /// `truncated`.
+    pub truncated: bool,
+    /// Whether `error` is set (a failed request's row).
+    pub failed: bool,
+    /// `score`.
+    pub score: Option<f64>,
+}
+
+/// Calls `f` with the prompt id and the [`SavedRow`] of every row of
+/// `shard`'s part files, reading only the columns resume needs.
+pub fn for_each_saved(
+    root: &Path,
+    shard: u32,
+    mut f: impl FnMut(&str, SavedRow),
+) -> Result<(), StoreError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, UInt32Type};
+
+    let dir = super::rollout::rollout_shard_dir(root, shard);
+    let parts = shard_parts(root, shard).map_err(|source| StoreError::Io { path: dir, source })?;
+    let wanted = [
+        "id",
+        "rollout_idx",
+        "step",
+        "response",
+        "truncated",
+        "error",
+        "score",
+    ];
+    for part in parts {
+        for batch in projected(&part, &wanted)? {
+            let batch = batch.map_err(|e| corrupt(&part, e))?;
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| corrupt(&part, format!("no `{name}` column")))
+            };
+            let (id, idx, step) = (col("id")?, col("rollout_idx")?, col("step")?);
+            let (response, truncated, error, score) = (
+                col("response")?,
+                col("truncated")?,
+                col("error")?,
+                col("score")?,
+            );
+            let id = id.as_string::<i32>();
+            let idx = idx.as_primitive::<UInt32Type>();
+            let step = step.as_primitive::<UInt32Type>();
+            let truncated = truncated.as_boolean();
+            let score = score.as_primitive::<Float64Type>();
+            for i in 0..batch.num_rows() {
+                f(
+                    id.value(i),
+                    SavedRow {
+                        rollout_idx: idx.value(i),
+                        step: step.value(i),
+                        has_response: response.is_valid(i),
+                        truncated: truncated.value(i),
+                        failed: error.is_valid(i),
+                        score: score.is_valid(i).then(|| score.value(i)),
+                    },
+                );
+            }
+        }
+    }
     Ok(())
 }
