@@ -147,13 +147,21 @@ fn statement(text: &str) -> Option<String> {
     if let Some((_, span)) = math_spans(sentence).last() {
         return clean(span, &['.', ',', ';']);
     }
+    // `3 + 4 = 7 apples`: the equation up to the number right after its
+    // last `=`, for the normalizer to read; else the sentence's last number.
+    if let Some(eq) = answer.rfind('=')
+        && let Some(n) = LAST_NUMBER.find(&answer[eq + 1..])
+        && answer[eq + 1..eq + 1 + n.start()].trim().is_empty()
+    {
+        let lhs = answer[..eq].trim_end();
+        return Some(if is_bare(lhs) {
+            format!("{lhs} = {}", n.as_str())
+        } else {
+            n.as_str().to_string()
+        });
+    }
     if let Some(n) = last_number(sentence) {
-        // `3 + 4 = 7 apples`: the equation, for the normalizer to read.
-        let equation = answer.rfind('=').map(|i| answer[..i].trim_end());
-        return match equation {
-            Some(lhs) if is_bare(lhs) => Some(format!("{lhs} = {n}")),
-            _ => Some(n),
-        };
+        return Some(n);
     }
     None
 }
