@@ -284,6 +284,128 @@ fn the_truncation_guard_stops_the_run_and_keeps_what_arrived() {
     assert!(saved_rows(&t).len() >= 20);
 }
 
+fn guard_record(t: &TestDir, name: &str) -> Value {
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/state.json")).unwrap()).unwrap();
+    state["guards"][name].clone()
+}
+
+/// Every prompt finished, and no rollout saved twice (a failed request's
+/// row, kept for audit, shares its rollout's key).
+fn finished_exactly(t: &TestDir) {
+    assert!(shard_statuses(t).iter().all(|s| s == "done"));
+    let rows: Vec<Value> = saved_rows(t)
+        .into_iter()
+        .filter(|r| r["error"].is_null())
+        .collect();
+    let mut k = keys(&rows);
+    let n = k.len();
+    k.dedup();
+    assert_eq!(k.len(), n, "a rollout saved twice");
+}
+
+#[test]
+fn the_sampling_guard_stops_a_run_of_identical_responses() {
+    let t = prepared_mock(&[]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--identical"]);
+    let base = mock.base_url_arg();
+    let err = t.fails(&[
+        "sample",
+        "work_dir=run",
+        &base,
+        "sampling.identical_window=10",
+    ]);
+    assert!(
+        err.contains(
+            "10 of the first 10 prompts with two or more valid responses (100.0%) got only \
+             identical responses (sampler.temperature: 0.7)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("sampling.allow_identical=true"), "{err}");
+    let g = guard_record(&t, "identical");
+    assert_eq!(
+        (g["seen"].as_u64(), g["hits"].as_u64()),
+        (Some(10), Some(10))
+    );
+    assert_eq!(g["fired"], true);
+    // The switch lets the same work dir finish, exactly.
+    sample(&t, &mock, &["sampling.allow_identical=true"]);
+    finished_exactly(&t);
+    // The report's health section shows the pitfall and the guard.
+    t.ok(&["analyze", "run"]);
+    let text = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
+    assert!(
+        text.contains(
+            "identical responses                    26 of 26 prompts with two or more valid \
+             responses (100.0%); guard: 10 of the first 10 (100.0%) against 50.0%, fired; then \
+             switched off (sampling.allow_identical)"
+        ),
+        "{text}"
+    );
+    // Responses that differ pass the guard, and its figures are kept.
+    let u = prepared_mock(&[]);
+    let normal = Mock::start(&["--gold", &gold(&u)]);
+    sample(&u, &normal, &["sampling.identical_window=10"]);
+    let g = guard_record(&u, "identical");
+    assert_eq!(
+        (g["seen"].as_u64(), g["fired"].as_bool()),
+        (Some(10), Some(false))
+    );
+}
+
+#[test]
+fn the_extraction_guard_stops_a_run_whose_answers_cannot_be_read() {
+    let t = prepared_mock(&[]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--no-answer"]);
+    let base = mock.base_url_arg();
+    let err = t.fails(&[
+        "sample",
+        "work_dir=run",
+        &base,
+        "sampling.no_answer_window=20",
+    ]);
+    assert!(
+        err.contains(
+            "20 of the first 20 valid responses with a gold answer (100.0%) hold no answer the \
+             verifier `math-rlvr` can find"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("…I worked through the steps above and will stop here."),
+        "{err}"
+    );
+    assert!(err.contains("sampling.allow_no_answer=true"), "{err}");
+    assert_eq!(guard_record(&t, "no_answer")["fired"], true);
+    sample(&t, &mock, &["sampling.allow_no_answer=true"]);
+    finished_exactly(&t);
+}
+
+#[test]
+fn a_guard_that_passed_is_not_run_again_on_resume() {
+    let t = prepared_mock(&["sampling.max_rollouts=8", "sampling.early_stop=false"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--die-after", "40"]);
+    // The first run dies mid-way; its guard windows were decided already.
+    let base = mock.base_url_arg();
+    let _ = t
+        .cmd(&[
+            "sample",
+            "work_dir=run",
+            &base,
+            "sampling.no_answer_window=20",
+        ])
+        .output();
+    let before = guard_record(&t, "no_answer");
+    assert_eq!(before["fired"], false, "{before}");
+    // Resumed against a server whose answers cannot be read, the extraction
+    // guard, passed before, does not stop the run.
+    let unreadable = Mock::start(&["--gold", &gold(&t), "--no-answer"]);
+    sample(&t, &unreadable, &[]);
+    finished_exactly(&t);
+    assert_eq!(guard_record(&t, "no_answer"), before);
+}
+
 #[test]
 fn a_reasoning_model_with_a_small_budget_is_warned_about() {
     let t = prepared_gsm8k(&[

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod report;
 
 use crate::store::rollout::PASS_SCORE;
+use crate::store::state::GuardRecord;
 use std::collections::BTreeMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -134,6 +135,19 @@ pub struct Stats {
     pub pass_rate_histogram: Vec<Bin>,
     /// Numeric verifier: the smallest absolute error per prompt (best of N).
     pub best_of_n_error: Option<Percentiles>,
+    /// Sampled prompts with two or more valid responses.
+    pub prompts_multi: u64,
+    /// Of which every valid response was the same (case and whitespace
+    /// folded): the sampling pitfall.
+    pub prompts_identical: u64,
+    /// Valid rollouts of prompts with a gold answer.
+    pub answerable: u64,
+    /// Of which the verifier found no answer: the extraction pitfall.
+    pub no_answer: u64,
+    /// The pitfall guards' window figures, from `state.json`.
+    pub guards: BTreeMap<String, GuardRecord>,
+    /// Guards switched off by their `sampling.allow_*` key.
+    pub guards_off: Vec<String>,
 }
 
 /// The unbiased pass@k estimate for `n` samples with `c` correct:
@@ -285,11 +299,40 @@ pub async fn compute(
         early_stop: config.sampling.early_stop,
         requests: state.counters.requests,
         retries: state.counters.retries,
+        guards: state.guards.clone(),
+        guards_off: [
+            ("truncation", config.sampling.allow_truncation),
+            ("identical", config.sampling.allow_identical),
+            ("no_answer", config.sampling.allow_no_answer),
+        ]
+        .into_iter()
+        .filter(|(_, off)| *off)
+        .map(|(name, _)| name.to_string())
+        .collect(),
         ..Stats::default()
     };
     if ctx.table("prompts").await.is_err() {
         return Ok(s);
     }
+    // The sampling and extraction pitfalls over the whole run.
+    let identical = one_row(
+        &ctx,
+        "SELECT count(*), sum(CASE WHEN d = 1 THEN 1 ELSE 0 END) FROM ( \
+           SELECT id, count(*) AS n, \
+             count(DISTINCT regexp_replace(lower(trim(response)), '\\s+', ' ', 'g')) AS d \
+           FROM results WHERE valid GROUP BY id) WHERE n >= 2",
+    )
+    .await?;
+    s.prompts_multi = identical[0].unwrap_or(0.0) as u64;
+    s.prompts_identical = identical[1].unwrap_or(0.0) as u64;
+    let answers = one_row(
+        &ctx,
+        "SELECT count(*), sum(CASE WHEN r.pred IS NULL THEN 1 ELSE 0 END) \
+         FROM results r JOIN inputs i ON r.id = i.id WHERE r.valid AND i.answer IS NOT NULL",
+    )
+    .await?;
+    s.answerable = answers[0].unwrap_or(0.0) as u64;
+    s.no_answer = answers[1].unwrap_or(0.0) as u64;
     // One pass over the per-prompt counts.
     let mut stream = ctx
         .sql("SELECT n_rollouts, n_valid, n_pass, n_truncated, n_errors, pass_rate FROM prompts")

@@ -30,6 +30,99 @@ fn percentiles_line(p: &Percentiles) -> String {
     )
 }
 
+/// A guard's line: its window's figures and whether it fired, or why it
+/// has none.
+fn guard(s: &Stats, name: &str) -> String {
+    let switch = match name {
+        "truncation" => "allow_truncation",
+        "identical" => "allow_identical",
+        _ => "allow_no_answer",
+    };
+    let off = s.guards_off.iter().any(|g| g == name);
+    match (s.guards.get(name), off) {
+        (None, true) => format!("guard switched off (sampling.{switch})"),
+        (None, false) => "guard: its window did not fill".into(),
+        (Some(r), _) => format!(
+            "guard: {} of the first {} ({}) against {}, {}{}",
+            r.hits,
+            r.seen,
+            pct((r.seen > 0).then(|| r.hits as f64 / r.seen as f64)),
+            pct(Some(r.max_rate)),
+            if r.fired { "fired" } else { "passed" },
+            if off {
+                format!("; then switched off (sampling.{switch})")
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// The five pitfalls of rejection sampling, each with the run's figure
+/// and its guard: truncated outputs, identical responses (unreasonable
+/// sampling parameters), answers the verifier cannot find (extraction
+/// loopholes), pass rates not saved, budget spent on easy prompts.
+fn health(s: &Stats) -> Vec<(&'static str, String, String)> {
+    let share = |a: u64, b: u64| pct((b > 0).then(|| a as f64 / b as f64));
+    vec![
+        (
+            "health",
+            "truncated outputs".into(),
+            format!(
+                "{} of {} rollouts ({}); {}",
+                s.truncated,
+                s.rollouts,
+                share(s.truncated, s.rollouts),
+                guard(s, "truncation")
+            ),
+        ),
+        (
+            "health",
+            "identical responses".into(),
+            format!(
+                "{} of {} prompts with two or more valid responses ({}); {}",
+                s.prompts_identical,
+                s.prompts_multi,
+                share(s.prompts_identical, s.prompts_multi),
+                guard(s, "identical")
+            ),
+        ),
+        (
+            "health",
+            "no answer found".into(),
+            format!(
+                "{} of {} valid responses with a gold answer ({}); {}",
+                s.no_answer,
+                s.answerable,
+                share(s.no_answer, s.answerable),
+                guard(s, "no_answer")
+            ),
+        ),
+        (
+            "health",
+            "pass rates saved".into(),
+            format!(
+                "per prompt, in the prompts view and stats.json ({} prompts)",
+                s.prompts_sampled
+            ),
+        ),
+        (
+            "health",
+            "easy prompts".into(),
+            format!(
+                "{} always pass ({}); early stop {}",
+                s.prompts_all_pass,
+                share(s.prompts_all_pass, s.prompts_sampled),
+                if s.early_stop {
+                    format!("saved {} of the rollout budget", pct(s.early_stop_saved))
+                } else {
+                    "off".to_string()
+                }
+            ),
+        ),
+    ]
+}
+
 /// The rows of the report: `(section, label, value)`.
 pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
     let share = |a: u64, b: u64| pct((b > 0).then(|| a as f64 / b as f64));
@@ -41,6 +134,9 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             "verifier".into(),
             format!("{} ({} verdicts)", s.verifier, s.verdicts),
         ),
+    ];
+    r.extend(health(s));
+    r.extend([
         ("prompts", "in the input".into(), s.prompts.to_string()),
         ("prompts", "sampled".into(), s.prompts_sampled.to_string()),
         (
@@ -123,7 +219,7 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             "mean per prompt".into(),
             pct(s.mean_prompt_pass_rate),
         ),
-    ];
+    ]);
     for p in &s.pass_at_k {
         r.push((
             "pass rate",

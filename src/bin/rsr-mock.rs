@@ -93,6 +93,13 @@ struct Args {
     /// Refuse n > 1 with 400, like servers without `n`.
     #[arg(long)]
     no_n: bool,
+    /// Answer every choice of every request for a prompt with the same
+    /// text, as temperature 0 (or a fixed seed with n) does.
+    #[arg(long)]
+    identical: bool,
+    /// End every response without an answer a verifier can find.
+    #[arg(long)]
+    no_answer: bool,
     /// Report usage.completion_tokens of the first choice only, as
     /// llama.cpp's server does for n > 1.
     #[arg(long)]
@@ -414,6 +421,10 @@ impl Mock {
         let mut choices = Vec::with_capacity(n as usize);
         let mut completion_tokens = 0;
         for i in 0..n {
+            if a.identical {
+                // The same draws for every choice and request of this prompt.
+                rng = SplitMix::new(fnv(&key));
+            }
             let right = rng.next_f64() < accuracy;
             let cut = rng.next_f64() < a.truncate_rate;
             let answer = if right { gold.clone() } else { wrong(&gold) };
@@ -428,7 +439,11 @@ impl Mock {
                 .map(|w| WORDS[w % WORDS.len()])
                 .collect::<Vec<_>>()
                 .join(" ");
-            let final_text = format!("The answer is \\boxed{{{answer}}}.");
+            let final_text = if a.no_answer {
+                "I worked through the steps above and will stop here.".to_string()
+            } else {
+                format!("The answer is \\boxed{{{answer}}}.")
+            };
             let (content, reasoning) = match (a.reasoning, cut) {
                 (Reasoning::Inline, false) => (
                     format!("<think>\n{thinking}\n</think>\n\n{final_text}"),

@@ -572,6 +572,18 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             format!("{} is outside 0..=1", c.sampling.max_truncation_rate),
         ));
     }
+    if !(0.0..=1.0).contains(&c.sampling.max_identical_rate) {
+        return Err(invalid(
+            "sampling.max_identical_rate",
+            format!("{} is outside 0..=1", c.sampling.max_identical_rate),
+        ));
+    }
+    if !(0.0..=1.0).contains(&c.sampling.max_no_answer_rate) {
+        return Err(invalid(
+            "sampling.max_no_answer_rate",
+            format!("{} is outside 0..=1", c.sampling.max_no_answer_rate),
+        ));
+    }
     if !(0.0..1.0).contains(&c.sampling.max_failure_rate) {
         return Err(invalid(
             "sampling.max_failure_rate",

@@ -168,6 +168,21 @@ pub struct SamplingConfig {
     pub truncation_window: NonZeroUsize,
     /// Truncated share of the window above which the run stops.
     pub max_truncation_rate: f64,
+    /// Keep going when the sampling guard trips.
+    pub allow_identical: bool,
+    /// Prompts (with two or more valid responses) the sampling guard
+    /// looks at.
+    pub identical_window: NonZeroUsize,
+    /// Share of those prompts with only identical responses above which
+    /// the run stops.
+    pub max_identical_rate: f64,
+    /// Keep going when the extraction guard trips.
+    pub allow_no_answer: bool,
+    /// Valid responses with a gold answer the extraction guard looks at.
+    pub no_answer_window: NonZeroUsize,
+    /// Share of those responses without an answer the verifier can find
+    /// above which the run stops.
+    pub max_no_answer_rate: f64,
     /// Failed requests per prompt and run before the prompt is left for
     /// the next resume.
     pub max_failed_attempts: NonZeroUsize,

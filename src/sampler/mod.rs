@@ -110,9 +110,10 @@ pub enum SampleError {
     /// Reading inputs or writing rollouts failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Too many responses were truncated.
+    /// A pitfall guard stopped the run (truncated responses, identical
+    /// responses, or responses without an answer the verifier can find).
     #[error("{0}")]
-    Truncation(String),
+    Guard(String),
     /// The writer thread stopped (its own error is reported instead when it
     /// has one).
     #[error("the rollout writer stopped")]
@@ -163,6 +164,11 @@ struct Active {
     outstanding: usize,
     /// Failed `max_failed_attempts` times in this run: left unfinished.
     given_up: bool,
+    /// Folded hashes of its valid responses, for the sampling guard, until
+    /// the guard has seen the prompt.
+    hashes: Vec<u64>,
+    /// The sampling guard has seen (or will never see) this prompt.
+    checked: bool,
 }
 
 /// What one request brought back.
@@ -217,6 +223,7 @@ pub async fn sample(
         tracing::info!("{} shard(s) already done: skipped", skip.len());
     }
     let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip)?;
+    let guards = state.guards.clone();
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<WriterMsg>(4096);
     let writer_cfg = WriterConfig {
@@ -232,15 +239,17 @@ pub async fn sample(
         .expect("spawn writer thread");
 
     let mut failures = FailureLog::default();
-    let result = schedule(
+    let result = schedule::Scheduler::new(schedule::Inputs {
         config,
-        &policy,
-        &ctx,
-        &mut feed,
-        &tx,
-        &mut counters,
-        &mut failures,
-    )
+        policy: &policy,
+        ctx: &ctx,
+        feed: &mut feed,
+        tx: &tx,
+        counters: &mut counters,
+        failures: &mut failures,
+        guards: &guards,
+    })
+    .run()
     .await;
     drop(tx);
     let written = writer.join().expect("writer thread panicked");
@@ -278,30 +287,6 @@ fn breaker_message(breaker: &Breaker, failure: &RequestFailure) -> String {
             failure.endpoint
         )
     }
-}
-
-/// The scheduling loop ([`schedule::Scheduler`]); returns why it stopped
-/// early (if it did) and how long it ran.
-async fn schedule(
-    config: &Config,
-    policy: &Policy,
-    ctx: &SampleContext,
-    feed: &mut Feed,
-    tx: &std::sync::mpsc::SyncSender<WriterMsg>,
-    counters: &mut Counters,
-    failures: &mut FailureLog,
-) -> Result<(Option<Stop>, Duration), SampleError> {
-    schedule::Scheduler::new(schedule::Inputs {
-        config,
-        policy,
-        ctx,
-        feed,
-        tx,
-        counters,
-        failures,
-    })
-    .run()
-    .await
 }
 
 /// Queues a step: one request with `n` = its size, or one request per

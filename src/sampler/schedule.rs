@@ -13,7 +13,7 @@
 //! - [`Scheduler::begin_stop`]: no new prompts or requests; those in flight
 //!   get [`INTERRUPT_GRACE`] to finish.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::breaker::{Breaker, FailureLog};
 use super::feed::Feed;
-use super::guard::{self, TruncationGuard};
+use super::guard::{self, AnswerGuard, IdenticalGuard, TruncationGuard};
 use super::plan::{self, Policy};
 use super::progress::{Counters, Progress};
 use super::writer::{RolloutRow, WriterMsg};
@@ -34,6 +34,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::store::rollout::PASS_SCORE;
+use crate::store::state::GuardRecord;
 
 /// What a scheduler works with and reports into.
 pub(super) struct Inputs<'a> {
@@ -44,13 +45,17 @@ pub(super) struct Inputs<'a> {
     pub tx: &'a SyncSender<WriterMsg>,
     pub counters: &'a mut Counters,
     pub failures: &'a mut FailureLog,
+    /// The guards' records saved by earlier runs of the work dir.
+    pub guards: &'a BTreeMap<String, GuardRecord>,
 }
 
 /// The state of one sampling run's loop.
 pub(super) struct Scheduler<'a> {
     io: Inputs<'a>,
     model: Arc<str>,
-    guard: Option<TruncationGuard>,
+    truncation: Option<TruncationGuard>,
+    identical: Option<IdenticalGuard>,
+    answers: Option<AnswerGuard>,
     breaker: Breaker,
     progress: Progress,
     /// Prompts being sampled, by key.
@@ -70,12 +75,18 @@ impl<'a> Scheduler<'a> {
     /// A scheduler over `io.feed`, sending rows through `io.tx`.
     pub(super) fn new(io: Inputs<'a>) -> Self {
         let (config, ctx) = (io.config, io.ctx);
-        let guard = (!config.sampling.allow_truncation).then(|| {
-            TruncationGuard::new(
-                config.sampling.truncation_window.get(),
-                config.sampling.max_truncation_rate,
-            )
-        });
+        // A guard runs unless switched off or already passed in an earlier
+        // run of this work dir.
+        let runs =
+            |name: &str, allowed: bool| !allowed && io.guards.get(name).is_none_or(|r| r.fired);
+        let s = &config.sampling;
+        let truncation = runs("truncation", s.allow_truncation)
+            .then(|| TruncationGuard::new(s.truncation_window.get(), s.max_truncation_rate));
+        // Not for runs that ask for one response per prompt.
+        let identical = (runs("identical", s.allow_identical) && io.policy.max_rollouts >= 2)
+            .then(|| IdenticalGuard::new(s.identical_window.get(), s.max_identical_rate));
+        let answers = (runs("no_answer", s.allow_no_answer) && ctx.verifier.needs_gold())
+            .then(|| AnswerGuard::new(s.no_answer_window.get(), s.max_no_answer_rate));
         let breaker = Breaker::new(
             config.sampling.failure_window.get(),
             config.sampling.max_failure_rate,
@@ -84,7 +95,9 @@ impl<'a> Scheduler<'a> {
         Self {
             io,
             model: Arc::from(ctx.model.as_str()),
-            guard,
+            truncation,
+            identical,
+            answers,
             breaker,
             progress,
             active: HashMap::new(),
@@ -181,6 +194,8 @@ impl<'a> Scheduler<'a> {
                 state,
                 outstanding: 0,
                 given_up: false,
+                hashes: Vec::new(),
+                checked: self.identical.is_none(),
             };
             match pending.or_else(|| a.state.start_step(self.io.policy)) {
                 Some(p) => {
@@ -231,7 +246,7 @@ impl<'a> Scheduler<'a> {
         self.io.counters.requests += 1;
         let (failed_rows, failed): (Vec<RolloutRow>, Vec<(u32, u32)>) =
             out.failed.into_iter().unzip();
-        let guard_report = self.record_rows(key, &out.rows);
+        let guard_stop = self.record_rows(key, &out.rows);
         let shard = self.active[&key].prompt.shard;
         // Every row reaches the writer's journal, the failed ones too.
         let mut rows = out.rows;
@@ -239,12 +254,8 @@ impl<'a> Scheduler<'a> {
         if !rows.is_empty() {
             self.send(WriterMsg::Rows(shard, rows))?;
         }
-        if let Some(report) = guard_report {
-            self.in_flight.abort_all();
-            self.progress.finish();
-            return Err(SampleError::Truncation(
-                report.message(self.io.config.sampler.max_tokens.get()),
-            ));
+        if let Some(message) = guard_stop? {
+            return Err(self.guard_stop(message));
         }
         let a = self
             .active
@@ -289,32 +300,129 @@ impl<'a> Scheduler<'a> {
         self.advance(key)
     }
 
-    /// Records a request's finished rollouts in its prompt's state and the
-    /// counters; returns the truncation guard's report when it trips.
-    fn record_rows(&mut self, key: u64, rows: &[RolloutRow]) -> Option<guard::TruncationReport> {
+    /// Records a request's finished rollouts in its prompt's state, the
+    /// counters and the truncation and extraction guards; returns a guard's
+    /// message when one fires (its figures are saved either way).
+    fn record_rows(
+        &mut self,
+        key: u64,
+        rows: &[RolloutRow],
+    ) -> Result<Option<String>, SampleError> {
+        let mut decisions: Vec<(&'static str, GuardRecord, Option<String>)> = Vec::new();
+        let verifier = self.io.ctx.verifier.name();
+        let max_tokens = self.io.config.sampler.max_tokens.get();
+        let s = &self.io.config.sampling;
         let a = self
             .active
             .get_mut(&key)
             .expect("request of an active prompt");
+        let has_gold = a.prompt.answer.is_some();
         for r in rows {
             let valid = self
                 .io
                 .policy
                 .is_valid(r.response.is_some(), false, r.truncated);
             a.state.record(valid, r.score);
+            let passed = valid && r.score.is_some_and(|s| s >= PASS_SCORE);
             let c = &mut *self.io.counters;
             c.rollouts += 1;
             c.valid += u64::from(valid);
-            c.passed += u64::from(valid && r.score.is_some_and(|s| s >= PASS_SCORE));
+            c.passed += u64::from(passed);
             c.truncated += u64::from(r.truncated);
             c.completion_tokens += u64::from(r.completion_tokens.unwrap_or(0));
-            if let Some(g) = self.guard.as_mut()
-                && let Some(report) = g.observe(r.truncated, r.completion_tokens)
+            if let Some(g) = self.truncation.as_mut()
+                && let Some(d) = g.observe(r.truncated, r.completion_tokens)
             {
-                return Some(report);
+                let record = GuardRecord {
+                    seen: d.report.seen as u64,
+                    hits: d.report.truncated as u64,
+                    max_rate: s.max_truncation_rate,
+                    fired: d.fired,
+                };
+                decisions.push((
+                    "truncation",
+                    record,
+                    d.fired.then(|| d.report.message(max_tokens)),
+                ));
+            }
+            let Some(response) = r.response.as_deref().filter(|_| valid) else {
+                continue;
+            };
+            if !a.checked {
+                a.hashes.push(guard::fold_hash(response));
+            }
+            if has_gold && let Some(g) = self.answers.as_mut() {
+                let final_part = crate::verifier::split::split(response)
+                    .final_part()
+                    .unwrap_or_default();
+                if let Some(d) = g.observe(r.pred.as_deref(), passed, final_part) {
+                    if !d.fired
+                        && let Some(w) = d.report.no_pass_warning(verifier)
+                    {
+                        tracing::warn!("{w}");
+                    }
+                    let record = GuardRecord {
+                        seen: d.report.seen as u64,
+                        hits: d.report.missing as u64,
+                        max_rate: s.max_no_answer_rate,
+                        fired: d.fired,
+                    };
+                    decisions.push((
+                        "no_answer",
+                        record,
+                        d.fired.then(|| d.report.message(verifier)),
+                    ));
+                }
             }
         }
-        None
+        let mut stop = None;
+        for (name, record, message) in decisions {
+            self.send(WriterMsg::Guard(name, record))?;
+            stop = stop.or(message);
+        }
+        Ok(stop)
+    }
+
+    /// Stops the run for a guard: nothing more is sent; what arrived is
+    /// saved by the writer.
+    fn guard_stop(&mut self, message: String) -> SampleError {
+        self.in_flight.abort_all();
+        self.progress.finish();
+        SampleError::Guard(message)
+    }
+
+    /// The sampling guard's look at a prompt whose step just finished, once
+    /// it has two or more valid responses.
+    fn check_identical(&mut self, key: u64) -> Result<Option<String>, SampleError> {
+        let a = self
+            .active
+            .get_mut(&key)
+            .expect("request of an active prompt");
+        if a.checked || a.hashes.len() < 2 {
+            return Ok(None);
+        }
+        a.checked = true;
+        let hashes = std::mem::take(&mut a.hashes);
+        let Some(d) = self.identical.as_mut().and_then(|g| g.observe(&hashes)) else {
+            return Ok(None);
+        };
+        let record = GuardRecord {
+            seen: d.report.seen as u64,
+            hits: d.report.identical as u64,
+            max_rate: self.io.config.sampling.max_identical_rate,
+            fired: d.fired,
+        };
+        self.send(WriterMsg::Guard("identical", record))?;
+        if !d.fired {
+            // The window passed: the other prompts need no hashes any more.
+            self.identical = None;
+            for a in self.active.values_mut() {
+                a.checked = true;
+                a.hashes = Vec::new();
+            }
+            return Ok(None);
+        }
+        Ok(Some(d.report.message(self.io.config.sampler.temperature)))
     }
 
     /// Once a prompt has nothing in flight: its next step, or its end (done,
@@ -323,13 +431,16 @@ impl<'a> Scheduler<'a> {
         if self.stopping() {
             return Ok(());
         }
+        if self.active[&key].outstanding > 0 {
+            return Ok(());
+        }
+        if let Some(message) = self.check_identical(key)? {
+            return Err(self.guard_stop(message));
+        }
         let a = self
             .active
             .get_mut(&key)
             .expect("request of an active prompt");
-        if a.outstanding > 0 {
-            return Ok(());
-        }
         let next = if a.given_up {
             None
         } else {

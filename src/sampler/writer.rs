@@ -28,6 +28,8 @@ pub enum WriterMsg {
     Rows(u32, Vec<RolloutRow>),
     /// One prompt of `shard` needs nothing more.
     PromptDone(u32),
+    /// A guard's window filled: its figures for `state.json`.
+    Guard(&'static str, crate::store::state::GuardRecord),
 }
 
 /// Where and how the writer writes.
@@ -91,6 +93,10 @@ pub fn run(
                 if buf.rows.len() >= cfg.flush_rows {
                     report.parts += flush(&cfg, shard, buf)?;
                 }
+            }
+            Some(WriterMsg::Guard(name, record)) => {
+                state.guards.insert(name.to_string(), record);
+                state.save(&cfg.state_path)?;
             }
             Some(WriterMsg::PromptDone(shard)) => {
                 let buf = open_shard(&cfg, &mut state, &remaining, &mut shards, shard)?;

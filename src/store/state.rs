@@ -1,5 +1,6 @@
 //! `state.json`: the run's format version, per-shard status and counters.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,24 @@ pub struct RunState {
     pub shards: Vec<ShardState>,
     /// Run totals.
     pub counters: Counters,
+    /// The pitfall guards' figures once their windows filled, by guard
+    /// (`truncation`, `identical`, `no_answer`). A guard with a record that
+    /// did not fire is not run again on resume.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guards: BTreeMap<String, GuardRecord>,
+}
+
+/// What a guard saw in its window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardRecord {
+    /// Observations in the window.
+    pub seen: u64,
+    /// Of which hits (truncated, identical, no answer).
+    pub hits: u64,
+    /// The threshold the share was held against.
+    pub max_rate: f64,
+    /// Whether the share was above it.
+    pub fired: bool,
 }
 
 impl RunState {
@@ -90,6 +109,7 @@ impl RunState {
                 prompts_without_answer,
                 ..Counters::default()
             },
+            guards: BTreeMap::new(),
         }
     }
 
