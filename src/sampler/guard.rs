@@ -100,6 +100,53 @@ pub struct Decision<R> {
     pub fired: bool,
 }
 
+/// A report's window: observations and hits.
+pub trait Window {
+    /// Observations in the window.
+    fn seen(&self) -> usize;
+    /// Of which hits.
+    fn hits(&self) -> usize;
+}
+
+impl<R: Window> Decision<R> {
+    /// The figures `state.json` keeps, against threshold `max_rate`.
+    pub fn record(&self, max_rate: f64) -> crate::store::state::GuardRecord {
+        crate::store::state::GuardRecord {
+            seen: self.report.seen() as u64,
+            hits: self.report.hits() as u64,
+            max_rate,
+            fired: self.fired,
+        }
+    }
+}
+
+impl Window for TruncationReport {
+    fn seen(&self) -> usize {
+        self.seen
+    }
+    fn hits(&self) -> usize {
+        self.truncated
+    }
+}
+
+impl Window for IdenticalReport {
+    fn seen(&self) -> usize {
+        self.seen
+    }
+    fn hits(&self) -> usize {
+        self.identical
+    }
+}
+
+impl Window for AnswerReport {
+    fn seen(&self) -> usize {
+        self.seen
+    }
+    fn hits(&self) -> usize {
+        self.missing
+    }
+}
+
 /// Counts hits among the first `window` observations and decides once.
 #[derive(Debug)]
 struct RateWindow {

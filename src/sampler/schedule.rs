@@ -333,12 +333,7 @@ impl<'a> Scheduler<'a> {
             if let Some(g) = self.truncation.as_mut()
                 && let Some(d) = g.observe(r.truncated, r.completion_tokens)
             {
-                let record = GuardRecord {
-                    seen: d.report.seen as u64,
-                    hits: d.report.truncated as u64,
-                    max_rate: s.max_truncation_rate,
-                    fired: d.fired,
-                };
+                let record = d.record(s.max_truncation_rate);
                 decisions.push((
                     "truncation",
                     record,
@@ -361,12 +356,7 @@ impl<'a> Scheduler<'a> {
                     {
                         tracing::warn!("{w}");
                     }
-                    let record = GuardRecord {
-                        seen: d.report.seen as u64,
-                        hits: d.report.missing as u64,
-                        max_rate: s.max_no_answer_rate,
-                        fired: d.fired,
-                    };
+                    let record = d.record(s.max_no_answer_rate);
                     decisions.push((
                         "no_answer",
                         record,
@@ -406,12 +396,7 @@ impl<'a> Scheduler<'a> {
         let Some(d) = self.identical.as_mut().and_then(|g| g.observe(&hashes)) else {
             return Ok(None);
         };
-        let record = GuardRecord {
-            seen: d.report.seen as u64,
-            hits: d.report.identical as u64,
-            max_rate: self.io.config.sampling.max_identical_rate,
-            fired: d.fired,
-        };
+        let record = d.record(self.io.config.sampling.max_identical_rate);
         self.send(WriterMsg::Guard("identical", record))?;
         if !d.fired {
             // The window passed: the other prompts need no hashes any more.

@@ -9,23 +9,18 @@ use super::Turns;
 
 /// One row; `prompt_completion` picks the prompt-completion SFT shape.
 pub fn row(turns: Turns, prompt_completion: bool) -> Value {
-    let Turns {
-        prompt,
-        first,
-        second,
-    } = turns;
-    match second {
+    match turns.second {
         None if prompt_completion => {
-            json!({ "prompt": prompt, "completion": [Value::Object(first)] })
+            json!({ "prompt": turns.prompt, "completion": [Value::Object(turns.first)] })
         }
         None => {
-            let mut messages = prompt;
-            messages.push(Value::Object(first));
+            let mut messages = turns.prompt;
+            messages.push(Value::Object(turns.first));
             json!({ "messages": messages })
         }
         Some(rejected) => json!({
-            "prompt": prompt,
-            "chosen": [Value::Object(first)],
+            "prompt": turns.prompt,
+            "chosen": [Value::Object(turns.first)],
             "rejected": [Value::Object(rejected)],
         }),
     }
