@@ -383,6 +383,31 @@ fn the_extraction_guard_stops_a_run_whose_answers_cannot_be_read() {
 }
 
 #[test]
+fn a_window_where_nothing_passes_is_warned_about_with_what_was_read() {
+    let t = prepared_mock(&["sampling.early_stop=false"]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "0"]);
+    let out = t
+        .cmd(&[
+            "sample",
+            "work_dir=run",
+            &mock.base_url_arg(),
+            "sampling.no_answer_window=20",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "none of the first 20 valid responses with a gold answer passed, though `math-rlvr` \
+             found answers in 20 of them"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("[read: "), "{err}");
+}
+
+#[test]
 fn a_guard_that_passed_is_not_run_again_on_resume() {
     let t = prepared_mock(&["sampling.max_rollouts=8", "sampling.early_stop=false"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--die-after", "40"]);
