@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Re-filtering and exporting a saved run: `rsr format` and `rsr export` on
-# P prompts × 8 rollouts sampled from rsr-mock (latency 0, per-prompt pass
-# rates spread over [0, 1]).
+# P prompts × 8 rollouts sampled from rsr-mock (latency 0; the mock knows
+# the gold answers, so per-prompt pass rates spread over [0, 1]; 120 words
+# of thinking drawn from a few hundred, so Parquet sizes are like prose).
 #
 #   bash benches/format.sh                 # P = 12,500 and 125,000 (100k and 1M rollouts)
 #   PROMPTS="50000" bash benches/format.sh
 #
-# For each size: sample once (not timed here; see benches/sampler.sh), then
-# time (wall clock, peak RSS via /usr/bin/time):
+# For each size: prepare, start the mock with the prepared gold, sample once
+# (not timed here; see benches/sampler.sh), print the pass-rate spread and
+# the size of rollout/, then time (wall clock, peak RSS via /usr/bin/time):
 #   1. format: the SFT formatter with max_pass_rate=0.5 (hard prompts only)
 #      into train/sft.jsonl (TRL messages rows)
 #   2. export: the same formatter as ShareGPT with think tags
 #   3. analyze: stats, charts and report
+# and, when `pip install duckdb` is there, the same SFT query written by
+# hand in DuckDB (benches/peer_duckdb.py) over the same files.
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +27,6 @@ work=$(mktemp -d)
 mock_pid=
 cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-
-"$dir/rsr-mock" --port 0 --words 120 > "$work/mock.out" &
-mock_pid=$!
-until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
-url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
 
 measure() { # label rows -- command...
   local label=$1 rows=$2; shift 3
@@ -44,11 +43,25 @@ for p in ${PROMPTS:-12500 125000}; do
     printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' \
     > "$work/in.jsonl"
   wd="$work/run$p"
-  "$dir/rsr" -q sample "data.input_path=$work/in.jsonl" "work_dir=$wd" sampler.model=mock \
-    "sampler.base_url=$url" sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1 \
-    sampling.early_stop=false sampler.concurrent_requests=256 sampling.concurrent_prompts=256
+  policy=(sampler.model=mock sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1
+    sampling.early_stop=false)
+  "$dir/rsr" -q prepare "data.input_path=$work/in.jsonl" "work_dir=$wd" "${policy[@]}"
+  "$dir/rsr-mock" --port 0 --words 120 --gold "$wd/data/input.parquet" > "$work/mock.out" &
+  mock_pid=$!
+  until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
+  url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
+  "$dir/rsr" -q sample "work_dir=$wd" "sampler.base_url=$url" "${policy[@]}" \
+    sampler.concurrent_requests=256 sampling.concurrent_prompts=256
+  kill "$mock_pid"; mock_pid=
+  "$dir/rsr" -q sql "$wd" "SELECT round(pass_rate, 1) AS pass_rate, count(*) AS prompts FROM prompts GROUP BY 1 ORDER BY 1" --format csv | tr '\n' ' ' >&2
+  echo "| rollout/ on disk: $(du -sh "$wd/rollout" | cut -f1)" >&2
   rows=$((p * 8))
   measure "format sft, max_pass_rate=0.5" "$rows" -- "$dir/rsr" format "$wd" formatter.0.max_pass_rate=0.5
+  if python3 -c 'import duckdb' 2>/dev/null; then
+    # The tool a user would pick instead: the same query by hand in DuckDB.
+    measure "DuckDB 2 threads, same query by hand" "$rows" -- python3 benches/peer_duckdb.py "$wd" "$work/duck.jsonl" 2
+    echo "| rows: rsr $(wc -l < "$wd/train/sft.jsonl"), DuckDB $(wc -l < "$work/duck.jsonl")" >&2
+  fi
   measure "export sharegpt, think tags" "$rows" -- "$dir/rsr" export "$wd" --format sharegpt --reasoning think-tags -o "$work/out.jsonl"
   measure "analyze" "$rows" -- "$dir/rsr" analyze "$wd"
   rm -rf "$wd"
