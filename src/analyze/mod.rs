@@ -319,7 +319,7 @@ pub async fn compute(
         &ctx,
         "SELECT count(*), sum(CASE WHEN d = 1 THEN 1 ELSE 0 END) FROM ( \
            SELECT id, count(*) AS n, \
-             count(DISTINCT regexp_replace(lower(trim(response)), '\\s+', ' ', 'g')) AS d \
+             count(DISTINCT fold_hash(response)) AS d \
            FROM results WHERE valid GROUP BY id) WHERE n >= 2",
     )
     .await?;

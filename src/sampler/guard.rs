@@ -242,16 +242,7 @@ impl IdenticalGuard {
     }
 }
 
-/// A response's text folded for the sampling guard: case and runs of
-/// whitespace do not make two responses different.
-pub fn fold_hash(response: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for word in response.split_whitespace() {
-        word.to_lowercase().hash(&mut h);
-    }
-    h.finish()
-}
+pub use crate::store::rollout::fold_hash;
 
 /// The extraction guard: over the first `window` valid responses with a
 /// gold answer, the share in which the verifier found no answer at all

@@ -162,6 +162,26 @@ impl Validity {
     }
 }
 
+/// A 64-bit hash (FNV-1a) of `text` with case and runs of whitespace
+/// folded: two responses with the same hash count as the same response
+/// (the sampling guard, the report's identical-responses figure, and
+/// `fold_hash()` in SQL).
+pub fn fold_hash(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for word in text.split_whitespace() {
+        for c in word.chars().flat_map(char::to_lowercase) {
+            let mut buf = [0u8; 4];
+            c.encode_utf8(&mut buf).bytes().for_each(&mut eat);
+        }
+        eat(0);
+    }
+    h
+}
+
 /// A valid rollout passes when its score is at least this.
 pub const PASS_SCORE: f64 = 1.0;
 
@@ -200,6 +220,16 @@ pub fn has_parquet(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold_hash_ignores_case_and_spacing_only() {
+        assert_eq!(
+            fold_hash("The answer is 4."),
+            fold_hash("the  answer\nis 4.")
+        );
+        assert_ne!(fold_hash("The answer is 4."), fold_hash("The answer is 5."));
+        assert_ne!(fold_hash("ab c"), fold_hash("a bc"));
+    }
 
     #[test]
     fn paths_follow_the_layout() {

@@ -1,7 +1,8 @@
 //! The verifiers as DataFusion scalar functions, for `rsr sql`: one per
 //! [`SqlFunction`] listed by each [`super::REGISTRY`] entry (built with the
 //! verifier's default options), plus `strip_thinking(response)`, the final
-//! part of a response (null when the thinking never closed).
+//! part of a response (null when the thinking never closed), and
+//! `fold_hash(text)`, a hash of the text with case and whitespace folded.
 //!
 //! Arguments may be columns or literals of any string type; nulls in give
 //! nulls out.
@@ -55,7 +56,32 @@ pub fn udfs() -> Vec<ScalarUDF> {
         }
     }
     out.push(ScalarUDF::from(StripThinking::new()));
+    out.push(fold_hash());
     out
+}
+
+/// `fold_hash(text)`: [`crate::store::rollout::fold_hash`] of each value,
+/// for counting identical responses without holding their text.
+fn fold_hash() -> ScalarUDF {
+    use arrow::array::UInt64Array;
+    datafusion::logical_expr::create_udf(
+        "fold_hash",
+        vec![DataType::Utf8],
+        DataType::UInt64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = match &args[0] {
+                ColumnarValue::Array(a) => a.len(),
+                ColumnarValue::Scalar(_) => 1,
+            };
+            let text = utf8(&args[0], rows)?;
+            let out: UInt64Array = text
+                .iter()
+                .map(|t| t.map(crate::store::rollout::fold_hash))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
 }
 
 /// The names of every SQL function [`udfs`] registers.
@@ -63,7 +89,7 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY
         .iter()
         .flat_map(|e| e.sql.iter().map(|f| f.name))
-        .chain(["strip_thinking"])
+        .chain(["strip_thinking", "fold_hash"])
         .collect()
 }
 
