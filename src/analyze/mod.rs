@@ -317,10 +317,10 @@ pub async fn compute(
     // The sampling and extraction pitfalls over the whole run.
     let identical = one_row(
         &ctx,
-        "SELECT count(*), sum(CASE WHEN d = 1 THEN 1 ELSE 0 END) FROM ( \
-           SELECT id, count(*) AS n, \
-             count(DISTINCT fold_hash(response)) AS d \
-           FROM results WHERE valid GROUP BY id) WHERE n >= 2",
+        "SELECT count(*), sum(CASE WHEN lo = hi THEN 1 ELSE 0 END) FROM ( \
+           SELECT id, count(*) AS n, min(h) AS lo, max(h) AS hi FROM ( \
+             SELECT id, fold_hash(response) AS h FROM results WHERE valid) \
+           GROUP BY id) WHERE n >= 2",
     )
     .await?;
     s.prompts_multi = identical[0].unwrap_or(0.0) as u64;
