@@ -401,6 +401,7 @@ pub async fn write_formatter(
         source,
     };
     let state = crate::store::RunState::load(&wd.state_path())?;
+    let validity = crate::sql::saved_validity(wd).map_err(sql_err)?;
     let mut report = FormatReport {
         name: formatter.name.clone(),
         path: dest.to_path_buf(),
@@ -414,7 +415,7 @@ pub async fn write_formatter(
         )) {
             continue;
         }
-        let ctx = crate::sql::shard_session(wd, label, shard.shard)
+        let ctx = crate::sql::shard_session(wd, label, shard.shard, validity)
             .await
             .map_err(sql_err)?;
         let df = formatter.query(&ctx).await?;

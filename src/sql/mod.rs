@@ -25,23 +25,37 @@ pub async fn session_with_scores(
     wd: &WorkDir,
     label: Option<&str>,
 ) -> datafusion::error::Result<SessionContext> {
-    open(wd, label, None).await
+    let validity = saved_validity(wd)?;
+    open(wd, label, None, validity).await
 }
 
 /// A session over one shard only: `inputs` of that shard, its rollouts and
-/// its scores (formatters run shard by shard to bound memory).
+/// its scores (formatters run shard by shard to bound memory). `validity`
+/// is the run's ([`saved_validity`], read once by the caller, not per shard).
 pub async fn shard_session(
     wd: &WorkDir,
     label: Option<&str>,
     shard: u32,
+    validity: rollout::Validity,
 ) -> datafusion::error::Result<SessionContext> {
-    open(wd, label, Some(shard)).await
+    open(wd, label, Some(shard), validity).await
+}
+
+/// The work dir's definition of a valid rollout: its saved
+/// `sampler.drop_truncated` (the default when it has no saved config).
+pub fn saved_validity(wd: &WorkDir) -> datafusion::error::Result<rollout::Validity> {
+    let saved = crate::config::saved(wd.root())
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    Ok(rollout::Validity {
+        drop_truncated: saved.is_none_or(|c| c.sampler.drop_truncated),
+    })
 }
 
 async fn open(
     wd: &WorkDir,
     label: Option<&str>,
     shard: Option<u32>,
+    validity: rollout::Validity,
 ) -> datafusion::error::Result<SessionContext> {
     // Rollouts and scores live in subdirectories (shard_NNNN/, <label>/).
     let config = SessionConfig::new().set_bool(
@@ -104,12 +118,6 @@ async fn open(
         )));
     }
     if has_rollouts {
-        // Validity is the run's: its saved `sampler.drop_truncated`.
-        let saved = crate::config::saved(root)
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        let validity = rollout::Validity {
-            drop_truncated: saved.is_none_or(|c| c.sampler.drop_truncated),
-        };
         views::register(&ctx, label, validity).await?;
     }
     Ok(ctx)
