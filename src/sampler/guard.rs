@@ -8,12 +8,8 @@
 /// Watches the first `window` finished responses of a run.
 #[derive(Debug)]
 pub struct TruncationGuard {
-    window: usize,
-    max_rate: f64,
-    seen: usize,
-    truncated: usize,
+    window: RateWindow,
     tokens: Vec<u32>,
-    decided: bool,
 }
 
 /// The guard's finding once its window is full and the rate too high.
@@ -54,12 +50,8 @@ impl TruncationGuard {
     /// A guard over the first `window` responses with threshold `max_rate`.
     pub fn new(window: usize, max_rate: f64) -> Self {
         Self {
-            window,
-            max_rate,
-            seen: 0,
-            truncated: 0,
+            window: RateWindow::new(window, max_rate),
             tokens: Vec::with_capacity(window),
-            decided: false,
         }
     }
 
@@ -70,23 +62,17 @@ impl TruncationGuard {
         truncated: bool,
         completion_tokens: Option<u32>,
     ) -> Option<Decision<TruncationReport>> {
-        if self.decided {
+        if !self.window.open() {
             return None;
         }
-        self.seen += 1;
-        self.truncated += usize::from(truncated);
         self.tokens.extend(completion_tokens);
-        if self.seen < self.window {
-            return None;
-        }
-        self.decided = true;
+        let fired = self.window.observe(truncated)?;
         let report = TruncationReport {
-            seen: self.seen,
-            truncated: self.truncated,
+            seen: self.window.seen,
+            truncated: self.window.hits,
             p95_tokens: percentile(&mut self.tokens, 0.95),
         };
         self.tokens = Vec::new();
-        let fired = report.rate() > self.max_rate;
         Some(Decision { report, fired })
     }
 }

@@ -367,6 +367,12 @@ impl<'a> Scheduler<'a> {
         }
         let mut stop = None;
         for (name, record, message) in decisions {
+            // A decided guard has nothing more to look at (the extraction
+            // guard would otherwise split every later response).
+            match name {
+                "truncation" => self.truncation = None,
+                _ => self.answers = None,
+            }
             self.send(WriterMsg::Guard(name, record))?;
             stop = stop.or(message);
         }
