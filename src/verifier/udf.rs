@@ -55,31 +55,43 @@ pub fn udfs() -> Vec<ScalarUDF> {
             out.push(ScalarUDF::from(VerifierUdf::new(f, verifier.clone())));
         }
     }
-    out.push(ScalarUDF::from(StripThinking::new()));
-    out.push(fold_hash());
+    out.push(text_udf("strip_thinking", DataType::Utf8, |responses| {
+        let out: StringArray = responses
+            .iter()
+            .map(|r| r.and_then(|r| split::split(r).final_part()))
+            .collect();
+        Arc::new(out)
+    }));
+    out.push(text_udf("fold_hash", DataType::UInt64, |text| {
+        let out: arrow::array::UInt64Array = text
+            .iter()
+            .map(|t| t.map(crate::store::rollout::fold_hash))
+            .collect();
+        Arc::new(out)
+    }));
     out
 }
 
-/// `fold_hash(text)`: [`crate::store::rollout::fold_hash`] of each value,
-/// for counting identical responses without holding their text.
-fn fold_hash() -> ScalarUDF {
-    use arrow::array::UInt64Array;
+/// A function of one text argument: `strip_thinking(response)` (the final
+/// part, null when the thinking never closed) and `fold_hash(text)`
+/// ([`crate::store::rollout::fold_hash`], for counting identical responses
+/// without holding their text).
+fn text_udf(
+    name: &str,
+    returns: DataType,
+    f: impl Fn(&StringArray) -> ArrayRef + Send + Sync + 'static,
+) -> ScalarUDF {
     datafusion::logical_expr::create_udf(
-        "fold_hash",
+        name,
         vec![DataType::Utf8],
-        DataType::UInt64,
+        returns,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
+        Arc::new(move |args: &[ColumnarValue]| {
             let rows = match &args[0] {
                 ColumnarValue::Array(a) => a.len(),
                 ColumnarValue::Scalar(_) => 1,
             };
-            let text = utf8(&args[0], rows)?;
-            let out: UInt64Array = text
-                .iter()
-                .map(|t| t.map(crate::store::rollout::fold_hash))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
+            Ok(ColumnarValue::Array(f(&utf8(&args[0], rows)?)))
         }),
     )
 }
@@ -174,43 +186,6 @@ impl ScalarUDFImpl for VerifierUdf {
             Output::Error => Arc::new(verdicts.error),
         };
         Ok(ColumnarValue::Array(out))
-    }
-}
-
-/// `strip_thinking(response)`: the final part of a response.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct StripThinking {
-    signature: Signature,
-}
-
-impl StripThinking {
-    fn new() -> Self {
-        Self {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for StripThinking {
-    fn name(&self) -> &str {
-        "strip_thinking"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let responses = utf8(&args.args[0], args.number_rows)?;
-        let out: StringArray = responses
-            .iter()
-            .map(|r| r.and_then(|r| split::split(r).final_part()))
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 

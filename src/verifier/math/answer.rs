@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::expr;
-use super::normalize::{has_vars, normalize, strip_percent};
+use super::normalize::{has_vars, is_label, normalize, strip_percent};
 
 /// How two answers are compared.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -291,18 +291,18 @@ pub fn equal(a: &str, b: &str, cmp: &Compare) -> bool {
         (Shape::Relation(sides, ops), Shape::Single(gold)) => {
             let value = sides.last().expect("a relation has sides");
             ops.iter().all(|o| *o == '=')
-                && (is_name(&sides[0]) || (!has_vars(value) && !has_vars(&gold)))
+                && (is_label(&sides[0]) || (!has_vars(value) && !has_vars(&gold)))
                 && equal(value, &gold, cmp)
         }
         (Shape::Single(pred), Shape::Relation(sides, ops)) => {
-            ops == ['='] && is_name(&sides[0]) && equal(&pred, &sides[1], cmp)
+            ops == ['='] && is_label(&sides[0]) && equal(&pred, &sides[1], cmp)
         }
         // `-793 < a < 10` is the interval `(-793, 10)`.
         (Shape::Relation(sides, ops), Shape::Seq(open, close, items))
         | (Shape::Seq(open, close, items), Shape::Relation(sides, ops)) => {
             sides.len() == 3
                 && items.len() == 2
-                && is_name(&sides[1])
+                && is_label(&sides[1])
                 && open == if ops[0] == '<' { '(' } else { '[' }
                 && close == if ops[1] == '<' { ')' } else { ']' }
                 && equal(&sides[0], &items[0], cmp)
@@ -329,15 +329,6 @@ fn distinct(items: Vec<String>) -> Vec<String> {
         .into_iter()
         .filter(|i| seen.insert(normalize(i).replace(' ', "")))
         .collect()
-}
-
-/// Whether `s` is a name (`y`, `f(x)`, `a_1`) rather than an expression.
-fn is_name(s: &str) -> bool {
-    static NAME: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^(?:[A-Za-z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)(?:\([^()=]*\))?$")
-            .expect("valid regex")
-    });
-    NAME.is_match(s.trim())
 }
 
 /// Two relations are equal when their operators match and either each side

@@ -185,7 +185,7 @@ fn approximation(s: &str) -> String {
         return s.to_string();
     };
     let (exact, approx) = (s[..i].trim(), s[i + "\\approx".len()..].trim());
-    if exact.is_empty() || LABEL.is_match(exact) {
+    if exact.is_empty() || is_label(exact) {
         approx.to_string()
     } else {
         exact.to_string()
@@ -231,6 +231,12 @@ fn collapse_spaces(s: &str) -> String {
     out
 }
 
+/// Whether `s` is a name (`y`, `f(x)`, `a_1`, `PQ`, `\\theta`, `V_1:V_2`)
+/// rather than an expression.
+pub fn is_label(s: &str) -> bool {
+    LABEL.is_match(s.trim())
+}
+
 /// `label = value` → `value`, where every part left of the last top-level
 /// `=` is a name ([`LABEL`], or a tuple of names) or arithmetic without
 /// variables (`6 \times 7 = 42`), and the value itself has no variables (so
@@ -244,10 +250,10 @@ fn strip_label(s: &str) -> String {
     let value = value.trim();
     let is_name = |p: &str| {
         let p = p.trim();
-        LABEL.is_match(p)
+        is_label(p)
             || p.strip_prefix('(')
                 .and_then(|r| r.strip_suffix(')'))
-                .is_some_and(|inner| inner.split(',').all(|n| LABEL.is_match(n.trim())))
+                .is_some_and(|inner| inner.split(',').all(is_label))
             || expr::parse(p).is_some_and(|e| e.vars().iter().all(|v| v == "e"))
     };
     if names.iter().all(|p| is_name(p)) && !has_vars(value) {
