@@ -310,6 +310,9 @@ fn anchor_paths(file: &mut Value, dir: &Path) {
         ("sampler.replay_path", &always),
         ("sampler.server_bin", &looks_like_path),
         ("sampler.model_path", &beside),
+        ("judge.server_bin", &looks_like_path),
+        ("judge.model_path", &beside),
+        ("verifier.options.template", &beside),
     ] {
         if let Some(v) = tree::get_path_mut(file, key) {
             anchor(v, when);
@@ -519,51 +522,12 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             ),
         ));
     }
-    let s = &c.sampler;
-    if !(0.0..=2.0).contains(&s.temperature) {
+    validate_server("sampler", &c.sampler, &invalid)?;
+    validate_server("judge", &c.judge.as_sampler(), &invalid)?;
+    if c.judge.kind == SamplerType::Replay {
         return Err(invalid(
-            "sampler.temperature",
-            format!("{} is outside 0..=2", s.temperature),
-        ));
-    }
-    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
-        return Err(invalid(
-            "sampler.top_p",
-            format!("{} is outside (0, 1]", s.top_p),
-        ));
-    }
-    if !(s.timeout.is_finite() && s.timeout > 0.0) {
-        return Err(invalid(
-            "sampler.timeout",
-            format!("{} must be a positive number of seconds", s.timeout),
-        ));
-    }
-    if let Some(base_url) = &s.base_url
-        && base_url.urls().is_empty()
-    {
-        return Err(invalid(
-            "sampler.base_url",
-            "the list is empty: give at least one URL".into(),
-        ));
-    }
-    for url in s.base_url.iter().flat_map(|b| b.urls()) {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(invalid(
-                "sampler.base_url",
-                format!("`{url}` must start with http:// or https://"),
-            ));
-        }
-    }
-    if !(s.retry_delay.is_finite() && s.retry_delay >= 0.0) {
-        return Err(invalid(
-            "sampler.retry_delay",
-            format!("{} must be a number of seconds, 0 or more", s.retry_delay),
-        ));
-    }
-    if !(s.startup_timeout.is_finite() && s.startup_timeout > 0.0) {
-        return Err(invalid(
-            "sampler.startup_timeout",
-            format!("{} must be a positive number of seconds", s.startup_timeout),
+            "judge.type",
+            "replay is not a judge: use openai, vllm, sglang or llama-cpp".into(),
         ));
     }
     if !(0.0..=1.0).contains(&c.sampling.max_truncation_rate) {
@@ -602,12 +566,7 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if let Some(launch) = &s.launch
-        && launch.split_whitespace().next().is_none()
-    {
-        return Err(invalid("sampler.launch", "the command is empty".into()));
-    }
-    if let Err(e) = crate::verifier::build(&c.verifier.kind, &c.verifier.options) {
+    if let Err(e) = crate::judge::check_verifier(&c.verifier) {
         let key = match &e {
             crate::verifier::VerifierError::Option { key, .. } => format!("verifier.options.{key}"),
             crate::verifier::VerifierError::Unknown { .. } => "verifier.type".to_string(),
@@ -683,6 +642,70 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 format!("{lo} is above max_pass_rate ({hi}): no prompt could pass the filter"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The checks shared by `sampler` and `judge` (`section`): one server
+/// configuration, validated alike.
+fn validate_server(
+    section: &str,
+    s: &SamplerConfig,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+        if !(0.0..=2.0).contains(&s.temperature) {
+        return Err(invalid(
+            &format!("{section}.temperature"),
+            format!("{} is outside 0..=2", s.temperature),
+        ));
+    }
+    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+        return Err(invalid(
+            &format!("{section}.top_p"),
+            format!("{} is outside (0, 1]", s.top_p),
+        ));
+    }
+    if !(s.timeout.is_finite() && s.timeout > 0.0) {
+        return Err(invalid(
+            &format!("{section}.timeout"),
+            format!("{} must be a positive number of seconds", s.timeout),
+        ));
+    }
+    if let Some(base_url) = &s.base_url
+        && base_url.urls().is_empty()
+    {
+        return Err(invalid(
+            &format!("{section}.base_url"),
+            "the list is empty: give at least one URL".into(),
+        ));
+    }
+    for url in s.base_url.iter().flat_map(|b| b.urls()) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                &format!("{section}.base_url"),
+                format!("`{url}` must start with http:// or https://"),
+            ));
+        }
+    }
+    if !(s.retry_delay.is_finite() && s.retry_delay >= 0.0) {
+        return Err(invalid(
+            &format!("{section}.retry_delay"),
+            format!("{} must be a number of seconds, 0 or more", s.retry_delay),
+        ));
+    }
+    if !(s.startup_timeout.is_finite() && s.startup_timeout > 0.0) {
+        return Err(invalid(
+            &format!("{section}.startup_timeout"),
+            format!("{} must be a positive number of seconds", s.startup_timeout),
+        ));
+    }
+    if let Some(launch) = &s.launch
+        && launch.split_whitespace().next().is_none()
+    {
+        return Err(invalid(
+            &format!("{section}.launch"),
+            "the command is empty".into(),
+        ));
     }
     Ok(())
 }

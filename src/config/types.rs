@@ -22,6 +22,8 @@ pub struct Config {
     pub sampler: SamplerConfig,
     /// How responses are scored.
     pub verifier: VerifierConfig,
+    /// The model server of the verifiers that call a model.
+    pub judge: JudgeConfig,
     /// Training sets to build from the scored rollouts.
     pub formatter: Vec<FormatterConfig>,
     /// Shape of the training files.
@@ -268,6 +270,87 @@ pub struct SamplerConfig {
     pub drop_truncated: bool,
     /// Extra fields merged into each request body.
     pub extra_params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `judge.*`: the server the model-calling verifiers (`llm-judge`,
+/// `mcq-llm-as-judge`, `reward-model`) send their requests to. The keys and
+/// their meaning are the sampler's; [`JudgeConfig::as_sampler`] turns them
+/// into a [`SamplerConfig`] so that both use one client, one endpoint pool,
+/// one retry policy, one preflight and one server launcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeConfig {
+    /// Backend kind (`replay` is not a judge).
+    #[serde(rename = "type")]
+    pub kind: SamplerType,
+    /// Model name sent in requests.
+    pub model: Option<String>,
+    /// One or several base URLs; none when rsr launches the servers.
+    pub base_url: Option<Endpoints>,
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Weights for a launched server.
+    pub model_path: Option<PathBuf>,
+    /// GPUs per launched server.
+    pub num_gpus: NonZeroUsize,
+    /// Servers to launch; none: one per `num_gpus` visible GPUs.
+    pub num_servers: Option<NonZeroUsize>,
+    /// Launch command template; none: the default of `type`.
+    pub launch: Option<String>,
+    /// The server program for `{server_bin}` (`type: llama-cpp`).
+    pub server_bin: Option<PathBuf>,
+    /// Seconds a launched server may take to become healthy.
+    pub startup_timeout: f64,
+    /// Sampling temperature of judge requests.
+    pub temperature: f64,
+    /// Nucleus sampling mass.
+    pub top_p: f64,
+    /// Completion token budget per judge answer.
+    pub max_tokens: NonZeroU32,
+    /// Request seed; none: the server's own randomness.
+    pub seed: Option<i64>,
+    /// Judge requests in flight at once.
+    pub concurrent_requests: NonZeroUsize,
+    /// Seconds per request.
+    pub timeout: f64,
+    /// Retries of a failed request.
+    pub max_retries: u32,
+    /// Seconds before the first retry.
+    pub retry_delay: f64,
+    /// Extra fields merged into each request body.
+    pub extra_params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl JudgeConfig {
+    /// The judge's server keys as a sampler config (one response per
+    /// request, no stop sequences), for the shared client and launcher.
+    pub fn as_sampler(&self) -> SamplerConfig {
+        SamplerConfig {
+            kind: self.kind,
+            model: self.model.clone(),
+            base_url: self.base_url.clone(),
+            api_key_env: self.api_key_env.clone(),
+            model_path: self.model_path.clone(),
+            num_gpus: self.num_gpus,
+            num_servers: self.num_servers,
+            launch: self.launch.clone(),
+            server_bin: self.server_bin.clone(),
+            startup_timeout: self.startup_timeout,
+            replay_path: None,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_tokens: self.max_tokens,
+            seed: self.seed,
+            stop: None,
+            use_n: false,
+            concurrent_requests: self.concurrent_requests,
+            timeout: self.timeout,
+            max_retries: self.max_retries,
+            retry_delay: self.retry_delay,
+            drop_truncated: true,
+            extra_params: self.extra_params.clone(),
+        }
+    }
 }
 
 /// One URL or a list of URLs.

@@ -32,6 +32,44 @@ pub struct HttpBackend {
     tokenize: bool,
 }
 
+/// Where a request goes, relative to an endpoint's base URL.
+#[derive(Debug, Clone, Copy)]
+pub enum Route<'a> {
+    /// Below the base URL (`…/v1/chat/completions`).
+    V1(&'a str),
+    /// Below the server's root: the base URL without its `/v1`
+    /// (`…/classify`, `…/pooling`, `…/get_reward`, `…/tokenize`).
+    Root(&'a str),
+}
+
+impl Route<'_> {
+    /// The full URL on the endpoint `base`.
+    pub fn url(self, base: &str) -> String {
+        match self {
+            Route::V1(path) => format!("{base}/{path}"),
+            Route::Root(path) => format!("{}/{path}", server_root(base)),
+        }
+    }
+}
+
+/// `base` without a trailing `/v1`.
+pub fn server_root(base: &str) -> &str {
+    let base = base.trim_end_matches('/');
+    base.strip_suffix("/v1").unwrap_or(base)
+}
+
+/// A successful answer: the parsed value, who answered, and how long the
+/// last attempt took.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    /// What `parse` read from the body.
+    pub value: T,
+    /// The endpoint that answered.
+    pub endpoint: String,
+    /// Milliseconds of the successful attempt.
+    pub latency_ms: u64,
+}
+
 /// Why one attempt failed.
 #[derive(Debug)]
 struct Failure {
@@ -174,30 +212,62 @@ impl HttpBackend {
     /// Requests `n` responses to `messages` (a JSON array, sent as is),
     /// retrying per the policy. The error is the last attempt's reason.
     pub async fn generate(&self, messages: &str, n: u32) -> Result<Generation, RequestFailure> {
-        let body = format!(
+        let body = self.chat_body(messages, n);
+        let max_tokens = self.max_tokens;
+        let reply = self
+            .post(Route::V1("chat/completions"), &body, |text| {
+                parse_response(text, n, max_tokens)
+            })
+            .await?;
+        let mut generation = reply.value;
+        if self.tokenize && generation.choices.len() > 1 {
+            self.tokenize_choices(&reply.endpoint, &mut generation).await;
+        }
+        generation.endpoint = reply.endpoint;
+        generation.latency_ms = reply.latency_ms;
+        Ok(generation)
+    }
+
+    /// The `/chat/completions` body for `messages` (a JSON array) with the
+    /// configured model and parameters.
+    pub fn chat_body(&self, messages: &str, n: u32) -> String {
+        format!(
             "{{\"messages\":{messages},\"n\":{n},{}}}",
             self.fixed_fields
-        );
+        )
+    }
+
+    /// `POST`s `body` to `route` on the least-loaded endpoint and reads the
+    /// answer with `parse`, retrying per the policy (an answer `parse`
+    /// rejects counts as a malformed response). The error is the last
+    /// attempt's reason. Every request rsr sends goes through here: the
+    /// sampler's and the judge's.
+    pub async fn post<T>(
+        &self,
+        route: Route<'_>,
+        body: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Reply<T>, RequestFailure> {
         let mut rng = SplitMix::from_entropy();
         let mut attempt = 0;
         loop {
             let lease = self.pool.acquire();
             let started = Instant::now();
-            let result = self.attempt(lease.url(), &body, n).await.map_err(|mut f| {
+            let url = route.url(lease.url());
+            let result = self.attempt(&url, body, &parse).await.map_err(|mut f| {
                 // A server or proxy may echo the key back; it never reaches
                 // a row, a log line or an error from here.
                 f.message = redact(&f.message, self.api_key.as_deref());
                 f
             });
             match result {
-                Ok(mut generation) => {
-                    if self.tokenize && generation.choices.len() > 1 {
-                        self.tokenize_choices(lease.url(), &mut generation).await;
-                    }
+                Ok(value) => {
                     lease.success();
-                    generation.endpoint = lease.url().to_string();
-                    generation.latency_ms = started.elapsed().as_millis() as u64;
-                    return Ok(generation);
+                    return Ok(Reply {
+                        value,
+                        endpoint: lease.url().to_string(),
+                        latency_ms: started.elapsed().as_millis() as u64,
+                    });
                 }
                 Err(failure) => {
                     if failure.endpoint_fault {
@@ -253,7 +323,7 @@ impl HttpBackend {
     /// Counts each choice's tokens with `POST /tokenize` (a cut choice
     /// counts `max_tokens`); a choice that cannot be counted keeps no count.
     async fn tokenize_choices(&self, base: &str, generation: &mut Generation) {
-        let root = base.strip_suffix("/v1").unwrap_or(base);
+        let root = server_root(base);
         for c in &mut generation.choices {
             if c.finish_reason.as_deref() == Some("length") {
                 c.completion_tokens = Some(self.max_tokens);
@@ -280,10 +350,15 @@ impl HttpBackend {
         }
     }
 
-    async fn attempt(&self, base: &str, body: &str, n: u32) -> Result<Generation, Failure> {
+    async fn attempt<T>(
+        &self,
+        url: &str,
+        body: &str,
+        parse: &impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, Failure> {
         let mut request = self
             .client
-            .post(format!("{base}/chat/completions"))
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
         if let Some(key) = &self.api_key {
@@ -321,8 +396,7 @@ impl HttpBackend {
             };
             return Err(f);
         }
-        parse_response(&text, n, self.max_tokens)
-            .map_err(|e| Failure::new(format!("malformed response: {e}"), true, true))
+        parse(&text).map_err(|e| Failure::new(format!("malformed response: {e}"), true, true))
     }
 }
 

@@ -487,18 +487,20 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Ctrl-C and SIGTERM.
-struct Signals {
+/// Ctrl-C and SIGTERM, the signals that stop a run after a grace period.
+pub(crate) struct Signals {
     term: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
-    fn new() -> Self {
+    /// Listens for Ctrl-C and SIGTERM.
+    pub(crate) fn new() -> Self {
         let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         Self { term }
     }
 
-    async fn recv(&mut self) {
+    /// Waits for the next Ctrl-C or SIGTERM.
+    pub(crate) async fn recv(&mut self) {
         let term = async {
             match self.term.as_mut() {
                 Some(t) => {

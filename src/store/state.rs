@@ -49,6 +49,14 @@ pub struct Counters {
     /// Requests that failed after their retries, over all runs (their
     /// rollouts were requested again).
     pub failed_requests: u64,
+    /// Requests sent to the judge server (model verifiers), over all runs.
+    pub judge_requests: u64,
+    /// Judge requests that failed after their retries.
+    pub judge_failed_requests: u64,
+    /// Prompt tokens the judge server reported.
+    pub judge_prompt_tokens: u64,
+    /// Completion tokens the judge server reported.
+    pub judge_completion_tokens: u64,
 }
 
 /// Contents of `state.json`.
@@ -148,6 +156,18 @@ impl RunState {
         state.counters.requests += requests;
         state.counters.retries += retries;
         state.counters.failed_requests += failed;
+        state.save(path)
+    }
+
+    /// Adds one judging run's totals (requests, failed requests, prompt and
+    /// completion tokens) to the saved counters of `path`.
+    pub fn add_judge(path: &Path, requests: u64, failed: u64, prompt_tokens: u64, completion_tokens: u64) -> Result<(), StoreError> {
+        let mut state = Self::load(path)?;
+        let c = &mut state.counters;
+        c.judge_requests += requests;
+        c.judge_failed_requests += failed;
+        c.judge_prompt_tokens += prompt_tokens;
+        c.judge_completion_tokens += completion_tokens;
         state.save(path)
     }
 

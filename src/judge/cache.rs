@@ -1,0 +1,324 @@
+//! The judged requests of a work dir: `judge/shard_NNNN/part-NNNNNN.parquet`,
+//! one row per answered request item (its key, the judge's raw answer,
+//! tokens, latency), kept by the shard of the rollout judged. A request
+//! whose key is here is never sent again, by this run, a resumed one, or a
+//! later `rsr verify` with another label or a fixed parser: verdicts are
+//! read from the raw answers each time.
+//!
+//! Answers are durable as they arrive: each is appended to the part's
+//! journal (`part-NNNNNN.journal`, JSON lines) before it counts, and the
+//! part file is committed (atomic rename) when the shard is done. A killed
+//! run leaves the journal; [`recover`] turns it into its part file, so a
+//! `kill -9` loses only the requests in flight.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt32Type, UInt64Type};
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+use crate::store::parquet::{ParquetFile, read_batches};
+
+/// One answered request item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// [`super::key`] of the request item.
+    pub key: String,
+    /// The judge's answer: its text, its first token's logprobs (JSON), or
+    /// the reward.
+    pub raw: String,
+    /// Prompt tokens of the request (shared by a batch's items: counted
+    /// once, on its first item).
+    pub prompt_tokens: Option<u32>,
+    /// Completion tokens of the answer.
+    pub completion_tokens: Option<u32>,
+    /// Milliseconds the request took.
+    pub latency_ms: u64,
+    /// The endpoint that answered.
+    pub endpoint: String,
+    /// The judge model.
+    pub model: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// `judge/`.
+pub fn judge_dir(root: &Path) -> PathBuf {
+    root.join("judge")
+}
+
+/// `judge/shard_NNNN/`.
+pub fn shard_dir(root: &Path, shard: u32) -> PathBuf {
+    judge_dir(root).join(format!("shard_{shard:04}"))
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+        Field::new("prompt_tokens", DataType::UInt32, true),
+        Field::new("completion_tokens", DataType::UInt32, true),
+        Field::new("latency_ms", DataType::UInt64, false),
+        Field::new("endpoint", DataType::Utf8, false),
+        Field::new("model", DataType::Utf8, false),
+        Field::new("created_at", DataType::Int64, false),
+    ]))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Every part file and journal of a shard, by number.
+fn entries(dir: &Path, ext: &str) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let read = match std::fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in read {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().is_some_and(|e| e == ext)
+            && let Some(n) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.strip_prefix("part-"))
+                .and_then(|s| s.parse().ok())
+        {
+            out.push((n, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Turns every journal a killed run left under `judge/` into its part
+/// file; returns the answers recovered.
+pub fn recover(root: &Path) -> Result<u64, StoreError> {
+    let dir = judge_dir(root);
+    let shards = match std::fs::read_dir(&dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(&dir)(e)),
+    };
+    let mut recovered = 0;
+    for shard in shards {
+        let shard = shard.map_err(io(&dir))?.path();
+        if !shard.is_dir() {
+            continue;
+        }
+        for (_, journal) in entries(&shard, "journal")? {
+            let part = journal.with_extension("parquet");
+            if part.exists() {
+                std::fs::remove_file(&journal).map_err(io(&journal))?;
+                continue;
+            }
+            let mut records = Vec::new();
+            let file = File::open(&journal).map_err(io(&journal))?;
+            for line in BufReader::new(file).split(b'\n') {
+                let line = line.map_err(io(&journal))?;
+                // A last line cut by the kill is dropped: asked again.
+                if let Ok(r) = serde_json::from_slice::<Record>(&line) {
+                    records.push(r);
+                }
+            }
+            if !records.is_empty() {
+                write_part(&part, &records)?;
+                recovered += records.len() as u64;
+            }
+            std::fs::remove_file(&journal).map_err(io(&journal))?;
+        }
+    }
+    if recovered > 0 {
+        tracing::info!("recovered {recovered} judge answer(s) from the journal of a stopped run");
+    }
+    Ok(recovered)
+}
+
+fn write_part(path: &Path, records: &[Record]) -> Result<(), StoreError> {
+    let strings = |f: &dyn Fn(&Record) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(records.iter().map(f)))
+    };
+    let batch = RecordBatch::try_new(
+        schema(),
+        vec![
+            strings(&|r| &r.key),
+            strings(&|r| &r.raw),
+            Arc::new(UInt32Array::from_iter(records.iter().map(|r| r.prompt_tokens))),
+            Arc::new(UInt32Array::from_iter(
+                records.iter().map(|r| r.completion_tokens),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                records.iter().map(|r| r.latency_ms),
+            )),
+            strings(&|r| &r.endpoint),
+            strings(&|r| &r.model),
+            Arc::new(Int64Array::from_iter_values(
+                records.iter().map(|r| r.created_at),
+            )),
+        ],
+    )
+    .expect("columns match the schema");
+    let mut file = ParquetFile::create(path, schema())?;
+    file.write(&batch)?;
+    file.commit()?;
+    Ok(())
+}
+
+/// The answers saved for a shard, by key.
+pub fn load(root: &Path, shard: u32) -> Result<HashMap<String, Record>, StoreError> {
+    let mut out = HashMap::new();
+    for (_, part) in entries(&shard_dir(root, shard), "parquet")? {
+        for batch in read_batches(&part)? {
+            let s = |name: &str| batch.column_by_name(name).map(|c| c.as_string::<i32>());
+            let (Some(key), Some(raw), Some(endpoint), Some(model)) =
+                (s("key"), s("raw"), s("endpoint"), s("model"))
+            else {
+                return Err(crate::store::parquet::corrupt(
+                    &part,
+                    "not a judge cache file (columns key, raw, endpoint, model)",
+                ));
+            };
+            let p = batch.column(2).as_primitive::<UInt32Type>();
+            let c = batch.column(3).as_primitive::<UInt32Type>();
+            let l = batch.column(4).as_primitive::<UInt64Type>();
+            let t = batch.column(7).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                out.insert(
+                    key.value(i).to_string(),
+                    Record {
+                        key: key.value(i).to_string(),
+                        raw: raw.value(i).to_string(),
+                        prompt_tokens: p.is_valid(i).then(|| p.value(i)),
+                        completion_tokens: c.is_valid(i).then(|| c.value(i)),
+                        latency_ms: l.value(i),
+                        endpoint: endpoint.value(i).to_string(),
+                        model: model.value(i).to_string(),
+                        created_at: t.value(i),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The new answers of one shard in this run: journaled as they arrive,
+/// committed as one part file.
+#[derive(Debug)]
+pub struct ShardWriter {
+    part: PathBuf,
+    journal: Option<File>,
+    records: Vec<Record>,
+}
+
+impl ShardWriter {
+    /// A writer for the next part number of `shard`.
+    pub fn open(root: &Path, shard: u32) -> Result<Self, StoreError> {
+        let dir = shard_dir(root, shard);
+        let next = entries(&dir, "parquet")?
+            .last()
+            .map_or(0, |(n, _)| n + 1);
+        Ok(Self {
+            part: dir.join(format!("part-{next:06}.parquet")),
+            journal: None,
+            records: Vec::new(),
+        })
+    }
+
+    /// Saves one answer; it survives a killed process once this returns.
+    pub fn append(&mut self, record: Record) -> Result<(), StoreError> {
+        let journal_path = self.part.with_extension("journal");
+        if self.journal.is_none() {
+            let dir = self.part.parent().expect("part files live in a shard dir");
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            self.journal = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&journal_path)
+                    .map_err(io(&journal_path))?,
+            );
+        }
+        let mut line = serde_json::to_vec(&record).expect("records serialize");
+        line.push(b'\n');
+        self.journal
+            .as_mut()
+            .expect("opened above")
+            .write_all(&line)
+            .map_err(io(&journal_path))?;
+        self.records.push(record);
+        Ok(())
+    }
+
+    /// Writes the part file (when there is anything new) and removes the
+    /// journal; returns the answers written.
+    pub fn commit(self) -> Result<usize, StoreError> {
+        if self.records.is_empty() {
+            return Ok(0);
+        }
+        write_part(&self.part, &self.records)?;
+        let journal = self.part.with_extension("journal");
+        std::fs::remove_file(&journal).map_err(io(&journal))?;
+        Ok(self.records.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str) -> Record {
+        Record {
+            key: key.into(),
+            raw: format!("answer {key}"),
+            prompt_tokens: Some(10),
+            completion_tokens: None,
+            latency_ms: 5,
+            endpoint: "http://e".into(),
+            model: "j".into(),
+            created_at: 1,
+        }
+    }
+
+    #[test]
+    fn answers_survive_commit_and_kill() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut w = ShardWriter::open(root, 3).unwrap();
+        w.append(record("a")).unwrap();
+        w.append(record("b")).unwrap();
+        assert_eq!(w.commit().unwrap(), 2);
+        let saved = load(root, 3).unwrap();
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved["a"], record("a"));
+
+        // A killed run: journal only, with a cut last line.
+        let mut w = ShardWriter::open(root, 3).unwrap();
+        w.append(record("c")).unwrap();
+        let journal = w.part.with_extension("journal");
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
+        f.write_all(b"{\"key\":\"d\",\"ra").unwrap();
+        assert_eq!(recover(root).unwrap(), 1);
+        assert!(!journal.exists());
+        let saved = load(root, 3).unwrap();
+        assert_eq!(saved.len(), 3);
+        assert!(saved.contains_key("c") && !saved.contains_key("d"));
+        // The next writer takes the next number.
+        let w = ShardWriter::open(root, 3).unwrap();
+        assert!(w.part.ends_with("part-000002.parquet"), "{}", w.part.display());
+        assert_eq!(load(root, 9).unwrap().len(), 0);
+    }
+}

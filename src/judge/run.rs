@@ -1,0 +1,697 @@
+//! The judging loop: every saved rollout of a work dir scored by a model
+//! verifier, shard by shard, into `scores/<label>/shard_NNNN.parquet`.
+//!
+//! Each shard's rollouts are planned ([`super::plan`]): settled without a
+//! request (no response, unclosed thinking, multiple-choice rules), answered
+//! from the saved answers ([`super::cache`]), or asked. Identical requests
+//! are sent once. Requests of consecutive shards share one pool of
+//! `judge.concurrent_requests` slots, so a shard boundary never drains the
+//! pool; a shard's scores file is written when its last answer arrives.
+//! Failed requests (after the client's retries) leave their rollouts
+//! unscored and are asked again next time; a refused key, an unknown model
+//! or no server listening stops the run at once, and Ctrl-C stops it after
+//! the requests in flight. Memory: the shards open at once (at most
+//! [`MAX_OPEN_SHARDS`]), not the work dir.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt32Type};
+use futures::StreamExt;
+use serde_json::Value;
+use thiserror::Error;
+use tokio::task::JoinSet;
+
+use super::cache::{self, Record, ShardWriter};
+use super::{Judged, Outcome, Plan, Row, Spec};
+use crate::config::Config;
+use crate::sampler::breaker::{Breaker, FailureGroup, FailureLog};
+use crate::sampler::client::{HttpBackend, Reply, RequestFailure};
+use crate::store::parquet::ParquetFile;
+use crate::store::rollout::{self, Validity};
+use crate::store::{RunState, StoreError, WorkDir};
+
+/// Shards whose rollouts are held in memory at once.
+pub const MAX_OPEN_SHARDS: usize = 4;
+
+/// Errors that stop a judging run.
+#[derive(Debug, Error)]
+pub enum JudgeError {
+    /// Reading the work dir or writing scores failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The query over the saved rollouts failed.
+    #[error("reading the saved rollouts: {0}")]
+    Sql(#[from] datafusion::error::DataFusionError),
+    /// A batch cannot be assembled (a bug).
+    #[error("assembling verdicts: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// Nothing to judge.
+    #[error("{0}")]
+    Nothing(String),
+}
+
+/// What one judging run did.
+#[derive(Debug, Clone, Default)]
+pub struct JudgeReport {
+    /// Rollouts given a verdict row (shards finished).
+    pub scored: u64,
+    /// Valid rollouts among them (the run's validity).
+    pub valid: u64,
+    /// Valid rollouts that pass (score at least the label's pass score).
+    pub pass: u64,
+    /// Rollouts by how their verdict was reached ([`Outcome::name`]).
+    pub outcomes: BTreeMap<&'static str, u64>,
+    /// Request items answered from saved answers (not sent).
+    pub cached: u64,
+    /// Request items sent in this run.
+    pub sent: u64,
+    /// Requests answered in this run.
+    pub requests: u64,
+    /// Requests that failed after their retries.
+    pub failed_requests: u64,
+    /// Judge prompt tokens of this run's requests.
+    pub prompt_tokens: u64,
+    /// Judge completion tokens of this run's requests.
+    pub completion_tokens: u64,
+    /// Shards whose scores file was written.
+    pub shards: u64,
+    /// Shards of the work dir.
+    pub shards_total: u64,
+    /// Why the run stopped before every shard was judged.
+    pub stopped: Option<String>,
+    /// Failed requests by cause.
+    pub failures: Vec<FailureGroup>,
+    /// Some answers the parser could not read (for the message).
+    pub unparsed_examples: Vec<String>,
+    /// Valid rollouts with both an inline verdict and a judge verdict:
+    /// [both pass, inline only, judge only, both fail].
+    pub agreement: [u64; 4],
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// The judge server and how to address it.
+pub struct JudgeContext {
+    /// The client (the sampler's type, on the judge's endpoints).
+    pub backend: Arc<HttpBackend>,
+    /// The judge model's name.
+    pub model: String,
+}
+
+/// One saved rollout with its prompt.
+#[derive(Debug, Clone)]
+struct RowData {
+    id: String,
+    rollout_idx: u32,
+    response: Option<String>,
+    reasoning: Option<String>,
+    messages: String,
+    gold: Option<String>,
+    metadata: Option<String>,
+    valid: bool,
+    inline: Option<f64>,
+}
+
+impl RowData {
+    fn row(&self) -> Row<'_> {
+        Row {
+            response: self.response.as_deref(),
+            reasoning: self.reasoning.as_deref(),
+            messages: &self.messages,
+            gold: self.gold.as_deref(),
+            metadata: self.metadata.as_deref(),
+        }
+    }
+}
+
+/// One shard being judged.
+struct ShardWork {
+    shard: u32,
+    rows: Vec<RowData>,
+    plans: Vec<Plan>,
+    saved: HashMap<String, Record>,
+    failed: HashMap<String, String>,
+    /// Batches of `(key, item)` not yet sent.
+    queue: VecDeque<Vec<(String, String)>>,
+    outstanding: usize,
+    writer: ShardWriter,
+}
+
+/// An answered (or failed) request.
+type Done = (u32, Vec<String>, Result<Reply<Vec<Answer>>, RequestFailure>);
+
+/// One item's answer.
+#[derive(Debug, Clone)]
+struct Answer {
+    raw: String,
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+}
+
+/// Judges every saved rollout of `wd` with `config.verifier` (a model
+/// verifier) on the judge server of `ctx`.
+pub async fn judge(
+    wd: &WorkDir,
+    config: &Config,
+    spec: &Spec,
+    ctx: &JudgeContext,
+) -> Result<JudgeReport, JudgeError> {
+    let started = Instant::now();
+    let label = config.verifier.label().to_string();
+    cache::recover(wd.root())?;
+    let state = RunState::load(&wd.state_path())?;
+    let validity = Validity {
+        drop_truncated: config.sampler.drop_truncated,
+    };
+    let session = crate::sql::session(wd).await?;
+    if !session.table_exist("rollouts")? {
+        return Err(JudgeError::Nothing(format!(
+            "{} has no rollouts yet: run rsr sample first",
+            wd.root().display()
+        )));
+    }
+    let spec = Arc::new(spec.clone());
+    let pass_score = spec.pass_score();
+    let concurrency = config.judge.concurrent_requests.get();
+    let mut report = JudgeReport {
+        shards_total: state.shards.len() as u64,
+        ..JudgeReport::default()
+    };
+    let mut failures = FailureLog::default();
+    let mut breaker = Breaker::new(
+        config.sampling.failure_window.get(),
+        config.sampling.max_failure_rate,
+    );
+    let mut shards = state.shards.iter().map(|s| s.shard);
+    let mut more_shards = true;
+    let mut open: Vec<ShardWork> = Vec::new();
+    let mut in_flight: JoinSet<Done> = JoinSet::new();
+    let mut signals = crate::sampler::Signals::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut last_log = Instant::now();
+    let scores = ScoresOut {
+        wd,
+        label: &label,
+        spec: &spec,
+        pass_score,
+    };
+    loop {
+        // Keep every slot busy: the next batch of an open shard, else the
+        // next shard.
+        while deadline.is_none() && in_flight.len() < concurrency {
+            if let Some(w) = open.iter_mut().find(|w| !w.queue.is_empty()) {
+                let batch = w.queue.pop_front().expect("non-empty queue");
+                w.outstanding += 1;
+                spawn(&mut in_flight, ctx, &spec, w.shard, batch);
+                continue;
+            }
+            if more_shards && open.len() < MAX_OPEN_SHARDS {
+                match shards.next() {
+                    Some(shard) => {
+                        let w = prepare(wd, &session, &spec, ctx, shard, validity).await?;
+                        report.cached += w.cached_items();
+                        open.push(w);
+                        continue;
+                    }
+                    None => more_shards = false,
+                }
+            }
+            break;
+        }
+        // Shards with nothing queued or in flight are done.
+        let mut i = 0;
+        while i < open.len() {
+            if deadline.is_none() && open[i].queue.is_empty() && open[i].outstanding == 0 {
+                let w = open.remove(i);
+                scores.write(w, &mut report)?;
+                report.shards += 1;
+            } else {
+                i += 1;
+            }
+        }
+        if in_flight.is_empty() && (deadline.is_some() || (!more_shards && open.is_empty())) {
+            break;
+        }
+        if in_flight.is_empty() {
+            continue;
+        }
+        tokio::select! {
+            Some(joined) = in_flight.join_next() => {
+                let Ok((shard, keys, result)) = joined else { continue };
+                let w = open.iter_mut().find(|w| w.shard == shard).expect("a request's shard is open");
+                w.outstanding -= 1;
+                match result {
+                    Ok(reply) => {
+                        report.requests += 1;
+                        let tripped = breaker.observe(false);
+                        debug_assert!(!tripped);
+                        for (n, (key, answer)) in keys.into_iter().zip(reply.value).enumerate() {
+                            report.sent += 1;
+                            report.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
+                            report.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
+                            let record = Record {
+                                key: key.clone(),
+                                raw: answer.raw,
+                                prompt_tokens: if n == 0 { answer.prompt_tokens } else { None },
+                                completion_tokens: answer.completion_tokens,
+                                latency_ms: reply.latency_ms,
+                                endpoint: reply.endpoint.clone(),
+                                model: ctx.model.clone(),
+                                created_at: chrono::Utc::now().timestamp(),
+                            };
+                            w.writer.append(record.clone())?;
+                            w.saved.insert(key, record);
+                        }
+                    }
+                    Err(failure) => {
+                        report.failed_requests += 1;
+                        failures.record(&failure, keys.len());
+                        for key in keys {
+                            w.failed.insert(key, failure.message.clone());
+                        }
+                        let tripped = breaker.observe(true);
+                        let why = if let Some(why) = failure.systemic {
+                            Some(format!("`{}` from {}: {why}", failure.cause, failure.endpoint))
+                        } else if tripped {
+                            Some(format!(
+                                "{} of the last {} judge requests failed after their retries (sampling.max_failure_rate); last cause: `{}` from {}",
+                                breaker.failed(), breaker.len(), failure.cause, failure.endpoint
+                            ))
+                        } else {
+                            None
+                        };
+                        if let Some(why) = why && deadline.is_none() {
+                            report.stopped = Some(why);
+                            deadline = Some(tokio::time::Instant::now() + crate::sampler::INTERRUPT_GRACE);
+                        }
+                    }
+                }
+            }
+            _ = signals.recv(), if deadline.is_none() => {
+                report.stopped = Some("interrupted".into());
+                deadline = Some(tokio::time::Instant::now() + crate::sampler::INTERRUPT_GRACE);
+                tracing::warn!(
+                    "interrupted: waiting up to {} s for {} judge request(s) in flight, then saving",
+                    crate::sampler::INTERRUPT_GRACE.as_secs(),
+                    in_flight.len()
+                );
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                tracing::warn!("{} judge request(s) still in flight abandoned; the next run asks them again", in_flight.len());
+                in_flight.abort_all();
+                break;
+            }
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+        if last_log.elapsed() >= Duration::from_secs(10) {
+            last_log = Instant::now();
+            tracing::info!(
+                "judge: {} shard(s) of {} done, {} item(s) sent, {} answered from saved answers, {} request(s) in flight",
+                report.shards,
+                report.shards_total,
+                report.sent,
+                report.cached,
+                in_flight.len()
+            );
+        }
+    }
+    // Answers that arrived are kept, whether or not their shard finished.
+    for w in open {
+        w.writer.commit()?;
+    }
+    report.failures = failures.groups();
+    report.elapsed = started.elapsed();
+    RunState::add_judge(
+        &wd.state_path(),
+        report.requests,
+        report.failed_requests,
+        report.prompt_tokens,
+        report.completion_tokens,
+    )?;
+    let record = serde_json::json!({
+        "type": config.verifier.kind,
+        "options": config.verifier.options,
+        "pass_score": pass_score,
+        "judge": {"model": ctx.model, "type": config.judge.kind},
+    });
+    let record_path = rollout::scores_verifier_path(wd.root(), &label);
+    crate::store::write_atomic(&record_path, format!("{record:#}\n").as_bytes()).map_err(
+        |source| StoreError::Io {
+            path: record_path.clone(),
+            source,
+        },
+    )?;
+    Ok(report)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn spawn(
+    set: &mut JoinSet<Done>,
+    ctx: &JudgeContext,
+    spec: &Arc<Spec>,
+    shard: u32,
+    batch: Vec<(String, String)>,
+) {
+    let backend = Arc::clone(&ctx.backend);
+    let spec = Arc::clone(spec);
+    let model = ctx.model.clone();
+    set.spawn(async move {
+        let (keys, items): (Vec<String>, Vec<String>) = batch.into_iter().unzip();
+        let n = items.len();
+        let result = match &*spec {
+            Spec::Reward { api, .. } => {
+                let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+                let body = super::reward::body(*api, &model, &refs);
+                let api = *api;
+                backend
+                    .post(spec.route(), &body, |text| {
+                        super::reward::parse(api, text, n).map(|rewards| {
+                            rewards
+                                .into_iter()
+                                .map(|r| Answer {
+                                    raw: format!("{r}"),
+                                    prompt_tokens: None,
+                                    completion_tokens: None,
+                                })
+                                .collect()
+                        })
+                    })
+                    .await
+            }
+            _ => {
+                let logprobs = matches!(
+                    &*spec,
+                    Spec::Judge {
+                        score: super::ScoreMode::Logprobs,
+                        ..
+                    }
+                );
+                backend
+                    .post(spec.route(), &items[0], |text| {
+                        parse_chat(text, logprobs).map(|a| vec![a])
+                    })
+                    .await
+            }
+        };
+        (shard, keys, result)
+    });
+}
+
+/// A judge's chat answer: its text (with its thinking, when the server
+/// split it out, put back in `<think>` tags for the parser to skip), or in
+/// logprob mode its first token's `top_logprobs`.
+fn parse_chat(text: &str, logprobs: bool) -> Result<Answer, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let choice = v
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .ok_or("no choices")?;
+    let message = choice.get("message").ok_or("a choice without a message")?;
+    let content = message
+        .get("content")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let reasoning = message
+        .get("reasoning_content")
+        .or_else(|| message.get("reasoning"))
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
+    let raw = if logprobs {
+        let top = choice
+            .get("logprobs")
+            .and_then(|l| l.get("content"))
+            .and_then(|c| c.get(0))
+            .and_then(|t| t.get("top_logprobs"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        serde_json::json!({"text": content, "top_logprobs": top}).to_string()
+    } else {
+        match reasoning {
+            Some(r) => format!("<think>{r}</think>{content}"),
+            None => content.to_string(),
+        }
+    };
+    let usage = |k: &str| {
+        v.get("usage")
+            .and_then(|u| u.get(k))
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    Ok(Answer {
+        raw,
+        prompt_tokens: usage("prompt_tokens"),
+        completion_tokens: usage("completion_tokens"),
+    })
+}
+
+impl ShardWork {
+    /// Items answered from saved answers.
+    fn cached_items(&self) -> u64 {
+        let mut seen = std::collections::HashSet::new();
+        self.plans
+            .iter()
+            .filter_map(|p| match p {
+                Plan::Ask { key, .. } if self.saved.contains_key(key) => Some(key),
+                _ => None,
+            })
+            .filter(|k| seen.insert(*k))
+            .count() as u64
+    }
+}
+
+/// Reads a shard's rollouts, plans them, and queues what must be asked.
+async fn prepare(
+    wd: &WorkDir,
+    session: &datafusion::prelude::SessionContext,
+    spec: &Spec,
+    ctx: &JudgeContext,
+    shard: u32,
+    validity: Validity,
+) -> Result<ShardWork, JudgeError> {
+    let query = format!(
+        "SELECT r.id, r.rollout_idx, r.response, r.reasoning, r.score AS inline_score, \
+         {} AS valid, i.messages, i.answer, i.metadata \
+         FROM rollouts r JOIN inputs i ON r.id = i.id \
+         WHERE i.shard = {shard} AND r.error IS NULL \
+         ORDER BY r.id, r.rollout_idx",
+        validity.sql("r"),
+    );
+    let mut stream = session.sql(&query).await?.execute_stream().await?;
+    let mut rows = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let text = |name: &str| -> Result<StringArray, JudgeError> {
+            let col = batch.column_by_name(name).expect("the query selects it");
+            Ok(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
+        };
+        let (id, response, reasoning, messages, answer, metadata) = (
+            text("id")?,
+            text("response")?,
+            text("reasoning")?,
+            text("messages")?,
+            text("answer")?,
+            text("metadata")?,
+        );
+        let idx = cast(batch.column_by_name("rollout_idx").expect("selected"), &DataType::UInt32)?;
+        let idx = idx.as_primitive::<UInt32Type>();
+        let inline = cast(batch.column_by_name("inline_score").expect("selected"), &DataType::Float64)?;
+        let inline = inline.as_primitive::<Float64Type>();
+        let valid = batch.column_by_name("valid").expect("selected").as_boolean().clone();
+        let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+        for i in 0..batch.num_rows() {
+            rows.push(RowData {
+                id: id.value(i).to_string(),
+                rollout_idx: idx.value(i),
+                response: opt(&response, i),
+                reasoning: opt(&reasoning, i),
+                messages: messages.value(i).to_string(),
+                gold: opt(&answer, i),
+                metadata: opt(&metadata, i),
+                valid: valid.is_valid(i) && valid.value(i),
+                inline: inline.is_valid(i).then(|| inline.value(i)),
+            });
+        }
+    }
+    let body = |messages: &str| ctx.backend.chat_body(messages, 1);
+    let plans: Vec<Plan> = rows
+        .iter()
+        .map(|r| super::plan(spec, &r.row(), &body, &ctx.model))
+        .collect();
+    let saved = cache::load(wd.root(), shard)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut pending: Vec<(String, String)> = Vec::new();
+    for p in &plans {
+        if let Plan::Ask { key, item } = p
+            && !saved.contains_key(key)
+            && seen.insert(key.clone())
+        {
+            pending.push((key.clone(), item.clone()));
+        }
+    }
+    let size = spec.batch_size();
+    let mut queue = VecDeque::new();
+    let mut iter = pending.into_iter().peekable();
+    while iter.peek().is_some() {
+        queue.push_back(iter.by_ref().take(size).collect());
+    }
+    Ok(ShardWork {
+        shard,
+        rows,
+        plans,
+        saved,
+        failed: HashMap::new(),
+        queue,
+        outstanding: 0,
+        writer: ShardWriter::open(wd.root(), shard)?,
+    })
+}
+
+/// Where and how a finished shard's verdicts are written.
+struct ScoresOut<'a> {
+    wd: &'a WorkDir,
+    label: &'a str,
+    spec: &'a Spec,
+    pass_score: f64,
+}
+
+/// The columns of a model verifier's scores: the rule verifiers' five, then
+/// how each verdict was reached and what the judge said.
+pub fn judge_score_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = rollout::score_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend([
+        Field::new("outcome", DataType::Utf8, false),
+        Field::new("judge_raw", DataType::Utf8, true),
+        Field::new("judge_prompt_tokens", DataType::UInt32, true),
+        Field::new("judge_completion_tokens", DataType::UInt32, true),
+        Field::new("judge_latency_ms", DataType::UInt64, true),
+        Field::new("judge_error", DataType::Utf8, true),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+impl ScoresOut<'_> {
+    fn write(&self, w: ShardWork, report: &mut JudgeReport) -> Result<(), JudgeError> {
+        let n = w.rows.len();
+        let mut score = Vec::with_capacity(n);
+        let mut pred: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut outcome = Vec::with_capacity(n);
+        let mut raw: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut ptok = Vec::with_capacity(n);
+        let mut ctok = Vec::with_capacity(n);
+        let mut lat = Vec::with_capacity(n);
+        let mut err: Vec<Option<String>> = Vec::with_capacity(n);
+        for (row, plan) in w.rows.iter().zip(&w.plans) {
+            let (judged, record, error) = match plan {
+                Plan::Settled(j) => (j.clone(), None, None),
+                Plan::Ask { key, .. } => match (w.saved.get(key), w.failed.get(key)) {
+                    (Some(r), _) => (super::read_answer(self.spec, &r.raw, &row.row()), Some(r), None),
+                    (None, Some(e)) => (
+                        Judged {
+                            score: None,
+                            pred: None,
+                            outcome: Outcome::Failed,
+                        },
+                        None,
+                        Some(e.clone()),
+                    ),
+                    (None, None) => unreachable!("a finished shard has every request answered or failed"),
+                },
+            };
+            if judged.outcome == Outcome::Unparsed
+                && report.unparsed_examples.len() < 3
+                && let Some(r) = record
+            {
+                report.unparsed_examples.push(short(&r.raw));
+            }
+            *report.outcomes.entry(judged.outcome.name()).or_default() += 1;
+            report.scored += 1;
+            if row.valid {
+                report.valid += 1;
+                let judge_pass = judged.score.map(|s| s >= self.pass_score);
+                report.pass += u64::from(judge_pass == Some(true));
+                if let (Some(inline), Some(judge)) = (row.inline, judge_pass) {
+                    let rules = inline >= crate::store::rollout::PASS_SCORE;
+                    report.agreement[match (rules, judge) {
+                        (true, true) => 0,
+                        (true, false) => 1,
+                        (false, true) => 2,
+                        (false, false) => 3,
+                    }] += 1;
+                }
+            }
+            score.push(judged.score);
+            pred.push(judged.pred);
+            outcome.push(judged.outcome.name());
+            raw.push(record.map(|r| r.raw.clone()));
+            ptok.push(record.and_then(|r| r.prompt_tokens));
+            ctok.push(record.and_then(|r| r.completion_tokens));
+            lat.push(record.map(|r| r.latency_ms));
+            err.push(error);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(w.rows.iter().map(|r| r.id.as_str()))),
+            Arc::new(UInt32Array::from_iter_values(w.rows.iter().map(|r| r.rollout_idx))),
+            Arc::new(Float64Array::from(score)),
+            Arc::new(StringArray::from(pred)),
+            Arc::new(StringArray::from(vec![self.label; n])),
+            Arc::new(StringArray::from(outcome)),
+            Arc::new(StringArray::from(raw)),
+            Arc::new(UInt32Array::from(ptok)),
+            Arc::new(UInt32Array::from(ctok)),
+            Arc::new(UInt64Array::from(lat)),
+            Arc::new(StringArray::from(err)),
+        ];
+        let batch = RecordBatch::try_new(judge_score_schema(), columns)?;
+        let path = rollout::score_path(self.wd.root(), self.label, w.shard);
+        let mut file = ParquetFile::create(&path, judge_score_schema())?;
+        file.write(&batch)?;
+        file.commit()?;
+        w.writer.commit()?;
+        Ok(())
+    }
+}
+
+/// The first 200 characters of `s`, on one line.
+fn short(s: &str) -> String {
+    let one_line = s.replace('\n', " ");
+    match one_line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_answers_keep_text_thinking_or_logprobs() {
+        let body = r#"{"choices":[{"message":{"content":"Yes","reasoning_content":"hmm"},
+            "logprobs":{"content":[{"token":"Yes","logprob":-0.1,"top_logprobs":[{"token":"Yes","logprob":-0.1},{"token":"No","logprob":-2.4}]}]}}],
+            "usage":{"prompt_tokens":120,"completion_tokens":1}}"#;
+        let a = parse_chat(body, false).unwrap();
+        assert_eq!(a.raw, "<think>hmm</think>Yes");
+        assert_eq!((a.prompt_tokens, a.completion_tokens), (Some(120), Some(1)));
+        let a = parse_chat(body, true).unwrap();
+        let v: Value = serde_json::from_str(&a.raw).unwrap();
+        assert_eq!(v["top_logprobs"][1]["token"], "No");
+        assert!(parse_chat("{}", false).is_err());
+    }
+}
