@@ -8,7 +8,6 @@ pub mod charts;
 pub mod compare;
 pub mod report;
 
-use crate::store::rollout::PASS_SCORE;
 use crate::store::state::GuardRecord;
 use std::collections::BTreeMap;
 
@@ -285,6 +284,7 @@ pub async fn compute(
     label: Option<&str>,
 ) -> Result<Stats, AnalyzeError> {
     let ctx = crate::sql::session_with_scores(wd, label).await?;
+    let pass = crate::store::rollout::pass_score(wd.root(), label);
     let state = RunState::load(&wd.state_path())?;
     let mut s = Stats {
         work_dir: wd.root().display().to_string(),
@@ -399,13 +399,13 @@ pub async fn compute(
     s.completion_tokens_pass = percentiles(
         &ctx,
         "completion_tokens",
-        &format!("results WHERE valid AND score >= {PASS_SCORE:?}"),
+        &format!("results WHERE valid AND score >= {pass:?}"),
     )
     .await?;
     s.completion_tokens_fail = percentiles(
         &ctx,
         "completion_tokens",
-        &format!("results WHERE valid AND score < {PASS_SCORE:?}"),
+        &format!("results WHERE valid AND score < {pass:?}"),
     )
     .await?;
     s.latency_ms = percentiles(&ctx, "latency_ms", "results WHERE error IS NULL").await?;

@@ -214,3 +214,12 @@ pub fn unfinished(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
     }
     .into())
 }
+
+/// The scores a command reads: the label given, else the run's verifier's
+/// when it calls a model (its verdicts live only in `scores/<label>/`),
+/// else the inline verdicts (`None`).
+pub fn scores_label<'a>(config: &'a Config, given: Option<&'a str>) -> Option<&'a str> {
+    given.or_else(|| {
+        crate::judge::is_model_verifier(&config.verifier.kind).then(|| config.verifier.label())
+    })
+}

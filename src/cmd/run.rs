@@ -5,10 +5,12 @@ use crate::pipeline::{self, Connection, Run};
 
 use super::common::{ConfigArgs, finish, open_run, unfinished};
 
-/// Run the pipeline: prepare, sample (with inline scoring), format, analyze
+/// Run the pipeline: prepare, sample (with inline scoring), judge, format, analyze
 ///
 /// Each stage skips what the work dir already has, so the same command with
-/// work_dir=WORK_DIR resumes an interrupted run. The formatters write
+/// work_dir=WORK_DIR resumes an interrupted run. A verifier that calls a
+/// model (llm-judge, mcq-llm-as-judge, reward-model) scores every rollout
+/// after sampling, into WORK_DIR/scores/<label>/. The formatters write
 /// WORK_DIR/train/, analyze writes WORK_DIR/summary/ (stats, charts,
 /// report.html), and a short summary (prompts, rollouts, pass rates,
 /// training rows) is printed on stdout.
@@ -28,8 +30,18 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     pipeline::prepare(&run).await?;
     let report = pipeline::sample(&run, connection, quiet).await?;
     finish(&run, &report)?;
-    let formats = crate::formatter::write_all(&run.wd, &run.resolved.config, None).await?;
-    let stats = crate::analyze::write_summary(&run.wd, &run.resolved.config, None).await?;
+    let config = &run.resolved.config;
+    let scores = if crate::judge::is_model_verifier(&config.verifier.kind) {
+        // The model verifier scores the finished rollouts; a run with
+        // prompts left unfinished is judged once a resume finishes them.
+        unfinished(&run, &report)?;
+        pipeline::judge(&run.wd, config).await?;
+        Some(config.verifier.label())
+    } else {
+        None
+    };
+    let formats = crate::formatter::write_all(&run.wd, config, scores).await?;
+    let stats = crate::analyze::write_summary(&run.wd, config, scores).await?;
     print_summary(&run, &stats);
     for f in &formats {
         println!(

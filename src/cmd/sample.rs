@@ -15,7 +15,9 @@ use super::common::{ConfigArgs, finish, open_run, unfinished};
 /// prompt stops at sampling.max_rollouts valid rollouts, at
 /// sampling.max_steps, or once every formatter is satisfied. Ctrl-C saves
 /// what arrived; running the same command with work_dir=WORK_DIR resumes
-/// exactly where it stopped.
+/// exactly where it stopped. A verifier that calls a model (llm-judge,
+/// mcq-llm-as-judge, reward-model) scores the rollouts after sampling,
+/// through the judge.* server, into WORK_DIR/scores/<label>/.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -32,5 +34,9 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     pipeline::prepare(&run).await?;
     let report = pipeline::sample(&run, connection, quiet).await?;
     finish(&run, &report)?;
-    unfinished(&run, &report)
+    unfinished(&run, &report)?;
+    if crate::judge::is_model_verifier(&run.resolved.config.verifier.kind) {
+        pipeline::judge(&run.wd, &run.resolved.config).await?;
+    }
+    Ok(())
 }

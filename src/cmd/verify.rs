@@ -7,20 +7,24 @@ use crate::verifier::REGISTRY;
 
 use super::common::{check_overrides, open_saved};
 
-/// Re-score saved rollouts with any verifier (no inference)
+/// Re-score saved rollouts with any verifier (no new sampling)
 ///
-/// Scores every saved response in WORK_DIR/rollout/ against its prompt's
-/// gold answer with verifier.type (default: the run's verifier) and
-/// verifier.options, and writes scores/<label>/shard_NNNN.parquet (label:
-/// verifier.label, default the verifier name). Prints how many verdicts
-/// changed against the scores given while sampling. Rollouts are only read.
+/// Scores every saved response in WORK_DIR/rollout/ with verifier.type
+/// (default: the run's verifier) and verifier.options, and writes
+/// scores/<label>/shard_NNNN.parquet (label: verifier.label, default the
+/// verifier name). Rule verifiers print how many verdicts changed against
+/// the scores given while sampling. Verifiers that call a model send their
+/// requests to the judge.* server (judge.base_url, judge.model, ...); every
+/// answer is saved as it arrives, so a stopped run resumes with the same
+/// command and nothing already judged is sent again. Rollouts are only read.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directory.
     #[arg(required_unless_present = "list")]
     work_dir: Option<PathBuf>,
-    /// Verifier overrides: verifier.type=mcq-rlvr verifier.label=mcq-v2
-    /// verifier.options.tolerance=1e-4
+    /// Verifier and judge overrides: verifier.type=mcq-rlvr
+    /// verifier.label=mcq-v2 verifier.options.tolerance=1e-4
+    /// judge.base_url=http://127.0.0.1:8001/v1 judge.model=NAME
     #[arg(value_name = "KEY=VALUE")]
     overrides: Vec<String>,
     /// List the verifiers and exit.
@@ -36,14 +40,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn run_in(args: Args) -> anyhow::Result<()> {
     if args.list {
         for entry in REGISTRY {
-            println!("{:<10} {}", entry.name, entry.description);
+            println!("{:<17} {}", entry.name, entry.description);
+        }
+        for (name, description) in crate::judge::KINDS {
+            println!("{name:<17} {description}");
         }
         return Ok(());
     }
     let dir = args.work_dir.expect("clap requires work_dir");
-    check_overrides("verify", &args.overrides, &["verifier."])?;
+    check_overrides("verify", &args.overrides, &["verifier.", "judge."])?;
     let (wd, config) = open_saved(&dir, &args.overrides, &["verifier"])?;
     let wd = wd.locked()?;
+    if crate::judge::is_model_verifier(&config.verifier.kind) {
+        crate::pipeline::judge(&wd, &config).await?;
+        return Ok(());
+    }
     let totals = crate::rescore::rescore(&wd, &config).await?;
     let vc = &config.verifier;
     let label = vc.label();

@@ -4,6 +4,7 @@
 //! same steps resume an interrupted run. The commands (`rsr run`, `rsr
 //! prepare`, `rsr sample`) parse arguments, call these steps and print.
 
+mod judge;
 mod prepare;
 mod sample;
 
@@ -12,6 +13,7 @@ use anyhow::Context;
 use crate::config::Resolved;
 use crate::store::WorkDir;
 
+pub use judge::{JudgeConnection, judge};
 pub use prepare::prepare;
 pub use sample::{Connection, check_before_sampling, fully_sampled, sample};
 

@@ -66,6 +66,27 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
         }
     }
     run.resolved.require("sampler.model")?;
+    check_judge(&run.resolved.config)
+}
+
+/// A model verifier's judge server must be named (or launchable) before
+/// anything is sampled.
+fn check_judge(config: &crate::config::Config) -> anyhow::Result<()> {
+    if !crate::judge::is_model_verifier(&config.verifier.kind) {
+        return Ok(());
+    }
+    let spec = crate::judge::Spec::from_config(&config.verifier)?;
+    let s = spec.server_config(&config.judge);
+    if s.base_url.is_none() {
+        server::template(&s)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("sampler.", "judge.")))?;
+    }
+    if s.model.is_none() && (s.base_url.is_some() || server::default_model_name(&s).is_none()) {
+        anyhow::bail!(
+            "judge.model is not set: verifier {} asks a judge model; name it (judge.model=NAME) with judge.base_url",
+            config.verifier.kind
+        );
+    }
     Ok(())
 }
 
@@ -196,7 +217,15 @@ pub async fn sample(
     quiet: bool,
 ) -> anyhow::Result<SampleReport> {
     let config = &run.resolved.config;
-    let verifier = crate::verifier::build(&config.verifier.kind, &config.verifier.options)?;
+    // A model verifier scores after sampling (the judge step), not inline.
+    let verifier = if crate::judge::is_model_verifier(&config.verifier.kind) {
+        None
+    } else {
+        Some(crate::verifier::build(
+            &config.verifier.kind,
+            &config.verifier.options,
+        )?)
+    };
     let state = RunState::load(&run.wd.state_path())?;
     if all_done(&state) {
         // Nothing to request: no server is launched or asked.
@@ -210,7 +239,11 @@ pub async fn sample(
         });
     }
     let c = &state.counters;
-    if verifier.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
+    let needs_gold = match &verifier {
+        Some(v) => v.needs_gold(),
+        None => crate::judge::Spec::from_config(&config.verifier)?.needs_gold(),
+    };
+    if needs_gold && c.prompts > 0 && c.prompts_without_answer == c.prompts {
         run.discard_if_new();
         anyhow::bail!(
             "none of the {} prompts in {} has a gold answer, and verifier {} scores against one: \

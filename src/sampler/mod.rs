@@ -148,8 +148,10 @@ pub struct SampleReport {
 pub struct SampleContext {
     /// The backend.
     pub backend: Arc<Backend>,
-    /// The verifier scoring inline.
-    pub verifier: Arc<dyn Verifier>,
+    /// The verifier scoring inline; `None` when the run's verifier calls a
+    /// model and scores after sampling (rows then have no inline score, and
+    /// prompts sample until `max_rollouts`: early stop needs verdicts).
+    pub verifier: Option<Arc<dyn Verifier>>,
     /// Model name recorded in rows.
     pub model: String,
     /// Retry counter shared with the backend.
@@ -229,7 +231,10 @@ pub async fn sample(
     let writer_cfg = WriterConfig {
         root: wd.root().to_path_buf(),
         state_path: wd.state_path(),
-        label: config.verifier.label().to_string(),
+        label: ctx
+            .verifier
+            .is_some()
+            .then(|| config.verifier.label().to_string()),
         flush_rows: config.sampling.flush_rows.get(),
         flush_after: Duration::from_secs_f64(config.sampling.flush_seconds),
     };
@@ -387,7 +392,7 @@ async fn run_request(
     backend: &Backend,
     prompt: &Prompt,
     req: Request,
-    verifier: &dyn Verifier,
+    verifier: Option<&dyn Verifier>,
     model: &Arc<str>,
 ) -> Outcome {
     let n = req.rollouts.len() as u32;
@@ -455,9 +460,16 @@ async fn run_request(
 }
 
 /// Fills a row from a choice and its inline verdict.
-fn score(mut row: RolloutRow, c: Choice, prompt: &Prompt, verifier: &dyn Verifier) -> RolloutRow {
+fn score(
+    mut row: RolloutRow,
+    c: Choice,
+    prompt: &Prompt,
+    verifier: Option<&dyn Verifier>,
+) -> RolloutRow {
     let cut = c.finish_reason.as_deref() == Some("length");
-    if let (Some(response), Some(gold)) = (c.content.as_deref(), prompt.answer.as_deref()) {
+    if let (Some(response), Some(gold), Some(verifier)) =
+        (c.content.as_deref(), prompt.answer.as_deref(), verifier)
+    {
         let verdict = verifier.verify(&Sample {
             response,
             gold,

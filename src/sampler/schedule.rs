@@ -85,7 +85,7 @@ impl<'a> Scheduler<'a> {
         // Not for runs that ask for one response per prompt.
         let identical = (runs("identical", s.allow_identical) && io.policy.max_rollouts >= 2)
             .then(|| IdenticalGuard::new(s.identical_window.get(), s.max_identical_rate));
-        let answers = (runs("no_answer", s.allow_no_answer) && ctx.verifier.needs_gold())
+        let answers = (runs("no_answer", s.allow_no_answer) && ctx.verifier.as_ref().is_some_and(|v| v.needs_gold()))
             .then(|| AnswerGuard::new(s.no_answer_window.get(), s.max_no_answer_rate));
         let breaker = Breaker::new(
             config.sampling.failure_window.get(),
@@ -226,12 +226,12 @@ impl<'a> Scheduler<'a> {
                 break;
             };
             let prompt = Arc::clone(&self.active[&req.key].prompt);
-            let verifier = Arc::clone(&self.io.ctx.verifier);
+            let verifier = self.io.ctx.verifier.clone();
             let model = Arc::clone(&self.model);
             let backend = Arc::clone(&self.io.ctx.backend);
             self.in_flight.spawn(async move {
                 let asked = req.clone();
-                let request = run_request(&backend, &prompt, req, verifier.as_ref(), &model);
+                let request = run_request(&backend, &prompt, req, verifier.as_deref(), &model);
                 caught(request, &prompt, asked, &model).await
             });
         }
@@ -309,7 +309,7 @@ impl<'a> Scheduler<'a> {
         rows: &[RolloutRow],
     ) -> Result<Option<String>, SampleError> {
         let mut decisions: Vec<(&'static str, GuardRecord, Option<String>)> = Vec::new();
-        let verifier = self.io.ctx.verifier.name();
+        let verifier = self.io.ctx.verifier.as_ref().map_or("-", |v| v.name());
         let max_tokens = self.io.config.sampler.max_tokens.get();
         let s = &self.io.config.sampling;
         let a = self

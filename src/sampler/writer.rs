@@ -39,8 +39,9 @@ pub struct WriterConfig {
     pub root: PathBuf,
     /// `state.json`.
     pub state_path: PathBuf,
-    /// Label of `scores/<label>/`.
-    pub label: String,
+    /// Label of `scores/<label>/` for the inline verdicts; `None` when a
+    /// model verifier scores after sampling (its own step writes there).
+    pub label: Option<String>,
     /// Rows per part file at most.
     pub flush_rows: usize,
     /// Age after which buffered rows are written.
@@ -104,7 +105,9 @@ pub fn run(
                 if buf.remaining == 0 {
                     report.parts += flush(&cfg, shard, buf)?;
                     shards.remove(&shard);
-                    write_inline_scores(&cfg.root, &cfg.label, shard)?;
+                    if let Some(label) = &cfg.label {
+                        write_inline_scores(&cfg.root, label, shard)?;
+                    }
                     state.set_status(&cfg.state_path, shard, ShardStatus::Done)?;
                     tracing::debug!("shard {shard} done");
                 }

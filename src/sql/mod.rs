@@ -118,7 +118,7 @@ async fn open(
         )));
     }
     if has_rollouts {
-        views::register(&ctx, label, validity).await?;
+        views::register(&ctx, label, validity, rollout::pass_score(root, label)).await?;
     }
     Ok(ctx)
 }

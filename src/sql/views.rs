@@ -13,10 +13,13 @@ use datafusion::prelude::SessionContext;
 
 use crate::store::rollout::{PASS_SCORE, Validity};
 
+
 /// `sql/views/results.sql`.
 pub const RESULTS: &str = include_str!("../../sql/views/results.sql");
 /// `sql/views/prompts.sql`.
 pub const PROMPTS: &str = include_str!("../../sql/views/prompts.sql");
+/// `sql/views/disagreements.sql`.
+pub const DISAGREEMENTS: &str = include_str!("../../sql/views/disagreements.sql");
 /// `sql/views/candidates.sql`.
 pub const CANDIDATES: &str = include_str!("../../sql/views/candidates.sql");
 
@@ -31,8 +34,15 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 /// Creates `results` (with the verdicts of `scores` label `label`, or the
-/// inline ones when `None`, and validity by `validity`) and `prompts`.
-pub async fn register(ctx: &SessionContext, label: Option<&str>, validity: Validity) -> Result<()> {
+/// inline ones when `None`, and validity by `validity`) and `prompts` (a
+/// valid rollout passes at `pass_score`, [`PASS_SCORE`] but for model
+/// verifiers' labels: [`crate::store::rollout::pass_score`]).
+pub async fn register(
+    ctx: &SessionContext,
+    label: Option<&str>,
+    validity: Validity,
+    pass_score: f64,
+) -> Result<()> {
     let (verdict, join) = match label {
         None => (
             "r.score, r.pred, 'inline' AS verifier".to_string(),
@@ -59,8 +69,16 @@ pub async fn register(ctx: &SessionContext, label: Option<&str>, validity: Valid
         &[("verdict", &verdict), ("join", &join), ("valid", &valid)],
     );
     ctx.sql(&results).await?;
-    let pass = format!("{PASS_SCORE:?}");
+    let pass = format!("{pass_score:?}");
     ctx.sql(&fill(PROMPTS, &[("pass_score", &pass)])).await?;
+    if label.is_some() {
+        let inline = format!("{PASS_SCORE:?}");
+        ctx.sql(&fill(
+            DISAGREEMENTS,
+            &[("inline_pass", &inline), ("pass_score", &pass)],
+        ))
+        .await?;
+    }
     Ok(())
 }
 
@@ -121,7 +139,7 @@ mod tests {
 
     async fn views(label: Option<&str>, drop_truncated: bool) -> (String, String) {
         let ctx = session().await;
-        register(&ctx, label, Validity { drop_truncated })
+        register(&ctx, label, Validity { drop_truncated }, PASS_SCORE)
             .await
             .unwrap();
         let results = rows(
@@ -181,6 +199,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn disagreements_list_the_valid_rollouts_the_sources_split_on() {
+        let ctx = session().await;
+        register(&ctx, Some("v2"), Validity::default(), PASS_SCORE)
+            .await
+            .unwrap();
+        // p1/1: the rules failed it, v2 passes it; p1/2 is truncated (not valid).
+        assert_eq!(
+            rows(
+                &ctx,
+                "SELECT id, rollout_idx, inline_score, score, side FROM disagreements"
+            )
+            .await,
+            "+----+-------------+--------------+-------+------------+
+| id | rollout_idx | inline_score | score | side       |
++----+-------------+--------------+-------+------------+
+| p1 | 1           | 0.0          | 1.0   | label only |
++----+-------------+--------------+-------+------------+"
+        );
+        // A pass score of 0.5 (P(yes) from logprobs) reads the label alike.
+        let ctx = session().await;
+        register(&ctx, Some("v2"), Validity::default(), 0.5).await.unwrap();
+        assert_eq!(
+            rows(&ctx, "SELECT count(*) AS n FROM disagreements").await,
+            "+---+
+| n |
++---+
+| 1 |
++---+"
+        );
+        // Without a label there is nothing to disagree with.
+        let ctx = session().await;
+        register(&ctx, None, Validity::default(), PASS_SCORE).await.unwrap();
+        assert!(ctx.table("disagreements").await.is_err());
+    }
+
+    #[tokio::test]
     async fn a_scores_label_replaces_the_inline_verdicts() {
         let (results, prompts) = views(Some("v2"), true).await;
         assert_eq!(
@@ -200,7 +254,7 @@ mod tests {
             "{prompts}"
         );
         let ctx = session().await;
-        let bad = register(&ctx, Some("x'; DROP"), Validity::default()).await;
+        let bad = register(&ctx, Some("x'; DROP"), Validity::default(), PASS_SCORE).await;
         assert!(bad.unwrap_err().to_string().contains("directory name"));
     }
 
@@ -212,7 +266,7 @@ mod tests {
             ", ('p1', 4, 1, 'a 42', NULL, 'stop', false, NULL, 10, 90, 5, 'm', 'e', 1, 1.0, '42')",
         )
         .await;
-        register(&ctx, None, Validity::default()).await.unwrap();
+        register(&ctx, None, Validity::default(), PASS_SCORE).await.unwrap();
         ctx.sql("CREATE VIEW selected_prompts AS SELECT * FROM prompts WHERE pass_rate > 0.1")
             .await
             .unwrap();

@@ -120,6 +120,17 @@ pub fn scores_verifier_path(root: &Path, label: &str) -> PathBuf {
     scores_dir(root).join(label).join("verifier.json")
 }
 
+/// The score from which `label`'s verdicts pass, as its `verifier.json`
+/// records it ([`PASS_SCORE`] when it records none, and for the inline
+/// verdicts): 0.5 for P(yes) from a judge's logprobs, 0 for rewards.
+pub fn pass_score(root: &Path, label: Option<&str>) -> f64 {
+    label
+        .and_then(|l| std::fs::read_to_string(scores_verifier_path(root, l)).ok())
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v.get("pass_score")?.as_f64())
+        .unwrap_or(PASS_SCORE)
+}
+
 /// The `type` of the verifier that wrote `label`'s verdicts, when recorded.
 pub fn scores_verifier(root: &Path, label: &str) -> Option<String> {
     let text = std::fs::read_to_string(scores_verifier_path(root, label)).ok()?;

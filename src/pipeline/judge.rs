@@ -1,0 +1,167 @@
+//! The judge step: the connection to the judge server (external or
+//! launched, preflighted, on the sampler's client) and the judging of every
+//! saved rollout with a model verifier into `scores/<label>/`.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::judge::{JudgeContext, JudgeReport, Spec};
+use crate::sampler::client::HttpBackend;
+use crate::sampler::server::{self, LaunchContext, ManagedServers};
+use crate::store::WorkDir;
+
+/// `sampler.*` in a server error, as the judge's keys.
+fn as_judge_keys(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.to_string().replace("sampler.", "judge."))
+}
+
+/// The judge server of `config` for `spec`, launched when `judge.base_url`
+/// is null, preflighted; launched servers stop when this is dropped.
+pub struct JudgeConnection {
+    /// The client and model.
+    pub ctx: JudgeContext,
+    _servers: Option<ManagedServers>,
+}
+
+impl JudgeConnection {
+    /// Opens (and preflights) the judge server.
+    pub async fn open(config: &Config, wd: &WorkDir, spec: &Spec) -> anyhow::Result<Self> {
+        let mut s = spec.server_config(&config.judge);
+        if s.base_url.is_none() {
+            server::template(&s).map_err(as_judge_keys)?;
+            if s.model.is_none() {
+                s.model = server::default_model_name(&s);
+            }
+        }
+        let model = s.model.clone().context(
+            "judge.model is not set: name the judge model served at judge.base_url (judge.model=NAME)",
+        )?;
+        let mut servers = None;
+        let urls = match &s.base_url {
+            Some(b) => b.urls().to_vec(),
+            None => {
+                let ctx = LaunchContext {
+                    work_dir: wd.root().to_path_buf(),
+                    input: wd.input_path(),
+                    logs_dir: wd.logs_dir().join("judge"),
+                    gpus: server::visible_gpus(),
+                };
+                std::fs::create_dir_all(&ctx.logs_dir)
+                    .with_context(|| format!("cannot create {}", ctx.logs_dir.display()))?;
+                let specs = server::plan(&s, &ctx, 1).map_err(as_judge_keys)?;
+                let launched =
+                    ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout))
+                        .await?;
+                let urls = launched.urls().to_vec();
+                servers = Some(launched);
+                urls
+            }
+        };
+        let backend = HttpBackend::new(&s, &model, &urls, Arc::new(AtomicU64::new(0)))?;
+        for w in crate::sampler::preflight::check(&backend, &model)
+            .await
+            .map_err(as_judge_keys)?
+        {
+            tracing::warn!("judge: {w}");
+        }
+        Ok(Self {
+            ctx: JudgeContext {
+                backend: Arc::new(backend),
+                model,
+            },
+            _servers: servers,
+        })
+    }
+}
+
+/// Judges every saved rollout of `wd` with the model verifier of `config`
+/// and prints what it did; fails (non-zero exit) when the run stopped early
+/// or requests failed, naming the command that finishes it.
+pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<JudgeReport> {
+    let spec = Spec::from_config(&config.verifier)?;
+    let state = crate::store::RunState::load(&wd.state_path())?;
+    let c = &state.counters;
+    if spec.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
+        anyhow::bail!(
+            "none of the {} prompts has a gold answer, and {} (template {}) compares with one: \
+             use verifier.options.template=rubric or verifier.type=reward-model for prompts without answers",
+            c.prompts,
+            config.verifier.kind,
+            config
+                .verifier
+                .options
+                .get("template")
+                .and_then(|t| t.as_str())
+                .unwrap_or("correctness")
+        );
+    }
+    let connection = JudgeConnection::open(config, wd, &spec).await?;
+    let report = crate::judge::judge(wd, config, &spec, &connection.ctx).await?;
+    print_report(wd, config, &report);
+    if let Some(why) = &report.stopped {
+        anyhow::bail!(
+            "judging stopped: {why}. {} of {} shard(s) scored; answers received are saved: run the same command again to finish (nothing judged is sent twice)",
+            report.shards,
+            report.shards_total
+        );
+    }
+    if report.failed_requests > 0 {
+        let causes: Vec<String> = report.failures.iter().take(3).map(|g| g.line()).collect();
+        anyhow::bail!(
+            "{} judge request(s) failed after their retries, so their rollouts have no score:\n  {}\nrun the same command again to ask them again (answers already saved are not sent)",
+            report.failed_requests,
+            causes.join("\n  ")
+        );
+    }
+    Ok(report)
+}
+
+fn print_report(wd: &WorkDir, config: &Config, r: &JudgeReport) {
+    let label = config.verifier.label();
+    let outcomes: Vec<String> = r.outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    tracing::info!(
+        "judged {} rollouts with {} -> {} ({} of {} shard file(s)): {}; {} request item(s) sent ({} requests, {} prompt + {} completion tokens), {} answered from saved answers, in {:.1} s",
+        r.scored,
+        config.verifier.kind,
+        crate::store::rollout::scores_dir(wd.root()).join(label).display(),
+        r.shards,
+        r.shards_total,
+        outcomes.join(", "),
+        r.sent,
+        r.requests,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.cached,
+        r.elapsed.as_secs_f64()
+    );
+    if r.valid > 0 {
+        tracing::info!(
+            "{} of {} valid rollouts pass ({:.1}%)",
+            r.pass,
+            r.valid,
+            100.0 * r.pass as f64 / r.valid as f64
+        );
+    }
+    let [both, rules, judge, neither] = r.agreement;
+    if both + rules + judge + neither > 0 {
+        tracing::info!(
+            "against the inline verdicts: {both} both pass, {rules} inline only, {judge} {label} only, {neither} both fail (rsr sql {} \"SELECT * FROM disagreements\" --scores {label} lists them)",
+            wd.root().display()
+        );
+    }
+    let unparsed = r.outcomes.get("unparsed").copied().unwrap_or(0);
+    if unparsed > 0 {
+        tracing::warn!(
+            "{unparsed} judge answer(s) could not be read, so those rollouts have no score; some of them: {}. Fix the template or verifier.options (parser, verdict_pattern, pass_words) and run rsr verify again: saved answers are re-read, not asked again",
+            r.unparsed_examples
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
