@@ -4,6 +4,11 @@
 //! read from a file), and injects faults on demand: 429 with Retry-After,
 //! 500, 400, timeouts, malformed JSON, dropped connections, truncation, and
 //! a server that dies after N requests.
+//! Answers judge prompts (rsr's shipped `correctness`, `rubric` and `mcq`
+//! templates) with a verdict that is right with a set probability, sometimes
+//! one no parser can read, and with `top_logprobs` when asked; and serves
+//! reward models' `POST /classify` (vLLM and SGLang shapes), `/pooling` and
+//! `/get_reward` with a deterministic reward (higher for right answers).
 //! Also serves `GET /health`, `GET /v1/models` and `GET /stats` (counters).
 
 use std::collections::HashMap;
@@ -118,6 +123,12 @@ struct Args {
     /// Seed of the coin flips.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Probability that a judge verdict (correctness template) is right.
+    #[arg(long, default_value_t = 1.0)]
+    judge_accuracy: f64,
+    /// Share of judge answers no parser can read.
+    #[arg(long, default_value_t = 0.0)]
+    judge_garbage: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,6 +173,9 @@ struct Stats {
     dropped: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    judge_requests: AtomicU64,
+    reward_requests: AtomicU64,
+    reward_items: AtomicU64,
 }
 
 struct Mock {
@@ -296,7 +310,126 @@ impl Mock {
                 self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                 out
             }
+            ("POST", "/classify" | "/v1/classify" | "/pooling" | "/get_reward") => {
+                if let Some(refused) = self.refuse_key(&req) {
+                    return Ok(refused);
+                }
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|_| Hangup)?
+                    .to_bytes();
+                Ok(self.reward(&path, &body).await)
+            }
             _ => Ok(error_response(StatusCode::NOT_FOUND, "no such route")),
+        }
+    }
+
+    /// A reward model's answer: one deterministic reward per conversation,
+    /// near 2 when its last turn holds the prompt's gold answer, near -1
+    /// otherwise (a hash of the text when the prompt is unknown).
+    async fn reward(&self, path: &str, body: &[u8]) -> Response<Body> {
+        let count = self.stats.reward_requests.fetch_add(1, Ordering::Relaxed);
+        let mut rng = SplitMix::new(self.args.seed ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        tokio::time::sleep(self.latency(&mut rng)).await;
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return error_response(StatusCode::BAD_REQUEST, "invalid JSON");
+        };
+        let reward_of_text = |t: &str| -> f64 {
+            let h = fnv(t);
+            -3.0 + 6.0 * ((h % 10_000) as f64 / 10_000.0)
+        };
+        let reward_of_messages = |m: &Value| -> f64 {
+            let Some(turns) = m.as_array() else {
+                return 0.0;
+            };
+            let (last, prompt) = match turns.split_last() {
+                Some((l, p)) => (l, p),
+                None => return 0.0,
+            };
+            let reply = last.get("content").and_then(Value::as_str).unwrap_or("");
+            let jitter = ((fnv(reply) % 1000) as f64) / 1000.0 - 0.5;
+            match self.gold.get(&Value::Array(prompt.to_vec()).to_string()) {
+                Some(gold) if boxed(reply).as_deref() == Some(gold.trim()) => 2.0 + jitter,
+                Some(_) => -1.0 + jitter,
+                None => reward_of_text(reply),
+            }
+        };
+        let texts = |key: &str| -> Vec<String> {
+            match v.get(key) {
+                Some(Value::String(s)) => vec![s.clone()],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let rewards: Vec<f64>;
+        let answer = if path == "/get_reward" {
+            rewards = texts("query").iter().map(|t| reward_of_text(t)).collect();
+            json!({"rewards": rewards, "scores": rewards})
+        } else if let Some(m) = v.get("messages") {
+            rewards = vec![reward_of_messages(m)];
+            if path == "/pooling" {
+                json!({"object": "list", "data": [{"index": 0, "object": "pooling", "data": [rewards[0]]}]})
+            } else {
+                json!({"object": "list", "data": [{"index": 0, "label": "LABEL_0", "probs": [rewards[0]], "num_classes": 1}]})
+            }
+        } else if v.get("text").is_some() {
+            rewards = texts("text").iter().map(|t| reward_of_text(t)).collect();
+            Value::Array(rewards.iter().map(|r| json!({"embedding": [r], "meta_info": {}})).collect())
+        } else {
+            return error_response(StatusCode::BAD_REQUEST, "expected messages, text or query");
+        };
+        self.stats
+            .reward_items
+            .fetch_add(rewards.len() as u64, Ordering::Relaxed);
+        json_response(StatusCode::OK, answer)
+    }
+
+    /// The answer to a judge prompt written from rsr's shipped templates,
+    /// or `None` for any other prompt.
+    fn judge_answer(&self, prompt: &str, rng: &mut SplitMix) -> Option<(String, Option<f64>)> {
+        let section = |start: &str, end: &str| -> Option<String> {
+            let from = prompt.find(start)? + start.len();
+            let to = prompt[from..].find(end).map_or(prompt.len(), |e| from + e);
+            Some(prompt[from..to].trim().to_string())
+        };
+        let a = &self.args;
+        let garbage = a.judge_garbage > 0.0 && rng.next_f64() < a.judge_garbage;
+        if prompt.contains("[Reference answer]") {
+            let reference = section("[Reference answer]", "[Response]")?;
+            let response = section("[Response]", "\n\nCompare").unwrap_or_default();
+            let right = boxed(&response).as_deref() == Some(reference.as_str());
+            let honest = rng.next_f64() < a.judge_accuracy;
+            let yes = right == honest;
+            if garbage {
+                return Some(("I cannot decide without more context.".into(), None));
+            }
+            let p_yes = if yes { 0.9 } else { 0.1 };
+            Some((if yes { "yes" } else { "no" }.into(), Some(p_yes)))
+        } else if prompt.contains("[Reply]") {
+            if garbage {
+                return Some(("A reasonable reply overall.".into(), None));
+            }
+            let reply = section("[Reply]", "Rate the reply").unwrap_or_default();
+            let rating = 1 + fnv(&reply) % 10;
+            Some((format!("The reply addresses the request.\nRating: [[{rating}]]"), None))
+        } else if prompt.contains("find the option it chose") {
+            if garbage {
+                return Some(("It is hard to say.".into(), None));
+            }
+            let response = section("[Response]", "Which option").unwrap_or_default();
+            let letter = response
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| w.len() == 1 && ("A"..="E").contains(w))
+                .next_back()
+                .map_or_else(|| "none".to_string(), str::to_string);
+            Some((letter, None))
+        } else {
+            None
         }
     }
 
@@ -329,6 +462,8 @@ impl Mock {
             "status_401": g(&s.status_401),
             "timeouts": g(&s.timeouts), "malformed": g(&s.malformed), "dropped": g(&s.dropped),
             "in_flight": g(&s.in_flight), "max_in_flight": g(&s.max_in_flight),
+            "judge_requests": g(&s.judge_requests),
+            "reward_requests": g(&s.reward_requests), "reward_items": g(&s.reward_items),
         })
     }
 
@@ -412,6 +547,46 @@ impl Mock {
                 .header("content-type", "application/json")
                 .body(full("{\"choices\": [{\"message\": "))
                 .expect("valid response"));
+        }
+        let user_text = messages
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if let Some((content, p_yes)) = self.judge_answer(user_text, &mut rng) {
+            self.stats.judge_requests.fetch_add(1, Ordering::Relaxed);
+            self.stats.ok.fetch_add(1, Ordering::Relaxed);
+            let mut choice = json!({
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            });
+            if request.get("logprobs").and_then(Value::as_bool) == Some(true) {
+                let top = match p_yes {
+                    Some(p) => json!([
+                        {"token": "yes", "logprob": p.ln()},
+                        {"token": "no", "logprob": (1.0 - p).ln()},
+                    ]),
+                    None => json!([{"token": "I", "logprob": -0.01}]),
+                };
+                let first = top[0].clone();
+                choice["logprobs"] = json!({"content": [{
+                    "token": first["token"], "logprob": first["logprob"], "top_logprobs": top,
+                }]});
+            }
+            let prompt_tokens = user_text.len() as u64 / 4;
+            return Ok(json_response(
+                StatusCode::OK,
+                json!({
+                    "id": format!("chatcmpl-mock-{count}"),
+                    "object": "chat.completion",
+                    "model": request.get("model").cloned().unwrap_or_else(|| a.model.clone().into()),
+                    "choices": [choice],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1 + content.len() as u64 / 4,
+                              "total_tokens": prompt_tokens + 1 + content.len() as u64 / 4},
+                }),
+            ));
         }
         let key = messages.to_string();
         let gold = self.gold.get(&key).cloned().unwrap_or_else(|| "42".into());
@@ -775,6 +950,25 @@ fn wrong(gold: &str) -> String {
         return if c == 'A' { "B".into() } else { "A".into() };
     }
     format!("{g} + 1")
+}
+
+/// The content of the last `\boxed{…}` in `text`.
+fn boxed(text: &str) -> Option<String> {
+    let start = text.rfind("\\boxed{")? + "\\boxed{".len();
+    let mut depth = 1;
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(text[start..start + i].trim().to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn fnv(s: &str) -> u64 {

@@ -615,11 +615,11 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 format!("`{name}` must be a file name of letters, digits, `.`, `_` or `-`"),
             ));
         }
-        if f.fail_threshold > f.pass_threshold {
+        if f.fail_threshold > f.pass_threshold && f.min_margin.is_none() {
             return Err(invalid(
                 &key("fail_threshold"),
                 format!(
-                    "{} is above pass_threshold ({}): a response could both pass and fail",
+                    "{} is above pass_threshold ({}): a response could both pass and fail (for rewards, set min_margin: chosen and rejected then differ by at least that)",
                     f.fail_threshold, f.pass_threshold
                 ),
             ));

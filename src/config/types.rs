@@ -412,6 +412,10 @@ pub struct FormatterConfig {
     /// Responses per prompt for `top_k` / `multi_sft`.
     #[serde(default)]
     pub k: Option<NonZeroUsize>,
+    /// `dpo`: the chosen response's score must exceed the rejected one's by
+    /// at least this (rewards); none: 0.
+    #[serde(default)]
+    pub min_margin: Option<f64>,
     /// Keep prompts whose pass rate is at least this.
     #[serde(default)]
     pub min_pass_rate: Option<f64>,

@@ -8,7 +8,8 @@
 //! `max_pass_rate` and `where` filters) and `candidates` (valid results of
 //! those prompts with a score, one row per distinct response, with the
 //! prompt's `messages`, `pass_rate` and `n_valid`). Parameters
-//! `$pass_threshold`, `$fail_threshold` and `$k` are bound from the config.
+//! `$pass_threshold`, `$fail_threshold`, `$k` and `$min_margin` are bound
+//! from the config.
 
 pub mod export;
 pub mod manifest;
@@ -246,6 +247,10 @@ impl Formatter {
                 ScalarValue::Float64(Some(f.fail_threshold)),
             ),
             ("k", ScalarValue::UInt64(Some(k))),
+            (
+                "min_margin",
+                ScalarValue::Float64(Some(f.min_margin.unwrap_or(0.0))),
+            ),
         ];
         let df = ctx.sql(&self.sql).await.map_err(sql_err)?;
         let df = df.with_param_values(params).map_err(sql_err)?;

@@ -576,7 +576,7 @@ pub fn judge_score_schema() -> SchemaRef {
         .map(|f| f.as_ref().clone())
         .collect();
     fields.extend([
-        Field::new("outcome", DataType::Utf8, false),
+        Field::new("outcome", DataType::Utf8, true),
         Field::new("judge_raw", DataType::Utf8, true),
         Field::new("judge_prompt_tokens", DataType::UInt32, true),
         Field::new("judge_completion_tokens", DataType::UInt32, true),
