@@ -106,7 +106,8 @@ pub async fn rescore(wd: &WorkDir, config: &Config) -> Result<RescoreReport, Res
             totals.shards += 1;
         }
     }
-    let record = serde_json::json!({"type": vc.kind, "options": vc.options, "pass_score": PASS_SCORE});
+    let record =
+        serde_json::json!({"type": vc.kind, "options": vc.options, "pass_score": PASS_SCORE});
     let record_path = rollout::scores_verifier_path(wd.root(), &label);
     crate::store::write_atomic(&record_path, format!("{record:#}\n").as_bytes()).map_err(
         |source| RescoreError::Record {

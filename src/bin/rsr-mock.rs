@@ -379,7 +379,12 @@ impl Mock {
             }
         } else if v.get("text").is_some() {
             rewards = texts("text").iter().map(|t| reward_of_text(t)).collect();
-            Value::Array(rewards.iter().map(|r| json!({"embedding": [r], "meta_info": {}})).collect())
+            Value::Array(
+                rewards
+                    .iter()
+                    .map(|r| json!({"embedding": [r], "meta_info": {}}))
+                    .collect(),
+            )
         } else {
             return error_response(StatusCode::BAD_REQUEST, "expected messages, text or query");
         };
@@ -416,7 +421,10 @@ impl Mock {
             }
             let reply = section("[Reply]", "Rate the reply").unwrap_or_default();
             let rating = 1 + fnv(&reply) % 10;
-            Some((format!("The reply addresses the request.\nRating: [[{rating}]]"), None))
+            Some((
+                format!("The reply addresses the request.\nRating: [[{rating}]]"),
+                None,
+            ))
         } else if prompt.contains("find the option it chose") {
             if garbage {
                 return Some(("It is hard to say.".into(), None));

@@ -27,7 +27,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn run_in(args: Args) -> anyhow::Result<()> {
     let (wd, config) = open_saved(&args.work_dir, &[], &[])?;
     let wd = wd.locked()?;
-    let stats = crate::analyze::write_summary(&wd, &config, super::common::scores_label(&config, args.scores.as_deref())).await?;
+    let stats = crate::analyze::write_summary(
+        &wd,
+        &config,
+        super::common::scores_label(&config, args.scores.as_deref()),
+    )
+    .await?;
     print!("{}", crate::analyze::report::text(&stats));
     tracing::info!(
         "wrote {}/summary/ (stats.json, statistics.txt, charts/, report.html)",

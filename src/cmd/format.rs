@@ -35,7 +35,12 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     check_overrides("format", &args.overrides, &["formatter", "export."])?;
     let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let wd = wd.locked()?;
-    let reports = formatter::write_all(&wd, &config, super::common::scores_label(&config, args.scores.as_deref())).await?;
+    let reports = formatter::write_all(
+        &wd,
+        &config,
+        super::common::scores_label(&config, args.scores.as_deref()),
+    )
+    .await?;
     print_reports(&reports);
     Ok(())
 }

@@ -615,7 +615,9 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 format!("`{name}` must be a file name of letters, digits, `.`, `_` or `-`"),
             ));
         }
-        if f.fail_threshold > f.pass_threshold && f.min_margin.is_none() {
+        // sft, top_k and multi_sft never read fail_threshold.
+        let uses_fail = builtin.is_none_or(|b| b.name == "dpo");
+        if uses_fail && f.fail_threshold > f.pass_threshold && f.min_margin.is_none() {
             return Err(invalid(
                 &key("fail_threshold"),
                 format!(
@@ -653,7 +655,7 @@ fn validate_server(
     s: &SamplerConfig,
     invalid: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<(), ConfigError> {
-        if !(0.0..=2.0).contains(&s.temperature) {
+    if !(0.0..=2.0).contains(&s.temperature) {
         return Err(invalid(
             &format!("{section}.temperature"),
             format!("{} is outside 0..=2", s.temperature),

@@ -155,7 +155,9 @@ fn write_part(path: &Path, records: &[Record]) -> Result<(), StoreError> {
         vec![
             strings(&|r| &r.key),
             strings(&|r| &r.raw),
-            Arc::new(UInt32Array::from_iter(records.iter().map(|r| r.prompt_tokens))),
+            Arc::new(UInt32Array::from_iter(
+                records.iter().map(|r| r.prompt_tokens),
+            )),
             Arc::new(UInt32Array::from_iter(
                 records.iter().map(|r| r.completion_tokens),
             )),
@@ -227,9 +229,7 @@ impl ShardWriter {
     /// A writer for the next part number of `shard`.
     pub fn open(root: &Path, shard: u32) -> Result<Self, StoreError> {
         let dir = shard_dir(root, shard);
-        let next = entries(&dir, "parquet")?
-            .last()
-            .map_or(0, |(n, _)| n + 1);
+        let next = entries(&dir, "parquet")?.last().map_or(0, |(n, _)| n + 1);
         Ok(Self {
             part: dir.join(format!("part-{next:06}.parquet")),
             journal: None,
@@ -318,7 +318,11 @@ mod tests {
         assert!(saved.contains_key("c") && !saved.contains_key("d"));
         // The next writer takes the next number.
         let w = ShardWriter::open(root, 3).unwrap();
-        assert!(w.part.ends_with("part-000002.parquet"), "{}", w.part.display());
+        assert!(
+            w.part.ends_with("part-000002.parquet"),
+            "{}",
+            w.part.display()
+        );
         assert_eq!(load(root, 9).unwrap().len(), 0);
     }
 }

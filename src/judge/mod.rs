@@ -9,8 +9,8 @@
 //! sampler's client.
 
 pub mod cache;
-pub mod run;
 pub mod reward;
+pub mod run;
 pub mod template;
 pub mod verdict;
 
@@ -335,7 +335,10 @@ impl Spec {
 
     /// The judge server's sampler config for this verifier: logprob mode
     /// asks for one token with `top_logprobs`.
-    pub fn server_config(&self, judge: &crate::config::JudgeConfig) -> crate::config::SamplerConfig {
+    pub fn server_config(
+        &self,
+        judge: &crate::config::JudgeConfig,
+    ) -> crate::config::SamplerConfig {
         let mut s = judge.as_sampler();
         if let Spec::Judge {
             score: ScoreMode::Logprobs,
@@ -606,7 +609,6 @@ pub fn key(parts: &[&str]) -> String {
     format!("{h:032x}")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -669,7 +671,10 @@ mod tests {
         ) else {
             panic!("asks")
         };
-        assert!(item.contains("The answer is 4.") && !item.contains("secret"), "{item}");
+        assert!(
+            item.contains("The answer is 4.") && !item.contains("secret"),
+            "{item}"
+        );
         assert!(item.contains("What is 2+2?") && item.contains("[Reference answer]\\n4"));
         let with = Spec::from_options("llm-judge", &opts(r#"{"thinking": true}"#)).unwrap();
         let Plan::Ask { item, .. } = plan(
@@ -687,11 +692,17 @@ mod tests {
             Plan::Settled(Judged::none(Outcome::NoReference))
         );
         let rubric = Spec::from_options("llm-judge", &opts(r#"{"template": "rubric"}"#)).unwrap();
-        assert!(matches!(plan(&rubric, &row("4", None), &body, "j"), Plan::Ask { .. }));
+        assert!(matches!(
+            plan(&rubric, &row("4", None), &body, "j"),
+            Plan::Ask { .. }
+        ));
         // Unclosed thinking: score 0 without asking.
         assert!(matches!(
             plan(&spec, &row("<think>still going", Some("4")), &body, "j"),
-            Plan::Settled(Judged { outcome: Outcome::Unclosed, .. })
+            Plan::Settled(Judged {
+                outcome: Outcome::Unclosed,
+                ..
+            })
         ));
     }
 
@@ -702,7 +713,11 @@ mod tests {
         let settled = plan(&spec, &row("The answer is (B).", Some("B")), &body, "j");
         assert!(matches!(
             settled,
-            Plan::Settled(Judged { score: Some(1.0), outcome: Outcome::Rules, .. })
+            Plan::Settled(Judged {
+                score: Some(1.0),
+                outcome: Outcome::Rules,
+                ..
+            })
         ));
         let asked = plan(
             &spec,

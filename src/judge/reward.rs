@@ -157,9 +157,13 @@ mod tests {
 
     #[test]
     fn bodies_in_each_api_shape() {
-        let m = item(RewardApi::VllmClassify, ChatFormat::Chatml, MESSAGES, "Hello!");
-        let b: Value =
-            serde_json::from_str(&body(RewardApi::VllmClassify, "rm", &[&m])).unwrap();
+        let m = item(
+            RewardApi::VllmClassify,
+            ChatFormat::Chatml,
+            MESSAGES,
+            "Hello!",
+        );
+        let b: Value = serde_json::from_str(&body(RewardApi::VllmClassify, "rm", &[&m])).unwrap();
         assert_eq!(b["messages"][1]["content"], "Hello!");
         assert_eq!(b["use_activation"], false);
         let t = item(RewardApi::Openrlhf, ChatFormat::Chatml, MESSAGES, "Hello!");
@@ -168,25 +172,54 @@ mod tests {
             b["query"][1],
             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
         );
-        let t = item(RewardApi::SglangClassify, ChatFormat::Llama3, MESSAGES, "Yo");
-        let b: Value =
-            serde_json::from_str(&body(RewardApi::SglangClassify, "rm", &[&t])).unwrap();
-        assert!(b["text"][0].as_str().unwrap().starts_with("<|begin_of_text|><|start_header_id|>user"));
+        let t = item(
+            RewardApi::SglangClassify,
+            ChatFormat::Llama3,
+            MESSAGES,
+            "Yo",
+        );
+        let b: Value = serde_json::from_str(&body(RewardApi::SglangClassify, "rm", &[&t])).unwrap();
+        assert!(
+            b["text"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("<|begin_of_text|><|start_header_id|>user")
+        );
     }
 
     #[test]
     fn rewards_are_read_from_each_answer_shape() {
         let vllm = r#"{"data":[{"index":1,"probs":[-0.5],"num_classes":1},{"index":0,"probs":[2.25],"num_classes":1}]}"#;
-        assert_eq!(parse(RewardApi::VllmClassify, vllm, 2).unwrap(), vec![2.25, -0.5]);
+        assert_eq!(
+            parse(RewardApi::VllmClassify, vllm, 2).unwrap(),
+            vec![2.25, -0.5]
+        );
         let two = r#"{"data":[{"index":0,"probs":[0.4,0.6],"num_classes":2}]}"#;
-        assert!(parse(RewardApi::VllmClassify, two, 1).unwrap_err().contains("2 classes"));
+        assert!(
+            parse(RewardApi::VllmClassify, two, 1)
+                .unwrap_err()
+                .contains("2 classes")
+        );
         let pooling = r#"{"data":[{"index":0,"object":"pooling","data":[[0.1],[0.2],[1.5]]}]}"#;
-        assert_eq!(parse(RewardApi::VllmPooling, pooling, 1).unwrap(), vec![1.5]);
+        assert_eq!(
+            parse(RewardApi::VllmPooling, pooling, 1).unwrap(),
+            vec![1.5]
+        );
         let sglang = r#"[{"embedding":[0.75]},{"embedding":[-1.0]}]"#;
-        assert_eq!(parse(RewardApi::SglangClassify, sglang, 2).unwrap(), vec![0.75, -1.0]);
+        assert_eq!(
+            parse(RewardApi::SglangClassify, sglang, 2).unwrap(),
+            vec![0.75, -1.0]
+        );
         let rlhf = r#"{"rewards":[1.0,2.0,3.0],"scores":[1.0,2.0,3.0]}"#;
-        assert_eq!(parse(RewardApi::Openrlhf, rlhf, 3).unwrap(), vec![1.0, 2.0, 3.0]);
-        assert!(parse(RewardApi::Openrlhf, rlhf, 2).unwrap_err().contains("3 rewards"));
+        assert_eq!(
+            parse(RewardApi::Openrlhf, rlhf, 3).unwrap(),
+            vec![1.0, 2.0, 3.0]
+        );
+        assert!(
+            parse(RewardApi::Openrlhf, rlhf, 2)
+                .unwrap_err()
+                .contains("3 rewards")
+        );
         assert!(parse(RewardApi::Openrlhf, "<html>", 1).is_err());
     }
 }

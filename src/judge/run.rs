@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array,
-    UInt64Array,
+    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt32Type};
@@ -505,11 +504,21 @@ async fn prepare(
             text("answer")?,
             text("metadata")?,
         );
-        let idx = cast(batch.column_by_name("rollout_idx").expect("selected"), &DataType::UInt32)?;
+        let idx = cast(
+            batch.column_by_name("rollout_idx").expect("selected"),
+            &DataType::UInt32,
+        )?;
         let idx = idx.as_primitive::<UInt32Type>();
-        let inline = cast(batch.column_by_name("inline_score").expect("selected"), &DataType::Float64)?;
+        let inline = cast(
+            batch.column_by_name("inline_score").expect("selected"),
+            &DataType::Float64,
+        )?;
         let inline = inline.as_primitive::<Float64Type>();
-        let valid = batch.column_by_name("valid").expect("selected").as_boolean().clone();
+        let valid = batch
+            .column_by_name("valid")
+            .expect("selected")
+            .as_boolean()
+            .clone();
         let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
         for i in 0..batch.num_rows() {
             rows.push(RowData {
@@ -601,7 +610,11 @@ impl ScoresOut<'_> {
             let (judged, record, error) = match plan {
                 Plan::Settled(j) => (j.clone(), None, None),
                 Plan::Ask { key, .. } => match (w.saved.get(key), w.failed.get(key)) {
-                    (Some(r), _) => (super::read_answer(self.spec, &r.raw, &row.row()), Some(r), None),
+                    (Some(r), _) => (
+                        super::read_answer(self.spec, &r.raw, &row.row()),
+                        Some(r),
+                        None,
+                    ),
                     (None, Some(e)) => (
                         Judged {
                             score: None,
@@ -611,7 +624,9 @@ impl ScoresOut<'_> {
                         None,
                         Some(e.clone()),
                     ),
-                    (None, None) => unreachable!("a finished shard has every request answered or failed"),
+                    (None, None) => {
+                        unreachable!("a finished shard has every request answered or failed")
+                    }
                 },
             };
             if judged.outcome == Outcome::Unparsed
@@ -646,8 +661,12 @@ impl ScoresOut<'_> {
             err.push(error);
         }
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(w.rows.iter().map(|r| r.id.as_str()))),
-            Arc::new(UInt32Array::from_iter_values(w.rows.iter().map(|r| r.rollout_idx))),
+            Arc::new(StringArray::from_iter_values(
+                w.rows.iter().map(|r| r.id.as_str()),
+            )),
+            Arc::new(UInt32Array::from_iter_values(
+                w.rows.iter().map(|r| r.rollout_idx),
+            )),
             Arc::new(Float64Array::from(score)),
             Arc::new(StringArray::from(pred)),
             Arc::new(StringArray::from(vec![self.label; n])),

@@ -22,7 +22,13 @@ pub const SHIPPED: &[(&str, &str)] = &[
 ];
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: &[&str] = &["question", "conversation", "reference", "answer", "response"];
+pub const PLACEHOLDERS: &[&str] = &[
+    "question",
+    "conversation",
+    "reference",
+    "answer",
+    "response",
+];
 
 /// A judge prompt template.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,7 +192,10 @@ mod tests {
         }
         assert!(Template::load("correctness").unwrap().uses_reference());
         assert!(!Template::load("rubric").unwrap().uses_reference());
-        assert_eq!(Template::load("rubric").unwrap().default_parser(), Parser::Rating);
+        assert_eq!(
+            Template::load("rubric").unwrap().default_parser(),
+            Parser::Rating
+        );
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("t.txt");
         std::fs::write(&bad, "Is {question} hard?").unwrap();

@@ -266,15 +266,24 @@ mod tests {
             ("Yes.", Some(1.0)),
             ("**No**", Some(0.0)),
             ("No, the response says 5 but the reference is 4.", Some(0.0)),
-            ("The final answer matches the reference. Verdict: yes", Some(1.0)),
-            ("Both are 1/2, so they match.\n\nFinal answer: **Yes**", Some(1.0)),
+            (
+                "The final answer matches the reference. Verdict: yes",
+                Some(1.0),
+            ),
+            (
+                "Both are 1/2, so they match.\n\nFinal answer: **Yes**",
+                Some(1.0),
+            ),
             ("<think>Is 0.5 = 1/2? yes... but no</think>\nYes", Some(1.0)),
             ("The response is correct.", Some(1.0)),
             ("The response is incorrect.", Some(0.0)),
             ("The response is not correct.", Some(0.0)),
             ("Correct", Some(1.0)),
             ("It is hard to say.", None),
-            ("yes or no? I would say it depends: no idea, yes maybe", Some(1.0)),
+            (
+                "yes or no? I would say it depends: no idea, yes maybe",
+                Some(1.0),
+            ),
             ("The model says yes but the right value is no", None),
             ("<think>still thinking", None),
             ("", None),
@@ -300,10 +309,16 @@ mod tests {
     fn ratings() {
         let w = words();
         let r = |t: &str| read(Parser::Rating, &w, t).map(|(s, p)| (s, p));
-        assert_eq!(r("Clear and correct.\nRating: [[10]]"), Some((1.0, "10".into())));
+        assert_eq!(
+            r("Clear and correct.\nRating: [[10]]"),
+            Some((1.0, "10".into()))
+        );
         assert_eq!(r("Rating: [[1]]"), Some((0.0, "1".into())));
         assert_eq!(r("Good. Rating: 7/10").map(|x| x.1), Some("7".into()));
-        assert_eq!(r("[[4]] at first, then [[5.5]]").map(|x| x.1), Some("5.5".into()));
+        assert_eq!(
+            r("[[4]] at first, then [[5.5]]").map(|x| x.1),
+            Some("5.5".into())
+        );
         assert_eq!(r("Rating: [[11]]"), None);
         assert_eq!(r("A fine answer."), None);
     }
@@ -317,7 +332,10 @@ mod tests {
         assert!((p - y / (y + n)).abs() < 1e-12);
         assert_eq!(pred, "yes");
         assert_eq!(
-            from_logprobs(&w, r#"{"text":"The","top_logprobs":[{"token":"The","logprob":-0.1}]}"#),
+            from_logprobs(
+                &w,
+                r#"{"text":"The","top_logprobs":[{"token":"The","logprob":-0.1}]}"#
+            ),
             None
         );
         assert_eq!(from_logprobs(&w, "not json"), None);

@@ -127,7 +127,9 @@ fn print_report(wd: &WorkDir, config: &Config, r: &JudgeReport) {
         "judged {} rollouts with {} -> {} ({} of {} shard file(s)): {}; {} request item(s) sent ({} requests, {} prompt + {} completion tokens), {} answered from saved answers, in {:.1} s",
         r.scored,
         config.verifier.kind,
-        crate::store::rollout::scores_dir(wd.root()).join(label).display(),
+        crate::store::rollout::scores_dir(wd.root())
+            .join(label)
+            .display(),
         r.shards,
         r.shards_total,
         outcomes.join(", "),

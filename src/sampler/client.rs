@@ -221,7 +221,8 @@ impl HttpBackend {
             .await?;
         let mut generation = reply.value;
         if self.tokenize && generation.choices.len() > 1 {
-            self.tokenize_choices(&reply.endpoint, &mut generation).await;
+            self.tokenize_choices(&reply.endpoint, &mut generation)
+                .await;
         }
         generation.endpoint = reply.endpoint;
         generation.latency_ms = reply.latency_ms;

@@ -85,8 +85,9 @@ impl<'a> Scheduler<'a> {
         // Not for runs that ask for one response per prompt.
         let identical = (runs("identical", s.allow_identical) && io.policy.max_rollouts >= 2)
             .then(|| IdenticalGuard::new(s.identical_window.get(), s.max_identical_rate));
-        let answers = (runs("no_answer", s.allow_no_answer) && ctx.verifier.as_ref().is_some_and(|v| v.needs_gold()))
-            .then(|| AnswerGuard::new(s.no_answer_window.get(), s.max_no_answer_rate));
+        let answers = (runs("no_answer", s.allow_no_answer)
+            && ctx.verifier.as_ref().is_some_and(|v| v.needs_gold()))
+        .then(|| AnswerGuard::new(s.no_answer_window.get(), s.max_no_answer_rate));
         let breaker = Breaker::new(
             config.sampling.failure_window.get(),
             config.sampling.max_failure_rate,

@@ -13,7 +13,6 @@ use datafusion::prelude::SessionContext;
 
 use crate::store::rollout::{PASS_SCORE, Validity};
 
-
 /// `sql/views/results.sql`.
 pub const RESULTS: &str = include_str!("../../sql/views/results.sql");
 /// `sql/views/prompts.sql`.
@@ -219,7 +218,9 @@ mod tests {
         );
         // A pass score of 0.5 (P(yes) from logprobs) reads the label alike.
         let ctx = session().await;
-        register(&ctx, Some("v2"), Validity::default(), 0.5).await.unwrap();
+        register(&ctx, Some("v2"), Validity::default(), 0.5)
+            .await
+            .unwrap();
         assert_eq!(
             rows(&ctx, "SELECT count(*) AS n FROM disagreements").await,
             "+---+
@@ -230,7 +231,9 @@ mod tests {
         );
         // Without a label there is nothing to disagree with.
         let ctx = session().await;
-        register(&ctx, None, Validity::default(), PASS_SCORE).await.unwrap();
+        register(&ctx, None, Validity::default(), PASS_SCORE)
+            .await
+            .unwrap();
         assert!(ctx.table("disagreements").await.is_err());
     }
 
@@ -266,7 +269,9 @@ mod tests {
             ", ('p1', 4, 1, 'a 42', NULL, 'stop', false, NULL, 10, 90, 5, 'm', 'e', 1, 1.0, '42')",
         )
         .await;
-        register(&ctx, None, Validity::default(), PASS_SCORE).await.unwrap();
+        register(&ctx, None, Validity::default(), PASS_SCORE)
+            .await
+            .unwrap();
         ctx.sql("CREATE VIEW selected_prompts AS SELECT * FROM prompts WHERE pass_rate > 0.1")
             .await
             .unwrap();

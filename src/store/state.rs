@@ -161,7 +161,13 @@ impl RunState {
 
     /// Adds one judging run's totals (requests, failed requests, prompt and
     /// completion tokens) to the saved counters of `path`.
-    pub fn add_judge(path: &Path, requests: u64, failed: u64, prompt_tokens: u64, completion_tokens: u64) -> Result<(), StoreError> {
+    pub fn add_judge(
+        path: &Path,
+        requests: u64,
+        failed: u64,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    ) -> Result<(), StoreError> {
         let mut state = Self::load(path)?;
         let c = &mut state.counters;
         c.judge_requests += requests;

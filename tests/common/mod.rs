@@ -140,3 +140,11 @@ pub fn query(t: &TestDir, work_dir: &str, sql: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("jsonl row"))
         .collect()
 }
+
+/// Rows of `rsr sql WORK_DIR QUERY --scores LABEL --format jsonl`.
+pub fn query_with(t: &TestDir, work_dir: &str, sql: &str, label: &str) -> Vec<serde_json::Value> {
+    t.ok(&["sql", work_dir, sql, "--scores", label, "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl row"))
+        .collect()
+}
