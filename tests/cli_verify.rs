@@ -198,16 +198,27 @@ fn errors_and_listing() {
     );
     let err = t.fails(&["verify", "run", "verifier.type=regex"]);
     assert!(
-        err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
+        err.contains(
+            "known verifiers: math-rlvr, mcq-rlvr, numeric, llm-judge, mcq-llm-as-judge, reward-model"
+        ),
         "{err}"
     );
     let err = t.fails(&["verify", "run", "sampler.model=x"]);
-    assert!(err.contains("only verifier.* overrides"), "{err}");
-    let list = t.ok(&["verify", "--list"]);
     assert!(
-        list.contains("math-rlvr") && list.contains("mcq-rlvr") && list.contains("numeric"),
-        "{list}"
+        err.contains("only verifier.* and judge.* overrides"),
+        "{err}"
     );
+    let list = t.ok(&["verify", "--list"]);
+    for name in [
+        "math-rlvr",
+        "mcq-rlvr",
+        "numeric",
+        "llm-judge",
+        "mcq-llm-as-judge",
+        "reward-model",
+    ] {
+        assert!(list.contains(name), "{list}");
+    }
 }
 
 #[test]

@@ -147,6 +147,32 @@ pub struct Stats {
     pub guards: BTreeMap<String, GuardRecord>,
     /// Guards switched off by their `sampling.allow_*` key.
     pub guards_off: Vec<String>,
+    /// With a scores label: how its verdicts agree with the inline ones on
+    /// the valid rollouts both scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreement>,
+    /// Requests sent to a judge server (model verifiers, all runs).
+    #[serde(default)]
+    pub judge_requests: u64,
+    /// Prompt tokens of those requests.
+    #[serde(default)]
+    pub judge_prompt_tokens: u64,
+    /// Completion tokens of those requests.
+    #[serde(default)]
+    pub judge_completion_tokens: u64,
+}
+
+/// Pass/fail agreement between the inline verdicts and a scores label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// Both pass.
+    pub both_pass: u64,
+    /// The inline verdict passes, the label's fails.
+    pub inline_only: u64,
+    /// The label's verdict passes, the inline one fails.
+    pub label_only: u64,
+    /// Both fail.
+    pub both_fail: u64,
 }
 
 /// The unbiased pass@k estimate for `n` samples with `c` correct:
@@ -323,6 +349,26 @@ pub async fn compute(
            GROUP BY id) WHERE n >= 2",
     )
     .await?;
+    if label.is_some() {
+        let inline = crate::store::rollout::PASS_SCORE;
+        let a = one_row(
+            &ctx,
+            &format!(
+                "SELECT                    sum(CASE WHEN ro.score >= {inline:?} AND r.score >= {pass:?} THEN 1 ELSE 0 END),                    sum(CASE WHEN ro.score >= {inline:?} AND r.score < {pass:?} THEN 1 ELSE 0 END),                    sum(CASE WHEN ro.score < {inline:?} AND r.score >= {pass:?} THEN 1 ELSE 0 END),                    sum(CASE WHEN ro.score < {inline:?} AND r.score < {pass:?} THEN 1 ELSE 0 END)                  FROM results r JOIN rollouts ro                    ON r.id = ro.id AND r.rollout_idx = ro.rollout_idx AND ro.error IS NULL                  WHERE r.valid AND r.score IS NOT NULL AND ro.score IS NOT NULL"
+            ),
+        )
+        .await?;
+        let n = |i: usize| a[i].unwrap_or(0.0) as u64;
+        s.agreement = (n(0) + n(1) + n(2) + n(3) > 0).then(|| Agreement {
+            both_pass: n(0),
+            inline_only: n(1),
+            label_only: n(2),
+            both_fail: n(3),
+        });
+    }
+    s.judge_requests = state.counters.judge_requests;
+    s.judge_prompt_tokens = state.counters.judge_prompt_tokens;
+    s.judge_completion_tokens = state.counters.judge_completion_tokens;
     s.prompts_multi = identical[0].unwrap_or(0.0) as u64;
     s.prompts_identical = identical[1].unwrap_or(0.0) as u64;
     let answers = one_row(

@@ -256,6 +256,41 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
     r.push(("speed", "requests / s".into(), num(s.requests_per_second)));
     r.push(("speed", "requests sent".into(), s.requests.to_string()));
     r.push(("speed", "retries".into(), s.retries.to_string()));
+    if s.judge_requests > 0 {
+        r.push((
+            "speed",
+            "judge requests".into(),
+            format!(
+                "{} ({} prompt + {} completion tokens)",
+                s.judge_requests, s.judge_prompt_tokens, s.judge_completion_tokens
+            ),
+        ));
+    }
+    if let Some(a) = &s.agreement {
+        let total = a.both_pass + a.inline_only + a.label_only + a.both_fail;
+        let line = |n: u64| format!("{n} ({})", share(n, total));
+        let label = &s.verdicts;
+        r.push((
+            "agreement with the inline verdicts",
+            "both pass".into(),
+            line(a.both_pass),
+        ));
+        r.push((
+            "agreement with the inline verdicts",
+            "inline only".into(),
+            line(a.inline_only),
+        ));
+        r.push((
+            "agreement with the inline verdicts",
+            format!("{label} only"),
+            line(a.label_only),
+        ));
+        r.push((
+            "agreement with the inline verdicts",
+            "both fail".into(),
+            line(a.both_fail),
+        ));
+    }
     if let Some(e) = &s.best_of_n_error {
         r.push((
             "numeric",

@@ -51,9 +51,15 @@ pub fn is_model_verifier(kind: &str) -> bool {
 /// options parse (and its template file reads).
 pub fn check_verifier(vc: &VerifierConfig) -> Result<(), VerifierError> {
     if is_model_verifier(&vc.kind) {
-        Spec::from_config(vc).map(|_| ())
-    } else {
-        verifier::build(&vc.kind, &vc.options).map(|_| ())
+        return Spec::from_config(vc).map(|_| ());
+    }
+    match verifier::build(&vc.kind, &vc.options) {
+        Ok(_) => Ok(()),
+        Err(VerifierError::Unknown { name, .. }) => Err(VerifierError::Unknown {
+            name,
+            known: known_names(),
+        }),
+        Err(e) => Err(e),
     }
 }
 
