@@ -12,7 +12,9 @@
 # stopping llama-server)
 # and checks what only a real server shows: several distinct choices per
 # request with n, usage tokens, math-verifier scores, SFT/DPO files, the
-# server gone afterwards; then a run with max_tokens=8, where every response
+# server gone afterwards; the same rollouts judged by the same model with
+# llm-judge, in verdict and in logprob mode (parse rate, P(yes) range,
+# agreement with math-rlvr); then a run with max_tokens=8, where every response
 # is cut off: rows flagged truncated and the truncation guard firing.
 #
 #   bash scripts/real-model-e2e.sh            # work dirs in a temp dir
@@ -118,6 +120,25 @@ for f in sft dpo; do
   [ -f "$main/train/$f.jsonl" ] || fail "train/$f.jsonl was not written"
 done
 [ -f "$main/summary/report.html" ] || fail "summary/report.html was not written"
+step "rsr verify with llm-judge (verdict and logprobs), the same model as judge on a llama-server rsr launches"
+judge_args=(judge.type=llama-cpp "judge.model_path=$gguf" "judge.server_bin=$server" judge.concurrent_requests=4)
+"$rsr" verify "$main" verifier.type=llm-judge verifier.label=judge "${judge_args[@]}" judge.max_tokens=16 \
+  || fail "rsr verify with llm-judge against llama-server failed; see $main/logs/"
+"$rsr" verify "$main" verifier.type=llm-judge verifier.label=judge-p verifier.options.score=logprobs "${judge_args[@]}" \
+  || fail "rsr verify with llm-judge (logprobs) against llama-server failed; see $main/logs/"
+judged_rows=$(sql "$main" "SELECT count(*) FROM scores WHERE verifier = 'judge'")
+[ "$judged_rows" -eq "$rows" ] || fail "$judged_rows of $rows rollouts have a judge verdict row"
+judge_failed=$(sql "$main" "SELECT count(*) FROM scores WHERE verifier IN ('judge', 'judge-p') AND outcome = 'failed'")
+[ "$judge_failed" -eq 0 ] || fail "$judge_failed judge requests failed: $(sql "$main" "SELECT first_value(judge_error) FROM scores WHERE outcome = 'failed'")"
+parsed=$(sql "$main" "SELECT count(*) FROM scores WHERE verifier = 'judge' AND outcome = 'judged'")
+lp_parsed=$(sql "$main" "SELECT count(*) FROM scores WHERE verifier = 'judge-p' AND score BETWEEN 0 AND 1")
+[ "$lp_parsed" -gt 0 ] || fail "no judge answer had yes or no among its top_logprobs: $(sql "$main" "SELECT first_value(judge_raw) FROM scores WHERE verifier = 'judge-p'")"
+lp_range=$(sql "$main" "SELECT concat(CAST(round(min(score), 3) AS VARCHAR), ' to ', CAST(round(max(score), 3) AS VARCHAR)) FROM scores WHERE verifier = 'judge-p'")
+agree() { # label pass-score
+  sql "$main" "SELECT concat(CAST(sum(CASE WHEN (r.score >= 1.0) = (s.score >= $2) THEN 1 ELSE 0 END) AS VARCHAR), ' of ', CAST(count(*) AS VARCHAR)) FROM rollouts r JOIN scores s ON r.id = s.id AND r.rollout_idx = s.rollout_idx AND s.verifier = '$1' WHERE r.error IS NULL AND NOT r.truncated AND s.score IS NOT NULL"
+}
+judge_line="verdicts parsed $parsed of $rows ($(agree judge 1.0) agree with math-rlvr); logprobs parsed $lp_parsed of $rows, P(yes) $lp_range ($(agree judge-p 0.5) agree with math-rlvr at 0.5)"
+
 step "rsr run with sampler.max_tokens=8: every response is cut off"
 if "$rsr" run recipes/cpu-smollm2/config.yaml "work_dir=$out/truncated" \
   "sampler.model_path=$gguf" "sampler.server_bin=$server" sampler.max_tokens=8 \
@@ -144,10 +165,10 @@ rsr_tokens=$(sql "$main" "SELECT sum(completion_tokens) FROM rollouts")
 server_ms=$(grep 'total time' "$main/logs/server-0.log" | awk '{ for (i = 1; i < NF; i++) if ($i == "=") t += $(i + 1) } END { printf "%.0f", t }')
 server_tokens=$(grep ' eval time' "$main/logs/server-0.log" | grep -v 'prompt eval' | awk -F'/' '{ split($2, a, " "); n += a[1] } END { print n + 0 }')
 slots=$(grep -o -- '--parallel [0-9]*' "$main/logs/run.log" | head -1 | tr -dc '0-9')
-requests=$(sed -n 's/^ *concurrent_requests: *//p' "$main/config.yaml")
+requests=$(sed -n '/^sampler:/,/^[a-z]/ s/^ *concurrent_requests: *//p' "$main/config.yaml")
 
 python3 - "$main/summary/stats.json" "$multi" "$flagged" "$(grep -m1 'error:' "$out/truncated.err")" \
-  "$secs" "$busy_ms" "$rsr_tokens" "$server_ms" "$server_tokens" "$slots" "$requests" <<'PY'
+  "$secs" "$busy_ms" "$rsr_tokens" "$server_ms" "$server_tokens" "$slots" "$requests" "$judge_line" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 secs, busy_ms, rsr_tokens, server_ms, server_tokens = (float(x or 0) for x in sys.argv[5:10])
@@ -167,5 +188,6 @@ real-model-e2e: PASSED
   client vs server   sampling {secs:.1f} s; rsr had a request in flight on its {cfg_requests} slots
                      {100 * busy_ms / 1000 / (cfg_requests * secs):.1f}% of the time; llama-server's {cfg_slots} slots were busy
                      {100 * server_ms / 1000 / (cfg_slots * secs):.1f}% (its own timings); tokens: rsr counted {rsr_tokens:.0f},
-                     the server generated {server_tokens:.0f} ({server_tokens / secs:.1f}/s)""")
+                     the server generated {server_tokens:.0f} ({server_tokens / secs:.1f}/s)
+  judge (same model) {sys.argv[12]}""")
 PY

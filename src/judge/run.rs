@@ -434,8 +434,14 @@ fn parse_chat(text: &str, logprobs: bool) -> Result<Answer, String> {
             .and_then(|l| l.get("content"))
             .and_then(|c| c.get(0))
             .and_then(|t| t.get("top_logprobs"))
-            .cloned()
-            .unwrap_or(Value::Null);
+            .and_then(Value::as_array)
+            .map(|top| {
+                // Only what the score is read from (servers add ids, bytes).
+                top.iter()
+                    .map(|t| serde_json::json!({"token": t.get("token"), "logprob": t.get("logprob")}))
+                    .collect::<Vec<_>>()
+            })
+            .map_or(Value::Null, Value::Array);
         serde_json::json!({"text": content, "top_logprobs": top}).to_string()
     } else {
         match reasoning {
