@@ -36,7 +36,9 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     let mut runs: Vec<Stats> = Vec::new();
     for dir in &args.work_dirs {
         let (wd, config) = open_saved(dir, &[], &[])?;
-        runs.push(analyze::compute(&wd, &config, None).await?);
+        // A run scored by a model verifier is compared on its verdicts.
+        let label = super::common::scores_label(&config, None);
+        runs.push(analyze::compute(&wd, &config, label).await?);
     }
     if runs.iter().all(|r| r.prompts_sampled == 0) {
         bail!("none of these runs has rollouts yet");
