@@ -18,3 +18,4 @@ pub mod sampler;
 pub mod sql;
 pub mod store;
 pub mod verifier;
+pub mod view;

@@ -11,6 +11,7 @@ mod run;
 mod sample;
 mod sql;
 mod verify;
+mod view;
 
 use std::path::PathBuf;
 
@@ -42,6 +43,7 @@ enum Command {
     Compare(compare::Args),
     Sql(sql::Args),
     Verify(verify::Args),
+    View(view::Args),
 }
 
 /// Runs the parsed command line.
@@ -61,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Compare(args) => compare::run(args).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Verify(args) => verify::run(args).await,
+            Command::View(args) => view::run(args).await,
         }
     })
 }
