@@ -14,6 +14,8 @@
 //! [`MAX_OPEN_SHARDS`]), not the work dir.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -201,28 +203,37 @@ pub async fn judge(
         spec: &spec,
         pass_score,
     };
+    // The next shard is read while the requests of the open ones are in
+    // flight, so that reading never leaves the slots idle.
+    let mut preparing: Option<Pin<Box<dyn Future<Output = Result<ShardWork, JudgeError>> + '_>>> =
+        None;
     loop {
-        // Keep every slot busy: the next batch of an open shard, else the
-        // next shard.
+        // Keep every slot busy with the open shards' queued batches.
         while deadline.is_none() && in_flight.len() < concurrency {
-            if let Some(w) = open.iter_mut().find(|w| !w.queue.is_empty()) {
-                let batch = w.queue.pop_front().expect("non-empty queue");
-                w.outstanding += 1;
-                spawn(&mut in_flight, ctx, &spec, w.shard, batch);
-                continue;
-            }
-            if more_shards && open.len() < MAX_OPEN_SHARDS {
-                match shards.next() {
-                    Some(shard) => {
-                        let w = prepare(wd, &session, &spec, ctx, shard, validity).await?;
-                        report.cached += w.cached_items();
-                        open.push(w);
-                        continue;
-                    }
-                    None => more_shards = false,
+            let Some(w) = open.iter_mut().find(|w| !w.queue.is_empty()) else {
+                break;
+            };
+            let batch = w.queue.pop_front().expect("non-empty queue");
+            w.outstanding += 1;
+            spawn(&mut in_flight, ctx, &spec, w.shard, batch);
+        }
+        if deadline.is_some() {
+            preparing = None;
+        }
+        // Read the next shard before the queued work runs out.
+        let queued: usize = open.iter().map(|w| w.queue.len()).sum();
+        if deadline.is_none()
+            && preparing.is_none()
+            && more_shards
+            && open.len() < MAX_OPEN_SHARDS
+            && queued < concurrency
+        {
+            match shards.next() {
+                Some(shard) => {
+                    preparing = Some(Box::pin(prepare(wd, &session, &spec, ctx, shard, validity)));
                 }
+                None => more_shards = false,
             }
-            break;
         }
         // Shards with nothing queued or in flight are done.
         let mut i = 0;
@@ -235,13 +246,22 @@ pub async fn judge(
                 i += 1;
             }
         }
-        if in_flight.is_empty() && (deadline.is_some() || (!more_shards && open.is_empty())) {
+        if in_flight.is_empty()
+            && preparing.is_none()
+            && (deadline.is_some() || (!more_shards && open.is_empty()))
+        {
             break;
         }
-        if in_flight.is_empty() {
+        if in_flight.is_empty() && preparing.is_none() {
             continue;
         }
         tokio::select! {
+            prepared = async { preparing.as_mut().expect("guarded").await }, if preparing.is_some() => {
+                preparing = None;
+                let w = prepared?;
+                report.cached += w.cached_items();
+                open.push(w);
+            }
             Some(joined) = in_flight.join_next() => {
                 let Ok((shard, keys, result)) = joined else { continue };
                 let w = open.iter_mut().find(|w| w.shard == shard).expect("a request's shard is open");
