@@ -50,6 +50,7 @@ judge() {
     || { cat "$work/err" >&2; exit 1; }
   read -r wall user sys kb < "$work/time"
   secs=$(sed -n 's/.*answered from saved answers, in \([0-9.]*\) s.*/\1/p' "$work/err")
+  flight=$(sed -n 's/.* \([0-9.]*\) s in flight.*/\1/p' "$work/err")
   sent=$(sed -n 's/.* \([0-9]*\) request item(s) sent (\([0-9]*\) requests.*/\1/p' "$work/err")
   requests=$(sed -n 's/.* \([0-9]*\) request item(s) sent (\([0-9]*\) requests.*/\2/p' "$work/err")
   cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
@@ -59,8 +60,8 @@ judge() {
 start_mock --gold "$work/w/data/input.parquet" --latency-ms "$l"
 judge verifier.type=llm-judge verifier.options.thinking=true "judge.concurrent_requests=$c"
 asked=$(curl -s "${url%/v1}/stats" | sed 's/.*"judge_requests":\([0-9]*\).*/\1/')
-echo "| llm-judge | $p prompts × 4 rollouts, C=$c, L=$l ms, $requests requests (mock counted $asked) | $secs s | $(awk -v r="$requests" -v s="$secs" -v c="$c" -v l="$l" 'BEGIN {
-  printf "%.0f req/s = %.3f of C/L = %.0f", r/s, (r/s)/(c*1000/l), c*1000/l }') | $(awk -v c="$cpu" -v r="$requests" 'BEGIN {
+echo "| llm-judge | $p prompts × 4 rollouts, C=$c, L=$l ms, $requests requests (mock counted $asked) | $secs s ($flight s in flight) | $(awk -v r="$requests" -v s="$secs" -v f="$flight" -v c="$c" -v l="$l" 'BEGIN {
+  printf "%.0f req/s = %.3f of C/L = %.0f over the command; %.3f while requests were in flight", r/s, (r/s)/(c*1000/l), c*1000/l, (r/f)/(c*1000/l) }') | $(awk -v c="$cpu" -v r="$requests" 'BEGIN {
   printf "%.2f s CPU per 1,000 requests", 1000*c/r }') | $rss_mib MiB |"
 judge verifier.type=llm-judge verifier.options.thinking=true "judge.concurrent_requests=$c" verifier.label=again
 echo "| llm-judge again (every answer saved) | $((p * 4)) rollouts, $sent sent | $secs s | $(awk -v r="$((p * 4))" -v s="$secs" 'BEGIN {

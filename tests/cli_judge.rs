@@ -47,7 +47,7 @@ fn verify(t: &TestDir, mock: &Mock, extra: &[&str]) -> String {
 /// judge is asked (identical final answers are one request).
 fn distinct_final_answers(t: &TestDir) -> u64 {
     let rows = query(
-        &t,
+        t,
         "run",
         "SELECT count(DISTINCT r.id || '|' || regexp_replace(r.response, '(?s)^.*</think>', '')) AS n \
          FROM rollouts r WHERE r.error IS NULL",

@@ -432,8 +432,7 @@ impl Mock {
             let response = section("[Response]", "Which option").unwrap_or_default();
             let letter = response
                 .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| w.len() == 1 && ("A"..="E").contains(w))
-                .next_back()
+                .rfind(|w| w.len() == 1 && ("A"..="E").contains(w))
                 .map_or_else(|| "none".to_string(), str::to_string);
             Some((letter, None))
         } else {

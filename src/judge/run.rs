@@ -96,6 +96,9 @@ pub struct JudgeReport {
     pub agreement: [u64; 4],
     /// Wall time.
     pub elapsed: Duration,
+    /// From the first request sent to the last answer: the time requests
+    /// were in flight (zero when nothing was sent).
+    pub sending: Duration,
 }
 
 /// The judge server and how to address it.
@@ -144,6 +147,9 @@ struct ShardWork {
     outstanding: usize,
     writer: ShardWriter,
 }
+
+/// A shard being read while requests are in flight.
+type Preparing<'a> = Pin<Box<dyn Future<Output = Result<ShardWork, JudgeError>> + 'a>>;
 
 /// An answered (or failed) request.
 type Done = (u32, Vec<String>, Result<Reply<Vec<Answer>>, RequestFailure>);
@@ -197,6 +203,8 @@ pub async fn judge(
     let mut signals = crate::sampler::Signals::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut last_log = Instant::now();
+    let mut first_sent: Option<Instant> = None;
+    let mut last_answer: Option<Instant> = None;
     let scores = ScoresOut {
         wd,
         label: &label,
@@ -205,8 +213,7 @@ pub async fn judge(
     };
     // The next shard is read while the requests of the open ones are in
     // flight, so that reading never leaves the slots idle.
-    let mut preparing: Option<Pin<Box<dyn Future<Output = Result<ShardWork, JudgeError>> + '_>>> =
-        None;
+    let mut preparing: Option<Preparing<'_>> = None;
     loop {
         // Keep every slot busy with the open shards' queued batches.
         while deadline.is_none() && in_flight.len() < concurrency {
@@ -215,6 +222,7 @@ pub async fn judge(
             };
             let batch = w.queue.pop_front().expect("non-empty queue");
             w.outstanding += 1;
+            first_sent.get_or_insert_with(Instant::now);
             spawn(&mut in_flight, ctx, &spec, w.shard, batch);
         }
         if deadline.is_some() {
@@ -264,6 +272,7 @@ pub async fn judge(
             }
             Some(joined) = in_flight.join_next() => {
                 let Ok((shard, keys, result)) = joined else { continue };
+                last_answer = Some(Instant::now());
                 let w = open.iter_mut().find(|w| w.shard == shard).expect("a request's shard is open");
                 w.outstanding -= 1;
                 match result {
@@ -347,6 +356,9 @@ pub async fn judge(
     }
     report.failures = failures.groups();
     report.elapsed = started.elapsed();
+    if let (Some(first), Some(last)) = (first_sent, last_answer) {
+        report.sending = last.duration_since(first);
+    }
     RunState::add_judge(
         &wd.state_path(),
         report.requests,

@@ -199,7 +199,7 @@ pub fn from_logprobs(words: &Words, raw: &str) -> Option<(f64, String)> {
             .filter(|c| c.is_alphabetic())
             .collect::<String>();
         match words.classify(&word) {
-            Some(s) if s == 1.0 => yes += lp.exp(),
+            Some(1.0) => yes += lp.exp(),
             Some(_) => no += lp.exp(),
             None => {}
         }
@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn ratings() {
         let w = words();
-        let r = |t: &str| read(Parser::Rating, &w, t).map(|(s, p)| (s, p));
+        let r = |t: &str| read(Parser::Rating, &w, t);
         assert_eq!(
             r("Clear and correct.\nRating: [[10]]"),
             Some((1.0, "10".into()))

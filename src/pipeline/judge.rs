@@ -124,7 +124,7 @@ fn print_report(wd: &WorkDir, config: &Config, r: &JudgeReport) {
     let label = config.verifier.label();
     let outcomes: Vec<String> = r.outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
     tracing::info!(
-        "judged {} rollouts with {} -> {} ({} of {} shard file(s)): {}; {} request item(s) sent ({} requests, {} prompt + {} completion tokens), {} answered from saved answers, in {:.1} s",
+        "judged {} rollouts with {} -> {} ({} of {} shard file(s)): {}; {} request item(s) sent ({} requests, {} prompt + {} completion tokens; {:.2} s in flight), {} answered from saved answers, in {:.1} s",
         r.scored,
         config.verifier.kind,
         crate::store::rollout::scores_dir(wd.root())
@@ -137,6 +137,7 @@ fn print_report(wd: &WorkDir, config: &Config, r: &JudgeReport) {
         r.requests,
         r.prompt_tokens,
         r.completion_tokens,
+        r.sending.as_secs_f64(),
         r.cached,
         r.elapsed.as_secs_f64()
     );

@@ -444,12 +444,12 @@ impl Data {
                 self.pass_case("verifier")
             );
         }
-        Ok(to_json(
+        to_json(
             &ctx.sql(&format!("SELECT * FROM ({sql}) ORDER BY source"))
                 .await?
                 .collect()
                 .await?,
-        )?)
+        )
     }
 
     /// Valid rollouts of prompts with a gold answer in which the verifier
