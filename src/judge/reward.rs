@@ -31,15 +31,7 @@ pub fn render(format: ChatFormat, conversation: &[Value]) -> String {
     }
     for m in conversation {
         let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
-        let content = match m.get("content") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            _ => String::new(),
-        };
+        let content = super::template::text_of(m);
         match format {
             ChatFormat::Chatml => {
                 out.push_str(&format!("<|im_start|>{role}\n{content}<|im_end|>\n"));

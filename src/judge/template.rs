@@ -129,7 +129,7 @@ impl Template {
 }
 
 /// The text of a message's `content` (a string, or the text parts of a list).
-fn text_of(message: &Value) -> String {
+pub fn text_of(message: &Value) -> String {
     match message.get("content") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts

@@ -331,32 +331,28 @@ impl Data {
     pub async fn prompt(&self, id: &str) -> Result<Value, ViewError> {
         let ctx = self.session(None).await?;
         let lit = quote(id);
-        let input = to_json(
-            &ctx.sql(&format!(
-                "SELECT id, messages, answer, metadata, shard FROM inputs WHERE id = {lit}"
-            ))
-            .await?
-            .collect()
-            .await?,
-        )?;
+        let input = rows(
+            &ctx,
+            &format!("SELECT id, messages, answer, metadata, shard FROM inputs WHERE id = {lit}"),
+        )
+        .await?;
         let Some(input) = input.into_iter().next() else {
             return Err(ViewError::NotFound(format!("no prompt with id {id:?}")));
         };
         let mut rollouts = Vec::new();
         let mut verdicts: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         if self.has_rollouts() {
-            rollouts = to_json(
-                &ctx.sql(&format!(
+            rollouts = rows(
+                &ctx,
+                &format!(
                     "SELECT id, rollout_idx, step, response, reasoning, finish_reason, truncated, \
                        error, prompt_tokens, completion_tokens, latency_ms, model, endpoint, \
                        score, pred, {} AS valid \
                      FROM rollouts r WHERE id = {lit} ORDER BY rollout_idx, error NULLS FIRST",
                     rollout::Validity::default().sql("r")
-                ))
-                .await?
-                .collect()
-                .await?,
-            )?;
+                ),
+            )
+            .await?;
             if ctx.table_exist("scores")? {
                 let schema = ctx.table("scores").await?.schema().clone();
                 let has = |c: &str| schema.field_with_unqualified_name(c).is_ok();
@@ -370,15 +366,15 @@ impl Data {
                         }
                     })
                     .collect();
-                for v in to_json(
-                    &ctx.sql(&format!(
+                for v in rows(
+                    &ctx,
+                    &format!(
                         "SELECT verifier, rollout_idx, score, pred{extra} FROM scores \
                          WHERE id = {lit} ORDER BY verifier, rollout_idx"
-                    ))
-                    .await?
-                    .collect()
-                    .await?,
-                )? {
+                    ),
+                )
+                .await?
+                {
                     let label = v["verifier"].as_str().unwrap_or_default().to_string();
                     verdicts.entry(label).or_default().push(v);
                 }
@@ -400,22 +396,16 @@ impl Data {
              HAVING bool_or(passed) AND NOT bool_and(passed)",
             self.verdicts_sql(has_scores)
         );
-        let total = to_json(
-            &ctx.sql(&format!("SELECT count(*) AS n FROM ({split})"))
-                .await?
-                .collect()
-                .await?,
-        )?;
-        let keys = to_json(
-            &ctx.sql(&format!(
+        let total = rows(&ctx, &format!("SELECT count(*) AS n FROM ({split})")).await?;
+        let keys = rows(
+            &ctx,
+            &format!(
                 "SELECT id, rollout_idx FROM ({split}) ORDER BY id, rollout_idx LIMIT {} OFFSET {}",
                 page.limit.min(MAX_PAGE),
                 page.offset
-            ))
-            .await?
-            .collect()
-            .await?,
-        )?;
+            ),
+        )
+        .await?;
         let mut rows = Vec::new();
         for k in keys {
             let (id, idx) = (k["id"].as_str().unwrap_or_default(), &k["rollout_idx"]);
@@ -444,12 +434,7 @@ impl Data {
                 self.pass_case("verifier")
             );
         }
-        to_json(
-            &ctx.sql(&format!("SELECT * FROM ({sql}) ORDER BY source"))
-                .await?
-                .collect()
-                .await?,
-        )
+        rows(&ctx, &format!("SELECT * FROM ({sql}) ORDER BY source")).await
     }
 
     /// Valid rollouts of prompts with a gold answer in which the verifier
@@ -466,24 +451,18 @@ impl Data {
         let ctx = self.session(label).await?;
         let from = "FROM results r JOIN inputs i ON r.id = i.id \
                     WHERE r.valid AND i.answer IS NOT NULL AND r.pred IS NULL AND r.verifier IS NOT NULL";
-        let total = to_json(
-            &ctx.sql(&format!("SELECT count(*) AS n {from}"))
-                .await?
-                .collect()
-                .await?,
-        )?;
-        let rows = to_json(
-            &ctx.sql(&format!(
+        let total = rows(&ctx, &format!("SELECT count(*) AS n {from}")).await?;
+        let rows = rows(
+            &ctx,
+            &format!(
                 "SELECT r.id, r.rollout_idx, i.answer, r.score, r.verifier, \
                    right(strip_thinking(r.response), 300) AS ending {from} \
                  ORDER BY r.id, r.rollout_idx LIMIT {} OFFSET {}",
                 page.limit.min(MAX_PAGE),
                 page.offset
-            ))
-            .await?
-            .collect()
-            .await?,
-        )?;
+            ),
+        )
+        .await?;
         Ok(json!({"total": total[0]["n"], "rows": rows}))
     }
 
@@ -532,8 +511,13 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// The rows of `sql` as JSON objects.
+async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Value>, ViewError> {
+    to_json(&ctx.sql(sql).await?.collect().await?)
+}
+
 async fn scalar(ctx: &SessionContext, sql: &str) -> Result<Value, ViewError> {
-    let rows = to_json(&ctx.sql(sql).await?.collect().await?)?;
+    let rows = rows(ctx, sql).await?;
     Ok(rows
         .first()
         .and_then(|r| r.as_object())
