@@ -69,6 +69,12 @@ function go(path, params) {
   location.hash = path + (q.toString() ? "?" + q.toString() : "");
 }
 
+// The run changed on disk (it is being sampled): these lists are from just
+// before, and newer ones are being computed.
+function staleNote(body) {
+  return body.stale ? el("p", { class: "meta" }, "The run is changing: this list is from a moment ago; reload for the newest.") : null;
+}
+
 function pager(total, offset, limit, onPage) {
   const from = total === 0 ? 0 : offset + 1;
   const to = Math.min(offset + limit, total);
@@ -119,7 +125,7 @@ async function prompts(p) {
     el("td", { class: "num" }, fmt(r.mean_completion_tokens, 1)),
     el("td", {}, r.disagree ? el("span", { class: "flag" }, "yes") : "")));
   main().replaceChildren(
-    el("h2", {}, "Prompts"), form,
+    el("h2", {}, "Prompts"), staleNote(body), form,
     pager(body.total, offset, limit, (o) => go("/prompts", { ...p, offset: o })),
     el("table", { id: "prompts" }, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
@@ -215,7 +221,7 @@ async function disagreements(p) {
     el("td", {}, ...r.sources.filter((s) => s.passed).map((s) => el("div", {}, `${s.source}: ${fmt(s.score)} (${fmt(s.pred)})`))),
     el("td", {}, ...r.sources.filter((s) => !s.passed).map((s) => el("div", {}, `${s.source}: ${fmt(s.score)} (${fmt(s.pred)})`)))));
   main().replaceChildren(
-    el("h2", {}, "Rollouts where verdict sources disagree"),
+    el("h2", {}, "Rollouts where verdict sources disagree"), staleNote(body),
     el("p", { class: "meta" }, "Valid rollouts that one source (the inline verifier, a re-score, a judge, a reward model) passes and another fails."),
     pager(body.total, offset, limit, (o) => go("/disagreements", { ...p, offset: o })),
     el("table", { id: "disagreements" },

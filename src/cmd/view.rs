@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -37,10 +38,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (listener, addr) = crate::view::bind(&args.host, args.port)
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    // The prompt list is computed before the address is given, so that
+    // every page answers at once.
+    let data = Arc::new(Data::new(wd));
+    tracing::info!("reading the run's rollouts and verdicts for the prompt list");
+    data.lists().await?;
     println!("rsr view: http://{addr}/ (Ctrl-C to stop)");
     std::io::stdout().flush()?;
     tokio::select! {
-        served = crate::view::serve(listener, Data::new(wd)) => served?,
+        served = crate::view::serve(listener, data) => served?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())

@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch, StringArray};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
@@ -61,7 +62,18 @@ pub const MAX_PAGE: usize = 500;
 /// The viewer's data source over one work dir.
 pub struct Data {
     wd: WorkDir,
-    cache: Mutex<Option<(Fingerprint, Arc<MemTable>)>>,
+    cache: Mutex<Option<Arc<Lists>>>,
+    /// A rebuild of the lists is running in the background.
+    refreshing: AtomicBool,
+}
+
+/// What the list pages read, computed together from one version of the
+/// files: the prompt list and the rollouts whose verdict sources disagree.
+pub struct Lists {
+    fingerprint: Fingerprint,
+    prompts: Arc<MemTable>,
+    /// `(id, rollout_idx)` of the disagreeing rollouts, in order.
+    split: Vec<(String, u32)>,
 }
 
 /// The state of the files a prompt list was computed from.
@@ -127,6 +139,7 @@ impl Data {
         Self {
             wd,
             cache: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
         }
     }
 
@@ -219,29 +232,72 @@ impl Data {
         )
     }
 
-    /// The prompt list, computed once per version of the work dir's files.
-    async fn prompt_list(&self) -> Result<Arc<MemTable>, ViewError> {
+    /// The lists for the files as they are now. The first call computes
+    /// them; later ones answer from the last computed lists at once, and
+    /// when the files changed since (a run being sampled) start computing
+    /// new ones in the background (`stale` is then true).
+    pub async fn lists(self: &Arc<Self>) -> Result<(Arc<Lists>, bool), ViewError> {
         let fingerprint = Fingerprint::of(self.wd.root());
-        let mut cache = self.cache.lock().await;
-        if let Some((f, table)) = cache.as_ref()
-            && *f == fingerprint
-        {
-            return Ok(Arc::clone(table));
+        let current = self.cache.lock().await.clone();
+        match current {
+            Some(lists) if lists.fingerprint == fingerprint => Ok((lists, false)),
+            Some(lists) => {
+                if !self.refreshing.swap(true, Ordering::SeqCst) {
+                    let me = Arc::clone(self);
+                    tokio::spawn(async move {
+                        match me.build(Fingerprint::of(me.wd.root())).await {
+                            Ok(fresh) => *me.cache.lock().await = Some(Arc::new(fresh)),
+                            Err(e) => {
+                                tracing::warn!("rsr view: cannot update the prompt list: {e}")
+                            }
+                        }
+                        me.refreshing.store(false, Ordering::SeqCst);
+                    });
+                }
+                Ok((lists, true))
+            }
+            None => {
+                let fresh = Arc::new(self.build(fingerprint).await?);
+                *self.cache.lock().await = Some(Arc::clone(&fresh));
+                Ok((fresh, false))
+            }
         }
+    }
+
+    /// Computes the lists from the files as they are.
+    async fn build(&self, fingerprint: Fingerprint) -> Result<Lists, ViewError> {
         let ctx = self.session(None).await?;
+        let mut split = Vec::new();
         let sql = if self.has_rollouts() {
             let has_scores = ctx.table_exist("scores")?;
-            format!(
-                "SELECT p.id, p.shard, p.answer, p.metadata, p.n_rollouts, p.n_valid, p.n_pass, \
-                   p.pass_rate, p.n_truncated, p.n_errors, p.mean_completion_tokens, \
-                   COALESCE(d.disagree, false) AS disagree \
-                 FROM prompts p LEFT JOIN ( \
-                   SELECT id, true AS disagree FROM ( \
-                     SELECT id, rollout_idx FROM ({}) v GROUP BY id, rollout_idx \
-                     HAVING bool_or(passed) AND NOT bool_and(passed)) \
-                   GROUP BY id) d ON p.id = d.id",
-                self.verdicts_sql(has_scores)
-            )
+            let keys = ctx
+                .sql(&format!(
+                    "SELECT id, rollout_idx FROM ({}) v GROUP BY id, rollout_idx \
+                     HAVING bool_or(passed) AND NOT bool_and(passed) ORDER BY id, rollout_idx",
+                    self.verdicts_sql(has_scores)
+                ))
+                .await?
+                .collect()
+                .await?;
+            for b in &keys {
+                let ids = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+                let ids = ids.as_string::<i32>();
+                let idx = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::UInt32)?;
+                let idx = idx.as_primitive::<arrow::datatypes::UInt32Type>();
+                for i in 0..b.num_rows() {
+                    split.push((ids.value(i).to_string(), idx.value(i)));
+                }
+            }
+            let flagged: Vec<&str> = split.iter().map(|(id, _)| id.as_str()).collect();
+            let flagged = Arc::new(StringArray::from(flagged)) as arrow::array::ArrayRef;
+            let batch = RecordBatch::try_from_iter([("id", flagged)])?;
+            ctx.register_batch("split_ids", batch)?;
+            "SELECT p.id, p.shard, p.answer, p.metadata, p.n_rollouts, p.n_valid, p.n_pass, \
+               p.pass_rate, p.n_truncated, p.n_errors, p.mean_completion_tokens, \
+               COALESCE(d.disagree, false) AS disagree \
+             FROM prompts p LEFT JOIN ( \
+               SELECT DISTINCT id, true AS disagree FROM split_ids) d ON p.id = d.id"
+                .to_string()
         } else {
             "SELECT id, shard, answer, metadata, CAST(0 AS BIGINT) AS n_rollouts, \
                CAST(0 AS BIGINT) AS n_valid, CAST(0 AS BIGINT) AS n_pass, \
@@ -255,14 +311,17 @@ impl Data {
         let batches = df.collect().await?;
         // The batches' own schema (the plan's may differ in nullability).
         let schema = batches.first().map_or(schema, |b| b.schema());
-        let table = Arc::new(MemTable::try_new(schema, vec![batches])?);
-        *cache = Some((fingerprint, Arc::clone(&table)));
-        Ok(table)
+        Ok(Lists {
+            fingerprint,
+            prompts: Arc::new(MemTable::try_new(schema, vec![batches])?),
+            split,
+        })
     }
 
     /// One page of the prompt list: `{total, rows}`.
-    pub async fn prompts(&self, q: &PromptQuery) -> Result<Value, ViewError> {
-        let table = self.prompt_list().await?;
+    pub async fn prompts(self: &Arc<Self>, q: &PromptQuery) -> Result<Value, ViewError> {
+        let (lists, stale) = self.lists().await?;
+        let table = Arc::clone(&lists.prompts);
         // Only the prompt list is registered: a predicate sees nothing else.
         let ctx = SessionContext::new();
         for f in crate::verifier::udf::udfs() {
@@ -324,6 +383,7 @@ impl Data {
         Ok(json!({
             "total": total.first().and_then(|r| r.get("n")).cloned().unwrap_or(Value::from(0)),
             "rows": to_json(&rows)?,
+            "stale": stale,
         }))
     }
 
@@ -385,56 +445,44 @@ impl Data {
 
     /// Valid rollouts on which two verdict sources disagree about pass or
     /// fail: `{total, rows}` with each source's verdict.
-    pub async fn disagreements(&self, page: &Page) -> Result<Value, ViewError> {
-        if !self.has_rollouts() {
-            return Ok(json!({"total": 0, "rows": []}));
-        }
-        let ctx = self.session(None).await?;
-        let has_scores = ctx.table_exist("scores")?;
-        let split = format!(
-            "SELECT id, rollout_idx FROM ({}) v GROUP BY id, rollout_idx \
-             HAVING bool_or(passed) AND NOT bool_and(passed)",
-            self.verdicts_sql(has_scores)
-        );
-        let total = rows(&ctx, &format!("SELECT count(*) AS n FROM ({split})")).await?;
-        let keys = rows(
-            &ctx,
-            &format!(
-                "SELECT id, rollout_idx FROM ({split}) ORDER BY id, rollout_idx LIMIT {} OFFSET {}",
-                page.limit.min(MAX_PAGE),
-                page.offset
-            ),
-        )
-        .await?;
-        let mut rows = Vec::new();
-        for k in keys {
-            let (id, idx) = (k["id"].as_str().unwrap_or_default(), &k["rollout_idx"]);
-            let sources = self.sources_of(&ctx, has_scores, id, idx).await?;
-            rows.push(json!({"id": id, "rollout_idx": idx, "sources": sources}));
-        }
-        Ok(json!({"total": total[0]["n"], "rows": rows}))
-    }
-
-    async fn sources_of(
-        &self,
-        ctx: &SessionContext,
-        has_scores: bool,
-        id: &str,
-        idx: &Value,
-    ) -> Result<Vec<Value>, ViewError> {
-        let lit = quote(id);
-        let mut sql = format!(
-            "SELECT 'inline' AS source, score, pred, score >= {PASS_SCORE:?} AS passed \
-             FROM rollouts WHERE id = {lit} AND rollout_idx = {idx} AND error IS NULL"
-        );
-        if has_scores {
-            sql += &format!(
-                " UNION ALL SELECT verifier AS source, score, pred, score >= {} AS passed \
-                 FROM scores WHERE id = {lit} AND rollout_idx = {idx}",
-                self.pass_case("verifier")
+    pub async fn disagreements(self: &Arc<Self>, page: &Page) -> Result<Value, ViewError> {
+        let (lists, stale) = self.lists().await?;
+        let keys: Vec<&(String, u32)> = lists
+            .split
+            .iter()
+            .skip(page.offset)
+            .take(page.limit.min(MAX_PAGE))
+            .collect();
+        let mut out: Vec<Value> = Vec::with_capacity(keys.len());
+        if !keys.is_empty() {
+            let ctx = self.session(None).await?;
+            let ids: Vec<String> = keys.iter().map(|(id, _)| quote(id)).collect();
+            let ids = ids.join(", ");
+            let mut sql = format!(
+                "SELECT id, rollout_idx, 'inline' AS source, score, pred, \
+                   score >= {PASS_SCORE:?} AS passed \
+                 FROM rollouts WHERE id IN ({ids}) AND error IS NULL AND score IS NOT NULL"
             );
+            if ctx.table_exist("scores")? {
+                sql += &format!(
+                    " UNION ALL SELECT id, rollout_idx, verifier AS source, score, pred, \
+                       score >= {} AS passed FROM scores WHERE id IN ({ids})",
+                    self.pass_case("verifier")
+                );
+            }
+            let found = rows(&ctx, &format!("SELECT * FROM ({sql}) ORDER BY source")).await?;
+            for (id, idx) in keys {
+                let sources: Vec<Value> = found
+                    .iter()
+                    .filter(|v| v["id"] == id.as_str() && v["rollout_idx"] == *idx)
+                    .map(|v| {
+                        json!({"source": v["source"], "score": v["score"], "pred": v["pred"], "passed": v["passed"]})
+                    })
+                    .collect();
+                out.push(json!({"id": id, "rollout_idx": idx, "sources": sources}));
+            }
         }
-        rows(&ctx, &format!("SELECT * FROM ({sql}) ORDER BY source")).await
+        Ok(json!({"total": lists.split.len(), "rows": out, "stale": stale}))
     }
 
     /// Valid rollouts of prompts with a gold answer in which the verifier

@@ -34,8 +34,7 @@ const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src
 type Body = Full<Bytes>;
 
 /// Serves `data` on `listener` until the process is stopped.
-pub async fn serve(listener: tokio::net::TcpListener, data: Data) -> std::io::Result<()> {
-    let data = Arc::new(data);
+pub async fn serve(listener: tokio::net::TcpListener, data: Arc<Data>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let data = Arc::clone(&data);
@@ -88,7 +87,7 @@ fn error(e: &ViewError) -> Response<Body> {
     json(status, &serde_json::json!({"error": e.to_string()}))
 }
 
-async fn handle<B>(data: &Data, req: Request<B>) -> Response<Body> {
+async fn handle<B>(data: &Arc<Data>, req: Request<B>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = json(
             StatusCode::METHOD_NOT_ALLOWED,
