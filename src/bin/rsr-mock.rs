@@ -129,6 +129,19 @@ struct Args {
     /// Share of judge answers no parser can read.
     #[arg(long, default_value_t = 0.0)]
     judge_garbage: f64,
+    /// Enforce a limit of requests per minute on chat requests, as a bucket
+    /// of one second's worth refilled continuously: over it, 429 with
+    /// Retry-After.
+    #[arg(long, value_name = "RPM")]
+    max_rpm: Option<f64>,
+    /// Enforce a limit of tokens per minute the same way: a request needs
+    /// its prompt tokens at arrival, and its completion tokens are taken
+    /// when it is answered.
+    #[arg(long, value_name = "TPM")]
+    max_tpm: Option<f64>,
+    /// With a limit, do not send the x-ratelimit-* headers.
+    #[arg(long)]
+    no_ratelimit_headers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,6 +196,39 @@ struct Mock {
     gold: HashMap<String, String>,
     stats: Stats,
     started: Instant,
+    requests_bucket: Option<std::sync::Mutex<Bucket>>,
+    tokens_bucket: Option<std::sync::Mutex<Bucket>>,
+}
+
+/// A rate limit: `capacity` (one second's worth), refilled continuously.
+struct Bucket {
+    level: f64,
+    capacity: f64,
+    per_second: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn per_minute(limit: f64) -> std::sync::Mutex<Self> {
+        let per_second = limit / 60.0;
+        std::sync::Mutex::new(Self {
+            level: per_second.max(1.0),
+            capacity: per_second.max(1.0),
+            per_second,
+            at: Instant::now(),
+        })
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let dt = now.duration_since(self.at).as_secs_f64();
+        self.level = (self.level + dt * self.per_second).min(self.capacity);
+        self.at = now;
+    }
+
+    /// Seconds until `amount` is available.
+    fn wait_for(&self, amount: f64) -> f64 {
+        ((amount - self.level) / self.per_second).max(0.0)
+    }
 }
 
 #[tokio::main]
@@ -200,6 +246,8 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     let mock = Arc::new(Mock {
+        requests_bucket: args.max_rpm.map(Bucket::per_minute),
+        tokens_bucket: args.max_tpm.map(Bucket::per_minute),
         args,
         gold,
         stats: Stats::default(),
@@ -306,7 +354,13 @@ impl Mock {
                 self.stats
                     .max_in_flight
                     .fetch_max(in_flight, Ordering::Relaxed);
-                let out = self.chat(&body).await;
+                let out = match self.admit(&body) {
+                    Ok(headers) => self.chat(&body).await.map(|mut r| {
+                        r.headers_mut().extend(headers);
+                        r
+                    }),
+                    Err(limited) => Ok(*limited),
+                };
                 self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                 out
             }
@@ -323,6 +377,83 @@ impl Mock {
                 Ok(self.reward(&path, &body).await)
             }
             _ => Ok(error_response(StatusCode::NOT_FOUND, "no such route")),
+        }
+    }
+
+    /// Applies `--max-rpm` / `--max-tpm` to a chat request: its
+    /// x-ratelimit-* headers, or a 429 when a limit is used up.
+    fn admit(&self, body: &[u8]) -> Result<hyper::HeaderMap, Box<Response<Body>>> {
+        let mut headers = hyper::HeaderMap::new();
+        if self.requests_bucket.is_none() && self.tokens_bucket.is_none() {
+            return Ok(headers);
+        }
+        let now = Instant::now();
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        // Prompt tokens at arrival; completion tokens when answered.
+        let tokens = v
+            .get("messages")
+            .map_or(0, |m| m.to_string().len() as u64 / 4);
+        let mut retry: Option<f64> = None;
+        let mut report = |name: &str, bucket: &std::sync::Mutex<Bucket>, amount: f64| {
+            let mut b = bucket.lock().expect("bucket lock");
+            b.refill(now);
+            let enough = b.level >= amount;
+            if enough {
+                b.level -= amount;
+            } else {
+                retry = Some(retry.unwrap_or(0.0).max(b.wait_for(amount)));
+            }
+            // As OpenAI: the time until the limit is back to full.
+            let reset_ms = (b.wait_for(b.capacity) * 1000.0).ceil() as u64;
+            let pairs = [
+                (
+                    format!("x-ratelimit-limit-{name}"),
+                    format!("{}", (b.per_second * 60.0).round()),
+                ),
+                (
+                    format!("x-ratelimit-remaining-{name}"),
+                    format!("{}", b.level.max(0.0).floor()),
+                ),
+                (format!("x-ratelimit-reset-{name}"), format!("{reset_ms}ms")),
+            ];
+            for (k, v) in pairs {
+                headers.insert(
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                    hyper::header::HeaderValue::from_str(&v).expect("header value"),
+                );
+            }
+            enough
+        };
+        let mut ok = true;
+        if let Some(b) = &self.requests_bucket {
+            ok &= report("requests", b, 1.0);
+        }
+        if let Some(b) = &self.tokens_bucket
+            && ok
+        {
+            ok &= report("tokens", b, tokens as f64);
+        }
+        if self.args.no_ratelimit_headers {
+            headers.clear();
+        }
+        if ok {
+            return Ok(headers);
+        }
+        self.stats.status_429.fetch_add(1, Ordering::Relaxed);
+        let mut r = with_retry_after(
+            error_response(StatusCode::TOO_MANY_REQUESTS, "Rate limit reached"),
+            (retry.unwrap_or(1.0) * 1000.0).ceil() / 1000.0,
+        );
+        r.headers_mut().extend(headers);
+        Err(Box::new(r))
+    }
+
+    /// Takes an answer's completion tokens from `--max-tpm`'s bucket.
+    fn spend_completion(&self, tokens: u64) {
+        if let Some(b) = &self.tokens_bucket {
+            let mut b = b.lock().expect("bucket lock");
+            b.refill(Instant::now());
+            b.level -= tokens as f64;
         }
     }
 
@@ -583,6 +714,7 @@ impl Mock {
                 }]});
             }
             let prompt_tokens = user_text.len() as u64 / 4;
+            self.spend_completion(1 + content.len() as u64 / 4);
             return Ok(json_response(
                 StatusCode::OK,
                 json!({
@@ -653,6 +785,7 @@ impl Mock {
         }
         self.stats.ok.fetch_add(1, Ordering::Relaxed);
         self.stats.choices.fetch_add(n, Ordering::Relaxed);
+        self.spend_completion(completion_tokens);
         let prompt_tokens = key.len() as u64 / 4;
         Ok(json_response(
             StatusCode::OK,

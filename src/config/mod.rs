@@ -709,6 +709,16 @@ fn validate_server(
             "the command is empty".into(),
         ));
     }
+    for (key, value) in [("max_rpm", s.max_rpm), ("max_tpm", s.max_tpm)] {
+        if let Some(v) = value
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(invalid(
+                &format!("{section}.{key}"),
+                format!("{v} must be a positive number per minute (null: no limit)"),
+            ));
+        }
+    }
     Ok(())
 }
 

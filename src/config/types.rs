@@ -260,6 +260,13 @@ pub struct SamplerConfig {
     pub use_n: bool,
     /// Requests in flight at once.
     pub concurrent_requests: NonZeroUsize,
+    /// Requests per minute at most, spaced evenly; none: no pacing.
+    #[serde(default)]
+    pub max_rpm: Option<f64>,
+    /// Prompt + completion tokens per minute at most (a token bucket, the
+    /// completion side estimated and corrected by usage); none: no pacing.
+    #[serde(default)]
+    pub max_tpm: Option<f64>,
     /// Seconds per request.
     pub timeout: f64,
     /// Retries of a failed request.
@@ -311,6 +318,12 @@ pub struct JudgeConfig {
     pub seed: Option<i64>,
     /// Judge requests in flight at once.
     pub concurrent_requests: NonZeroUsize,
+    /// Judge requests per minute at most; none: no pacing.
+    #[serde(default)]
+    pub max_rpm: Option<f64>,
+    /// Judge tokens per minute at most; none: no pacing.
+    #[serde(default)]
+    pub max_tpm: Option<f64>,
     /// Seconds per request.
     pub timeout: f64,
     /// Retries of a failed request.
@@ -344,6 +357,8 @@ impl JudgeConfig {
             stop: None,
             use_n: false,
             concurrent_requests: self.concurrent_requests,
+            max_rpm: self.max_rpm,
+            max_tpm: self.max_tpm,
             timeout: self.timeout,
             max_retries: self.max_retries,
             retry_delay: self.retry_delay,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::endpoints::EndpointPool;
+use super::ratelimit::{RateLimiter, ServerLimits};
 use super::retry::{RetryPolicy, SplitMix};
 use super::{Choice, Generation};
 use crate::config::SamplerConfig;
@@ -30,6 +31,7 @@ pub struct HttpBackend {
     max_tokens: u32,
     retries: Arc<AtomicU64>,
     tokenize: bool,
+    limiter: RateLimiter,
 }
 
 /// Where a request goes, relative to an endpoint's base URL.
@@ -159,6 +161,7 @@ impl HttpBackend {
             max_tokens: s.max_tokens.get(),
             retries,
             tokenize: false,
+            limiter: RateLimiter::new(s.max_rpm, s.max_tpm),
         })
     }
 
@@ -251,11 +254,24 @@ impl HttpBackend {
     ) -> Result<Reply<T>, RequestFailure> {
         let mut rng = SplitMix::from_entropy();
         let mut attempt = 0;
+        // Tokens this request is expected to use, for `max_tpm`: its body
+        // (about four bytes a token) and the completions seen so far.
+        let estimate = (body.len() / 4) as u64 + self.limiter.completion_estimate(self.max_tokens);
         loop {
+            // Also held back when the server said a limit is used up.
+            self.limiter.acquire(estimate).await;
             let lease = self.pool.acquire();
             let started = Instant::now();
             let url = route.url(lease.url());
-            let result = self.attempt(&url, body, &parse).await.map_err(|mut f| {
+            let result = self.attempt(&url, body, &parse).await;
+            if self.limiter.counts_tokens()
+                && let Ok((_, Some((prompt, completion)))) = &result
+            {
+                let taken = self.limiter.taken(estimate);
+                self.limiter
+                    .settle(taken, prompt + completion, Some(*completion));
+            }
+            let result = result.map(|(value, _)| value).map_err(|mut f| {
                 // A server or proxy may echo the key back; it never reaches
                 // a row, a log line or an error from here.
                 f.message = redact(&f.message, self.api_key.as_deref());
@@ -351,12 +367,14 @@ impl HttpBackend {
         }
     }
 
+    /// One attempt: the parsed answer, and its `usage` (prompt, completion
+    /// tokens) when `max_tpm` needs it.
     async fn attempt<T>(
         &self,
         url: &str,
         body: &str,
         parse: &impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, Failure> {
+    ) -> Result<(T, Option<(u64, u64)>), Failure> {
         let mut request = self
             .client
             .post(url)
@@ -368,6 +386,10 @@ impl HttpBackend {
         let response = request.send().await.map_err(transport_failure)?;
         let status = response.status();
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        self.limiter.observe(
+            &ServerLimits::read(|n| header(n).map(str::to_string)),
+            Instant::now(),
+        );
         // Read before the body consumes the response; only failures use it.
         let retry_after = if status.is_success() {
             None
@@ -397,8 +419,30 @@ impl HttpBackend {
             };
             return Err(f);
         }
-        parse(&text).map_err(|e| Failure::new(format!("malformed response: {e}"), true, true))
+        let value = parse(&text)
+            .map_err(|e| Failure::new(format!("malformed response: {e}"), true, true))?;
+        let usage = if self.limiter.counts_tokens() {
+            serde_json::from_str::<UsageOnly>(&text)
+                .ok()
+                .and_then(|u| u.usage)
+                .map(|u| {
+                    (
+                        u64::from(u.prompt_tokens.unwrap_or(0)),
+                        u64::from(u.completion_tokens.unwrap_or(0)),
+                    )
+                })
+        } else {
+            None
+        };
+        Ok((value, usage))
     }
+}
+
+/// Only the `usage` of an answer (for `max_tpm`).
+#[derive(Deserialize)]
+struct UsageOnly {
+    #[serde(default)]
+    usage: Option<Usage>,
 }
 
 fn transport_failure(e: reqwest::Error) -> Failure {

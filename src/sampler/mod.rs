@@ -19,6 +19,7 @@ pub mod guard;
 pub mod plan;
 pub mod preflight;
 pub mod progress;
+pub mod ratelimit;
 pub mod replay;
 pub mod retry;
 mod schedule;
