@@ -21,6 +21,10 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(4)
         }
+        Err(err) if err.is::<rsr::cmd::BudgetReached>() => {
+            eprintln!("error: {err}");
+            ExitCode::from(5)
+        }
         Err(err) => {
             eprintln!("error: {}", render(&err));
             ExitCode::FAILURE

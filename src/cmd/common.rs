@@ -8,7 +8,7 @@ use crate::config::{self, Config, Sources};
 use crate::pipeline::Run;
 use crate::sampler::{SampleReport, Stop};
 
-use super::{Interrupted, ServersFailing, Unfinished};
+use super::{BudgetReached, Interrupted, ServersFailing, Unfinished};
 use crate::store::WorkDir;
 
 /// `[CONFIG] [key=value ...]` with `--config FILE`.
@@ -188,6 +188,11 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
     let work_dir = run.wd.root().to_path_buf();
     match &report.stopped {
         Some(Stop::Interrupted) => Err(Interrupted { work_dir }.into()),
+        Some(Stop::Budget(message)) => Err(BudgetReached {
+            message: message.clone(),
+            work_dir,
+        }
+        .into()),
         Some(Stop::ServersFailing(message)) => Err(ServersFailing {
             message: message.clone(),
             work_dir,

@@ -88,6 +88,17 @@ pub struct ServersFailing {
     pub work_dir: PathBuf,
 }
 
+/// A run stopped at a budget after the requests in flight finished and
+/// everything was saved; the binary exits with status 5.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped at a budget: {message}. Everything received is saved; raise the budget and resume: rsr run work_dir={} budget.KEY=NEW_VALUE", work_dir.display())]
+pub struct BudgetReached {
+    /// Which budget, and what was spent.
+    pub message: String,
+    /// The work dir to resume.
+    pub work_dir: PathBuf,
+}
+
 /// A run finished with prompts left unfinished because their requests kept
 /// failing; the binary exits with status 4.
 #[derive(Debug, thiserror::Error)]

@@ -530,6 +530,26 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             "replay is not a judge: use openai, vllm, sglang or llama-cpp".into(),
         ));
     }
+    for (key, price) in [
+        ("pricing.input", c.pricing.input),
+        ("pricing.output", c.pricing.output),
+        ("pricing.judge_input", c.pricing.judge_input),
+        ("pricing.judge_output", c.pricing.judge_output),
+        ("budget.max_cost", c.budget.max_cost),
+    ] {
+        if let Some(p) = price
+            && !(p.is_finite() && p >= 0.0)
+        {
+            return Err(invalid(key, format!("{p} must be 0 or more")));
+        }
+    }
+    if c.budget.max_cost.is_some() && (c.pricing.input.is_none() || c.pricing.output.is_none()) {
+        return Err(invalid(
+            "budget.max_cost",
+            "a cost cap needs prices: set pricing.input and pricing.output (USD per million tokens)"
+                .into(),
+        ));
+    }
     if !(0.0..=1.0).contains(&c.sampling.max_truncation_rate) {
         return Err(invalid(
             "sampling.max_truncation_rate",

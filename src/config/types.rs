@@ -24,6 +24,10 @@ pub struct Config {
     pub verifier: VerifierConfig,
     /// The model server of the verifiers that call a model.
     pub judge: JudgeConfig,
+    /// Prices per million tokens, for cost figures and `budget.max_cost`.
+    pub pricing: PricingConfig,
+    /// Caps on what the work dir spends, over all its runs.
+    pub budget: BudgetConfig,
     /// Training sets to build from the scored rollouts.
     pub formatter: Vec<FormatterConfig>,
     /// Shape of the training files.
@@ -366,6 +370,32 @@ impl JudgeConfig {
             extra_params: self.extra_params.clone(),
         }
     }
+}
+
+/// `pricing.*`: USD per million tokens (none: unknown).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingConfig {
+    /// The sampler model's prompt tokens.
+    pub input: Option<f64>,
+    /// The sampler model's completion tokens.
+    pub output: Option<f64>,
+    /// The judge model's prompt tokens.
+    pub judge_input: Option<f64>,
+    /// The judge model's completion tokens.
+    pub judge_output: Option<f64>,
+}
+
+/// `budget.*`: caps over every run of a work dir (none: no cap).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// USD, from `pricing` (sampling and judging).
+    pub max_cost: Option<f64>,
+    /// Completion tokens of sampling.
+    pub max_completion_tokens: Option<u64>,
+    /// Sampling requests.
+    pub max_requests: Option<u64>,
 }
 
 /// One URL or a list of URLs.

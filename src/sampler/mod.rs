@@ -11,6 +11,7 @@
 //! missing rollouts are requested.
 
 pub mod breaker;
+pub mod budget;
 pub mod client;
 pub mod endpoints;
 pub mod feed;
@@ -128,6 +129,9 @@ pub enum Stop {
     Interrupted,
     /// The circuit breaker tripped; the message names the cause.
     ServersFailing(String),
+    /// The next request could pass a budget; the message says which and
+    /// what was spent.
+    Budget(String),
 }
 
 /// What a run did.
@@ -227,6 +231,31 @@ pub async fn sample(
     }
     let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip)?;
     let guards = state.guards.clone();
+    let mut budget = {
+        let earlier = if config.budget == crate::config::BudgetConfig::default() {
+            budget::Spent::default()
+        } else {
+            let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
+            budget::saved_spent(wd.root(), &shards)?
+        };
+        let p = &config.pricing;
+        let judge_cost = match (p.judge_input, p.judge_output) {
+            (Some(i), Some(o)) => budget::Spent {
+                requests: 0,
+                prompt_tokens: state.counters.judge_prompt_tokens,
+                completion_tokens: state.counters.judge_completion_tokens,
+            }
+            .cost(i, o),
+            _ => 0.0,
+        };
+        budget::Budget::new(
+            &config.budget,
+            p,
+            config.sampler.max_tokens.get(),
+            earlier,
+            judge_cost,
+        )
+    };
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<WriterMsg>(4096);
     let writer_cfg = WriterConfig {
@@ -254,6 +283,7 @@ pub async fn sample(
         counters: &mut counters,
         failures: &mut failures,
         guards: &guards,
+        budget: &mut budget,
     })
     .run()
     .await;

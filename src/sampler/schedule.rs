@@ -47,6 +47,8 @@ pub(super) struct Inputs<'a> {
     pub failures: &'a mut FailureLog,
     /// The guards' records saved by earlier runs of the work dir.
     pub guards: &'a BTreeMap<String, GuardRecord>,
+    /// The run's budgets, when any is set.
+    pub budget: &'a mut Option<super::budget::Budget>,
 }
 
 /// The state of one sampling run's loop.
@@ -157,6 +159,10 @@ impl<'a> Scheduler<'a> {
         self.io.counters.retries = self.io.ctx.retries.load(Ordering::Relaxed);
         let elapsed = self.progress.elapsed();
         self.progress.finish();
+        // What was spent, once the requests in flight have finished.
+        if let (Some(Stop::Budget(which)), Some(b)) = (&mut self.stop, self.io.budget.as_ref()) {
+            *which = format!("the next request could pass {which}; {}", b.report());
+        }
         Ok((self.stop, elapsed))
     }
 
@@ -165,12 +171,23 @@ impl<'a> Scheduler<'a> {
         self.deadline.is_some()
     }
 
-    /// Stops taking new work; requests in flight get [`INTERRUPT_GRACE`].
-    /// The first reason to stop is the one reported.
+    /// Stops taking new work; requests in flight get [`INTERRUPT_GRACE`]
+    /// (at a budget, `sampler.timeout`: they are paid for). The first
+    /// reason to stop is the one reported.
     fn begin_stop(&mut self, why: Stop) {
+        let grace = match why {
+            Stop::Budget(_) => Duration::from_secs_f64(self.io.config.sampler.timeout),
+            _ => INTERRUPT_GRACE,
+        };
         self.stop.get_or_insert(why);
-        self.deadline
-            .get_or_insert_with(|| Instant::now() + INTERRUPT_GRACE);
+        self.deadline.get_or_insert_with(|| Instant::now() + grace);
+    }
+
+    /// A request's prompt tokens as the budget estimates them (about four
+    /// bytes a token) and the responses it asks for.
+    fn budget_size(&self, req: &Request) -> (u64, u64) {
+        let prompt = &self.active[&req.key].prompt;
+        (prompt.messages.len() as u64 / 4, req.rollouts.len() as u64)
     }
 
     fn send(&self, msg: WriterMsg) -> Result<(), SampleError> {
@@ -226,6 +243,18 @@ impl<'a> Scheduler<'a> {
             let Some(req) = self.queue.pop_front() else {
                 break;
             };
+            let (prompt_tokens, n) = self.budget_size(&req);
+            if let Some(b) = self.io.budget.as_mut()
+                && let Err(which) = b.admit(prompt_tokens, n)
+            {
+                tracing::warn!(
+                    "stopping at a budget: the next request could pass {which}; waiting for the {} request(s) in flight",
+                    self.in_flight.len()
+                );
+                self.queue.push_front(req);
+                self.begin_stop(Stop::Budget(which));
+                break;
+            }
             let prompt = Arc::clone(&self.active[&req.key].prompt);
             let verifier = self.io.ctx.verifier.clone();
             let model = Arc::clone(&self.model);
@@ -245,6 +274,21 @@ impl<'a> Scheduler<'a> {
     pub(super) fn on_outcome(&mut self, out: Outcome) -> Result<(), SampleError> {
         let key = out.req.key;
         self.io.counters.requests += 1;
+        if self.io.budget.is_some() {
+            let (prompt_tokens, n) = self.budget_size(&out.req);
+            let spent = (!out.rows.is_empty()).then(|| super::budget::Spent {
+                requests: 1,
+                prompt_tokens: out.rows[0].prompt_tokens.map_or(prompt_tokens, u64::from),
+                completion_tokens: out
+                    .rows
+                    .iter()
+                    .map(|r| u64::from(r.completion_tokens.unwrap_or(0)))
+                    .sum(),
+            });
+            if let Some(b) = self.io.budget.as_mut() {
+                b.settle(prompt_tokens, n, spent);
+            }
+        }
         let (failed_rows, failed): (Vec<RolloutRow>, Vec<(u32, u32)>) =
             out.failed.into_iter().unzip();
         let guard_stop = self.record_rows(key, &out.rows);

@@ -265,3 +265,67 @@ pub fn for_each_saved(
     }
     Ok(())
 }
+
+/// Calls `f` with the id, `step`, `created_at`, `prompt_tokens` and
+/// `completion_tokens` of every row of `shard` without an error (what was
+/// spent; rows of one request share its step and time).
+pub fn for_each_spent(
+    root: &Path,
+    shard: u32,
+    mut f: impl FnMut(&str, u32, i64, Option<u64>, Option<u64>),
+) -> Result<(), StoreError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
+
+    let dir = super::rollout::rollout_shard_dir(root, shard);
+    let parts = shard_parts(root, shard).map_err(|source| StoreError::Io { path: dir, source })?;
+    let wanted = [
+        "id",
+        "step",
+        "created_at",
+        "prompt_tokens",
+        "completion_tokens",
+        "error",
+    ];
+    for part in parts {
+        for batch in projected(&part, &wanted)? {
+            let batch = batch.map_err(|e| corrupt(&part, e))?;
+            let col = |name: &str, to: &DataType| {
+                let c = batch
+                    .column_by_name(name)
+                    .ok_or_else(|| corrupt(&part, format!("no `{name}` column")))?;
+                arrow::compute::cast(c, to).map_err(|e| corrupt(&part, e))
+            };
+            let id = col("id", &DataType::Utf8)?;
+            let step = col("step", &DataType::UInt32)?;
+            let at = col("created_at", &DataType::Int64)?;
+            let prompt = col("prompt_tokens", &DataType::UInt64)?;
+            let completion = col("completion_tokens", &DataType::UInt64)?;
+            let error = batch
+                .column_by_name("error")
+                .ok_or_else(|| corrupt(&part, "no `error` column"))?;
+            let (id, step, at) = (
+                id.as_string::<i32>(),
+                step.as_primitive::<UInt32Type>(),
+                at.as_primitive::<Int64Type>(),
+            );
+            let (prompt, completion) = (
+                prompt.as_primitive::<UInt64Type>(),
+                completion.as_primitive::<UInt64Type>(),
+            );
+            for i in 0..batch.num_rows() {
+                if error.is_valid(i) {
+                    continue;
+                }
+                f(
+                    id.value(i),
+                    step.value(i),
+                    at.value(i),
+                    prompt.is_valid(i).then(|| prompt.value(i)),
+                    completion.is_valid(i).then(|| completion.value(i)),
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! Budgets: what a work dir has spent (its saved rows, every earlier run
+//! counted) against `budget.max_requests`, `budget.max_completion_tokens`
+//! and `budget.max_cost` (from `pricing`). A request is sent only when its
+//! worst case (its prompt, `max_tokens` for each response asked), added to
+//! what was spent and to the worst case of the requests in flight, stays
+//! within every budget; otherwise the run stops issuing, lets the requests
+//! in flight finish (they are paid for) and exits with its own status.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::config::{BudgetConfig, PricingConfig};
+use crate::store::StoreError;
+
+/// Requests and tokens spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    /// Requests answered.
+    pub requests: u64,
+    /// Their prompt tokens.
+    pub prompt_tokens: u64,
+    /// Their completion tokens.
+    pub completion_tokens: u64,
+}
+
+impl Spent {
+    /// The cost at `input` and `output` USD per million tokens.
+    pub fn cost(&self, input: f64, output: f64) -> f64 {
+        (self.prompt_tokens as f64 * input + self.completion_tokens as f64 * output) / 1e6
+    }
+}
+
+/// What the saved rows of `root` spent: one request per distinct `(id,
+/// step, created_at)` of rows without an error (a request's responses share
+/// its time), its prompt tokens once, every response's completion tokens.
+pub fn saved_spent(root: &Path, shards: &[u32]) -> Result<Spent, StoreError> {
+    let mut spent = Spent::default();
+    for &shard in shards {
+        let mut seen: HashSet<(String, u32, i64)> = HashSet::new();
+        crate::store::parts::for_each_spent(
+            root,
+            shard,
+            |id, step, created_at, prompt, completion| {
+                spent.completion_tokens += completion.unwrap_or(0);
+                if seen.insert((id.to_string(), step, created_at)) {
+                    spent.requests += 1;
+                    spent.prompt_tokens += prompt.unwrap_or(0);
+                }
+            },
+        )?;
+    }
+    Ok(spent)
+}
+
+/// The budgets of a run and what counts against them.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    limits: BudgetConfig,
+    prices: Option<(f64, f64)>,
+    max_tokens: u64,
+    /// Spent before this run (sampling), and the judge's cost so far.
+    earlier: Spent,
+    judge_cost: f64,
+    /// Spent by this run.
+    now: Spent,
+    /// Worst case of the requests in flight.
+    in_flight: Spent,
+}
+
+impl Budget {
+    /// The budget of a run, or `None` when no budget is set.
+    pub fn new(
+        limits: &BudgetConfig,
+        pricing: &PricingConfig,
+        max_tokens: u32,
+        earlier: Spent,
+        judge_cost: f64,
+    ) -> Option<Self> {
+        if limits.max_cost.is_none()
+            && limits.max_completion_tokens.is_none()
+            && limits.max_requests.is_none()
+        {
+            return None;
+        }
+        Some(Self {
+            limits: limits.clone(),
+            prices: pricing.input.zip(pricing.output),
+            max_tokens: u64::from(max_tokens),
+            earlier,
+            judge_cost,
+            now: Spent::default(),
+            in_flight: Spent::default(),
+        })
+    }
+
+    fn total(&self) -> Spent {
+        Spent {
+            requests: self.earlier.requests + self.now.requests,
+            prompt_tokens: self.earlier.prompt_tokens + self.now.prompt_tokens,
+            completion_tokens: self.earlier.completion_tokens + self.now.completion_tokens,
+        }
+    }
+
+    /// The worst case of a request of `n` responses to a prompt of about
+    /// `prompt_tokens`.
+    fn worst(&self, prompt_tokens: u64, n: u64) -> Spent {
+        Spent {
+            requests: 1,
+            prompt_tokens,
+            completion_tokens: self.max_tokens * n,
+        }
+    }
+
+    /// Admits a request (reserving its worst case) or says which budget it
+    /// could exceed.
+    pub fn admit(&mut self, prompt_tokens: u64, n: u64) -> Result<(), String> {
+        let w = self.worst(prompt_tokens, n);
+        let total = self.total();
+        let after = Spent {
+            requests: total.requests + self.in_flight.requests + w.requests,
+            prompt_tokens: total.prompt_tokens + self.in_flight.prompt_tokens + w.prompt_tokens,
+            completion_tokens: total.completion_tokens
+                + self.in_flight.completion_tokens
+                + w.completion_tokens,
+        };
+        if let Some(max) = self.limits.max_requests
+            && after.requests > max
+        {
+            return Err(format!("budget.max_requests ({max})"));
+        }
+        if let Some(max) = self.limits.max_completion_tokens
+            && after.completion_tokens > max
+        {
+            return Err(format!(
+                "budget.max_completion_tokens ({max}; the next request could use {} more)",
+                w.completion_tokens
+            ));
+        }
+        if let (Some(max), Some((input, output))) = (self.limits.max_cost, self.prices)
+            && after.cost(input, output) + self.judge_cost > max
+        {
+            return Err(format!(
+                "budget.max_cost (${max}; the next request could cost ${:.4})",
+                w.cost(input, output)
+            ));
+        }
+        self.in_flight.requests += w.requests;
+        self.in_flight.prompt_tokens += w.prompt_tokens;
+        self.in_flight.completion_tokens += w.completion_tokens;
+        Ok(())
+    }
+
+    /// Releases an admitted request's reservation and counts what it spent
+    /// (`None`: it failed, nothing known spent).
+    pub fn settle(&mut self, prompt_tokens: u64, n: u64, spent: Option<Spent>) {
+        let w = self.worst(prompt_tokens, n);
+        self.in_flight.requests = self.in_flight.requests.saturating_sub(w.requests);
+        self.in_flight.prompt_tokens = self.in_flight.prompt_tokens.saturating_sub(w.prompt_tokens);
+        self.in_flight.completion_tokens = self
+            .in_flight
+            .completion_tokens
+            .saturating_sub(w.completion_tokens);
+        if let Some(s) = spent {
+            self.now.requests += s.requests;
+            self.now.prompt_tokens += s.prompt_tokens;
+            self.now.completion_tokens += s.completion_tokens;
+        }
+    }
+
+    /// What was spent against each budget set, for the stop message.
+    pub fn report(&self) -> String {
+        let t = self.total();
+        let mut parts = Vec::new();
+        if let Some(max) = self.limits.max_requests {
+            parts.push(format!("{} of {max} requests", t.requests));
+        }
+        if let Some(max) = self.limits.max_completion_tokens {
+            parts.push(format!(
+                "{} of {max} completion tokens",
+                t.completion_tokens
+            ));
+        }
+        if let (Some(max), Some((input, output))) = (self.limits.max_cost, self.prices) {
+            let judge = if self.judge_cost > 0.0 {
+                format!(" (judge ${:.4} of it)", self.judge_cost)
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "${:.4} of ${max}{judge}",
+                t.cost(input, output) + self.judge_cost
+            ));
+        }
+        format!(
+            "spent {} ({} prompt + {} completion tokens over all runs of this work dir)",
+            parts.join(", "),
+            t.prompt_tokens,
+            t.completion_tokens
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(cost: Option<f64>, tokens: Option<u64>, requests: Option<u64>) -> Budget {
+        Budget::new(
+            &BudgetConfig {
+                max_cost: cost,
+                max_completion_tokens: tokens,
+                max_requests: requests,
+            },
+            &PricingConfig {
+                input: Some(1.0),
+                output: Some(10.0),
+                judge_input: None,
+                judge_output: None,
+            },
+            100,
+            Spent {
+                requests: 5,
+                prompt_tokens: 500,
+                completion_tokens: 400,
+            },
+            0.0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn requests_are_admitted_by_their_worst_case_with_those_in_flight() {
+        let mut b = budget(None, Some(1000), None);
+        // 400 spent; each request of n=2 could use 200 more.
+        assert!(b.admit(50, 2).is_ok());
+        assert!(b.admit(50, 2).is_ok());
+        assert!(b.admit(50, 2).is_ok());
+        let e = b.admit(50, 2).unwrap_err();
+        assert!(e.contains("budget.max_completion_tokens (1000"), "{e}");
+        // Answers of 50 tokens free their reservations: 450 spent + 400 in
+        // flight + 200 is still too much, 500 + 200 + 200 is not.
+        let answered = Some(Spent {
+            requests: 1,
+            prompt_tokens: 50,
+            completion_tokens: 50,
+        });
+        b.settle(50, 2, answered);
+        assert!(b.admit(50, 2).is_err());
+        b.settle(50, 2, answered);
+        assert!(b.admit(50, 2).is_ok());
+        assert!(
+            b.report().contains("500 of 1000 completion tokens"),
+            "{}",
+            b.report()
+        );
+    }
+
+    #[test]
+    fn cost_and_request_budgets() {
+        // Spent: 500 in × $1/M + 400 out × $10/M = $0.0045; a request of
+        // 100 in + 100 out costs at most $0.0011.
+        let mut b = budget(Some(0.006), None, None);
+        assert!(b.admit(100, 1).is_ok());
+        let e = b.admit(100, 1).unwrap_err();
+        assert!(e.contains("budget.max_cost ($0.006"), "{e}");
+        let mut b = budget(None, None, Some(6));
+        assert!(b.admit(10, 1).is_ok());
+        assert_eq!(b.admit(10, 1).unwrap_err(), "budget.max_requests (6)");
+        assert!(
+            b.report().starts_with("spent 5 of 6 requests"),
+            "{}",
+            b.report()
+        );
+        assert!(
+            Budget::new(
+                &BudgetConfig::default(),
+                &PricingConfig::default(),
+                100,
+                Spent::default(),
+                0.0
+            )
+            .is_none()
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! Budgets through the binary: a run stops before a request could pass a
+//! cap (exit status 5, what was spent on stderr), and a resume with a raised
+//! cap finishes it with exactly the rows an unbudgeted run has, nothing
+//! requested twice, earlier spending counted.
+
+mod common;
+
+use common::mock::Mock;
+use common::{TestDir, gold, prepared_mock, query};
+
+/// 26 prompts × 8 rollouts, two requests of n=4 each: 52 requests.
+fn run() -> TestDir {
+    prepared_mock(&["sampling.max_rollouts=8", "sampling.early_stop=false"])
+}
+
+fn keys(t: &TestDir) -> Vec<(String, u64)> {
+    query(
+        t,
+        "run",
+        "SELECT id, rollout_idx FROM rollouts WHERE error IS NULL ORDER BY id, rollout_idx",
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r["id"].as_str().unwrap().to_string(),
+            r["rollout_idx"].as_u64().unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn a_request_budget_stops_the_run_and_a_raised_one_finishes_it_exactly() {
+    let t = run();
+    let g = gold(&t);
+    let mock = Mock::start(&["--gold", &g]);
+    let url = mock.base_url_arg();
+    let out = t
+        .cmd(&["sample", "work_dir=run", &url, "budget.max_requests=20"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("could pass budget.max_requests (20)"), "{err}");
+    assert!(err.contains("spent 20 of 20 requests"), "{err}");
+    assert!(err.contains("budget.KEY=NEW_VALUE"), "{err}");
+    assert_eq!(mock.stat("requests"), 20);
+    // Spending counts across runs: the same cap stops a resume at once.
+    let out = t
+        .cmd(&["sample", "work_dir=run", &url, "budget.max_requests=20"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(mock.stat("requests"), 20);
+    // Raised: the run finishes, nothing requested twice.
+    t.ok(&["sample", "work_dir=run", &url, "budget.max_requests=60"]);
+    assert_eq!(mock.stat("requests"), 52);
+    let budgeted = keys(&t);
+    let unbudgeted_dir = run();
+    let m2 = Mock::start(&["--gold", &gold(&unbudgeted_dir)]);
+    unbudgeted_dir.ok(&["sample", "work_dir=run", &m2.base_url_arg()]);
+    assert_eq!(budgeted, keys(&unbudgeted_dir));
+    assert_eq!(budgeted.len(), 26 * 8);
+}
+
+#[test]
+fn token_and_cost_budgets_count_the_worst_case_of_the_requests_in_flight() {
+    let t = run();
+    let g = gold(&t);
+    let mock = Mock::start(&["--gold", &g]);
+    let url = mock.base_url_arg();
+    // max_tokens 4096 × n=4: each request could use 16,384 completion tokens.
+    let out = t
+        .cmd(&[
+            "sample",
+            "work_dir=run",
+            &url,
+            "budget.max_completion_tokens=40000",
+            "sampler.concurrent_requests=2",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("budget.max_completion_tokens (40000"), "{err}");
+    let spent = query(
+        &t,
+        "run",
+        "SELECT sum(completion_tokens) AS n FROM rollouts",
+    );
+    let spent = spent[0]["n"].as_u64().unwrap();
+    assert!(
+        spent + 2 * 16_384 > 40_000 - 16_384,
+        "stopped early: {spent}"
+    );
+    assert!(spent <= 40_000);
+    // Caps are kept in the run's config; a cost cap needs prices.
+    let e = t.fails(&["sample", "work_dir=run", &url, "budget.max_cost=1"]);
+    assert!(e.contains("pricing.input and pricing.output"), "{e}");
+    // With prices: $1 per million in and out, about $0.011 spent so far; a
+    // request of 16,384 + its prompt could cost $0.0165: over a $0.02 cap.
+    let out = t
+        .cmd(&[
+            "sample",
+            "work_dir=run",
+            &url,
+            "budget.max_cost=0.02",
+            "budget.max_completion_tokens=null",
+            "pricing.input=1",
+            "pricing.output=1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("budget.max_cost ($0.02"), "{err}");
+    assert!(err.contains("of $0.02"), "{err}");
+}
