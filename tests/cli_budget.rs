@@ -116,3 +116,55 @@ fn token_and_cost_budgets_count_the_worst_case_of_the_requests_in_flight() {
     assert!(err.contains("budget.max_cost ($0.02"), "{err}");
     assert!(err.contains("of $0.02"), "{err}");
 }
+
+#[test]
+fn cost_figures_in_the_statistics_match_a_hand_count() {
+    let t = run();
+    let g = gold(&t);
+    let mock = Mock::start(&["--gold", &g]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    t.ok(&["format", "run"]);
+    t.ok(&["analyze", "run", "pricing.input=0.5", "pricing.output=2"]);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+            .unwrap();
+    let sp = &stats["spending"];
+    // By hand: one request of n=4 per prompt and step; its prompt tokens
+    // once, every response's completion tokens.
+    let hand = query(
+        &t,
+        "run",
+        "SELECT count(*) AS requests, sum(p) AS prompt, sum(c) AS completion FROM ( \
+           SELECT id, step, max(prompt_tokens) AS p, sum(completion_tokens) AS c \
+           FROM rollouts WHERE error IS NULL GROUP BY id, step)",
+    );
+    let (requests, prompt, completion) = (
+        hand[0]["requests"].as_u64().unwrap(),
+        hand[0]["prompt"].as_u64().unwrap(),
+        hand[0]["completion"].as_u64().unwrap(),
+    );
+    assert_eq!(requests, 52);
+    assert_eq!(sp["requests"].as_u64(), Some(requests));
+    assert_eq!(sp["prompt_tokens"].as_u64(), Some(prompt));
+    assert_eq!(sp["completion_tokens"].as_u64(), Some(completion));
+    let cost = (prompt as f64 * 0.5 + completion as f64 * 2.0) / 1e6;
+    assert!((sp["cost"].as_f64().unwrap() - cost).abs() < 1e-12);
+    // Per kept SFT row: the whole cost over the rows written.
+    let rows = std::fs::read_to_string(t.path("run/train/sft.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as f64;
+    let per = &sp["per_row"][0];
+    assert_eq!(per["formatter"], "sft");
+    assert!((per["cost_per_row"].as_f64().unwrap() - cost / rows).abs() < 1e-12);
+    assert!(
+        (per["tokens_per_row"].as_f64().unwrap() - (prompt + completion) as f64 / rows).abs()
+            < 1e-9
+    );
+    // Without prices, no cost: figures are derived, never stored.
+    t.ok(&["analyze", "run"]);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+            .unwrap();
+    assert!(stats["spending"]["cost"].is_null());
+}

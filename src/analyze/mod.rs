@@ -160,6 +160,48 @@ pub struct Stats {
     /// Completion tokens of those requests.
     #[serde(default)]
     pub judge_completion_tokens: u64,
+    /// What sampling and judging spent, derived from the tokens and the
+    /// current `pricing` (never stored as truth: a price fixed later fixes
+    /// every figure).
+    #[serde(default)]
+    pub spending: Spending,
+}
+
+/// Tokens and cost: what was spent, what early stop saved, and what each
+/// kept training row cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spending {
+    /// Sampling requests answered (one per distinct prompt, step and time).
+    pub requests: u64,
+    /// Their prompt tokens (once per request).
+    pub prompt_tokens: u64,
+    /// Their completion tokens.
+    pub completion_tokens: u64,
+    /// Sampling cost in USD (`pricing.input`/`output`); null without prices.
+    pub cost: Option<f64>,
+    /// Judge cost in USD (`pricing.judge_*`); null without prices.
+    pub judge_cost: Option<f64>,
+    /// Tokens early stop did not spend: the rollouts not requested (against
+    /// `max_rollouts` per sampled prompt) at the run's tokens per rollout.
+    pub early_stop_saved_tokens: Option<f64>,
+    /// The same in USD.
+    pub early_stop_saved_cost: Option<f64>,
+    /// Per training file (its manifest in `train/`): tokens and cost of
+    /// the whole run (judge included) per row it kept.
+    pub per_row: Vec<RowCost>,
+}
+
+/// What one kept training row cost, for one formatter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowCost {
+    /// The formatter's name.
+    pub formatter: String,
+    /// Rows it wrote.
+    pub rows: u64,
+    /// Tokens (prompt + completion, sampling and judging) per row.
+    pub tokens_per_row: Option<f64>,
+    /// USD per row; null without prices.
+    pub cost_per_row: Option<f64>,
 }
 
 /// Pass/fail agreement between the inline verdicts and a scores label.
@@ -173,6 +215,66 @@ pub struct Agreement {
     pub label_only: u64,
     /// Both fail.
     pub both_fail: u64,
+}
+
+/// Tokens and cost of the run (see [`Spending`]).
+async fn spending(
+    ctx: &SessionContext,
+    wd: &WorkDir,
+    config: &Config,
+    s: &Stats,
+) -> datafusion::error::Result<Spending> {
+    let spent = one_row(
+        ctx,
+        "SELECT count(*), sum(p), sum(c) FROM ( \
+           SELECT id, step, created_at, max(prompt_tokens) AS p, sum(completion_tokens) AS c \
+           FROM rollouts WHERE error IS NULL GROUP BY id, step, created_at)",
+    )
+    .await?;
+    let n = |i: usize| spent.get(i).copied().flatten().unwrap_or(0.0) as u64;
+    let p = &config.pricing;
+    let price = |tokens_in: u64, tokens_out: u64, input: Option<f64>, output: Option<f64>| {
+        Some((tokens_in as f64 * input? + tokens_out as f64 * output?) / 1e6)
+    };
+    let mut out = Spending {
+        requests: n(0),
+        prompt_tokens: n(1),
+        completion_tokens: n(2),
+        ..Spending::default()
+    };
+    out.cost = price(out.prompt_tokens, out.completion_tokens, p.input, p.output);
+    out.judge_cost = price(
+        s.judge_prompt_tokens,
+        s.judge_completion_tokens,
+        p.judge_input,
+        p.judge_output,
+    );
+    let tokens = (out.prompt_tokens + out.completion_tokens) as f64;
+    if s.early_stop && s.rollouts > 0 {
+        let budget = s.prompts_sampled * s.max_rollouts;
+        let saved = budget.saturating_sub(s.rollouts) as f64;
+        let per_rollout = tokens / s.rollouts as f64;
+        out.early_stop_saved_tokens = Some(saved * per_rollout);
+        out.early_stop_saved_cost = out.cost.map(|c| saved * c / s.rollouts as f64);
+    }
+    let all_tokens = tokens + (s.judge_prompt_tokens + s.judge_completion_tokens) as f64;
+    let all_cost = match (out.cost, out.judge_cost, s.judge_requests) {
+        (Some(c), Some(j), _) => Some(c + j),
+        (Some(c), None, 0) => Some(c),
+        _ => None,
+    };
+    let mut manifests = crate::formatter::manifest::Manifest::all_in(&wd.root().join("train"));
+    manifests.sort_by(|a, b| a.file.cmp(&b.file));
+    for m in manifests {
+        let rows = m.rows;
+        out.per_row.push(RowCost {
+            formatter: m.formatter.name.clone().unwrap_or(m.formatter.kind.clone()),
+            rows,
+            tokens_per_row: (rows > 0).then(|| all_tokens / rows as f64),
+            cost_per_row: all_cost.filter(|_| rows > 0).map(|c| c / rows as f64),
+        });
+    }
+    Ok(out)
 }
 
 /// The unbiased pass@k estimate for `n` samples with `c` correct:
@@ -472,6 +574,7 @@ pub async fn compute(
     if s.verifier == "numeric" {
         s.best_of_n_error = Some(exact_percentiles(&mut best_errors(&ctx).await?));
     }
+    s.spending = spending(&ctx, wd, config, &s).await?;
     Ok(s)
 }
 

@@ -266,6 +266,41 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             ),
         ));
     }
+    let sp = &s.spending;
+    let usd =
+        |c: Option<f64>| c.map_or_else(|| "– (no pricing)".to_string(), |c| format!("${c:.4}"));
+    r.push((
+        "spending",
+        "sampling tokens".into(),
+        format!(
+            "{} prompt + {} completion in {} requests",
+            sp.prompt_tokens, sp.completion_tokens, sp.requests
+        ),
+    ));
+    r.push(("spending", "sampling cost".into(), usd(sp.cost)));
+    if s.judge_requests > 0 {
+        r.push(("spending", "judge cost".into(), usd(sp.judge_cost)));
+    }
+    if let Some(t) = sp.early_stop_saved_tokens {
+        r.push((
+            "spending",
+            "saved by early stop".into(),
+            format!("{t:.0} tokens, {}", usd(sp.early_stop_saved_cost)),
+        ));
+    }
+    for row in &sp.per_row {
+        r.push((
+            "spending",
+            format!("per {} row", row.formatter),
+            format!(
+                "{} tokens, {} ({} rows)",
+                row.tokens_per_row
+                    .map_or_else(|| "–".into(), |t| format!("{t:.0}")),
+                usd(row.cost_per_row),
+                row.rows
+            ),
+        ));
+    }
     if let Some(a) = &s.agreement {
         let total = a.both_pass + a.inline_only + a.label_only + a.both_fail;
         let line = |n: u64| format!("{n} ({})", share(n, total));

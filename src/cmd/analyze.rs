@@ -9,7 +9,9 @@ use super::common::open_saved;
 /// Writes WORK_DIR/summary/stats.json, statistics.txt, charts/*.png
 /// (per-prompt pass rates, completion lengths passing vs failing, rollouts
 /// per prompt, best-of-N error for the numeric verifier) and report.html,
-/// and prints statistics.txt.
+/// and prints statistics.txt. Costs come from the tokens and the prices of
+/// the run's config, or of pricing.* given here (a price fixed later fixes
+/// every figure).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directory.
@@ -17,6 +19,9 @@ pub struct Args {
     /// Use the verdicts of scores/LABEL/ instead of the inline ones.
     #[arg(long, value_name = "LABEL")]
     scores: Option<String>,
+    /// Prices for the cost figures: pricing.input=0.27 pricing.output=1.10
+    #[arg(value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -25,7 +30,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_in(args: Args) -> anyhow::Result<()> {
-    let (wd, config) = open_saved(&args.work_dir, &[], &[])?;
+    super::common::check_overrides("analyze", &args.overrides, &["pricing."])?;
+    let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let wd = wd.locked()?;
     let stats = crate::analyze::write_summary(
         &wd,
