@@ -168,3 +168,38 @@ fn cost_figures_in_the_statistics_match_a_hand_count() {
             .unwrap();
     assert!(stats["spending"]["cost"].is_null());
 }
+
+#[test]
+fn a_dry_run_prints_the_worst_case_and_sends_nothing() {
+    let t = TestDir::new();
+    let input = format!("data.input_path={}", common::fixture("gsm8k_sample.jsonl"));
+    let out = t.ok(&[
+        "run",
+        "--dry-run",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+        "sampler.model=m",
+        "sampler.max_tokens=1000",
+        "sampling.max_steps=2",
+        "sampling.step_size=4",
+        "pricing.input=1",
+        "pricing.output=2",
+    ]);
+    let chars = query(&t, "run", "SELECT sum(length(messages)) AS n FROM inputs")[0]["n"]
+        .as_u64()
+        .unwrap();
+    // 26 prompts × 2 steps of one request (n=4): 52 requests, 8 responses of
+    // 1,000 tokens each per prompt.
+    let prompt = chars / 4 * 2;
+    let completion = 26 * 8 * 1000;
+    let cost = (prompt as f64 + 2.0 * completion as f64) / 1e6;
+    assert!(
+        out.contains(&format!(
+            "at most 52 requests, {prompt} prompt + {completion} completion tokens"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("${cost:.2}")), "{out}");
+    assert!(!t.path("run/rollout").exists());
+}

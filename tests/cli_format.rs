@@ -646,6 +646,10 @@ fn compare_puts_runs_side_by_side() {
     assert_eq!(rows[1][4], "0.6923");
     assert_eq!(rows[2][4].parse::<f64>().unwrap(), 0.0);
     assert_eq!(rows[2][1], "m2");
+    // Spending: tokens always, cost only with prices.
+    let col = |name: &str| rows[0].iter().position(|c| *c == name).unwrap();
+    assert!(rows[1][col("tokens")].parse::<u64>().unwrap() > 0);
+    assert_eq!(rows[1][col("cost")], "");
     assert_eq!(png_size(&t.path("cmp/compare.png")), (960, 600));
     let err = t.fails(&["compare", "run"]);
     assert!(

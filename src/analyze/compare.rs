@@ -1,6 +1,7 @@
 //! Several runs side by side: one row of numbers per run (prompts,
 //! rollouts, pass rates, pass@1 and pass@k at the largest k every run has,
-//! rollouts per prompt, truncation rate, best-of-N error) as an Arrow batch,
+//! rollouts per prompt, truncation rate, best-of-N error, tokens, cost,
+//! early-stop savings and tokens and cost per kept row) as an Arrow batch,
 //! written as CSV by arrow's writer, and a grouped-bar chart of the rates.
 
 use std::path::{Path, PathBuf};
@@ -105,6 +106,54 @@ pub fn table(runs: &[Stats]) -> RecordBatch {
         rate(&truncation_rate),
         rate(&|r| r.best_of_n_error.as_ref().and_then(|e| e.mean)),
     ]);
+    // Spending: tokens, cost (by each run's prices), what early stop saved,
+    // and per kept row of each formatter any run has.
+    let exact = |f: &dyn Fn(&Stats) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(runs.iter().map(f)))
+    };
+    fields.extend([
+        Field::new("tokens", DataType::UInt64, false),
+        Field::new("cost", DataType::Float64, true),
+        Field::new("early_stop_saved_tokens", DataType::Float64, true),
+    ]);
+    columns.extend([
+        Arc::new(UInt64Array::from_iter_values(runs.iter().map(|r| {
+            r.spending.prompt_tokens + r.spending.completion_tokens
+        }))) as ArrayRef,
+        exact(&|r| {
+            r.spending
+                .cost
+                .map(|c| c + r.spending.judge_cost.unwrap_or(0.0))
+        }),
+        exact(&|r| r.spending.early_stop_saved_tokens.map(f64::round)),
+    ]);
+    let formatters: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|r| r.spending.per_row.iter().map(|p| p.formatter.as_str()))
+        .collect();
+    for name in formatters {
+        let of = |r: &Stats| {
+            r.spending
+                .per_row
+                .iter()
+                .find(|p| p.formatter == name)
+                .cloned()
+        };
+        fields.push(Field::new(
+            format!("tokens_per_{name}_row"),
+            DataType::Float64,
+            true,
+        ));
+        columns.push(exact(&|r| {
+            of(r).and_then(|p| p.tokens_per_row).map(f64::round)
+        }));
+        fields.push(Field::new(
+            format!("cost_per_{name}_row"),
+            DataType::Float64,
+            true,
+        ));
+        columns.push(exact(&|r| of(r).and_then(|p| p.cost_per_row)));
+    }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .expect("columns match their fields")
 }

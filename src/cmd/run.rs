@@ -18,10 +18,20 @@ use super::common::{ConfigArgs, finish, open_run, unfinished};
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Prepare, print the worst case of sampling the unfinished shards
+    /// (requests, tokens, cost at pricing.*), and stop before anything is
+    /// sent.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let mut run = open_run(&args.config, &[])?;
+    if args.dry_run {
+        pipeline::prepare(&run).await?;
+        println!("{}", worst_case(&run).await?);
+        return Ok(());
+    }
     pipeline::check_before_sampling(&mut run)?;
     // A new work dir that fails preflight is removed: nothing was made.
     let connection = Connection::external(&run)
@@ -81,4 +91,67 @@ fn print_summary(run: &Run, s: &Stats) {
         s.prompts_all_pass
     );
     println!("report        {root}/summary/report.html");
+}
+
+/// The most sampling the unfinished shards can spend: every prompt taking
+/// `max_steps` steps of `step_size` responses (truncated responses do not
+/// count toward `max_rollouts`), each of `max_tokens`.
+async fn worst_case(run: &Run) -> anyhow::Result<String> {
+    let c = &run.resolved.config;
+    let state = crate::store::RunState::load(&run.wd.state_path())?;
+    let todo: Vec<String> = state
+        .shards
+        .iter()
+        .filter(|s| s.status != crate::store::ShardStatus::Done)
+        .map(|s| s.shard.to_string())
+        .collect();
+    if todo.is_empty() {
+        return Ok("dry run: every shard is sampled already; nothing would be sent".into());
+    }
+    let ctx = crate::sql::session(&run.wd).await?;
+    let batches = ctx
+        .sql(&format!(
+            "SELECT count(*), sum(length(messages)) FROM inputs WHERE shard IN ({})",
+            todo.join(", ")
+        ))
+        .await?
+        .collect()
+        .await?;
+    let value = |i: usize| -> u64 {
+        use arrow::array::AsArray;
+        let col = arrow::compute::cast(batches[0].column(i), &arrow::datatypes::DataType::UInt64)
+            .expect("counts cast");
+        let col = col.as_primitive::<arrow::datatypes::UInt64Type>();
+        if col.is_empty() || arrow::array::Array::is_null(col, 0) {
+            0
+        } else {
+            col.value(0)
+        }
+    };
+    let (prompts, chars) = (value(0), value(1));
+    let s = &c.sampling;
+    let responses = (s.max_steps.get() * s.step_size.get()) as u64;
+    let per_prompt_requests = if c.sampler.use_n {
+        s.max_steps.get() as u64
+    } else {
+        responses
+    };
+    let requests = prompts * per_prompt_requests;
+    // About four bytes a token; each request sends its prompt.
+    let prompt_tokens = chars / 4 * per_prompt_requests;
+    let completion_tokens = prompts * responses * u64::from(c.sampler.max_tokens.get());
+    let cost = match (c.pricing.input, c.pricing.output) {
+        (Some(i), Some(o)) => format!(
+            "${:.2} at pricing.input={i} and pricing.output={o} per million tokens",
+            (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6
+        ),
+        _ => "no cost: set pricing.input and pricing.output (USD per million tokens)".into(),
+    };
+    Ok(format!(
+        "dry run: {prompts} prompts to sample; at most {requests} requests, {prompt_tokens} prompt + \
+         {completion_tokens} completion tokens ({responses} responses of sampler.max_tokens={} per \
+         prompt at most); {cost}. Real runs spend less: early stop, and responses shorter than \
+         max_tokens. Nothing was sent.",
+        c.sampler.max_tokens
+    ))
 }

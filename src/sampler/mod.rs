@@ -224,6 +224,7 @@ pub async fn sample(
         .collect();
     let mut counters = Counters {
         prompts_total: remaining.values().sum(),
+        prices: config.pricing.input.zip(config.pricing.output),
         ..Counters::default()
     };
     if !skip.is_empty() {

@@ -38,6 +38,11 @@ pub struct Counters {
     pub retries: u64,
     /// Completion tokens received.
     pub completion_tokens: u64,
+    /// Prompt tokens of the requests answered (once per request).
+    pub prompt_tokens: u64,
+    /// `pricing.input` and `pricing.output` (USD per million tokens), for
+    /// the cost in the progress line.
+    pub prices: Option<(f64, f64)>,
 }
 
 impl Counters {
@@ -51,7 +56,7 @@ impl Counters {
                 format!("{:.1}%", 100.0 * a as f64 / b as f64)
             }
         };
-        format!(
+        let mut line = format!(
             "prompts {}/{} | valid {} | pass {} | truncated {} | errors {} | retries {} | {:.1} req/s | {:.0} tok/s",
             self.prompts_done,
             self.prompts_total,
@@ -62,7 +67,41 @@ impl Counters {
             self.retries,
             self.requests as f64 / secs,
             self.completion_tokens as f64 / secs,
-        )
+        );
+        line.push_str(&self.spending());
+        line
+    }
+
+    /// ` | 12345 tokens (≈ 250000 for the run) | $0.0123 (≈ $0.25)`: this
+    /// run's tokens and cost so far and projected from the prompts it
+    /// finished; empty before the first answer.
+    pub fn spending(&self) -> String {
+        let tokens = self.prompt_tokens + self.completion_tokens;
+        if tokens == 0 {
+            return String::new();
+        }
+        let cost = |t_in: f64, t_out: f64| self.prices.map(|(i, o)| (t_in * i + t_out * o) / 1e6);
+        let mut out = format!(" | {tokens} tokens");
+        let projected = self.projection();
+        if let Some(f) = projected {
+            out.push_str(&format!(" (≈ {:.0} for the run)", tokens as f64 * f));
+        }
+        if let Some(c) = cost(self.prompt_tokens as f64, self.completion_tokens as f64) {
+            out.push_str(&format!(" | ${c:.4}"));
+            if let Some(f) = projected {
+                out.push_str(&format!(" (≈ ${:.4})", c * f));
+            }
+        }
+        out
+    }
+
+    /// How many times what was spent so far the whole run will spend: the
+    /// prompts this run has to finish over those it finished (`None` before
+    /// the first).
+    pub fn projection(&self) -> Option<f64> {
+        let done = self.prompts_done.saturating_sub(self.prompts_resumed);
+        let todo = self.prompts_total.saturating_sub(self.prompts_resumed);
+        (done > 0).then(|| todo as f64 / done as f64)
     }
 }
 
@@ -160,20 +199,42 @@ fn short(c: &Counters, elapsed: Duration) -> String {
         }
     };
     format!(
-        "valid {} pass {:.0}% trunc {:.1}% err {} retry {} | {:.1} req/s {:.0} tok/s",
+        "valid {} pass {:.0}% trunc {:.1}% err {} retry {} | {:.1} req/s {:.0} tok/s{}",
         c.valid,
         rate(c.passed, c.valid),
         rate(c.truncated, c.rollouts - c.errors),
         c.errors,
         c.retries,
         c.requests as f64 / secs,
-        c.completion_tokens as f64 / secs
+        c.completion_tokens as f64 / secs,
+        c.spending()
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spending_so_far_and_projected_from_the_prompts_this_run_finished() {
+        let mut c = Counters {
+            prompts_total: 110,
+            prompts_resumed: 10,
+            prompts_done: 10,
+            ..Counters::default()
+        };
+        assert_eq!(c.spending(), "");
+        c.prompt_tokens = 1_000;
+        c.completion_tokens = 9_000;
+        // Nothing finished by this run yet: no projection.
+        assert_eq!(c.spending(), " | 10000 tokens");
+        c.prompts_done = 30; // 20 of the 100 this run has to do
+        c.prices = Some((1.0, 2.0));
+        assert_eq!(
+            c.spending(),
+            " | 10000 tokens (≈ 50000 for the run) | $0.0190 (≈ $0.0950)"
+        );
+    }
 
     #[test]
     fn eta_follows_this_process_rate() {

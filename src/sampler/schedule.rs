@@ -274,6 +274,9 @@ impl<'a> Scheduler<'a> {
     pub(super) fn on_outcome(&mut self, out: Outcome) -> Result<(), SampleError> {
         let key = out.req.key;
         self.io.counters.requests += 1;
+        if let Some(first) = out.rows.first() {
+            self.io.counters.prompt_tokens += u64::from(first.prompt_tokens.unwrap_or(0));
+        }
         if self.io.budget.is_some() {
             let (prompt_tokens, n) = self.budget_size(&out.req);
             let spent = (!out.rows.is_empty()).then(|| super::budget::Spent {
