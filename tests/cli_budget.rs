@@ -203,3 +203,59 @@ fn a_dry_run_prints_the_worst_case_and_sends_nothing() {
     assert!(out.contains(&format!("${cost:.2}")), "{out}");
     assert!(!t.path("run/rollout").exists());
 }
+
+#[test]
+fn the_projection_after_a_tenth_of_the_prompts_is_within_a_fifth_of_the_final_figure() {
+    // 300 prompts × 8 rollouts from the mock (its length distribution:
+    // right answers shorter than wrong ones, accuracy spread per prompt).
+    let t = TestDir::new();
+    let lines: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"p{i}\",\"messages\":[{{\"role\":\"user\",\"content\":\"What is {i} plus 0?\"}}],\"answer\":\"{i}\"}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(t.path("in.jsonl"), lines).unwrap();
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        "data.input_path=in.jsonl",
+        "sampler.model=mock",
+        "sampling.max_rollouts=8",
+        "sampling.early_stop=false",
+    ]);
+    let g = gold(&t);
+    let mock = Mock::start(&["--gold", &g, "--latency-ms", "20", "--latency-dist", "exp"]);
+    t.ok(&[
+        "sample",
+        "work_dir=run",
+        &mock.base_url_arg(),
+        "sampler.concurrent_requests=16",
+        "sampling.concurrent_prompts=16",
+    ]);
+    // The progress line's projection at the moment a tenth of the prompts
+    // were finished: the tokens received by then × all prompts / finished
+    // prompts (what `Counters::spending` computes), from the saved rows.
+    let rows = query(
+        &t,
+        "run",
+        "WITH done AS (SELECT id, max(created_at) AS at FROM rollouts GROUP BY id), \
+              tenth AS (SELECT at FROM done ORDER BY at LIMIT 1 OFFSET 29) \
+         SELECT \
+           (SELECT sum(completion_tokens) + sum(prompt_tokens) / 4 FROM rollouts \
+              WHERE created_at <= (SELECT at FROM tenth)) AS so_far, \
+           (SELECT count(*) FROM done WHERE at <= (SELECT at FROM tenth)) AS finished, \
+           (SELECT sum(completion_tokens) + sum(prompt_tokens) / 4 FROM rollouts) AS total",
+    );
+    let (so_far, finished, total) = (
+        rows[0]["so_far"].as_f64().unwrap(),
+        rows[0]["finished"].as_f64().unwrap(),
+        rows[0]["total"].as_f64().unwrap(),
+    );
+    let projected = so_far * 300.0 / finished;
+    assert!(
+        (projected / total - 1.0).abs() < 0.2,
+        "projected {projected:.0} after {finished} prompts, final {total:.0}"
+    );
+}
