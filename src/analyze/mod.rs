@@ -445,10 +445,13 @@ pub async fn compute(
     // The sampling and extraction pitfalls over the whole run.
     let identical = one_row(
         &ctx,
-        "SELECT count(*), sum(CASE WHEN lo = hi THEN 1 ELSE 0 END) FROM ( \
-           SELECT id, count(*) AS n, min(h) AS lo, max(h) AS hi FROM ( \
-             SELECT id, fold_hash(response) AS h FROM results WHERE valid) \
-           GROUP BY id) WHERE n >= 2",
+        &format!(
+            "SELECT count(*), sum(CASE WHEN lo = hi THEN 1 ELSE 0 END) FROM ( \
+               SELECT id, count(*) AS n, min(h) AS lo, max(h) AS hi FROM ( \
+                 SELECT r.id, {} AS h FROM results r WHERE r.valid) \
+               GROUP BY id) WHERE n >= 2",
+            crate::store::rollout::response_hash_sql("r")
+        ),
     )
     .await?;
     if label.is_some() {

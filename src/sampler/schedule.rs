@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::breaker::{Breaker, FailureLog};
 use super::feed::Feed;
-use super::guard::{self, AnswerGuard, IdenticalGuard, TruncationGuard};
+use super::guard::{AnswerGuard, IdenticalGuard, TruncationGuard};
 use super::plan::{self, Policy};
 use super::progress::{Counters, Progress};
 use super::writer::{RolloutRow, WriterMsg};
@@ -392,7 +392,10 @@ impl<'a> Scheduler<'a> {
                 continue;
             };
             if !a.checked {
-                a.hashes.push(guard::fold_hash(response));
+                a.hashes.push(crate::store::rollout::response_hash(
+                    response,
+                    r.reasoning.as_deref(),
+                ));
             }
             if has_gold && let Some(g) = self.answers.as_mut() {
                 let final_part = crate::verifier::split::split(response)

@@ -212,6 +212,23 @@ pub fn fold_hash(text: &str) -> u64 {
     h
 }
 
+/// The hash two responses are the same by (the sampling guard and the
+/// report's identical-responses figure): [`fold_hash`] of the reasoning the
+/// server split out, if any, and the response. Responses that reach the
+/// same final answer by different reasoning are different samples. In SQL:
+/// `fold_hash(concat(coalesce(reasoning, ''), ' ', response))`.
+pub fn response_hash(response: &str, reasoning: Option<&str>) -> u64 {
+    match reasoning.filter(|r| !r.is_empty()) {
+        Some(r) => fold_hash(&format!("{r} {response}")),
+        None => fold_hash(response),
+    }
+}
+
+/// The SQL expression of [`response_hash`] over the columns of `alias`.
+pub fn response_hash_sql(alias: &str) -> String {
+    format!("fold_hash(concat(coalesce({alias}.reasoning, ''), ' ', {alias}.response))")
+}
+
 /// A valid rollout passes when its score is at least this.
 pub const PASS_SCORE: f64 = 1.0;
 
@@ -269,6 +286,31 @@ mod tests {
             .collect::<Vec<_>>()
             .join(" ");
         assert_eq!(fold_hash(mixed), fold_hash(&words));
+    }
+
+    #[test]
+    fn responses_differ_by_their_reasoning_too() {
+        assert_eq!(
+            response_hash("The answer is 4.", None),
+            fold_hash("The answer is 4.")
+        );
+        assert_eq!(
+            response_hash("The answer is 4.", Some("")),
+            fold_hash("The answer is 4.")
+        );
+        assert_ne!(
+            response_hash("The answer is 4.", Some("2+2 is 4")),
+            response_hash("The answer is 4.", Some("two and two"))
+        );
+        // The SQL form: an empty reasoning adds only folded whitespace.
+        assert_eq!(
+            fold_hash(" The answer is 4."),
+            fold_hash("The answer is 4.")
+        );
+        assert_eq!(
+            response_hash("x", Some("r")),
+            fold_hash(&format!("{} {}", "r", "x"))
+        );
     }
 
     #[test]
