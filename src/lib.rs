@@ -12,6 +12,7 @@ pub mod data;
 pub mod formatter;
 pub mod judge;
 pub mod logging;
+pub mod majority;
 pub mod pipeline;
 pub mod rescore;
 pub mod sampler;

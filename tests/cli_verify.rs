@@ -267,3 +267,92 @@ fn results_and_prompts_views_use_the_selected_verdicts() {
     ]);
     assert_eq!(v, "verifier\nmath-rlvr\n");
 }
+
+#[test]
+fn majority_vote_labels_prompts_and_scores_by_agreement() {
+    let t = common::prepared_gsm8k(&[
+        "shard.size=10",
+        "sampler.type=replay",
+        "sampler.replay_path=responses.jsonl",
+        "sampling.max_rollouts=3",
+        "sampling.step_size=3",
+        "sampling.max_steps=1",
+        "sampling.early_stop=false",
+    ]);
+    let ids = common::query(&t, "run", "SELECT id, answer FROM inputs ORDER BY id");
+    let mut lines = String::new();
+    for (i, r) in ids.iter().enumerate() {
+        let (id, gold) = (r["id"].as_str().unwrap(), r["answer"].as_str().unwrap());
+        let g: i64 = gold.parse().unwrap();
+        // Even prompts: the gold twice, written differently, and a wrong
+        // answer. Odd ones: a tie and no answer.
+        let responses = if i % 2 == 0 {
+            vec![
+                format!("So \\boxed{{{g}}}."),
+                format!("The answer is ${g}.0$."),
+                format!("\\boxed{{{}}}", g + 1),
+            ]
+        } else {
+            vec![
+                "\\boxed{1}".to_string(),
+                "\\boxed{2}".to_string(),
+                "I cannot tell.".to_string(),
+            ]
+        };
+        for resp in responses {
+            lines += &serde_json::json!({"id": id, "response": resp}).to_string();
+            lines += "\n";
+        }
+    }
+    std::fs::write(t.path("responses.jsonl"), lines).unwrap();
+    t.ok(&["sample", "work_dir=run"]);
+    let out = t
+        .cmd(&["verify", "run", "verifier.type=majority"])
+        .output()
+        .unwrap();
+    common::assert_success(&out, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("13 of 26 prompts labelled"), "{err}");
+    assert!(err.contains("for 13 of the 13 labelled prompts"), "{err}");
+    let rows = common::query(
+        &t,
+        "run",
+        "SELECT outcome, count(*) AS n, sum(score) AS pass, count(DISTINCT majority_label) AS labels \
+         FROM scores WHERE verifier = 'majority' GROUP BY outcome ORDER BY outcome",
+    );
+    let by: std::collections::HashMap<&str, (u64, f64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap(),
+                (r["n"].as_u64().unwrap(), r["pass"].as_f64().unwrap_or(0.0)),
+            )
+        })
+        .collect();
+    assert_eq!(by["agrees"], (26, 26.0));
+    assert_eq!(by["disagrees"], (13, 0.0));
+    assert_eq!(by["unlabelled"].0, 39);
+    // Vote shares: 2/3 for the labelled prompts.
+    let share = common::query(
+        &t,
+        "run",
+        "SELECT DISTINCT round(vote_share, 4) AS s FROM scores \
+         WHERE verifier = 'majority' AND majority_label IS NOT NULL",
+    );
+    assert_eq!(share.len(), 1);
+    assert_eq!(share[0]["s"].as_f64(), Some(0.6667));
+    // It labels from sampled answers, so sampling with it is refused.
+    let err = t.fails(&[
+        "sample",
+        "work_dir=run2",
+        &format!("data.input_path={}", fixture("gsm8k_sample.jsonl")),
+        "data.preprocess.transform=gsm8k",
+        "sampler.model=m",
+        "sampler.base_url=http://127.0.0.1:9/v1",
+        "verifier.type=majority",
+    ]);
+    assert!(
+        err.contains("rsr verify") && err.contains("verifier.type=majority"),
+        "{err}"
+    );
+}

@@ -46,7 +46,8 @@ fn every_verifier_has_its_section_and_config_mention() {
     let registered = set(rsr::verifier::REGISTRY
         .iter()
         .map(|e| e.name)
-        .chain(rsr::judge::KINDS.iter().map(|(k, _)| *k)));
+        .chain(rsr::judge::KINDS.iter().map(|(k, _)| *k))
+        .chain(std::iter::once(rsr::majority::NAME)));
     assert_eq!(documented, registered, "docs/verifiers.md sections");
     let guide = read("docs/guide.md");
     let row = guide

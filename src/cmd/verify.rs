@@ -45,6 +45,10 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         for (name, description) in crate::judge::KINDS {
             println!("{name:<17} {description}");
         }
+        println!(
+            "{:<17} prompts without gold: the majority of their rollouts' answers (math or mcq extractor) is the label, each rollout scores by agreement",
+            crate::majority::NAME
+        );
         return Ok(());
     }
     let dir = args.work_dir.expect("clap requires work_dir");
@@ -53,6 +57,37 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     let wd = wd.locked()?;
     if crate::judge::is_model_verifier(&config.verifier.kind) {
         crate::pipeline::judge(&wd, &config).await?;
+        return Ok(());
+    }
+    if config.verifier.kind == crate::majority::NAME {
+        let r = crate::majority::label(&wd, &config).await?;
+        let label = config.verifier.label();
+        let pct = |a: u64, b: u64| {
+            if b == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * a as f64 / b as f64)
+            }
+        };
+        tracing::info!(
+            "majority vote -> {}: {} of {} prompts labelled ({}); {} of {} scored rollouts agree with their label; {}",
+            rollout::scores_dir(wd.root()).join(label).display(),
+            r.labelled,
+            r.prompts,
+            pct(r.labelled, r.prompts),
+            r.agree,
+            r.scored,
+            if r.with_gold > 0 {
+                format!(
+                    "the label equals the gold answer for {} of the {} labelled prompts that have one ({})",
+                    r.label_is_gold,
+                    r.with_gold,
+                    pct(r.label_is_gold, r.with_gold)
+                )
+            } else {
+                "no labelled prompt has a gold answer".to_string()
+            }
+        );
         return Ok(());
     }
     let totals = crate::rescore::rescore(&wd, &config).await?;

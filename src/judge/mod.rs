@@ -53,6 +53,9 @@ pub fn check_verifier(vc: &VerifierConfig) -> Result<(), VerifierError> {
     if is_model_verifier(&vc.kind) {
         return Spec::from_config(vc).map(|_| ());
     }
+    if vc.kind == crate::majority::NAME {
+        return crate::majority::Options::read(&vc.options).map(|_| ());
+    }
     match verifier::build(&vc.kind, &vc.options) {
         Ok(_) => Ok(()),
         Err(VerifierError::Unknown { name, .. }) => Err(VerifierError::Unknown {
@@ -376,6 +379,7 @@ pub fn known_names() -> String {
         .iter()
         .map(|e| e.name)
         .chain(KINDS.iter().map(|(k, _)| *k))
+        .chain(std::iter::once(crate::majority::NAME))
         .collect::<Vec<_>>()
         .join(", ")
 }
