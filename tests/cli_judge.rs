@@ -505,3 +505,39 @@ fn general_chat_without_gold_runs_end_to_end_with_a_rubric_judge() {
     let inline = query(&t, "run", "SELECT count(score) AS n FROM rollouts");
     assert_eq!(count(&inline, "n"), 0);
 }
+
+#[test]
+fn a_cost_cap_stops_judging_and_a_raised_one_finishes_it() {
+    let (t, mock) = sampled(&[]);
+    let items = distinct_final_answers(&t);
+    let [url, model] = judge_args(&mock);
+    // $1 per million judge tokens: a request of ~300 prompt tokens plus
+    // judge.max_tokens=100 could cost $0.0004; the cap admits a few.
+    let args = |cap: &str| {
+        vec![
+            "verify".to_string(),
+            "run".into(),
+            "verifier.type=llm-judge".into(),
+            url.clone(),
+            model.clone(),
+            "judge.max_tokens=100".into(),
+            "judge.concurrent_requests=2".into(),
+            "pricing.judge_input=1".into(),
+            "pricing.judge_output=1".into(),
+            format!("budget.max_cost={cap}"),
+        ]
+    };
+    let capped = args("0.004");
+    let capped: Vec<&str> = capped.iter().map(String::as_str).collect();
+    let out = t.cmd(&capped).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("could pass budget.max_cost ($0.004)"), "{err}");
+    let asked = mock.stat("judge_requests");
+    assert!(asked > 0 && asked < items, "{asked} of {items}");
+    let raised = args("1");
+    let raised: Vec<&str> = raised.iter().map(String::as_str).collect();
+    t.ok(&raised);
+    // Nothing asked twice: the answers received before the stop were kept.
+    assert_eq!(mock.stat("judge_requests"), items);
+}

@@ -22,9 +22,10 @@ pub struct Args {
     /// The run directory.
     #[arg(required_unless_present = "list")]
     work_dir: Option<PathBuf>,
-    /// Verifier and judge overrides: verifier.type=mcq-rlvr
+    /// Verifier, judge, pricing and budget overrides: verifier.type=mcq-rlvr
     /// verifier.label=mcq-v2 verifier.options.tolerance=1e-4
     /// judge.base_url=http://127.0.0.1:8001/v1 judge.model=NAME
+    /// pricing.judge_input=0.2 budget.max_cost=5
     #[arg(value_name = "KEY=VALUE")]
     overrides: Vec<String>,
     /// List the verifiers and exit.
@@ -52,7 +53,11 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = args.work_dir.expect("clap requires work_dir");
-    check_overrides("verify", &args.overrides, &["verifier.", "judge."])?;
+    check_overrides(
+        "verify",
+        &args.overrides,
+        &["verifier.", "judge.", "pricing.", "budget."],
+    )?;
     let (wd, config) = open_saved(&dir, &args.overrides, &["verifier"])?;
     let wd = wd.locked()?;
     if crate::judge::is_model_verifier(&config.verifier.kind) {

@@ -543,10 +543,13 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             return Err(invalid(key, format!("{p} must be 0 or more")));
         }
     }
-    if c.budget.max_cost.is_some() && (c.pricing.input.is_none() || c.pricing.output.is_none()) {
+    let sampling_prices = c.pricing.input.is_some() && c.pricing.output.is_some();
+    let judge_prices = c.pricing.judge_input.is_some() && c.pricing.judge_output.is_some();
+    if c.budget.max_cost.is_some() && !sampling_prices && !judge_prices {
         return Err(invalid(
             "budget.max_cost",
-            "a cost cap needs prices: set pricing.input and pricing.output (USD per million tokens)"
+            "a cost cap needs prices: set pricing.input and pricing.output (USD per million tokens), \
+             and pricing.judge_input and pricing.judge_output for judging"
                 .into(),
         ));
     }

@@ -99,6 +99,8 @@ pub struct JudgeReport {
     /// From the first request sent to the last answer: the time requests
     /// were in flight (zero when nothing was sent).
     pub sending: Duration,
+    /// The run stopped at `budget.max_cost`: what was spent against it.
+    pub budget_stop: Option<String>,
 }
 
 /// The judge server and how to address it.
@@ -107,6 +109,26 @@ pub struct JudgeContext {
     pub backend: Arc<HttpBackend>,
     /// The judge model's name.
     pub model: String,
+    /// `budget.max_cost`, when it and the judge's prices are set.
+    pub cost_cap: Option<CostCap>,
+}
+
+/// `budget.max_cost` for judging: what the work dir spent before (sampling
+/// and earlier judging, at their prices), and the judge's prices. A request
+/// is sent only when its worst case (its body in tokens, `judge.max_tokens`
+/// for a chat answer) with those in flight stays under the cap.
+#[derive(Debug, Clone, Copy)]
+pub struct CostCap {
+    /// The cap in USD.
+    pub max: f64,
+    /// Spent before this run, in USD.
+    pub before: f64,
+    /// USD per million prompt tokens of the judge.
+    pub input: f64,
+    /// USD per million completion tokens of the judge.
+    pub output: f64,
+    /// Completion tokens one request may use at most.
+    pub max_tokens: u64,
 }
 
 /// One saved rollout with its prompt.
@@ -204,6 +226,11 @@ pub async fn judge(
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut last_log = Instant::now();
     let mut first_sent: Option<Instant> = None;
+    // The worst cost of the requests in flight (`budget.max_cost`), freed
+    // as answers arrive (oldest first: an estimate, as answers come back
+    // out of order).
+    let mut reserved = 0.0;
+    let mut reserved_by: VecDeque<f64> = VecDeque::new();
     let mut last_answer: Option<Instant> = None;
     let scores = ScoresOut {
         wd,
@@ -220,6 +247,29 @@ pub async fn judge(
             let Some(w) = open.iter_mut().find(|w| !w.queue.is_empty()) else {
                 break;
             };
+            if let Some(cap) = &ctx.cost_cap {
+                let next = w.queue.front().expect("non-empty queue");
+                let worst = worst_cost(cap, &spec, next);
+                let spent = cap.before
+                    + (report.prompt_tokens as f64 * cap.input
+                        + report.completion_tokens as f64 * cap.output)
+                        / 1e6;
+                if spent + reserved + worst > cap.max {
+                    let why = format!(
+                        "the next judge request could pass budget.max_cost (${}); spent ${spent:.4}",
+                        cap.max
+                    );
+                    tracing::warn!("stopping at a budget: {why}");
+                    report.budget_stop = Some(why.clone());
+                    report.stopped = Some(why);
+                    deadline = Some(
+                        tokio::time::Instant::now() + Duration::from_secs_f64(config.judge.timeout),
+                    );
+                    break;
+                }
+                reserved += worst;
+                reserved_by.push_back(worst);
+            }
             let batch = w.queue.pop_front().expect("non-empty queue");
             w.outstanding += 1;
             first_sent.get_or_insert_with(Instant::now);
@@ -271,6 +321,9 @@ pub async fn judge(
                 open.push(w);
             }
             Some(joined) = in_flight.join_next() => {
+                if let Some(worst) = reserved_by.pop_front() {
+                    reserved = (reserved - worst).max(0.0);
+                }
                 let Ok((shard, keys, result)) = joined else { continue };
                 last_answer = Some(Instant::now());
                 let w = open.iter_mut().find(|w| w.shard == shard).expect("a request's shard is open");
@@ -439,6 +492,16 @@ fn spawn(
         };
         (shard, keys, result)
     });
+}
+
+/// The most a batch of request items can cost at the cap's prices.
+fn worst_cost(cap: &CostCap, spec: &Spec, batch: &[(String, String)]) -> f64 {
+    let prompt: usize = batch.iter().map(|(_, item)| item.len() / 4).sum();
+    let completion = match spec {
+        Spec::Reward { .. } => 0,
+        _ => cap.max_tokens,
+    };
+    (prompt as f64 * cap.input + completion as f64 * cap.output) / 1e6
 }
 
 /// A judge's chat answer: its text (with its thinking, when the server

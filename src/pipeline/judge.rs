@@ -72,10 +72,39 @@ impl JudgeConnection {
             ctx: JudgeContext {
                 backend: Arc::new(backend),
                 model,
+                cost_cap: cost_cap(config, wd)?,
             },
             _servers: servers,
         })
     }
+}
+
+/// `budget.max_cost` for judging, when it and the judge's prices are set:
+/// what sampling (at `pricing.input`/`output`) and earlier judging spent.
+fn cost_cap(config: &Config, wd: &WorkDir) -> anyhow::Result<Option<crate::judge::run::CostCap>> {
+    let p = &config.pricing;
+    let (Some(max), Some(input), Some(output)) =
+        (config.budget.max_cost, p.judge_input, p.judge_output)
+    else {
+        return Ok(None);
+    };
+    let state = crate::store::RunState::load(&wd.state_path())?;
+    let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
+    let sampling = crate::sampler::budget::saved_spent(wd.root(), &shards)?;
+    let before = p
+        .input
+        .zip(p.output)
+        .map_or(0.0, |(i, o)| sampling.cost(i, o))
+        + (state.counters.judge_prompt_tokens as f64 * input
+            + state.counters.judge_completion_tokens as f64 * output)
+            / 1e6;
+    Ok(Some(crate::judge::run::CostCap {
+        max,
+        before,
+        input,
+        output,
+        max_tokens: u64::from(config.judge.max_tokens.get()),
+    }))
 }
 
 /// Judges every saved rollout of `wd` with the model verifier of `config`
@@ -102,6 +131,16 @@ pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<JudgeReport>
     let connection = JudgeConnection::open(config, wd, &spec).await?;
     let report = crate::judge::judge(wd, config, &spec, &connection.ctx).await?;
     print_report(wd, config, &report);
+    if let Some(message) = &report.budget_stop {
+        return Err(crate::cmd::BudgetReached {
+            message: format!(
+                "{message}; {} of {} shard(s) scored, answers received are saved",
+                report.shards, report.shards_total
+            ),
+            work_dir: wd.root().to_path_buf(),
+        }
+        .into());
+    }
     if let Some(why) = &report.stopped {
         anyhow::bail!(
             "judging stopped: {why}. {} of {} shard(s) scored; answers received are saved: run the same command again to finish (nothing judged is sent twice)",
