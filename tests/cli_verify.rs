@@ -204,10 +204,7 @@ fn errors_and_listing() {
         "{err}"
     );
     let err = t.fails(&["verify", "run", "sampler.model=x"]);
-    assert!(
-        err.contains("only verifier.* and judge.* overrides"),
-        "{err}"
-    );
+    assert!(err.contains("takes only verifier.* and judge.*"), "{err}");
     let list = t.ok(&["verify", "--list"]);
     for name in [
         "math-rlvr",
