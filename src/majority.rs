@@ -10,15 +10,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
 use crate::rescore::RescoreError;
+use crate::sql::columns::{bools, u32s, utf8};
 use crate::store::parquet::ParquetFile;
 use crate::store::rollout::{self, Validity};
 use crate::store::{RunState, WorkDir};
@@ -212,26 +212,14 @@ pub async fn label(wd: &WorkDir, config: &Config) -> Result<MajorityReport, Resc
         let mut rows: Vec<Ballot> = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
-            let text = |name: &str| -> Result<StringArray, RescoreError> {
-                let c = batch.column_by_name(name).expect("selected");
-                Ok(cast(c, &DataType::Utf8)?.as_string::<i32>().clone())
-            };
             let (id, response, answer, metadata) = (
-                text("id")?,
-                text("response")?,
-                text("answer")?,
-                text("metadata")?,
+                utf8(&batch, "id")?,
+                utf8(&batch, "response")?,
+                utf8(&batch, "answer")?,
+                utf8(&batch, "metadata")?,
             );
-            let idx = cast(
-                batch.column_by_name("rollout_idx").expect("selected"),
-                &DataType::UInt32,
-            )?;
-            let idx = idx.as_primitive::<UInt32Type>();
-            let valid = batch
-                .column_by_name("valid")
-                .expect("selected")
-                .as_boolean()
-                .clone();
+            let idx = u32s(&batch, "rollout_idx")?;
+            let valid = bools(&batch, "valid");
             for i in 0..batch.num_rows() {
                 let ok = valid.is_valid(i) && valid.value(i) && response.is_valid(i);
                 let pred = ok
@@ -332,13 +320,7 @@ pub async fn label(wd: &WorkDir, config: &Config) -> Result<MajorityReport, Resc
         file.commit()?;
     }
     let record = serde_json::json!({"type": vc.kind, "options": vc.options, "pass_score": rollout::PASS_SCORE});
-    let record_path = rollout::scores_verifier_path(wd.root(), &label);
-    crate::store::write_atomic(&record_path, format!("{record:#}\n").as_bytes()).map_err(
-        |source| RescoreError::Record {
-            path: record_path.clone(),
-            source,
-        },
-    )?;
+    rollout::write_scores_record(wd.root(), &label, &record)?;
     Ok(report)
 }
 

@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::datatypes::DataType;
 use futures::StreamExt;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::sql::columns::{bools, column, f64s, utf8};
 use crate::store::parquet::ParquetFile;
 use crate::store::rollout::{self, PASS_SCORE, Validity};
 use crate::store::{RunState, StoreError, WorkDir};
@@ -33,14 +34,6 @@ pub enum RescoreError {
     /// A batch of verdicts cannot be assembled (a bug).
     #[error("assembling verdicts: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
-    /// `verifier.json` cannot be written.
-    #[error("cannot write {}: {source}", path.display())]
-    Record {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
 }
 
 /// What a re-scoring did.
@@ -108,27 +101,8 @@ pub async fn rescore(wd: &WorkDir, config: &Config) -> Result<RescoreReport, Res
     }
     let record =
         serde_json::json!({"type": vc.kind, "options": vc.options, "pass_score": PASS_SCORE});
-    let record_path = rollout::scores_verifier_path(wd.root(), &label);
-    crate::store::write_atomic(&record_path, format!("{record:#}\n").as_bytes()).map_err(
-        |source| RescoreError::Record {
-            path: record_path.clone(),
-            source,
-        },
-    )?;
+    rollout::write_scores_record(wd.root(), &label, &record)?;
     Ok(totals)
-}
-
-/// A column of the query's batch; the query names every column it reads.
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("the re-scoring query selects `{name}`"))
-}
-
-fn utf8(batch: &RecordBatch, name: &str) -> Result<StringArray, RescoreError> {
-    Ok(cast(column(batch, name), &DataType::Utf8)?
-        .as_string::<i32>()
-        .clone())
 }
 
 fn score_batch(
@@ -141,9 +115,8 @@ fn score_batch(
     let gold = utf8(batch, "answer")?;
     let metadata = utf8(batch, "metadata")?;
     let verdicts = verifier::verify_batch(verifier, &responses, &gold, Some(&metadata));
-    let inline = cast(column(batch, "inline_score"), &DataType::Float64)?;
-    let inline = inline.as_primitive::<Float64Type>();
-    let valid = column(batch, "valid").as_boolean();
+    let inline = f64s(batch, "inline_score")?;
+    let valid = bools(batch, "valid");
     for i in 0..batch.num_rows() {
         totals.scored += 1;
         if responses.is_null(i) {

@@ -228,3 +228,20 @@ pub fn scores_label<'a>(config: &'a Config, given: Option<&'a str>) -> Option<&'
         crate::judge::is_model_verifier(&config.verifier.kind).then(|| config.verifier.label())
     })
 }
+
+/// Judges the saved rollouts of `wd` (the judge step); a stop at a budget
+/// becomes [`BudgetReached`] (exit status 5).
+pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
+    let report = crate::pipeline::judge(wd, config).await?;
+    match report.budget_stop {
+        Some(message) => Err(BudgetReached {
+            message: format!(
+                "{message}; {} of {} shard(s) scored, answers received are saved",
+                report.shards, report.shards_total
+            ),
+            work_dir: wd.root().to_path_buf(),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}

@@ -45,7 +45,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         // The model verifier scores the finished rollouts; a run with
         // prompts left unfinished is judged once a resume finishes them.
         unfinished(&run, &report)?;
-        pipeline::judge(&run.wd, config).await?;
+        super::common::judge(&run.wd, config).await?;
         Some(config.verifier.label())
     } else {
         None

@@ -36,7 +36,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     finish(&run, &report)?;
     unfinished(&run, &report)?;
     if crate::judge::is_model_verifier(&run.resolved.config.verifier.kind) {
-        pipeline::judge(&run.wd, &run.resolved.config).await?;
+        super::common::judge(&run.wd, &run.resolved.config).await?;
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     let (wd, config) = open_saved(&dir, &args.overrides, &["verifier"])?;
     let wd = wd.locked()?;
     if crate::judge::is_model_verifier(&config.verifier.kind) {
-        crate::pipeline::judge(&wd, &config).await?;
+        super::common::judge(&wd, &config).await?;
         return Ok(());
     }
     if config.verifier.kind == crate::majority::NAME {

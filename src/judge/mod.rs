@@ -296,12 +296,6 @@ impl Spec {
         }
     }
 
-    /// Whether the verdict is a pass/fail score in [0, 1] (a reward is
-    /// unbounded).
-    pub fn is_reward(&self) -> bool {
-        matches!(self, Spec::Reward { .. })
-    }
-
     /// The score from which a verdict counts as a pass (pass rates, the
     /// agreement with the rules): 1 for yes/no and rating verdicts (a
     /// rating of 10), 0.5 for P(yes) from logprobs, 0 for rewards (a

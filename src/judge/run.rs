@@ -20,10 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt32Type};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use serde_json::Value;
 use thiserror::Error;
@@ -34,6 +33,7 @@ use super::{Judged, Outcome, Plan, Row, Spec};
 use crate::config::Config;
 use crate::sampler::breaker::{Breaker, FailureGroup, FailureLog};
 use crate::sampler::client::{HttpBackend, Reply, RequestFailure};
+use crate::sql::columns::{bools, f64s, u32s, utf8};
 use crate::store::parquet::ParquetFile;
 use crate::store::rollout::{self, Validity};
 use crate::store::{RunState, StoreError, WorkDir};
@@ -425,13 +425,7 @@ pub async fn judge(
         "pass_score": pass_score,
         "judge": {"model": ctx.model, "type": config.judge.kind},
     });
-    let record_path = rollout::scores_verifier_path(wd.root(), &label);
-    crate::store::write_atomic(&record_path, format!("{record:#}\n").as_bytes()).map_err(
-        |source| StoreError::Io {
-            path: record_path.clone(),
-            source,
-        },
-    )?;
+    rollout::write_scores_record(wd.root(), &label, &record)?;
     Ok(report)
 }
 
@@ -593,33 +587,17 @@ async fn prepare(
     let mut rows = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let text = |name: &str| -> Result<StringArray, JudgeError> {
-            let col = batch.column_by_name(name).expect("the query selects it");
-            Ok(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
-        };
         let (id, response, reasoning, messages, answer, metadata) = (
-            text("id")?,
-            text("response")?,
-            text("reasoning")?,
-            text("messages")?,
-            text("answer")?,
-            text("metadata")?,
+            utf8(&batch, "id")?,
+            utf8(&batch, "response")?,
+            utf8(&batch, "reasoning")?,
+            utf8(&batch, "messages")?,
+            utf8(&batch, "answer")?,
+            utf8(&batch, "metadata")?,
         );
-        let idx = cast(
-            batch.column_by_name("rollout_idx").expect("selected"),
-            &DataType::UInt32,
-        )?;
-        let idx = idx.as_primitive::<UInt32Type>();
-        let inline = cast(
-            batch.column_by_name("inline_score").expect("selected"),
-            &DataType::Float64,
-        )?;
-        let inline = inline.as_primitive::<Float64Type>();
-        let valid = batch
-            .column_by_name("valid")
-            .expect("selected")
-            .as_boolean()
-            .clone();
+        let idx = u32s(&batch, "rollout_idx")?;
+        let inline = f64s(&batch, "inline_score")?;
+        let valid = bools(&batch, "valid");
         let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
         for i in 0..batch.num_rows() {
             rows.push(RowData {

@@ -109,7 +109,8 @@ fn cost_cap(config: &Config, wd: &WorkDir) -> anyhow::Result<Option<crate::judge
 
 /// Judges every saved rollout of `wd` with the model verifier of `config`
 /// and prints what it did; fails (non-zero exit) when the run stopped early
-/// or requests failed, naming the command that finishes it.
+/// or requests failed, naming the command that finishes it. A stop at
+/// `budget.max_cost` returns the report with `budget_stop` set.
 pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<JudgeReport> {
     let spec = Spec::from_config(&config.verifier)?;
     let state = crate::store::RunState::load(&wd.state_path())?;
@@ -131,15 +132,9 @@ pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<JudgeReport>
     let connection = JudgeConnection::open(config, wd, &spec).await?;
     let report = crate::judge::judge(wd, config, &spec, &connection.ctx).await?;
     print_report(wd, config, &report);
-    if let Some(message) = &report.budget_stop {
-        return Err(crate::cmd::BudgetReached {
-            message: format!(
-                "{message}; {} of {} shard(s) scored, answers received are saved",
-                report.shards, report.shards_total
-            ),
-            work_dir: wd.root().to_path_buf(),
-        }
-        .into());
+    // A stop at a budget is the caller's to report (its own exit status).
+    if report.budget_stop.is_some() {
+        return Ok(report);
     }
     if let Some(why) = &report.stopped {
         anyhow::bail!(

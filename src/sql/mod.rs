@@ -151,3 +151,48 @@ pub async fn describe_tables(ctx: &SessionContext) -> String {
     }
     out.join(", ")
 }
+
+/// Columns of a query's batch by name, cast to the type the caller reads.
+/// The queries that use them name every column they read, so a missing one
+/// is a bug (it panics with the name).
+pub mod columns {
+    use arrow::array::{
+        ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array,
+    };
+    use arrow::compute::cast;
+    use arrow::datatypes::{DataType, Float64Type, UInt32Type};
+    use arrow::error::ArrowError;
+
+    /// Column `name` as it is.
+    pub fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
+        batch
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("the query selects `{name}`"))
+    }
+
+    /// Column `name` as text.
+    pub fn utf8(batch: &RecordBatch, name: &str) -> Result<StringArray, ArrowError> {
+        Ok(cast(column(batch, name), &DataType::Utf8)?
+            .as_string::<i32>()
+            .clone())
+    }
+
+    /// Column `name` as `u32`.
+    pub fn u32s(batch: &RecordBatch, name: &str) -> Result<UInt32Array, ArrowError> {
+        Ok(cast(column(batch, name), &DataType::UInt32)?
+            .as_primitive::<UInt32Type>()
+            .clone())
+    }
+
+    /// Column `name` as `f64`.
+    pub fn f64s(batch: &RecordBatch, name: &str) -> Result<Float64Array, ArrowError> {
+        Ok(cast(column(batch, name), &DataType::Float64)?
+            .as_primitive::<Float64Type>()
+            .clone())
+    }
+
+    /// Column `name` as booleans.
+    pub fn bools(batch: &RecordBatch, name: &str) -> BooleanArray {
+        column(batch, name).as_boolean().clone()
+    }
+}

@@ -131,6 +131,18 @@ pub fn pass_score(root: &Path, label: Option<&str>) -> f64 {
         .unwrap_or(PASS_SCORE)
 }
 
+/// Writes `scores/<label>/verifier.json`: the verifier that wrote the
+/// label's verdicts, its options and its pass score.
+pub fn write_scores_record(
+    root: &Path,
+    label: &str,
+    record: &serde_json::Value,
+) -> Result<(), super::StoreError> {
+    let path = scores_verifier_path(root, label);
+    super::write_atomic(&path, format!("{record:#}\n").as_bytes())
+        .map_err(|source| super::StoreError::Io { path, source })
+}
+
 /// The `type` of the verifier that wrote `label`'s verdicts, when recorded.
 pub fn scores_verifier(root: &Path, label: &str) -> Option<String> {
     let text = std::fs::read_to_string(scores_verifier_path(root, label)).ok()?;
