@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod config;
 pub mod data;
 pub mod formatter;
+pub mod hygiene;
 pub mod judge;
 pub mod logging;
 pub mod majority;

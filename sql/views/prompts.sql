@@ -8,9 +8,14 @@
 --   n_valid     valid rollouts; n_pass: valid and passing
 --   pass_rate   n_pass / n_valid (null without a valid rollout)
 --   n_errors    rows of failed requests
+--   contaminated, contaminated_by, contamination_ngram, duplicate_of,
+--   duplicate_similarity: the hygiene flags of `inputs` (data.decontaminate,
+--               data.dedup)
 CREATE VIEW prompts AS
 SELECT
   i.id, i.messages, i.answer, i.metadata, i.shard,
+  i.contaminated, i.contaminated_by, i.contamination_ngram,
+  i.duplicate_of, i.duplicate_similarity,
   COALESCE(a.n_rollouts, 0) AS n_rollouts,
   COALESCE(a.n_valid, 0) AS n_valid,
   COALESCE(a.n_pass, 0) AS n_pass,

@@ -9,6 +9,8 @@ use crate::config::{ExportFormat, ReasoningMode};
 use crate::formatter::manifest::Manifest;
 use crate::formatter::{self, Formatter};
 
+use crate::hygiene::Exclusion;
+
 use super::common::{check_overrides, open_saved};
 
 /// Write one formatter's rows in a trainer's shape (no inference)
@@ -93,7 +95,9 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     let formatters = config
         .formatter
         .iter()
-        .map(|f| Formatter::load(f, &base))
+        .map(|f| {
+            Formatter::load(f, &base).map(|f| f.excluding(Exclusion::from_config(&config.data)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let name = match &args.formatter {
         Some(n) => n.clone(),
@@ -122,7 +126,11 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
                 .scores
                 .clone()
                 .or_else(|| (m.scores != "inline").then(|| m.scores.clone()));
-            (Formatter::load(&m.formatter, &base)?, scores)
+            (
+                Formatter::load(&m.formatter, &base)?
+                    .excluding(Exclusion::from_config(&config.data)),
+                scores,
+            )
         }
         _ => {
             let f = formatters

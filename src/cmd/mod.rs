@@ -6,6 +6,7 @@ mod common;
 mod compare;
 mod export;
 mod format;
+mod hygiene;
 mod prepare;
 mod run;
 mod sample;
@@ -36,6 +37,7 @@ pub struct Cli {
 enum Command {
     Run(run::Args),
     Prepare(prepare::Args),
+    Hygiene(hygiene::Args),
     Sample(sample::Args),
     Format(format::Args),
     Export(export::Args),
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Run(args) => run::run(args, cli.quiet).await,
             Command::Prepare(args) => prepare::run(args).await,
+            Command::Hygiene(args) => hygiene::run(args).await,
             Command::Sample(args) => sample::run(args, cli.quiet).await,
             Command::Format(args) => format::run(args).await,
             Command::Export(args) => export::run(args).await,

@@ -22,7 +22,21 @@ pub const DEFAULT_YAML: &str = include_str!("../../configs/default.yaml");
 /// Keys whose values shape what a run produces: changing them on resume
 /// would mix incompatible data, so resuming refuses it.
 pub const FROZEN_KEYS: &[&str] = &[
-    "data",
+    "data.input_path",
+    "data.format",
+    "data.preprocess",
+    "data.limit",
+    "data.id_from",
+    "data.system_prompt",
+    "data.prompt_template",
+    // Changed only by `rsr hygiene`, which recomputes the flags; `keep`
+    // may change on resume.
+    "data.decontaminate.benchmarks",
+    "data.decontaminate.ngram",
+    "data.dedup.mode",
+    "data.dedup.threshold",
+    "data.dedup.num_perm",
+    "data.dedup.shingle",
     "shard",
     "sampling.max_rollouts",
     "sampling.step_size",
@@ -318,6 +332,18 @@ fn anchor_paths(file: &mut Value, dir: &Path) {
             anchor(v, when);
         }
     }
+    if let Some(Value::Sequence(items)) = tree::get_path_mut(file, "data.decontaminate.benchmarks")
+    {
+        for item in items {
+            if let Value::Mapping(_) = item {
+                if let Some(v) = tree::get_path_mut(item, "path") {
+                    anchor(v, &always);
+                }
+            } else {
+                anchor(item, &always);
+            }
+        }
+    }
     if let Some(Value::Sequence(items)) = tree::get_path_mut(file, "formatter") {
         for item in items {
             if let Some(v) = tree::get_path_mut(item, "type") {
@@ -551,6 +577,35 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             "a cost cap needs prices: set pricing.input and pricing.output (USD per million tokens), \
              and pricing.judge_input and pricing.judge_output for judging"
                 .into(),
+        ));
+    }
+    let d = &c.data;
+    if !(d.dedup.threshold > 0.0 && d.dedup.threshold <= 1.0) {
+        return Err(invalid(
+            "data.dedup.threshold",
+            format!(
+                "{} is outside (0, 1]: it is the Jaccard similarity at which prompts are near-duplicates",
+                d.dedup.threshold
+            ),
+        ));
+    }
+    if d.dedup.num_perm.get() > 1024 {
+        return Err(invalid(
+            "data.dedup.num_perm",
+            format!(
+                "{} is more than 1024 hash functions; 128 estimates a Jaccard of 0.8 within ±0.07 (2σ)",
+                d.dedup.num_perm
+            ),
+        ));
+    }
+    if d.decontaminate.benchmarks.len() > crate::hygiene::ngram::MAX_FILES {
+        return Err(invalid(
+            "data.decontaminate.benchmarks",
+            format!(
+                "{} files: at most {} (concatenate smaller ones)",
+                d.decontaminate.benchmarks.len(),
+                crate::hygiene::ngram::MAX_FILES
+            ),
         ));
     }
     if !(0.0..=1.0).contains(&c.sampling.max_truncation_rate) {

@@ -110,6 +110,114 @@ pub struct DataConfig {
     pub system_prompt: Option<String>,
     /// The user message built from each input row's fields (`{question}`).
     pub prompt_template: Option<String>,
+    /// Benchmark overlap checked at prepare time.
+    pub decontaminate: DecontaminateConfig,
+    /// Duplicate prompts flagged at prepare time.
+    pub dedup: DedupConfig,
+}
+
+/// `data.decontaminate.*`: prompts sharing a run of `ngram` normalised
+/// words with a benchmark problem are flagged (`contaminated`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecontaminateConfig {
+    /// Benchmark files (JSONL, JSON, CSV or Parquet).
+    pub benchmarks: Vec<BenchmarkFile>,
+    /// Words per n-gram.
+    pub ngram: NonZeroUsize,
+    /// Sample and format flagged prompts anyway (they stay flagged).
+    pub keep: bool,
+}
+
+/// One benchmark file: a path, or `{path, column}` naming its text column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchmarkFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its text column; default `problem`, `question`, `prompt` or the user
+    /// turns of `messages`, whichever it has.
+    pub column: Option<String>,
+}
+
+impl Serialize for BenchmarkFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match &self.column {
+            None => self.path.serialize(s),
+            Some(c) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("path", &self.path)?;
+                m.serialize_entry("column", c)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BenchmarkFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BenchmarkFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a file path, or a mapping with `path` and `column`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BenchmarkFile, E> {
+                Ok(BenchmarkFile {
+                    path: PathBuf::from(v),
+                    column: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<BenchmarkFile, A::Error> {
+                let (mut path, mut column) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "path" => path = Some(map.next_value::<PathBuf>()?),
+                        "column" => column = map.next_value::<Option<String>>()?,
+                        other => {
+                            return Err(serde::de::Error::unknown_field(other, &["path", "column"]));
+                        }
+                    }
+                }
+                let path = path.ok_or_else(|| serde::de::Error::missing_field("path"))?;
+                Ok(BenchmarkFile { path, column })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `data.dedup.*`: duplicate prompts flagged (`duplicate_of`), the first of
+/// each group kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    /// off, exact (same normalised text) or near (MinHash, Jaccard at
+    /// least `threshold`, exact copies included).
+    pub mode: DedupMode,
+    /// Jaccard similarity of word shingles at which prompts are near-duplicates.
+    pub threshold: f64,
+    /// MinHash hash functions per signature.
+    pub num_perm: NonZeroUsize,
+    /// Words per shingle.
+    pub shingle: NonZeroUsize,
+    /// Sample and format duplicates anyway (they stay flagged).
+    pub keep: bool,
+}
+
+/// How duplicate prompts are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupMode {
+    /// Not checked.
+    Off,
+    /// The same normalised text.
+    Exact,
+    /// MinHash with LSH over word shingles.
+    Near,
 }
 
 /// `data.preprocess.*`.

@@ -86,6 +86,9 @@ pub enum DataError {
     /// dir); the message names the file.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Decontamination or deduplication failed (a benchmark file).
+    #[error(transparent)]
+    Hygiene(#[from] crate::hygiene::HygieneError),
     /// A bug in rsr.
     #[error("internal error: {0}")]
     Internal(String),

@@ -161,6 +161,7 @@ pub async fn prepare_file(
         locator,
         &prompting,
     )?;
+    let mut checker = crate::hygiene::Checker::from_config(data).await?;
     let mut writer: Option<ParquetFile> = None;
     while let Some(batch) = stream.next().await {
         let batch = match batch {
@@ -168,6 +169,10 @@ pub async fn prepare_file(
             Err(e) => return Err(query_error(e.to_string(), raw_columns().await)),
         };
         if let Some(rows) = validator.process(&batch)? {
+            let mut columns = rows.columns().to_vec();
+            columns.extend(checker.columns(&rows)?);
+            let rows = arrow::record_batch::RecordBatch::try_new(inputs_schema(), columns)
+                .map_err(|e| DataError::Internal(e.to_string()))?;
             if writer.is_none() {
                 writer = Some(ParquetFile::create(dest, inputs_schema())?);
             }
@@ -175,7 +180,8 @@ pub async fn prepare_file(
         }
     }
     let has_answer_column = validator.has_answer_column();
-    let summary = validator.finish()?;
+    let mut summary = validator.finish()?;
+    summary.hygiene = Some(checker.into_report());
     if !has_answer_column {
         if summary.answers_from_metadata > 0 {
             tracing::info!(
@@ -198,7 +204,9 @@ pub async fn prepare_file(
     Ok(summary)
 }
 
-async fn register_raw(
+/// Registers `input` as the table `raw` of `ctx`; returns how its rows are
+/// named in messages.
+pub(crate) async fn register_raw(
     ctx: &SessionContext,
     input: &Path,
     format: InputFormat,
@@ -293,6 +301,14 @@ pub async fn prepare(
         .as_deref()
         .expect("caller requires data.input_path");
     let summary = prepare_file(input, &config.data, config.shard.size.get() as u64, &dest).await?;
+    if let Some(report) = &summary.hygiene
+        && report.checked()
+    {
+        report.save(wd.root()).map_err(|source| DataError::Io {
+            path: wd.root().join(crate::hygiene::REPORT_FILE),
+            source,
+        })?;
+    }
     Ok(PrepareReport {
         path: dest,
         summary: Some(summary),

@@ -27,15 +27,28 @@ pub const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"]
 /// when the input has no `metadata` column.
 const RESERVED: &[&str] = &["id", "messages", "prompt", "answer", "metadata", "shard"];
 
-/// Schema of `data/input.parquet` (the `inputs` table).
+/// Schema of `data/input.parquet` (the `inputs` table): the validated
+/// columns ([`base_columns`]) and the hygiene flags
+/// ([`crate::hygiene::fields`]).
 pub fn inputs_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+    let mut fields = base_fields();
+    fields.extend(crate::hygiene::fields());
+    Arc::new(Schema::new(fields))
+}
+
+/// The columns validation produces, in order.
+pub fn base_columns() -> &'static [&'static str] {
+    &["id", "messages", "answer", "metadata", "shard"]
+}
+
+fn base_fields() -> Vec<Field> {
+    vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("messages", DataType::Utf8, false),
         Field::new("answer", DataType::Utf8, true),
         Field::new("metadata", DataType::Utf8, false),
         Field::new("shard", DataType::UInt32, false),
-    ]))
+    ]
 }
 
 /// A gold answer given as a JSON value (`metadata.answer`) as text: a
@@ -153,6 +166,8 @@ pub struct Summary {
     pub answers_from_metadata: u64,
     /// Rows per shard.
     pub shard_sizes: Vec<u64>,
+    /// What decontamination and deduplication found (set by `prepare`).
+    pub hygiene: Option<crate::hygiene::Report>,
 }
 
 impl Validator {
@@ -332,7 +347,7 @@ impl Validator {
             Arc::new(out_metadata.finish()),
             Arc::new(UInt32Array::from(shards)),
         ];
-        RecordBatch::try_new(inputs_schema(), columns)
+        RecordBatch::try_new(Arc::new(Schema::new(base_fields())), columns)
             .map(Some)
             .map_err(|e| DataError::Internal(e.to_string()))
     }
@@ -443,12 +458,13 @@ impl Validator {
             without_answer: self.without_answer,
             answers_from_metadata: self.answers_from_metadata,
             shard_sizes: self.shard_sizes,
+            hygiene: None,
         })
     }
 }
 
 /// A column read as JSON values, row by row.
-enum JsonColumn<'a> {
+pub(crate) enum JsonColumn<'a> {
     /// UTF-8 text holding JSON.
     Text(StringArray),
     /// A string column whose values become a single user message.
@@ -462,7 +478,8 @@ enum JsonColumn<'a> {
 }
 
 impl<'a> JsonColumn<'a> {
-    fn new(
+    /// Reads `array` (the column `field`) as JSON values.
+    pub(crate) fn new(
         field: &'a arrow::datatypes::FieldRef,
         array: &'a ArrayRef,
         options: &'a EncoderOptions,
@@ -485,7 +502,8 @@ impl<'a> JsonColumn<'a> {
         }
     }
 
-    fn value(&mut self, row: usize) -> Result<Option<Value>, String> {
+    /// The value at `row` (`None` for null), or why it is not JSON.
+    pub(crate) fn value(&mut self, row: usize) -> Result<Option<Value>, String> {
         match self {
             JsonColumn::Text(a) => {
                 if a.is_null(row) {

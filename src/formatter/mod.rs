@@ -177,6 +177,9 @@ pub struct Formatter {
     pub sql: String,
     /// Its config item.
     pub config: FormatterConfig,
+    /// The condition prompts meet besides the item's filters: not left out
+    /// by decontamination or dedup ([`crate::hygiene::Exclusion::sql`]).
+    pub exclude: Option<String>,
 }
 
 impl Formatter {
@@ -205,7 +208,14 @@ impl Formatter {
             name: f.name.clone().unwrap_or(default_name),
             sql,
             config: f.clone(),
+            exclude: None,
         })
+    }
+
+    /// Leaves out the prompts `exclusion` leaves out of sampling.
+    pub fn excluding(mut self, exclusion: crate::hygiene::Exclusion) -> Self {
+        self.exclude = exclusion.sql();
+        self
     }
 
     /// The query over one session's data (a shard session): registers
@@ -226,6 +236,9 @@ impl Formatter {
         }
         if let Some(predicate) = &f.filter {
             filters.push(format!("({predicate})"));
+        }
+        if let Some(exclude) = &self.exclude {
+            filters.push(format!("({exclude})"));
         }
         ctx.sql(&format!(
             "CREATE OR REPLACE VIEW selected_prompts AS SELECT * FROM prompts WHERE {}",
@@ -341,7 +354,8 @@ pub async fn write_all(
     let mut names = std::collections::HashSet::new();
     let mut reports = Vec::new();
     for (i, f) in config.formatter.iter().enumerate() {
-        let formatter = Formatter::load(f, &base)?;
+        let formatter = Formatter::load(f, &base)?
+            .excluding(crate::hygiene::Exclusion::from_config(&config.data));
         if !names.insert(formatter.name.clone()) {
             return Err(RunError::DuplicateName {
                 name: formatter.name,

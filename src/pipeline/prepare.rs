@@ -57,6 +57,11 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
                     summary.rows
                 );
             }
+            if let Some(report) = &summary.hygiene {
+                for line in report.lines() {
+                    tracing::info!("{line}");
+                }
+            }
             tracing::info!(
                 "prepared {} prompts in {} shard(s) -> {}",
                 summary.rows,

@@ -14,6 +14,7 @@ use arrow::datatypes::UInt32Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 
 use super::plan::{Policy, SavedRollout};
+use crate::hygiene::{Exclusion, RowFlags};
 use crate::store::StoreError;
 use crate::store::parquet::{corrupt, projected};
 
@@ -39,6 +40,7 @@ pub struct Feed {
     root: PathBuf,
     policy: Policy,
     skip: HashSet<u32>,
+    exclusion: Exclusion,
     batch: Option<RecordBatch>,
     row: usize,
     loaded_shard: Option<u32>,
@@ -46,20 +48,34 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// Opens `input` of work dir `root`, skipping the shards in `skip`.
+    /// Opens `input` of work dir `root`, skipping the shards in `skip` and
+    /// the prompts `exclusion` leaves out.
     pub fn open(
         input: &Path,
         root: &Path,
         policy: Policy,
         skip: HashSet<u32>,
+        exclusion: Exclusion,
     ) -> Result<Self, StoreError> {
-        let reader = projected(input, &["id", "messages", "answer", "metadata", "shard"])?;
+        let reader = projected(
+            input,
+            &[
+                "id",
+                "messages",
+                "answer",
+                "metadata",
+                "shard",
+                "contaminated",
+                "duplicate_of",
+            ],
+        )?;
         Ok(Self {
             reader,
             path: input.to_path_buf(),
             root: root.to_path_buf(),
             policy,
             skip,
+            exclusion,
             batch: None,
             row: 0,
             loaded_shard: None,
@@ -87,7 +103,9 @@ impl Feed {
                 .column_by_name("shard")
                 .map(|c| c.as_primitive::<UInt32Type>().value(i))
                 .ok_or_else(|| corrupt(&self.path, "no `shard` column"))?;
-            if self.skip.contains(&shard) {
+            if self.skip.contains(&shard)
+                || RowFlags::of(batch).is_some_and(|f| f.excluded(i, self.exclusion))
+            {
                 continue;
             }
             let text = |name: &str| {

@@ -209,19 +209,35 @@ pub async fn sample(
     let policy = Policy::from_config(config);
     // Rows a killed run had received become part files before resume reads them.
     crate::store::journal::recover(wd.root())?;
-    let state = RunState::load(&wd.state_path())?;
+    let mut state = RunState::load(&wd.state_path())?;
+    // Prompts the hygiene flags leave out are never fed; a shard whose every
+    // prompt left is done.
+    let exclusion = crate::hygiene::Exclusion::from_config(&config.data);
+    let excluded = crate::hygiene::excluded_per_shard(&wd.input_path(), exclusion)?;
+    let mut remaining: HashMap<u32, u64> = HashMap::new();
+    for s in state.shards.clone() {
+        if s.status == ShardStatus::Done {
+            continue;
+        }
+        let left = s.prompts - excluded.get(&s.shard).copied().unwrap_or(0).min(s.prompts);
+        if left == 0 {
+            state.set_status(&wd.state_path(), s.shard, ShardStatus::Done)?;
+        } else {
+            remaining.insert(s.shard, left);
+        }
+    }
     let skip: HashSet<u32> = state
         .shards
         .iter()
         .filter(|s| s.status == ShardStatus::Done)
         .map(|s| s.shard)
         .collect();
-    let remaining: HashMap<u32, u64> = state
-        .shards
-        .iter()
-        .filter(|s| s.status != ShardStatus::Done)
-        .map(|s| (s.shard, s.prompts))
-        .collect();
+    let excluded_total: u64 = excluded.values().sum();
+    if excluded_total > 0 {
+        tracing::info!(
+            "{excluded_total} prompts flagged by decontamination or dedup are left out (data.decontaminate.keep / data.dedup.keep keep them)"
+        );
+    }
     let mut counters = Counters {
         prompts_total: remaining.values().sum(),
         prices: config.pricing.input.zip(config.pricing.output),
@@ -230,7 +246,7 @@ pub async fn sample(
     if !skip.is_empty() {
         tracing::info!("{} shard(s) already done: skipped", skip.len());
     }
-    let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip)?;
+    let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip, exclusion)?;
     let guards = state.guards.clone();
     let mut budget = {
         let earlier = if config.budget == crate::config::BudgetConfig::default() {

@@ -67,18 +67,29 @@ async fn open(
         ctx.register_udf(f);
     }
     datafusion_functions_json::register_all(&mut ctx)?;
-    let input = wd.input_path();
-    let input = input.to_str().unwrap_or_default();
-    match shard {
-        None => {
+    let input_path = wd.input_path();
+    let input = input_path.to_str().unwrap_or_default();
+    // Work dirs prepared before the hygiene columns get them as defaults.
+    let flagged = crate::store::parquet::schema_of(&input_path)
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let defaults = if crate::hygiene::has_columns(&flagged) {
+        ""
+    } else {
+        ", false AS contaminated, CAST(NULL AS VARCHAR) AS contaminated_by, \
+         CAST(NULL AS VARCHAR) AS contamination_ngram, CAST(NULL AS VARCHAR) AS duplicate_of, \
+         CAST(NULL AS DOUBLE) AS duplicate_similarity"
+    };
+    match (shard, defaults) {
+        (None, "") => {
             ctx.register_parquet("inputs", input, ParquetReadOptions::default())
                 .await?
         }
-        Some(n) => {
+        _ => {
             ctx.register_parquet("all_inputs", input, ParquetReadOptions::default())
                 .await?;
+            let filter = shard.map_or(String::new(), |n| format!(" WHERE shard = {n}"));
             ctx.sql(&format!(
-                "CREATE VIEW inputs AS SELECT * FROM all_inputs WHERE shard = {n}"
+                "CREATE VIEW inputs AS SELECT *{defaults} FROM all_inputs{filter}"
             ))
             .await?;
         }

@@ -93,6 +93,16 @@ pub fn projected(path: &Path, columns: &[&str]) -> Result<ParquetRecordBatchRead
         .map_err(|e| corrupt(path, e))
 }
 
+/// The Arrow schema of a Parquet file (its footer only is read).
+pub fn schema_of(path: &Path) -> Result<arrow::datatypes::SchemaRef, StoreError> {
+    let file = File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    Ok(builder.schema().clone())
+}
+
 /// A Parquet file that appears under its final name only on [`ParquetFile::commit`].
 pub struct ParquetFile {
     dest: PathBuf,

@@ -1,0 +1,185 @@
+//! The n-gram index of benchmark problems that decontamination checks
+//! prompts against: every run of `n` normalised words of every problem,
+//! hashed, with the first problem it came from.
+
+use std::collections::HashMap;
+
+use super::normalize::{Words, ngram_hash};
+
+/// Where an n-gram was first seen, and every benchmark file that has it.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    problem: u32,
+    files: u64,
+}
+
+/// A prompt's overlap with the benchmarks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overlap {
+    /// `file:line` (or `file: row N`) of the first matching problem.
+    pub problem: String,
+    /// The first shared n-gram (normalised text), or the whole text of a
+    /// prompt shorter than `n` words that equals a problem.
+    pub ngram: String,
+    /// Benchmark files (indices into the benchmark list) with any match.
+    pub files: Vec<usize>,
+}
+
+/// Benchmark problems by n-gram.
+#[derive(Debug)]
+pub struct NgramIndex {
+    n: usize,
+    ngrams: HashMap<u64, Hit>,
+    /// Problems shorter than `n` words, by the hash of their whole text.
+    whole: HashMap<u64, Hit>,
+    problems: Vec<String>,
+    hashes: Vec<u64>,
+}
+
+/// At most this many benchmark files (one bit each).
+pub const MAX_FILES: usize = 64;
+
+impl NgramIndex {
+    /// An empty index of `n`-word runs.
+    pub fn new(n: usize) -> Self {
+        Self {
+            n: n.max(1),
+            ngrams: HashMap::new(),
+            whole: HashMap::new(),
+            problems: Vec::new(),
+            hashes: Vec::new(),
+        }
+    }
+
+    /// Words per n-gram.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Problems indexed.
+    pub fn problems(&self) -> usize {
+        self.problems.len()
+    }
+
+    /// Distinct n-grams indexed.
+    pub fn ngrams(&self) -> usize {
+        self.ngrams.len() + self.whole.len()
+    }
+
+    /// Indexes one problem of benchmark file `file` found at `location`.
+    pub fn add(&mut self, file: usize, location: String, words: &Words) {
+        if words.is_empty() {
+            return;
+        }
+        let hit = Hit {
+            problem: self.problems.len() as u32,
+            files: 1 << (file % MAX_FILES),
+        };
+        self.problems.push(location);
+        words.hashes(&mut self.hashes);
+        let insert = |map: &mut HashMap<u64, Hit>, key: u64| {
+            map.entry(key)
+                .and_modify(|h| h.files |= hit.files)
+                .or_insert(hit);
+        };
+        if words.len() < self.n {
+            insert(&mut self.whole, ngram_hash(&self.hashes));
+        } else {
+            for w in self.hashes.windows(self.n) {
+                insert(&mut self.ngrams, ngram_hash(w));
+            }
+        }
+    }
+
+    /// The overlap of a prompt's words with the benchmarks, if any:
+    /// a shared run of `n` words, or, for a prompt shorter than `n` words,
+    /// a problem with exactly its words.
+    pub fn check(&self, words: &Words, hashes: &[u64]) -> Option<Overlap> {
+        if words.is_empty() {
+            return None;
+        }
+        let mut first: Option<(Hit, usize)> = None;
+        let mut files = 0u64;
+        if words.len() < self.n {
+            if let Some(h) = self.whole.get(&ngram_hash(hashes)) {
+                first = Some((*h, 0));
+                files = h.files;
+            }
+        } else {
+            for (i, w) in hashes.windows(self.n).enumerate() {
+                if let Some(h) = self.ngrams.get(&ngram_hash(w)) {
+                    first.get_or_insert((*h, i));
+                    files |= h.files;
+                }
+            }
+        }
+        let (hit, at) = first?;
+        let ngram = if words.len() < self.n {
+            words.text.clone()
+        } else {
+            words.span(at, self.n).to_string()
+        };
+        Some(Overlap {
+            problem: self.problems[hit.problem as usize].clone(),
+            ngram,
+            files: (0..MAX_FILES).filter(|b| files & (1 << b) != 0).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(t: &str) -> (Words, Vec<u64>) {
+        let mut w = Words::default();
+        w.fill(t);
+        let mut h = Vec::new();
+        w.hashes(&mut h);
+        (w, h)
+    }
+
+    #[test]
+    fn a_shared_run_of_n_words_is_an_overlap() {
+        let mut index = NgramIndex::new(8);
+        let (p, _) = words(
+            "Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.",
+        );
+        index.add(0, "math500.jsonl:1".into(), &p);
+        let (short, _) = words("Compute $2+2$.");
+        index.add(1, "tiny.csv: row 3".into(), &short);
+        assert_eq!(index.problems(), 2);
+
+        let (w, h) = words("CONVERT the point (0, 3) in rectangular coordinates TO POLAR coordinates!!");
+        let o = index.check(&w, &h).expect("exact copy");
+        assert_eq!(o.problem, "math500.jsonl:1");
+        assert_eq!(o.files, vec![0]);
+        assert_eq!(o.ngram, "convert the point 0 3 in rectangular coordinates");
+
+        let (w, h) = words(
+            "Please convert the point (0,3) in rectangular coordinates into polar form.",
+        );
+        let o = index.check(&w, &h).expect("8-word run kept");
+        assert_eq!(o.ngram, "convert the point 0 3 in rectangular coordinates");
+        let (w, h) = words("Polar coordinates of the point (0, 3), from rectangular ones.");
+        assert_eq!(index.check(&w, &h), None);
+
+        let (w, h) = words("compute 2 + 2");
+        assert_eq!(index.check(&w, &h).map(|o| o.problem), Some("tiny.csv: row 3".into()));
+        let (w, h) = words("compute 2 + 3");
+        assert_eq!(index.check(&w, &h), None);
+    }
+
+    #[test]
+    fn a_prompt_matching_several_benchmarks_names_them_all() {
+        let mut index = NgramIndex::new(3);
+        let (a, _) = words("one two three four");
+        index.add(0, "a:1".into(), &a);
+        let (b, _) = words("five six seven");
+        index.add(2, "c:1".into(), &b);
+        let (w, h) = words("one two three and five six seven");
+        let o = index.check(&w, &h).unwrap();
+        assert_eq!(o.problem, "a:1");
+        assert_eq!(o.files, vec![0, 2]);
+    }
+}

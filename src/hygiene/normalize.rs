@@ -1,0 +1,232 @@
+//! Text normalisation shared by decontamination, deduplication and the
+//! response-similarity ceiling, so "the same words" means one thing
+//! everywhere.
+//!
+//! Text is lowercased; `$` and the LaTeX spacing and sizing commands (`\,`
+//! `\;` `\:` `\!` `\ ` `~` `\quad` `\qquad` `\left` `\right`
+//! `\displaystyle` `\textstyle`) are removed, and `\dfrac`/`\tfrac` read as
+//! `\frac`; punctuation and brackets are separators. A word is then a run
+//! of letters and digits, a LaTeX command (`\frac`), or one math symbol
+//! (`+ - * / = < > ^ _ |`), so `x+y = 3` and `X + y=3.` are the same words.
+
+use std::ops::Range;
+
+/// LaTeX commands that only space or size: dropped.
+const DROPPED: &[&str] = &[
+    "quad",
+    "qquad",
+    "left",
+    "right",
+    "displaystyle",
+    "textstyle",
+    "big",
+    "bigl",
+    "bigr",
+    "Big",
+    "Bigl",
+    "Bigr",
+];
+
+/// Math symbols that are words of their own.
+const SYMBOLS: &[char] = &['+', '-', '*', '/', '=', '<', '>', '^', '_', '|'];
+
+/// The normalised words of a text: `text` holds them separated by single
+/// spaces and `words` their byte ranges in it.
+#[derive(Debug, Default, Clone)]
+pub struct Words {
+    /// The normalised text.
+    pub text: String,
+    /// Byte range of each word in `text`.
+    pub words: Vec<Range<usize>>,
+}
+
+impl Words {
+    /// Normalises `input` into `self`, reusing its buffers.
+    pub fn fill(&mut self, input: &str) {
+        self.text.clear();
+        self.words.clear();
+        let mut chars = input.chars().peekable();
+        let mut start: Option<usize> = None;
+        while let Some(c) = chars.next() {
+            if c.is_alphanumeric() {
+                if start.is_none() {
+                    self.open();
+                    start = Some(self.text.len());
+                }
+                for l in c.to_lowercase() {
+                    self.text.push(l);
+                }
+                continue;
+            }
+            self.close(&mut start);
+            if c == '\\' {
+                match chars.peek() {
+                    Some(n) if n.is_ascii_alphabetic() => {
+                        let mut name = String::new();
+                        while let Some(&n) = chars.peek() {
+                            if !n.is_ascii_alphabetic() {
+                                break;
+                            }
+                            name.push(n);
+                            chars.next();
+                        }
+                        if DROPPED.contains(&name.as_str()) {
+                            continue;
+                        }
+                        let name = match name.as_str() {
+                            "dfrac" | "tfrac" => "frac".to_string(),
+                            _ => name.to_lowercase(),
+                        };
+                        self.open();
+                        let s = self.text.len();
+                        self.text.push('\\');
+                        self.text.push_str(&name);
+                        self.words.push(s..self.text.len());
+                    }
+                    // `\,`, `\;`, `\ `, `\{`: spacing or an escaped bracket.
+                    Some(_) => {
+                        chars.next();
+                    }
+                    None => {}
+                }
+            } else if SYMBOLS.contains(&c) {
+                self.open();
+                let s = self.text.len();
+                self.text.push(c);
+                self.words.push(s..self.text.len());
+            }
+        }
+        self.close(&mut start);
+    }
+
+    /// Number of words.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Whether there is no word.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Word `i`.
+    pub fn word(&self, i: usize) -> &str {
+        &self.text[self.words[i].clone()]
+    }
+
+    /// Words `i..i + n` as text.
+    pub fn span(&self, i: usize, n: usize) -> &str {
+        &self.text[self.words[i].start..self.words[i + n - 1].end]
+    }
+
+    /// A 64-bit hash of each word.
+    pub fn hashes(&self, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend((0..self.len()).map(|i| word_hash(self.word(i))));
+    }
+
+    fn open(&mut self) {
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+    }
+
+    fn close(&mut self, start: &mut Option<usize>) {
+        if let Some(s) = start.take() {
+            self.words.push(s..self.text.len());
+        }
+    }
+}
+
+/// The normalised text of `input` (words separated by single spaces).
+pub fn normalize(input: &str) -> String {
+    let mut w = Words::default();
+    w.fill(input);
+    w.text
+}
+
+/// FNV-1a over a word's bytes, finished with a multiply-xorshift so nearby
+/// words spread over all 64 bits.
+pub fn word_hash(word: &str) -> u64 {
+    mix64(crate::data::validate::fnv1a64(word.as_bytes()))
+}
+
+/// A 64-bit finaliser (splitmix64's).
+pub fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The hash of the `n` word hashes starting at `hashes[i]`, order-sensitive.
+pub fn ngram_hash(hashes: &[u64]) -> u64 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+    for &w in hashes {
+        h = mix64(h.rotate_left(17) ^ w);
+    }
+    h
+}
+
+/// Hashes of every run of `n` consecutive words (the whole text as one run
+/// when it has fewer than `n` words but at least one).
+pub fn shingles(hashes: &[u64], n: usize, out: &mut Vec<u64>) {
+    out.clear();
+    if hashes.is_empty() {
+        return;
+    }
+    if hashes.len() < n {
+        out.push(ngram_hash(hashes));
+        return;
+    }
+    out.extend(hashes.windows(n).map(ngram_hash));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_whitespace_punctuation_and_latex_spacing_are_ignored() {
+        let a = normalize("What is  $x+y$, if x = 2 and y=3?");
+        let b = normalize("what is x + y if X=2 AND y = 3");
+        assert_eq!(a, b);
+        assert_eq!(a, "what is x + y if x = 2 and y = 3");
+        assert_eq!(
+            normalize(r"Find $\dfrac{1}{2}\,\cdot\left(4\right)$."),
+            normalize(r"find \frac{1}{2} \cdot (4)")
+        );
+        assert_eq!(normalize(r"a\quad b~c"), "a b c");
+        assert_eq!(normalize("Janet’s ducks"), "janet s ducks");
+        assert_eq!(normalize("Ünïcode ÀB"), "ünïcode àb");
+        assert_eq!(normalize("  "), "");
+    }
+
+    #[test]
+    fn words_and_spans() {
+        let mut w = Words::default();
+        w.fill("The sum: 1+2.");
+        assert_eq!(w.len(), 5);
+        assert_eq!(w.word(2), "1");
+        assert_eq!(w.span(1, 3), "sum 1 +");
+    }
+
+    #[test]
+    fn shingles_of_short_texts_are_the_whole_text() {
+        let mut w = Words::default();
+        w.fill("two words");
+        let mut h = Vec::new();
+        w.hashes(&mut h);
+        let mut s = Vec::new();
+        shingles(&h, 3, &mut s);
+        assert_eq!(s.len(), 1);
+        w.fill("one two three four");
+        w.hashes(&mut h);
+        shingles(&h, 3, &mut s);
+        assert_eq!(s.len(), 2);
+        assert_ne!(s[0], s[1]);
+        shingles(&[], 3, &mut s);
+        assert!(s.is_empty());
+    }
+}
