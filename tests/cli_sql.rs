@@ -54,7 +54,7 @@ fn sql_errors_show_datafusion_and_the_tables() {
     let err = t.fails(&["sql", "run", "SELECT nope FROM inputs"]);
     assert!(err.contains("No field named nope"), "{err}");
     assert!(
-        err.contains("tables: inputs(id, messages, answer, metadata, shard)"),
+        err.contains("tables: inputs(id, messages, answer, metadata, shard, contaminated, contaminated_by, contamination_ngram, duplicate_of, duplicate_similarity)"),
         "{err}"
     );
     let err = t.fails(&["sql", "run", "SELEC 1"]);

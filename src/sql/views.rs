@@ -104,7 +104,10 @@ mod tests {
     async fn session_with(more_rollouts: &str) -> SessionContext {
         let ctx = SessionContext::new();
         for sql in [
-            "CREATE VIEW inputs AS SELECT * FROM (VALUES \
+            "CREATE VIEW inputs AS SELECT *, false AS contaminated, \
+               CAST(NULL AS VARCHAR) AS contaminated_by, CAST(NULL AS VARCHAR) AS contamination_ngram, \
+               CAST(NULL AS VARCHAR) AS duplicate_of, CAST(NULL AS DOUBLE) AS duplicate_similarity \
+             FROM (VALUES \
                ('p1', 'm1', '42', CAST(NULL AS VARCHAR), 0), \
                ('p2', 'm2', '7', CAST(NULL AS VARCHAR), 0), \
                ('p3', 'm3', '9', CAST(NULL AS VARCHAR), 0)) \
