@@ -88,7 +88,8 @@ fn prepare_flags_copies_paraphrases_and_duplicates_with_evidence() {
     assert!(
         stderr.contains("4 of 12 prompts share a run of 8 words with")
             && stderr.contains("1 of 12 prompts share a run of 8 words with")
-            && stderr.contains("1 exact duplicates, 1 near duplicates (Jaccard >= 0.8) in 1 groups")
+            && stderr
+                .contains("1 exact duplicates, 1 near duplicates (Jaccard >= 0.8) in 1 groups")
             && stderr.contains("7 of 12 prompts are left out"),
         "{stderr}"
     );
@@ -111,7 +112,9 @@ fn prepare_flags_copies_paraphrases_and_duplicates_with_evidence() {
         "the smallest positive perfect cube that can be"
     );
     assert_eq!(get("ducks-exact-copy")["duplicate_similarity"], 1.0);
-    let near = get("ducks-near-copy")["duplicate_similarity"].as_f64().unwrap();
+    let near = get("ducks-near-copy")["duplicate_similarity"]
+        .as_f64()
+        .unwrap();
     assert!((0.8..1.0).contains(&near), "{near}");
 
     // The counts are saved beside the inputs.
@@ -134,14 +137,19 @@ fn prepare_flags_copies_paraphrases_and_duplicates_with_evidence() {
         "run",
         "SELECT duplicate_of, count(*) AS n FROM inputs WHERE duplicate_of IS NOT NULL GROUP BY duplicate_of",
     );
-    assert_eq!(groups, vec![serde_json::json!({"duplicate_of": "ducks", "n": 1})]);
-    assert!(!t2.path("run/data/hygiene.json").exists() || {
-        let r: Value = serde_json::from_str(
-            &std::fs::read_to_string(t2.path("run/data/hygiene.json")).unwrap(),
-        )
-        .unwrap();
-        r["contaminated"] == 0
-    });
+    assert_eq!(
+        groups,
+        vec![serde_json::json!({"duplicate_of": "ducks", "n": 1})]
+    );
+    assert!(
+        !t2.path("run/data/hygiene.json").exists() || {
+            let r: Value = serde_json::from_str(
+                &std::fs::read_to_string(t2.path("run/data/hygiene.json")).unwrap(),
+            )
+            .unwrap();
+            r["contaminated"] == 0
+        }
+    );
 }
 
 fn sampled_ids(t: &TestDir) -> BTreeSet<String> {
@@ -228,7 +236,11 @@ fn rsr_hygiene_flags_an_existing_work_dir_and_sampling_then_leaves_them_out() {
         "shard.size=4",
     ]);
     assert!(flags(&t).iter().all(|f| !f.1 && f.3.is_none()));
-    let before = query(&t, "run", "SELECT id, messages, answer, shard FROM inputs ORDER BY id");
+    let before = query(
+        &t,
+        "run",
+        "SELECT id, messages, answer, shard FROM inputs ORDER BY id",
+    );
 
     // Bad input first: nothing changes.
     let err = t.fails(&[
@@ -236,21 +248,31 @@ fn rsr_hygiene_flags_an_existing_work_dir_and_sampling_then_leaves_them_out() {
         "run",
         "data.decontaminate.benchmarks=[missing.jsonl]",
     ]);
-    assert!(err.contains("benchmark missing.jsonl: no such file"), "{err}");
+    assert!(
+        err.contains("benchmark missing.jsonl: no such file"),
+        "{err}"
+    );
     let err = t.fails(&[
         "hygiene",
         "run",
-        &format!("data.decontaminate.benchmarks=[{}]", fixture("hygiene/bench.csv")),
+        &format!(
+            "data.decontaminate.benchmarks=[{}]",
+            fixture("hygiene/bench.csv")
+        ),
     ]);
     assert!(
-        err.contains("none of the columns problem, question, prompt, messages (columns: source, text)")
-            && err.contains("column: NAME"),
+        err.contains(
+            "none of the columns problem, question, prompt, messages (columns: source, text)"
+        ) && err.contains("column: NAME"),
         "{err}"
     );
     let err = t.fails(&["hygiene", "run", "data.dedup.treshold=0.5"]);
     assert!(err.contains("threshold"), "{err}");
     let err = t.fails(&["hygiene", "run", "sampler.model=other"]);
-    assert!(err.contains("takes only data.decontaminate.* and data.dedup.*"), "{err}");
+    assert!(
+        err.contains("takes only data.decontaminate.* and data.dedup.*"),
+        "{err}"
+    );
     assert!(flags(&t).iter().all(|f| !f.1 && f.3.is_none()));
 
     // The run is sampled, then the check finds overlap.
@@ -262,13 +284,20 @@ fn rsr_hygiene_flags_an_existing_work_dir_and_sampling_then_leaves_them_out() {
     assert_eq!(flags(&t), expected());
     // Same rows, same order and shards; rollouts untouched.
     assert_eq!(
-        query(&t, "run", "SELECT id, messages, answer, shard FROM inputs ORDER BY id"),
+        query(
+            &t,
+            "run",
+            "SELECT id, messages, answer, shard FROM inputs ORDER BY id"
+        ),
         before
     );
     assert_eq!(sampled_ids(&t).len(), 12);
     // The settings are the run's now; format leaves the flagged out.
     let saved = std::fs::read_to_string(t.path("run/config.yaml")).unwrap();
-    assert!(saved.contains("bench.csv") && saved.contains("mode: near"), "{saved}");
+    assert!(
+        saved.contains("bench.csv") && saved.contains("mode: near"),
+        "{saved}"
+    );
     t.ok(&["format", "run"]);
     let trained: BTreeSet<String> = CLEAN
         .iter()
@@ -337,6 +366,10 @@ fn work_dirs_prepared_before_the_flags_read_as_unflagged() {
     assert_eq!(rows[0]["n"], 12);
     // rsr hygiene gives it the columns.
     t.ok(&["hygiene", "run", "data.dedup.mode=exact"]);
-    let rows = query(&t, "run", "SELECT duplicate_of FROM inputs WHERE id = 'ducks-exact-copy'");
+    let rows = query(
+        &t,
+        "run",
+        "SELECT duplicate_of FROM inputs WHERE id = 'ducks-exact-copy'",
+    );
     assert_eq!(rows[0]["duplicate_of"], "ducks");
 }

@@ -178,7 +178,10 @@ impl<'de> Deserialize<'de> for BenchmarkFile {
                         "path" => path = Some(map.next_value::<PathBuf>()?),
                         "column" => column = map.next_value::<Option<String>>()?,
                         other => {
-                            return Err(serde::de::Error::unknown_field(other, &["path", "column"]));
+                            return Err(serde::de::Error::unknown_field(
+                                other,
+                                &["path", "column"],
+                            ));
                         }
                     }
                 }

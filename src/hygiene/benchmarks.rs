@@ -57,7 +57,8 @@ async fn read_one(
                 .into(),
         ));
     }
-    let format = crate::data::detect_format(path, InputFormat::Auto).map_err(|e| err(e.to_string()))?;
+    let format =
+        crate::data::detect_format(path, InputFormat::Auto).map_err(|e| err(e.to_string()))?;
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     let locator = crate::data::register_raw(&ctx, path, format)
         .await

@@ -25,7 +25,7 @@ impl MinHasher {
     /// `num_perm` functions from a fixed seed (signatures are comparable
     /// across runs).
     pub fn new(num_perm: usize) -> Self {
-        let mut state: u64 = 0x5eed_0f_5157_a7e5;
+        let mut state: u64 = 0x005e_ed0f_5157_a7e5;
         let mut next = || {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
             mix64(state)

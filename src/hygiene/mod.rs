@@ -225,8 +225,8 @@ impl Checker {
             (Some(index), infos)
         };
         let dd = &data.dedup;
-        let near = (dd.mode == DedupMode::Near)
-            .then(|| LshIndex::new(dd.num_perm.get(), dd.threshold));
+        let near =
+            (dd.mode == DedupMode::Near).then(|| LshIndex::new(dd.num_perm.get(), dd.threshold));
         let report = Report {
             prompts: 0,
             without_text: 0,
@@ -270,7 +270,9 @@ impl Checker {
             batch
                 .column_by_name(name)
                 .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| HygieneError::Input(format!("the inputs have no `{name}` text column")))
+                .ok_or_else(|| {
+                    HygieneError::Input(format!("the inputs have no `{name}` text column"))
+                })
         };
         let ids = text_col("id")?;
         let messages = text_col("messages")?;
@@ -421,10 +423,12 @@ pub async fn rewrite(
     }
     writer.commit()?;
     let report = checker.into_report();
-    report.save(root).map_err(|source| crate::store::StoreError::Io {
-        path: root.join(REPORT_FILE),
-        source,
-    })?;
+    report
+        .save(root)
+        .map_err(|source| crate::store::StoreError::Io {
+            path: root.join(REPORT_FILE),
+            source,
+        })?;
     Ok(report)
 }
 
@@ -469,7 +473,9 @@ impl<'a> RowFlags<'a> {
     pub fn of(batch: &'a RecordBatch) -> Option<Self> {
         Some(Self {
             contaminated: batch.column_by_name("contaminated")?.as_boolean_opt()?,
-            duplicate_of: batch.column_by_name("duplicate_of")?.as_string_opt::<i32>()?,
+            duplicate_of: batch
+                .column_by_name("duplicate_of")?
+                .as_string_opt::<i32>()?,
         })
     }
 

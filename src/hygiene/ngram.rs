@@ -142,30 +142,32 @@ mod tests {
     #[test]
     fn a_shared_run_of_n_words_is_an_overlap() {
         let mut index = NgramIndex::new(8);
-        let (p, _) = words(
-            "Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.",
-        );
+        let (p, _) =
+            words("Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.");
         index.add(0, "math500.jsonl:1".into(), &p);
         let (short, _) = words("Compute $2+2$.");
         index.add(1, "tiny.csv: row 3".into(), &short);
         assert_eq!(index.problems(), 2);
 
-        let (w, h) = words("CONVERT the point (0, 3) in rectangular coordinates TO POLAR coordinates!!");
+        let (w, h) =
+            words("CONVERT the point (0, 3) in rectangular coordinates TO POLAR coordinates!!");
         let o = index.check(&w, &h).expect("exact copy");
         assert_eq!(o.problem, "math500.jsonl:1");
         assert_eq!(o.files, vec![0]);
         assert_eq!(o.ngram, "convert the point 0 3 in rectangular coordinates");
 
-        let (w, h) = words(
-            "Please convert the point (0,3) in rectangular coordinates into polar form.",
-        );
+        let (w, h) =
+            words("Please convert the point (0,3) in rectangular coordinates into polar form.");
         let o = index.check(&w, &h).expect("8-word run kept");
         assert_eq!(o.ngram, "convert the point 0 3 in rectangular coordinates");
         let (w, h) = words("Polar coordinates of the point (0, 3), from rectangular ones.");
         assert_eq!(index.check(&w, &h), None);
 
         let (w, h) = words("compute 2 + 2");
-        assert_eq!(index.check(&w, &h).map(|o| o.problem), Some("tiny.csv: row 3".into()));
+        assert_eq!(
+            index.check(&w, &h).map(|o| o.problem),
+            Some("tiny.csv: row 3".into())
+        );
         let (w, h) = words("compute 2 + 3");
         assert_eq!(index.check(&w, &h), None);
     }
