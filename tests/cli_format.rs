@@ -851,3 +851,86 @@ fn rows_trace_back_to_their_rollouts_with_ids() {
             .all(|r| r.get("id").is_none())
     );
 }
+
+#[test]
+fn max_similarity_keeps_distinct_responses_and_lets_near_copies_give_way() {
+    const A: &str = "Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so 16 - 3 - 4 = 9 eggs are sold at $2 each: 9 * 2 = 18. The answer is \\boxed{18}.";
+    const A2: &str = "Janet's ducks lay 16 eggs; she eats 3 and bakes with 4, so 16 - 3 - 4 = 9 eggs are sold at $2 each: 9 * 2 = 18. The answer is $\\boxed{18}$";
+    const B: &str = "Eggs left for the market: sixteen minus seven is nine. Nine eggs at two dollars make eighteen dollars. \\boxed{18}";
+    const C: &str = "Let x be the money: x = 2(16 - 3 - 4) = 18, answer 18.";
+    let t = common::prepared_gsm8k(&["shard.size=10", "sampler.model=m"]);
+    write(
+        &t,
+        &[
+            r("gsm8k-0", 0, A, 1.0, 40),
+            r("gsm8k-0", 1, A2, 1.0, 41),
+            r("gsm8k-0", 2, B, 1.0, 42),
+            r("gsm8k-0", 3, C, 1.0, 43),
+            r("gsm8k-1", 0, B, 1.0, 10),
+        ],
+    );
+    // Without a ceiling, top_k takes the two best: A and its near-copy.
+    t.ok(&["format", "run", "formatter.0.type=top_k", "formatter.0.k=2"]);
+    assert_eq!(
+        sft_answers(&jsonl(&t, "run/train/top_k.jsonl")),
+        vec![A, A2, B]
+    );
+    // With one, A2 gives way to B.
+    let out = t
+        .cmd(&[
+            "format",
+            "run",
+            "formatter.0.type=top_k",
+            "formatter.0.k=2",
+            "formatter.0.max_similarity=0.6",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "top_k: 1 responses left out as near-copies of a kept one (max_similarity=0.6)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        sft_answers(&jsonl(&t, "run/train/top_k.jsonl")),
+        vec![A, B, B]
+    );
+    // multi_sft without k: every distinct one, in sampling order.
+    t.ok(&[
+        "format",
+        "run",
+        "formatter.0.type=multi_sft",
+        "formatter.0.max_similarity=0.6",
+    ]);
+    assert_eq!(
+        sft_answers(&jsonl(&t, "run/train/multi_sft.jsonl")),
+        vec![A, B, C, B]
+    );
+    // Export reads the same setting from what format wrote.
+    t.ok(&[
+        "export",
+        "run",
+        "--output",
+        "again.jsonl",
+        "--formatter",
+        "multi_sft",
+    ]);
+    assert_eq!(sft_answers(&jsonl(&t, "again.jsonl")).len(), 4);
+    // Refused where it means nothing, and out of range.
+    let err = t.fails(&["format", "run", "formatter.0.max_similarity=0.5"]);
+    assert!(
+        err.contains("max_similarity applies to top_k and multi_sft"),
+        "{err}"
+    );
+    let err = t.fails(&[
+        "format",
+        "run",
+        "formatter.0.type=top_k",
+        "formatter.0.k=2",
+        "formatter.0.max_similarity=1.5",
+    ]);
+    assert!(err.contains("outside (0, 1)"), "{err}");
+}

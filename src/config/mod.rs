@@ -685,6 +685,25 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 ),
             });
         }
+        if let Some(m) = f.max_similarity {
+            if !builtin.is_some_and(|b| b.name == "top_k" || b.name == "multi_sft") {
+                return Err(invalid(
+                    &key("max_similarity"),
+                    format!(
+                        "{} picks one response per prompt (or pairs): max_similarity applies to top_k and multi_sft",
+                        f.kind
+                    ),
+                ));
+            }
+            if !(m > 0.0 && m < 1.0) {
+                return Err(invalid(
+                    &key("max_similarity"),
+                    format!(
+                        "{m} is outside (0, 1): the Jaccard similarity of word 3-grams above which a response is a near-copy"
+                    ),
+                ));
+            }
+        }
         if let Some(name) = &f.name
             && !crate::store::rollout::is_valid_label(name)
         {

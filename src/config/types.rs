@@ -581,6 +581,11 @@ pub struct FormatterConfig {
     /// Free SQL predicate over the `prompts` view.
     #[serde(default, rename = "where")]
     pub filter: Option<String>,
+    /// `top_k` / `multi_sft`: no two responses kept for a prompt have a
+    /// Jaccard similarity of word 3-grams above this; a near-copy gives way
+    /// to the next response in rank. None: only exact copies are collapsed.
+    #[serde(default)]
+    pub max_similarity: Option<f64>,
 }
 
 fn default_pass_threshold() -> f64 {

@@ -139,6 +139,9 @@ impl Manifest {
         if let Some(w) = &f.filter {
             parts.push(format!("where {w}"));
         }
+        if let Some(m) = f.max_similarity {
+            parts.push(format!("max_similarity={m}"));
+        }
         if parts.is_empty() {
             "no filters".into()
         } else {

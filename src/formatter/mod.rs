@@ -249,7 +249,12 @@ impl Formatter {
         crate::sql::views::register_candidates(ctx)
             .await
             .map_err(sql_err)?;
-        let k = f.k.map_or(u64::MAX >> 1, |k| k.get() as u64);
+        // With a similarity ceiling every ranked row comes back: a near-copy
+        // gives way to the next one ([`crate::hygiene::diverse`]).
+        let k = match (f.k, f.max_similarity) {
+            (Some(k), None) => k.get() as u64,
+            _ => u64::MAX >> 1,
+        };
         let params = vec![
             (
                 "pass_threshold",
@@ -306,6 +311,8 @@ pub struct FormatReport {
     pub prompts_out: u64,
     /// Rows written.
     pub rows: u64,
+    /// Responses left out as near-copies of a kept one (`max_similarity`).
+    pub near_copies: u64,
 }
 
 /// Errors of [`write_formatter`].
@@ -385,6 +392,14 @@ pub async fn write_all(
         written
             .write(&dest)
             .map_err(io(&manifest::path_of(&dest)))?;
+        if report.near_copies > 0 {
+            tracing::info!(
+                "{}: {} responses left out as near-copies of a kept one (max_similarity={})",
+                report.name,
+                report.near_copies,
+                f.max_similarity.unwrap_or_default()
+            );
+        }
         // The command prints its own table; the log keeps the line.
         tracing::debug!(
             "{}: {} prompts with rollouts, {} dropped by filters ({}), {} rows from {} prompts -> {}",
@@ -465,8 +480,20 @@ pub async fn write_formatter(
         }
         let mut stream = df.execute_stream().await.map_err(sql_err)?;
         let mut last_id: Option<String> = None;
+        let f = &formatter.config;
+        let mut diversity = f.max_similarity.map(|m| {
+            crate::hygiene::diverse::Diversity::new(m, f.k.map_or(usize::MAX, |k| k.get()))
+        });
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(sql_err)?;
+            let mut batch = batch.map_err(sql_err)?;
+            if let Some(d) = diversity.as_mut() {
+                batch = d.filter(&batch).map_err(|e| {
+                    sql_err(datafusion::error::DataFusionError::ArrowError(
+                        Box::new(e),
+                        None,
+                    ))
+                })?;
+            }
             if let Some(ids) = batch
                 .column_by_name("id")
                 .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
@@ -483,6 +510,7 @@ pub async fn write_formatter(
             }
             w.write(&batch)?;
         }
+        report.near_copies += diversity.map_or(0, |d| d.dropped);
     }
     let writer = match writer {
         Some(w) => w,

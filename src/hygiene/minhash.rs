@@ -96,22 +96,7 @@ pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
     a.dedup();
     b.sort_unstable();
     b.dedup();
-    if a.is_empty() && b.is_empty() {
-        return 1.0;
-    }
-    let (mut i, mut j, mut inter) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                inter += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    inter as f64 / (a.len() + b.len() - inter) as f64
+    super::diverse::jaccard_sorted(&a, &b)
 }
 
 /// Kept texts' signatures and their band buckets. Memory per kept text:

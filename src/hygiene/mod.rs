@@ -12,6 +12,7 @@
 //! `data/hygiene.json`.
 
 pub mod benchmarks;
+pub mod diverse;
 pub mod minhash;
 pub mod ngram;
 pub mod normalize;
