@@ -93,6 +93,9 @@ pub struct Vote {
 
 /// Whether answer `a` equals answer `b` by `v`'s rules.
 fn same(v: &dyn Verifier, extractor: Extractor, a: &str, b: &str) -> bool {
+    if a.trim() == b.trim() {
+        return true;
+    }
     let response = match extractor {
         Extractor::Math => format!("\\boxed{{{a}}}"),
         Extractor::Mcq => format!("Answer: {a}"),
@@ -106,17 +109,20 @@ fn same(v: &dyn Verifier, extractor: Extractor, a: &str, b: &str) -> bool {
         >= rollout::PASS_SCORE
 }
 
-/// Votes over the answers of one prompt's valid rollouts (`None`: no
-/// answer found).
-pub fn vote(v: &dyn Verifier, o: &Options, answers: &[Option<String>]) -> Vote {
-    // Groups of equal answers: the first answer of each as its face.
+/// Groups of equal answers: each answer's group (`None`: no answer) and
+/// each group's first answer with its size.
+fn groups(
+    v: &dyn Verifier,
+    extractor: Extractor,
+    answers: &[Option<String>],
+) -> (Vec<Option<usize>>, Vec<(String, usize)>) {
     let mut groups: Vec<(String, usize)> = Vec::new();
     let mut group_of: Vec<Option<usize>> = Vec::with_capacity(answers.len());
     for a in answers {
         let g = a.as_deref().map(|a| {
             match groups
                 .iter()
-                .position(|(face, _)| same(v, o.extractor, a, face))
+                .position(|(face, _)| same(v, extractor, a, face))
             {
                 Some(i) => {
                     groups[i].1 += 1;
@@ -130,6 +136,13 @@ pub fn vote(v: &dyn Verifier, o: &Options, answers: &[Option<String>]) -> Vote {
         });
         group_of.push(g);
     }
+    (group_of, groups)
+}
+
+/// Votes over the answers of one prompt's valid rollouts (`None`: no
+/// answer found).
+pub fn vote(v: &dyn Verifier, o: &Options, answers: &[Option<String>]) -> Vote {
+    let (group_of, groups) = groups(v, o.extractor, answers);
     let mut sizes: Vec<(usize, usize)> = groups.iter().enumerate().map(|(i, g)| (g.1, i)).collect();
     sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let total = answers.len().max(1);
@@ -145,6 +158,62 @@ pub fn vote(v: &dyn Verifier, o: &Options, answers: &[Option<String>]) -> Vote {
             .map(|g| labelled && *g == Some(winner))
             .collect(),
     }
+}
+
+/// The verifier whose answers `extractor` reads: `math-rlvr` or `mcq-rlvr`
+/// (`None` for others, whose answers cannot be voted on).
+pub fn extractor_of(verifier: &str) -> Option<Extractor> {
+    match verifier {
+        "math-rlvr" => Some(Extractor::Math),
+        "mcq-rlvr" => Some(Extractor::Mcq),
+        _ => None,
+    }
+}
+
+/// maj@k of one prompt for each `k` (`None` where it has fewer than `k`
+/// valid rollouts): whether the most common answer among its first `k`
+/// valid rollouts is right, `passes[i]` telling whether rollout `i` is.
+/// Tied answers share the credit (two tied, one right: 0.5); no answer at
+/// all scores 0. `answers` and `passes` are in rollout order.
+pub fn maj_at(
+    extractor: Extractor,
+    answers: &[Option<String>],
+    passes: &[bool],
+    ks: &[u64],
+) -> Vec<Option<f64>> {
+    let v = Options {
+        extractor,
+        min_share: 1.0,
+    }
+    .verifier();
+    let (group_of, groups) = groups(v.as_ref(), extractor, answers);
+    let right: Vec<bool> = (0..groups.len())
+        .map(|g| {
+            group_of
+                .iter()
+                .zip(passes)
+                .any(|(of, pass)| *of == Some(g) && *pass)
+        })
+        .collect();
+    ks.iter()
+        .map(|&k| {
+            let k = k as usize;
+            if answers.len() < k {
+                return None;
+            }
+            let mut counts = vec![0usize; groups.len()];
+            for g in group_of[..k].iter().flatten() {
+                counts[*g] += 1;
+            }
+            let top = counts.iter().copied().max().unwrap_or(0);
+            if top == 0 {
+                return Some(0.0);
+            }
+            let tied: Vec<usize> = (0..counts.len()).filter(|&g| counts[g] == top).collect();
+            let won = tied.iter().filter(|&&g| right[g]).count();
+            Some(won as f64 / tied.len() as f64)
+        })
+        .collect()
 }
 
 /// One saved rollout's vote, with its prompt's gold.
@@ -319,7 +388,15 @@ pub async fn label(wd: &WorkDir, config: &Config) -> Result<MajorityReport, Resc
         file.write(&batch)?;
         file.commit()?;
     }
-    let record = serde_json::json!({"type": vc.kind, "options": vc.options, "pass_score": rollout::PASS_SCORE});
+    let record = serde_json::json!({
+        "type": vc.kind,
+        "options": vc.options,
+        "pass_score": rollout::PASS_SCORE,
+        "prompts": report.prompts,
+        "labelled": report.labelled,
+        "with_gold": report.with_gold,
+        "label_is_gold": report.label_is_gold,
+    });
     rollout::write_scores_record(wd.root(), &label, &record)?;
     Ok(report)
 }
@@ -389,5 +466,37 @@ mod tests {
                 .contains("min_share")
         );
         assert!(Options::read(&Map::new()).is_ok());
+    }
+
+    #[test]
+    fn maj_at_k_takes_the_first_k_answers_and_splits_ties() {
+        let a = answers(&[
+            Some("0.5"),
+            Some("2"),
+            Some("1/2"),
+            None,
+            Some("2"),
+            Some("2"),
+        ]);
+        let right = [true, false, true, false, false, false];
+        let m = maj_at(Extractor::Math, &a, &right, &[1, 2, 3, 4, 6, 8]);
+        // k=1: 0.5 right; k=2: 0.5 and 2 tie, one right; k=3: 1/2 = 0.5 wins;
+        // k=4: the same (no answer does not vote); k=6: 2 wins (3 to 2).
+        assert_eq!(
+            m,
+            vec![Some(1.0), Some(0.5), Some(1.0), Some(1.0), Some(0.0), None]
+        );
+        let none = answers(&[None, None]);
+        assert_eq!(
+            maj_at(Extractor::Math, &none, &[false, false], &[2]),
+            vec![Some(0.0)]
+        );
+        let mcq = answers(&[Some("C"), Some("B"), Some("B")]);
+        assert_eq!(
+            maj_at(Extractor::Mcq, &mcq, &[false, true, true], &[2, 3]),
+            vec![Some(0.5), Some(1.0)]
+        );
+        assert_eq!(extractor_of("math-rlvr"), Some(Extractor::Math));
+        assert_eq!(extractor_of("numeric"), None);
     }
 }

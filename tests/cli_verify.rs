@@ -338,18 +338,65 @@ fn majority_vote_labels_prompts_and_scores_by_agreement() {
     );
     assert_eq!(share.len(), 1);
     assert_eq!(share[0]["s"].as_f64(), Some(0.6667));
-    // It labels from sampled answers, so sampling with it is refused.
-    let err = t.fails(&[
-        "sample",
-        "work_dir=run2",
-        &format!("data.input_path={}", fixture("gsm8k_sample.jsonl")),
-        "data.preprocess.transform=gsm8k",
-        "sampler.model=m",
-        "sampler.base_url=http://127.0.0.1:9/v1",
-        "verifier.type=majority",
-    ]);
+    // maj@k next to pass@k (inline math-rlvr verdicts), and the labelling
+    // against the gold.
+    t.ok(&["analyze", "run"]);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        stats["maj_at_k"],
+        serde_json::json!([
+            {"k": 1, "value": 0.5, "prompts": 26},
+            {"k": 2, "value": 0.5, "prompts": 26}
+        ])
+    );
+    assert_eq!(
+        stats["majority_labels"],
+        serde_json::json!([{"label": "majority", "prompts": 26, "labelled": 13, "with_gold": 13, "label_is_gold": 13}])
+    );
+    let text = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
     assert!(
-        err.contains("rsr verify") && err.contains("verifier.type=majority"),
+        text.contains("maj@2") && text.contains("the label equals the gold for 13 of 13"),
+        "{text}"
+    );
+
+    // Sampling with it: every prompt gets max_rollouts (no inline verdict
+    // can stop it early), then the vote labels them and the training
+    // files use its verdicts.
+    let out = t
+        .cmd(&[
+            "run",
+            "work_dir=run2",
+            &format!("data.input_path={}", fixture("gsm8k_sample.jsonl")),
+            "data.preprocess.transform=gsm8k",
+            "sampler.type=replay",
+            "sampler.replay_path=responses.jsonl",
+            "sampling.max_rollouts=3",
+            "sampling.step_size=1",
+            "sampling.max_steps=3",
+            "verifier.type=majority",
+            "export.with_ids=true",
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&out, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("majority vote -> run2/scores/majority: 13 of 26 prompts labelled"),
         "{err}"
     );
+    let n = common::query(
+        &t,
+        "run2",
+        "SELECT count(*) AS n, count(score) AS scored FROM rollouts",
+    );
+    assert_eq!(n[0]["n"], 78);
+    assert_eq!(n[0]["scored"], 0);
+    let sft = std::fs::read_to_string(t.path("run2/train/sft.jsonl")).unwrap();
+    assert_eq!(sft.lines().count(), 13);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run2/summary/stats.json")).unwrap())
+            .unwrap();
+    assert_eq!(stats["verdicts"], "majority");
 }

@@ -50,6 +50,21 @@ pub struct PassAtK {
     pub prompts: u64,
 }
 
+/// A majority-vote labelling against the gold answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MajorityLabels {
+    /// Its scores label.
+    pub label: String,
+    /// Prompts with valid rollouts.
+    pub prompts: u64,
+    /// Of which labelled.
+    pub labelled: u64,
+    /// Labelled prompts with a gold answer.
+    pub with_gold: u64,
+    /// Of those, the label equal to the gold.
+    pub label_is_gold: u64,
+}
+
 /// One histogram bar: `[lo, hi)` (the last bin includes `hi`) and its count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bin {
@@ -102,6 +117,15 @@ pub struct Stats {
     pub prompts_no_valid: u64,
     /// pass@1, 2, 4, … up to the most valid rollouts of a prompt.
     pub pass_at_k: Vec<PassAtK>,
+    /// maj@k (self-consistency) at the same k, over prompts with a gold
+    /// answer, when the verdicts are `math-rlvr` or `mcq-rlvr` ones: the
+    /// most common answer of the first k valid rollouts is right.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maj_at_k: Vec<PassAtK>,
+    /// Majority-vote labellings of this work dir (`scores/<label>/` of
+    /// `verifier.type=majority`) and how often their label equals the gold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub majority_labels: Vec<MajorityLabels>,
     /// Mean rollouts per sampled prompt.
     pub mean_rollouts_per_prompt: Option<f64>,
     /// Sampled prompts by their number of rollouts.
@@ -275,6 +299,111 @@ async fn spending(
         });
     }
     Ok(out)
+}
+
+/// maj@k over the prompts with a gold answer, shard by shard (memory
+/// bounded by a shard): each prompt's valid rollouts in rollout order,
+/// their extracted answers (`pred`) grouped by the verifier's equivalence.
+async fn maj_at_k(
+    wd: &WorkDir,
+    state: &RunState,
+    label: Option<&str>,
+    extractor: crate::majority::Extractor,
+    ks: &[u64],
+) -> Result<Vec<PassAtK>, AnalyzeError> {
+    use crate::sql::columns::{f64s, utf8};
+    let validity = crate::sql::saved_validity(wd)?;
+    let pass = crate::store::rollout::pass_score(wd.root(), label);
+    let mut sums = vec![(0.0, 0u64); ks.len()];
+    let mut add = |answers: &[Option<String>], passes: &[bool]| {
+        for (i, m) in crate::majority::maj_at(extractor, answers, passes, ks)
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(m) = m {
+                sums[i].0 += m;
+                sums[i].1 += 1;
+            }
+        }
+    };
+    for shard in &state.shards {
+        let dir = crate::store::rollout::rollout_shard_dir(wd.root(), shard.shard);
+        if !crate::store::rollout::has_parquet(&dir) {
+            continue;
+        }
+        let ctx = crate::sql::shard_session(wd, label, shard.shard, validity).await?;
+        let mut stream = ctx
+            .sql(
+                "SELECT r.id, r.pred, r.score FROM results r JOIN inputs i ON r.id = i.id \
+                 WHERE r.valid AND i.answer IS NOT NULL ORDER BY r.id, r.rollout_idx",
+            )
+            .await?
+            .execute_stream()
+            .await?;
+        let (mut id, mut answers, mut passes) = (String::new(), Vec::new(), Vec::new());
+        while let Some(batch) = stream.next().await {
+            let b = batch?;
+            let arrow = |e: arrow::error::ArrowError| {
+                datafusion::error::DataFusionError::ArrowError(Box::new(e), None)
+            };
+            let (ids, preds, scores) = (
+                utf8(&b, "id").map_err(arrow)?,
+                utf8(&b, "pred").map_err(arrow)?,
+                f64s(&b, "score").map_err(arrow)?,
+            );
+            for i in 0..b.num_rows() {
+                if ids.value(i) != id {
+                    if !answers.is_empty() {
+                        add(&answers, &passes);
+                    }
+                    id = ids.value(i).to_string();
+                    answers.clear();
+                    passes.clear();
+                }
+                answers.push(preds.is_valid(i).then(|| preds.value(i).to_string()));
+                passes.push(scores.is_valid(i) && scores.value(i) >= pass);
+            }
+        }
+        if !answers.is_empty() {
+            add(&answers, &passes);
+        }
+    }
+    Ok(ks
+        .iter()
+        .zip(sums)
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(&k, (sum, n))| PassAtK {
+            k,
+            value: sum / n as f64,
+            prompts: n,
+        })
+        .collect())
+}
+
+/// The majority-vote labellings recorded under `scores/`.
+fn majority_labels(root: &std::path::Path) -> Vec<MajorityLabels> {
+    let Ok(entries) = std::fs::read_dir(crate::store::rollout::scores_dir(root)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<MajorityLabels> = entries
+        .flatten()
+        .filter_map(|e| {
+            let label = e.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(e.path().join("verifier.json")).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (v.get("type")?.as_str()? == crate::majority::NAME).then_some(())?;
+            let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+            Some(MajorityLabels {
+                label,
+                prompts: n("prompts")?,
+                labelled: n("labelled")?,
+                with_gold: n("with_gold")?,
+                label_is_gold: n("label_is_gold")?,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.label.cmp(&b.label));
+    out
 }
 
 /// The unbiased pass@k estimate for `n` samples with `c` correct:
@@ -540,6 +669,11 @@ pub async fn compute(
             })
         })
         .collect();
+    if let Some(extractor) = crate::majority::extractor_of(&s.verifier) {
+        let ks: Vec<u64> = s.pass_at_k.iter().map(|p| p.k).collect();
+        s.maj_at_k = maj_at_k(wd, &state, label, extractor, &ks).await?;
+    }
+    s.majority_labels = majority_labels(wd.root());
     s.mean_rollouts_per_prompt =
         (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);
     let budget = s.prompts_sampled * s.max_rollouts;

@@ -226,6 +226,33 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             format!("pass@{}", p.k),
             format!("{} (over {} prompts)", pct(Some(p.value)), p.prompts),
         ));
+        if let Some(m) = s.maj_at_k.iter().find(|m| m.k == p.k) {
+            r.push((
+                "pass rate",
+                format!("maj@{}", m.k),
+                format!(
+                    "{} (over {} prompts with gold: the most common answer of the first {} is right)",
+                    pct(Some(m.value)),
+                    m.prompts,
+                    m.k
+                ),
+            ));
+        }
+    }
+    for m in &s.majority_labels {
+        let share = (m.with_gold > 0).then(|| m.label_is_gold as f64 / m.with_gold as f64);
+        r.push((
+            "majority vote",
+            format!("scores/{}", m.label),
+            format!(
+                "{} of {} prompts labelled; the label equals the gold for {} of {} ({})",
+                m.labelled,
+                m.prompts,
+                m.label_is_gold,
+                m.with_gold,
+                pct(share)
+            ),
+        ));
     }
     r.push((
         "tokens",

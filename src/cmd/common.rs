@@ -221,12 +221,61 @@ pub fn unfinished(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
 }
 
 /// The scores a command reads: the label given, else the run's verifier's
-/// when it calls a model (its verdicts live only in `scores/<label>/`),
-/// else the inline verdicts (`None`).
+/// when it scores after sampling (a model verifier or majority vote: its
+/// verdicts live only in `scores/<label>/`), else the inline verdicts
+/// (`None`).
 pub fn scores_label<'a>(config: &'a Config, given: Option<&'a str>) -> Option<&'a str> {
     given.or_else(|| {
-        crate::judge::is_model_verifier(&config.verifier.kind).then(|| config.verifier.label())
+        crate::pipeline::scored_after_sampling(&config.verifier.kind)
+            .then(|| config.verifier.label())
     })
+}
+
+/// The scoring step after sampling for the verifiers that need it
+/// ([`crate::pipeline::scored_after_sampling`]): the judge or the vote.
+pub async fn score_after_sampling(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
+    if crate::judge::is_model_verifier(&config.verifier.kind) {
+        judge(wd, config).await
+    } else if config.verifier.kind == crate::majority::NAME {
+        majority(wd, config).await
+    } else {
+        Ok(())
+    }
+}
+
+/// Labels the prompts of `wd` by majority vote and logs what it found.
+pub async fn majority(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
+    let r = crate::majority::label(wd, config).await?;
+    let label = config.verifier.label();
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * a as f64 / b as f64)
+        }
+    };
+    tracing::info!(
+        "majority vote -> {}: {} of {} prompts labelled ({}); {} of {} scored rollouts agree with their label; {}",
+        crate::store::rollout::scores_dir(wd.root())
+            .join(label)
+            .display(),
+        r.labelled,
+        r.prompts,
+        pct(r.labelled, r.prompts),
+        r.agree,
+        r.scored,
+        if r.with_gold > 0 {
+            format!(
+                "the label equals the gold answer for {} of the {} labelled prompts that have one ({})",
+                r.label_is_gold,
+                r.with_gold,
+                pct(r.label_is_gold, r.with_gold)
+            )
+        } else {
+            "no labelled prompt has a gold answer".to_string()
+        }
+    );
+    Ok(())
 }
 
 /// Judges the saved rollouts of `wd` (the judge step); a stop at a budget

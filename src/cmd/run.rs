@@ -41,11 +41,12 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let report = pipeline::sample(&run, connection, quiet).await?;
     finish(&run, &report)?;
     let config = &run.resolved.config;
-    let scores = if crate::judge::is_model_verifier(&config.verifier.kind) {
-        // The model verifier scores the finished rollouts; a run with
-        // prompts left unfinished is judged once a resume finishes them.
+    let scores = if crate::pipeline::scored_after_sampling(&config.verifier.kind) {
+        // The model verifier or the vote scores the finished rollouts; a
+        // run with prompts left unfinished is scored once a resume
+        // finishes them.
         unfinished(&run, &report)?;
-        super::common::judge(&run.wd, config).await?;
+        super::common::score_after_sampling(&run.wd, config).await?;
         Some(config.verifier.label())
     } else {
         None

@@ -35,8 +35,6 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let report = pipeline::sample(&run, connection, quiet).await?;
     finish(&run, &report)?;
     unfinished(&run, &report)?;
-    if crate::judge::is_model_verifier(&run.resolved.config.verifier.kind) {
-        super::common::judge(&run.wd, &run.resolved.config).await?;
-    }
+    super::common::score_after_sampling(&run.wd, &run.resolved.config).await?;
     Ok(())
 }

@@ -65,35 +65,7 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     if config.verifier.kind == crate::majority::NAME {
-        let r = crate::majority::label(&wd, &config).await?;
-        let label = config.verifier.label();
-        let pct = |a: u64, b: u64| {
-            if b == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.1}%", 100.0 * a as f64 / b as f64)
-            }
-        };
-        tracing::info!(
-            "majority vote -> {}: {} of {} prompts labelled ({}); {} of {} scored rollouts agree with their label; {}",
-            rollout::scores_dir(wd.root()).join(label).display(),
-            r.labelled,
-            r.prompts,
-            pct(r.labelled, r.prompts),
-            r.agree,
-            r.scored,
-            if r.with_gold > 0 {
-                format!(
-                    "the label equals the gold answer for {} of the {} labelled prompts that have one ({})",
-                    r.label_is_gold,
-                    r.with_gold,
-                    pct(r.label_is_gold, r.with_gold)
-                )
-            } else {
-                "no labelled prompt has a gold answer".to_string()
-            }
-        );
-        return Ok(());
+        return super::common::majority(&wd, &config).await;
     }
     let totals = crate::rescore::rescore(&wd, &config).await?;
     let vc = &config.verifier;

@@ -17,6 +17,14 @@ pub use judge::{JudgeConnection, judge};
 pub use prepare::prepare;
 pub use sample::{Connection, check_before_sampling, fully_sampled, sample};
 
+/// Whether verifier `kind` scores after sampling instead of inline: a
+/// verifier that calls a model (the judge step) or `majority` (a prompt's
+/// vote needs all its rollouts). Sampling then writes no inline verdict, so
+/// early stop never ends a prompt before `max_rollouts`.
+pub fn scored_after_sampling(kind: &str) -> bool {
+    crate::judge::is_model_verifier(kind) || kind == crate::majority::NAME
+}
+
 /// A resolved config with its work dir opened (created when new) and the
 /// run log attached.
 pub struct Run {

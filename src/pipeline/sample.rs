@@ -43,22 +43,7 @@ pub fn check_before_sampling(run: &mut Run) -> anyhow::Result<()> {
     result
 }
 
-/// `verifier.type=majority` labels prompts from their sampled answers: it
-/// cannot score while sampling.
-fn refuse_majority(run: &Run) -> anyhow::Result<()> {
-    if run.resolved.config.verifier.kind == crate::majority::NAME {
-        anyhow::bail!(
-            "verifier.type=majority labels prompts from their sampled answers, so it cannot score while sampling: \
-             sample with verifier.type=math-rlvr or mcq-rlvr (early stop off: sampling.early_stop=false), \
-             then run rsr verify {} verifier.type=majority",
-            run.wd.root().display()
-        );
-    }
-    Ok(())
-}
-
 fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
-    refuse_majority(run)?;
     let s = &run.resolved.config.sampler;
     if s.kind == SamplerType::Replay {
         if s.replay_path.is_none() {
@@ -232,9 +217,8 @@ pub async fn sample(
     quiet: bool,
 ) -> anyhow::Result<SampleReport> {
     let config = &run.resolved.config;
-    refuse_majority(run)?;
-    // A model verifier scores after sampling (the judge step), not inline.
-    let verifier = if crate::judge::is_model_verifier(&config.verifier.kind) {
+    // A model verifier or majority vote scores after sampling, not inline.
+    let verifier = if super::scored_after_sampling(&config.verifier.kind) {
         None
     } else {
         Some(crate::verifier::build(
@@ -257,6 +241,7 @@ pub async fn sample(
     let c = &state.counters;
     let needs_gold = match &verifier {
         Some(v) => v.needs_gold(),
+        None if config.verifier.kind == crate::majority::NAME => false,
         None => crate::judge::Spec::from_config(&config.verifier)?.needs_gold(),
     };
     if needs_gold && c.prompts > 0 && c.prompts_without_answer == c.prompts {

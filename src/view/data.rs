@@ -520,7 +520,7 @@ impl Data {
         let config = crate::config::saved(self.wd.root())
             .map_err(|e| ViewError::BadRequest(e.to_string()))?
             .ok_or_else(|| ViewError::NotFound("the work dir has no config.yaml".into()))?;
-        let label = crate::judge::is_model_verifier(&config.verifier.kind)
+        let label = crate::pipeline::scored_after_sampling(&config.verifier.kind)
             .then(|| config.verifier.label())
             .filter(|l| self.labels().iter().any(|(x, _, _)| x == l));
         let stats = crate::analyze::compute(&self.wd, &config, label)
