@@ -105,7 +105,7 @@ fn prepare_flags_copies_paraphrases_and_duplicates_with_evidence() {
     let get = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
     assert_eq!(
         get("copy-whitespace")["contamination_ngram"],
-        "how many positive whole - number divisors does"
+        "how many positive whole number divisors does 196"
     );
     assert_eq!(
         get("paraphrase-8-words")["contamination_ngram"],
