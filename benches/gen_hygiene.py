@@ -38,7 +38,8 @@ for name, keys in [
         row = json.loads(line)
         for k in keys:
             if isinstance(row.get(k), str):
-                texts.append(row[k])
+                # Asymptote diagrams are code, not prose.
+                texts.append(re.sub(r"\[asy\].*?\[/asy\]", " ", row[k], flags=re.S))
 words = [w for t in texts for w in t.split()]
 vocab = sorted(set(words))
 follow = {}

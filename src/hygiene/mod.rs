@@ -32,7 +32,7 @@ use crate::config::{DataConfig, DedupMode};
 use benchmarks::BenchmarkInfo;
 use minhash::LshIndex;
 use ngram::NgramIndex;
-use normalize::{Words, ngram_hash, shingles};
+use normalize::{HashKeyed, Words, ngram_hash, shingles};
 
 /// File of the last check's counts, under the work dir.
 pub const REPORT_FILE: &str = "data/hygiene.json";
@@ -204,7 +204,7 @@ pub struct Checker {
     contamination: Option<NgramIndex>,
     mode: DedupMode,
     shingle: usize,
-    exact: HashMap<u64, u32>,
+    exact: HashKeyed<u32>,
     near: Option<LshIndex>,
     kept: Vec<Box<str>>,
     grouped: HashSet<u32>,
@@ -252,7 +252,7 @@ impl Checker {
             contamination,
             mode: dd.mode,
             shingle: dd.shingle.get(),
-            exact: HashMap::new(),
+            exact: HashKeyed::default(),
             near,
             kept: Vec::new(),
             grouped: HashSet::new(),
@@ -302,7 +302,7 @@ impl Checker {
             let overlap = self
                 .contamination
                 .as_ref()
-                .and_then(|index| index.check(&self.words, &self.hashes));
+                .and_then(|index| index.check(&self.words, &self.hashes, &mut self.shingles));
             match &overlap {
                 Some(o) => {
                     contaminated.append_value(true);

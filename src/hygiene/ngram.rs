@@ -2,9 +2,7 @@
 //! prompts against: every run of `n` normalised words of every problem,
 //! hashed, with the first problem it came from.
 
-use std::collections::HashMap;
-
-use super::normalize::{Words, ngram_hash};
+use super::normalize::{HashKeyed, Words, shingles};
 
 /// Where an n-gram was first seen, and every benchmark file that has it.
 #[derive(Debug, Clone, Copy)]
@@ -29,11 +27,12 @@ pub struct Overlap {
 #[derive(Debug)]
 pub struct NgramIndex {
     n: usize,
-    ngrams: HashMap<u64, Hit>,
+    ngrams: HashKeyed<Hit>,
     /// Problems shorter than `n` words, by the hash of their whole text.
-    whole: HashMap<u64, Hit>,
+    whole: HashKeyed<Hit>,
     problems: Vec<String>,
     hashes: Vec<u64>,
+    runs: Vec<u64>,
 }
 
 /// At most this many benchmark files (one bit each).
@@ -44,10 +43,11 @@ impl NgramIndex {
     pub fn new(n: usize) -> Self {
         Self {
             n: n.max(1),
-            ngrams: HashMap::new(),
-            whole: HashMap::new(),
+            ngrams: HashKeyed::default(),
+            whole: HashKeyed::default(),
             problems: Vec::new(),
             hashes: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
@@ -77,40 +77,38 @@ impl NgramIndex {
         };
         self.problems.push(location);
         words.hashes(&mut self.hashes);
-        let insert = |map: &mut HashMap<u64, Hit>, key: u64| {
+        shingles(&self.hashes, self.n, &mut self.runs);
+        let map = if words.len() < self.n {
+            &mut self.whole
+        } else {
+            &mut self.ngrams
+        };
+        for &key in &self.runs {
             map.entry(key)
                 .and_modify(|h| h.files |= hit.files)
                 .or_insert(hit);
-        };
-        if words.len() < self.n {
-            insert(&mut self.whole, ngram_hash(&self.hashes));
-        } else {
-            for w in self.hashes.windows(self.n) {
-                insert(&mut self.ngrams, ngram_hash(w));
-            }
         }
     }
 
     /// The overlap of a prompt's words with the benchmarks, if any:
     /// a shared run of `n` words, or, for a prompt shorter than `n` words,
-    /// a problem with exactly its words.
-    pub fn check(&self, words: &Words, hashes: &[u64]) -> Option<Overlap> {
+    /// a problem with exactly its words. `runs` is a buffer.
+    pub fn check(&self, words: &Words, hashes: &[u64], runs: &mut Vec<u64>) -> Option<Overlap> {
         if words.is_empty() {
             return None;
         }
+        shingles(hashes, self.n, runs);
+        let map = if words.len() < self.n {
+            &self.whole
+        } else {
+            &self.ngrams
+        };
         let mut first: Option<(Hit, usize)> = None;
         let mut files = 0u64;
-        if words.len() < self.n {
-            if let Some(h) = self.whole.get(&ngram_hash(hashes)) {
-                first = Some((*h, 0));
-                files = h.files;
-            }
-        } else {
-            for (i, w) in hashes.windows(self.n).enumerate() {
-                if let Some(h) = self.ngrams.get(&ngram_hash(w)) {
-                    first.get_or_insert((*h, i));
-                    files |= h.files;
-                }
+        for (i, key) in runs.iter().enumerate() {
+            if let Some(h) = map.get(key) {
+                first.get_or_insert((*h, i));
+                files |= h.files;
             }
         }
         let (hit, at) = first?;
@@ -151,25 +149,27 @@ mod tests {
 
         let (w, h) =
             words("CONVERT the point (0, 3) in rectangular coordinates TO POLAR coordinates!!");
-        let o = index.check(&w, &h).expect("exact copy");
+        let o = index.check(&w, &h, &mut Vec::new()).expect("exact copy");
         assert_eq!(o.problem, "math500.jsonl:1");
         assert_eq!(o.files, vec![0]);
         assert_eq!(o.ngram, "convert the point 0 3 in rectangular coordinates");
 
         let (w, h) =
             words("Please convert the point (0,3) in rectangular coordinates into polar form.");
-        let o = index.check(&w, &h).expect("8-word run kept");
+        let o = index
+            .check(&w, &h, &mut Vec::new())
+            .expect("8-word run kept");
         assert_eq!(o.ngram, "convert the point 0 3 in rectangular coordinates");
         let (w, h) = words("Polar coordinates of the point (0, 3), from rectangular ones.");
-        assert_eq!(index.check(&w, &h), None);
+        assert_eq!(index.check(&w, &h, &mut Vec::new()), None);
 
         let (w, h) = words("compute 2 + 2");
         assert_eq!(
-            index.check(&w, &h).map(|o| o.problem),
+            index.check(&w, &h, &mut Vec::new()).map(|o| o.problem),
             Some("tiny.csv: row 3".into())
         );
         let (w, h) = words("compute 2 + 3");
-        assert_eq!(index.check(&w, &h), None);
+        assert_eq!(index.check(&w, &h, &mut Vec::new()), None);
     }
 
     #[test]
@@ -180,7 +180,7 @@ mod tests {
         let (b, _) = words("five six seven");
         index.add(2, "c:1".into(), &b);
         let (w, h) = words("one two three and five six seven");
-        let o = index.check(&w, &h).unwrap();
+        let o = index.check(&w, &h, &mut Vec::new()).unwrap();
         assert_eq!(o.problem, "a:1");
         assert_eq!(o.files, vec![0, 2]);
     }

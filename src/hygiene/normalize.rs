@@ -4,7 +4,9 @@
 //!
 //! Text is lowercased; `$` and the LaTeX spacing and sizing commands (`\,`
 //! `\;` `\:` `\!` `\ ` `~` `\quad` `\qquad` `\left` `\right`
-//! `\displaystyle` `\textstyle`) are removed, and `\dfrac`/`\tfrac` read as
+//! `\displaystyle` `\textstyle`), environment markup (`\begin{array}{cc}`,
+//! `\end{array}`) and Asymptote diagrams (`[asy]…[/asy]`) are removed, and
+//! `\dfrac`/`\tfrac` read as
 //! `\frac`; punctuation, brackets and math symbols are separators. A word
 //! is then a run of letters and digits or a LaTeX command (`\frac`), so
 //! `x+y = 3` and `X + y=3.` are the same words (`x y 3`). Symbols are not
@@ -40,20 +42,36 @@ pub struct Words {
 }
 
 impl Words {
-    /// Normalises `input` into `self`, reusing its buffers.
+    /// Normalises `input` into `self`, reusing its buffers. Asymptote
+    /// diagrams (`[asy]…[/asy]`) are code, not text: they are skipped, so
+    /// boilerplate such as `label("$A$",A,SW);` never makes problems match.
     pub fn fill(&mut self, input: &str) {
         self.text.clear();
         self.words.clear();
+        let mut rest = input;
+        while let Some(start) = rest.find("[asy]") {
+            self.append(&rest[..start]);
+            rest = match rest[start..].find("[/asy]") {
+                Some(end) => &rest[start + end + "[/asy]".len()..],
+                None => "",
+            };
+        }
+        self.append(rest);
+    }
+
+    fn append(&mut self, input: &str) {
         let mut chars = input.chars().peekable();
         let mut start: Option<usize> = None;
         while let Some(c) = chars.next() {
-            if c.is_alphanumeric() {
+            if c.is_ascii_alphanumeric() || (!c.is_ascii() && c.is_alphanumeric()) {
                 if start.is_none() {
                     self.open();
                     start = Some(self.text.len());
                 }
-                for l in c.to_lowercase() {
-                    self.text.push(l);
+                if c.is_ascii() {
+                    self.text.push(c.to_ascii_lowercase());
+                } else {
+                    self.text.extend(c.to_lowercase());
                 }
                 continue;
             }
@@ -70,6 +88,21 @@ impl Words {
                             chars.next();
                         }
                         if DROPPED.contains(&name.as_str()) {
+                            continue;
+                        }
+                        if name == "begin" || name == "end" {
+                            // Environment markup (`\begin{array}{cccc}`) is
+                            // layout: the name and a column spec go too.
+                            for _ in 0..2 {
+                                if chars.peek() != Some(&'{') {
+                                    break;
+                                }
+                                for n in chars.by_ref() {
+                                    if n == '}' {
+                                        break;
+                                    }
+                                }
+                            }
                             continue;
                         }
                         let name = match name.as_str() {
@@ -132,6 +165,39 @@ impl Words {
     }
 }
 
+/// A map keyed by values that are hashes already (splitmix64 outputs): the
+/// key is its own hash, so lookups skip SipHash.
+pub type HashKeyed<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<KeyIsHash>>;
+
+/// [`HashKeyed`] with 32-bit keys (half the memory per entry).
+pub type HashKeyed32<V> =
+    std::collections::HashMap<u32, V, std::hash::BuildHasherDefault<KeyIsHash>>;
+
+/// The [`std::hash::Hasher`] of [`HashKeyed`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyIsHash(u64);
+
+impl std::hash::Hasher for KeyIsHash {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    /// A 32-bit key spread over all 64 bits (the table reads the top ones).
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The normalised text of `input` (words separated by single spaces).
 pub fn normalize(input: &str) -> String {
     let mut w = Words::default();
@@ -154,17 +220,23 @@ pub fn mix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The hash of the `n` word hashes starting at `hashes[i]`, order-sensitive.
+/// The multiplier of the polynomial hash of a word run.
+const RUN_BASE: u64 = 0x100_0000_01b3;
+
+/// The hash of a run of word hashes, order-sensitive: the polynomial
+/// Σ wᵢ·Bⁿ⁻¹⁻ⁱ (wrapping), finished by [`mix64`]. [`shingles`] computes the
+/// same value for every window in one rolling pass.
 pub fn ngram_hash(hashes: &[u64]) -> u64 {
-    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
-    for &w in hashes {
-        h = mix64(h.rotate_left(17) ^ w);
-    }
-    h
+    mix64(
+        hashes
+            .iter()
+            .fold(0u64, |h, &w| h.wrapping_mul(RUN_BASE).wrapping_add(w)),
+    )
 }
 
-/// Hashes of every run of `n` consecutive words (the whole text as one run
-/// when it has fewer than `n` words but at least one).
+/// Hashes of every run of `n` consecutive words, in order (the whole text
+/// as one run when it has fewer than `n` words but at least one); each
+/// equals [`ngram_hash`] of its run.
 pub fn shingles(hashes: &[u64], n: usize, out: &mut Vec<u64>) {
     out.clear();
     if hashes.is_empty() {
@@ -174,7 +246,19 @@ pub fn shingles(hashes: &[u64], n: usize, out: &mut Vec<u64>) {
         out.push(ngram_hash(hashes));
         return;
     }
-    out.extend(hashes.windows(n).map(ngram_hash));
+    // B^(n-1): what the word leaving the window was multiplied by.
+    let top = (1..n).fold(1u64, |p, _| p.wrapping_mul(RUN_BASE));
+    let mut h = hashes[..n]
+        .iter()
+        .fold(0u64, |h, &w| h.wrapping_mul(RUN_BASE).wrapping_add(w));
+    out.push(mix64(h));
+    for i in n..hashes.len() {
+        h = h
+            .wrapping_sub(hashes[i - n].wrapping_mul(top))
+            .wrapping_mul(RUN_BASE)
+            .wrapping_add(hashes[i]);
+        out.push(mix64(h));
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +279,19 @@ mod tests {
         assert_eq!(normalize("Janet’s ducks"), "janet s ducks");
         assert_eq!(normalize("Ünïcode ÀB"), "ünïcode àb");
         assert_eq!(normalize("  "), "");
+        assert_eq!(
+            normalize(
+                "Find $AB$.\n[asy]\ndraw(A--B);\nlabel(\"$A$\",A,SW);\n[/asy]\nGive it in cm."
+            ),
+            "find ab give it in cm"
+        );
+        assert_eq!(normalize("x [asy]draw(A--B);"), "x");
+        assert_eq!(
+            normalize(
+                r"A = \begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array} and \begin{pmatrix} x \end{pmatrix}"
+            ),
+            "a 1 2 3 4 and x"
+        );
     }
 
     #[test]
@@ -215,11 +312,15 @@ mod tests {
         let mut s = Vec::new();
         shingles(&h, 3, &mut s);
         assert_eq!(s.len(), 1);
-        w.fill("one two three four");
+        w.fill("one two three four five");
         w.hashes(&mut h);
         shingles(&h, 3, &mut s);
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.len(), 3);
         assert_ne!(s[0], s[1]);
+        // The rolling hashes equal the hash of each window.
+        for (i, x) in s.iter().enumerate() {
+            assert_eq!(*x, ngram_hash(&h[i..i + 3]));
+        }
         shingles(&[], 3, &mut s);
         assert!(s.is_empty());
     }
