@@ -198,6 +198,14 @@ fn flagged_prompts_are_not_sampled_or_formatted_unless_kept() {
         .map(|s| s.to_string())
         .collect();
     assert_eq!(trained_ids(&t), trained);
+    // The run's statistics say what was left out.
+    let text = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
+    assert!(
+        text.contains("4 of 12 prompts share a run of 8 words (24 problems)")
+            && text.contains("1 exact, 1 near in 1 groups")
+            && text.contains("7 of 12 prompts"),
+        "{text}"
+    );
 
     // keep: flagged prompts are sampled and formatted, and stay flagged for
     // a formatter's `where`.

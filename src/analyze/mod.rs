@@ -126,6 +126,10 @@ pub struct Stats {
     /// `verifier.type=majority`) and how often their label equals the gold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub majority_labels: Vec<MajorityLabels>,
+    /// What decontamination and dedup found (`data/hygiene.json`), when
+    /// they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hygiene: Option<crate::hygiene::Report>,
     /// Mean rollouts per sampled prompt.
     pub mean_rollouts_per_prompt: Option<f64>,
     /// Sampled prompts by their number of rollouts.
@@ -674,6 +678,7 @@ pub async fn compute(
         s.maj_at_k = maj_at_k(wd, &state, label, extractor, &ks).await?;
     }
     s.majority_labels = majority_labels(wd.root());
+    s.hygiene = crate::hygiene::Report::load(wd.root()).filter(|r| r.checked());
     s.mean_rollouts_per_prompt =
         (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);
     let budget = s.prompts_sampled * s.max_rollouts;

@@ -231,13 +231,39 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
                 "pass rate",
                 format!("maj@{}", m.k),
                 format!(
-                    "{} (over {} prompts with gold: the most common answer of the first {} is right)",
+                    "{} (majority answer right, over {} prompts with gold)",
                     pct(Some(m.value)),
-                    m.prompts,
-                    m.k
+                    m.prompts
                 ),
             ));
         }
+    }
+    if let Some(h) = &s.hygiene {
+        for b in &h.benchmarks {
+            r.push((
+                "data hygiene",
+                format!("overlap with {}", b.info.path),
+                format!(
+                    "{} of {} prompts share a run of {} words ({} problems)",
+                    b.prompts_flagged, h.prompts, h.ngram, b.info.problems
+                ),
+            ));
+        }
+        if h.dedup_mode != crate::config::DedupMode::Off {
+            r.push((
+                "data hygiene",
+                "duplicate prompts".into(),
+                format!(
+                    "{} exact, {} near in {} groups",
+                    h.exact_duplicates, h.near_duplicates, h.groups
+                ),
+            ));
+        }
+        r.push((
+            "data hygiene",
+            "left out".into(),
+            format!("{} of {} prompts", h.excluded, h.prompts),
+        ));
     }
     for m in &s.majority_labels {
         let share = (m.with_gold > 0).then(|| m.label_is_gold as f64 / m.with_gold as f64);
