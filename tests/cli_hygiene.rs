@@ -172,6 +172,28 @@ fn trained_ids(t: &TestDir) -> BTreeSet<String> {
 
 const CLEAN: &[&str] = &["ducks", "house", "near-miss", "robe", "sprints"];
 
+/// The clean prompts with an SFT row (near-miss has no gold answer).
+fn trained_clean() -> BTreeSet<String> {
+    CLEAN
+        .iter()
+        .filter(|s| **s != "near-miss")
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The prompts prepared with no check, in shards of 4.
+fn prepared_unchecked() -> TestDir {
+    let t = TestDir::new();
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input(),
+        "sampler.model=mock",
+        "shard.size=4",
+    ]);
+    t
+}
+
 #[test]
 fn flagged_prompts_are_not_sampled_or_formatted_unless_kept() {
     let t = TestDir::new();
@@ -192,11 +214,7 @@ fn flagged_prompts_are_not_sampled_or_formatted_unless_kept() {
         serde_json::from_str(&std::fs::read_to_string(t.path("run/state.json")).unwrap()).unwrap();
     assert_eq!(state["shards"][0]["status"], "done");
     // near-miss has no gold answer: no passing response, no SFT row.
-    let trained: BTreeSet<String> = CLEAN
-        .iter()
-        .filter(|s| **s != "near-miss")
-        .map(|s| s.to_string())
-        .collect();
+    let trained = trained_clean();
     assert_eq!(trained_ids(&t), trained);
     // The run's statistics say what was left out.
     let text = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
@@ -235,14 +253,7 @@ fn flagged_prompts_are_not_sampled_or_formatted_unless_kept() {
 
 #[test]
 fn rsr_hygiene_flags_an_existing_work_dir_and_sampling_then_leaves_them_out() {
-    let t = TestDir::new();
-    t.ok(&[
-        "prepare",
-        "work_dir=run",
-        &input(),
-        "sampler.model=mock",
-        "shard.size=4",
-    ]);
+    let t = prepared_unchecked();
     assert!(flags(&t).iter().all(|f| !f.1 && f.3.is_none()));
     let before = query(
         &t,
@@ -307,24 +318,13 @@ fn rsr_hygiene_flags_an_existing_work_dir_and_sampling_then_leaves_them_out() {
         "{saved}"
     );
     t.ok(&["format", "run"]);
-    let trained: BTreeSet<String> = CLEAN
-        .iter()
-        .filter(|s| **s != "near-miss")
-        .map(|s| s.to_string())
-        .collect();
+    let trained = trained_clean();
     assert_eq!(trained_ids(&t), trained);
 }
 
 #[test]
 fn a_resumed_run_stops_sampling_prompts_flagged_meanwhile() {
-    let t = TestDir::new();
-    t.ok(&[
-        "prepare",
-        "work_dir=run",
-        &input(),
-        "sampler.model=mock",
-        "shard.size=4",
-    ]);
+    let t = prepared_unchecked();
     t.ok(&["hygiene", "run", &benchmarks(), "data.dedup.mode=near"]);
     let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
     let base = mock.base_url_arg();
