@@ -41,9 +41,18 @@ fn write_part(root: &std::path::Path, shard: u32, part: u32, rows: &[Row<'_>]) {
         Arc::new(rows.iter().map(|r| r.3).collect::<Float64Array>()),
         strs(&|_| None),
     ];
-    let batch = RecordBatch::try_new(rollout_schema(), columns).unwrap();
-    let mut f =
-        ParquetFile::create(&rollout_part_path(root, shard, part), rollout_schema()).unwrap();
+    // Part files as rsr wrote them before `response_hash` existed: the
+    // views compute the hash from the text.
+    let full = rollout_schema();
+    let fields: Vec<_> = full
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "response_hash")
+        .cloned()
+        .collect();
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut f = ParquetFile::create(&rollout_part_path(root, shard, part), schema).unwrap();
     f.write(&batch).unwrap();
     f.commit().unwrap();
 }

@@ -9,7 +9,11 @@
 --                rows get no verdict)
 --   {{valid}}    the run's validity predicate over r: a response, no
 --                error, and not truncated unless sampler.drop_truncated
---                is false (store::rollout::Validity)
+--                is false (store::rollout::Validity); it tells a response
+--                by r.response_hash when every part file has it, so
+--                counting reads no text
+--   {{hash}}     the stored r.response_hash, or the same hash computed
+--                from the text for part files written without it
 -- A row with an `error` is a failed request kept for audit: its rollout
 -- was requested again under the same rollout_idx.
 CREATE VIEW results AS
@@ -18,6 +22,7 @@ SELECT
   r.truncated, r.error, r.prompt_tokens, r.completion_tokens, r.latency_ms,
   r.model, r.endpoint, r.created_at,
   {{verdict}},
-  {{valid}} AS valid
+  {{valid}} AS valid,
+  {{hash}} AS response_hash
 FROM rollouts r
 {{join}}

@@ -578,13 +578,10 @@ pub async fn compute(
     // The sampling and extraction pitfalls over the whole run.
     let identical = one_row(
         &ctx,
-        &format!(
-            "SELECT count(*), sum(CASE WHEN lo = hi THEN 1 ELSE 0 END) FROM ( \
-               SELECT id, count(*) AS n, min(h) AS lo, max(h) AS hi FROM ( \
-                 SELECT r.id, {} AS h FROM results r WHERE r.valid) \
-               GROUP BY id) WHERE n >= 2",
-            crate::store::rollout::response_hash_sql("r")
-        ),
+        "SELECT count(*), sum(CASE WHEN lo = hi THEN 1 ELSE 0 END) FROM ( \
+           SELECT id, count(*) AS n, min(h) AS lo, max(h) AS hi FROM ( \
+             SELECT r.id, r.response_hash AS h FROM results r WHERE r.valid) \
+           GROUP BY id) WHERE n >= 2",
     )
     .await?;
     if label.is_some() {

@@ -129,7 +129,15 @@ async fn open(
         )));
     }
     if has_rollouts {
-        views::register(&ctx, label, validity, rollout::pass_score(root, label)).await?;
+        let hashed = rollout::all_hashed(&rollout_dir);
+        views::register(
+            &ctx,
+            label,
+            validity,
+            rollout::pass_score(root, label),
+            hashed,
+        )
+        .await?;
     }
     Ok(ctx)
 }

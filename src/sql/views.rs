@@ -41,6 +41,7 @@ pub async fn register(
     label: Option<&str>,
     validity: Validity,
     pass_score: f64,
+    hashed: bool,
 ) -> Result<()> {
     let (verdict, join) = match label {
         None => (
@@ -62,10 +63,28 @@ pub async fn register(
             )
         }
     };
-    let valid = validity.sql("r");
+    let (valid, hash) = if hashed {
+        (
+            validity.sql_over("r", crate::store::rollout::RESPONSE_HASH),
+            format!("r.{}", crate::store::rollout::RESPONSE_HASH),
+        )
+    } else {
+        (
+            validity.sql("r"),
+            format!(
+                "CASE WHEN r.response IS NOT NULL THEN {} END",
+                crate::store::rollout::response_hash_sql("r")
+            ),
+        )
+    };
     let results = fill(
         RESULTS,
-        &[("verdict", &verdict), ("join", &join), ("valid", &valid)],
+        &[
+            ("verdict", &verdict),
+            ("join", &join),
+            ("valid", &valid),
+            ("hash", &hash),
+        ],
     );
     ctx.sql(&results).await?;
     let pass = format!("{pass_score:?}");
@@ -103,6 +122,9 @@ mod tests {
     /// [`session`] with more rollout rows (`, (…)` tuples).
     async fn session_with(more_rollouts: &str) -> SessionContext {
         let ctx = SessionContext::new();
+        for f in crate::verifier::udf::udfs() {
+            ctx.register_udf(f);
+        }
         for sql in [
             "CREATE VIEW inputs AS SELECT *, false AS contaminated, \
                CAST(NULL AS VARCHAR) AS contaminated_by, CAST(NULL AS VARCHAR) AS contamination_ngram, \
@@ -141,7 +163,7 @@ mod tests {
 
     async fn views(label: Option<&str>, drop_truncated: bool) -> (String, String) {
         let ctx = session().await;
-        register(&ctx, label, Validity { drop_truncated }, PASS_SCORE)
+        register(&ctx, label, Validity { drop_truncated }, PASS_SCORE, false)
             .await
             .unwrap();
         let results = rows(
@@ -203,7 +225,7 @@ mod tests {
     #[tokio::test]
     async fn disagreements_list_the_valid_rollouts_the_sources_split_on() {
         let ctx = session().await;
-        register(&ctx, Some("v2"), Validity::default(), PASS_SCORE)
+        register(&ctx, Some("v2"), Validity::default(), PASS_SCORE, false)
             .await
             .unwrap();
         // p1/1: the rules failed it, v2 passes it; p1/2 is truncated (not valid).
@@ -221,7 +243,7 @@ mod tests {
         );
         // A pass score of 0.5 (P(yes) from logprobs) reads the label alike.
         let ctx = session().await;
-        register(&ctx, Some("v2"), Validity::default(), 0.5)
+        register(&ctx, Some("v2"), Validity::default(), 0.5, false)
             .await
             .unwrap();
         assert_eq!(
@@ -234,7 +256,7 @@ mod tests {
         );
         // Without a label there is nothing to disagree with.
         let ctx = session().await;
-        register(&ctx, None, Validity::default(), PASS_SCORE)
+        register(&ctx, None, Validity::default(), PASS_SCORE, false)
             .await
             .unwrap();
         assert!(ctx.table("disagreements").await.is_err());
@@ -260,7 +282,7 @@ mod tests {
             "{prompts}"
         );
         let ctx = session().await;
-        let bad = register(&ctx, Some("x'; DROP"), Validity::default(), PASS_SCORE).await;
+        let bad = register(&ctx, Some("x'; DROP"), Validity::default(), PASS_SCORE, false).await;
         assert!(bad.unwrap_err().to_string().contains("directory name"));
     }
 
@@ -272,7 +294,7 @@ mod tests {
             ", ('p1', 4, 1, 'a 42', NULL, 'stop', false, NULL, 10, 90, 5, 'm', 'e', 1, 1.0, '42')",
         )
         .await;
-        register(&ctx, None, Validity::default(), PASS_SCORE)
+        register(&ctx, None, Validity::default(), PASS_SCORE, false)
             .await
             .unwrap();
         ctx.sql("CREATE VIEW selected_prompts AS SELECT * FROM prompts WHERE pass_rate > 0.1")

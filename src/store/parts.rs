@@ -93,6 +93,7 @@ pub fn to_batch(rows: &[RolloutRow]) -> RecordBatch {
     let mut created = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut score = Float64Builder::with_capacity(n);
     let mut pred = StringBuilder::new();
+    let mut hash = UInt64Builder::with_capacity(n);
     for r in rows {
         id.append_value(&r.id);
         rollout_idx.append_value(r.rollout_idx);
@@ -110,6 +111,11 @@ pub fn to_batch(rows: &[RolloutRow]) -> RecordBatch {
         created.append_value(r.created_at);
         score.append_option(r.score);
         pred.append_option(r.pred.as_deref());
+        hash.append_option(
+            r.response
+                .as_deref()
+                .map(|text| super::rollout::response_hash(text, r.reasoning.as_deref())),
+        );
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -128,6 +134,7 @@ pub fn to_batch(rows: &[RolloutRow]) -> RecordBatch {
         Arc::new(created.finish()),
         Arc::new(score.finish()),
         Arc::new(pred.finish()),
+        Arc::new(hash.finish()),
     ];
     RecordBatch::try_new(rollout_schema(), columns).expect("columns match the rollout schema")
 }

@@ -48,6 +48,10 @@ pub fn rollout_schema() -> SchemaRef {
         ),
         Field::new("score", DataType::Float64, true),
         Field::new("pred", DataType::Utf8, true),
+        // [`response_hash`] of the thinking and response, null without a
+        // response: duplicates are found without reading the text. Part
+        // files written before it lack the column.
+        Field::new("response_hash", DataType::UInt64, true),
     ]))
 }
 
@@ -176,7 +180,13 @@ impl Validity {
 
     /// The same rule as a SQL predicate over the rollout columns of `alias`.
     pub fn sql(&self, alias: &str) -> String {
-        let base = format!("{alias}.error IS NULL AND {alias}.response IS NOT NULL");
+        self.sql_over(alias, "response")
+    }
+
+    /// [`Validity::sql`] telling a response by a column that is null
+    /// exactly when the response is (`response_hash` reads no text).
+    pub fn sql_over(&self, alias: &str, response: &str) -> String {
+        let base = format!("{alias}.error IS NULL AND {alias}.{response} IS NOT NULL");
         if self.drop_truncated {
             format!("({base} AND NOT {alias}.truncated)")
         } else {
@@ -236,6 +246,9 @@ pub fn response_hash(response: &str, reasoning: Option<&str>) -> u64 {
     }
 }
 
+/// The name of the stored [`response_hash`] column of rollout part files.
+pub const RESPONSE_HASH: &str = "response_hash";
+
 /// The SQL expression of [`response_hash`] over the columns of `alias`.
 pub fn response_hash_sql(alias: &str) -> String {
     format!("fold_hash(concat(coalesce({alias}.reasoning, ''), ' ', {alias}.response))")
@@ -272,6 +285,25 @@ pub fn has_parquet(dir: &Path) -> bool {
             has_parquet(&p)
         } else {
             p.extension().is_some_and(|x| x == "parquet")
+        }
+    })
+}
+
+/// Whether every Parquet file below `dir` has the stored `response_hash`
+/// (a work dir sampled by an older rsr has part files without it); a
+/// footer read per file.
+pub fn all_hashed(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return true;
+    };
+    entries.flatten().all(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            all_hashed(&p)
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            super::parquet::schema_of(&p).is_ok_and(|s| s.index_of(RESPONSE_HASH).is_ok())
+        } else {
+            true
         }
     })
 }
