@@ -305,8 +305,8 @@ async fn spending(
     Ok(out)
 }
 
-/// maj@k over the prompts with a gold answer, shard by shard (memory
-/// bounded by a shard): each prompt's valid rollouts in rollout order,
+/// maj@k over the prompts with a gold answer, group of shards by group (memory
+/// bounded by a group): each prompt's valid rollouts in rollout order,
 /// their extracted answers (`pred`) grouped by the verifier's equivalence.
 async fn maj_at_k(
     wd: &WorkDir,
@@ -330,12 +330,8 @@ async fn maj_at_k(
             }
         }
     };
-    for shard in &state.shards {
-        let dir = crate::store::rollout::rollout_shard_dir(wd.root(), shard.shard);
-        if !crate::store::rollout::has_parquet(&dir) {
-            continue;
-        }
-        let ctx = crate::sql::shard_session(wd, label, shard.shard, validity).await?;
+    for group in crate::sql::shard_groups(wd, state) {
+        let ctx = crate::sql::shard_session(wd, label, &group, validity).await?;
         let mut stream = ctx
             .sql(
                 "SELECT r.id, r.pred, r.score FROM results r JOIN inputs i ON r.id = i.id \

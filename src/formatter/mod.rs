@@ -2,8 +2,8 @@
 //!
 //! Each built-in is a file in `sql/formatters/` (compiled in) with its
 //! early-stop [`Goal`] defined here next to it; a user formatter is any
-//! `.sql` file. A formatter runs once per shard (so memory is bounded by a
-//! shard) over the usual views plus two it gets for itself:
+//! `.sql` file. A formatter runs once per group of shards (so memory is bounded by a
+//! group) over the usual views plus two it gets for itself:
 //! `selected_prompts` (`prompts` that pass its `min_pass_rate`,
 //! `max_pass_rate` and `where` filters) and `candidates` (valid results of
 //! those prompts with a score, one row per distinct response, with the
@@ -419,7 +419,18 @@ pub async fn write_all(
     Ok(reports)
 }
 
-/// Runs `formatter` shard by shard over the work dir and writes its rows to
+/// Replaces the view `name` of `ctx` by a table holding its rows.
+async fn materialize(ctx: &SessionContext, name: &str) -> datafusion::error::Result<()> {
+    let df = ctx.table(name).await?;
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    ctx.deregister_table(name)?;
+    let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
+    ctx.register_table(name, std::sync::Arc::new(table))?;
+    Ok(())
+}
+
+/// Runs `formatter` group of shards by group over the work dir and writes its rows to
 /// `dest` in `format` (atomically: the file appears complete or not at all).
 /// `label` selects `scores/<label>/` verdicts instead of the inline ones.
 pub async fn write_formatter(
@@ -442,16 +453,14 @@ pub async fn write_formatter(
         ..FormatReport::default()
     };
     let mut writer: Option<export::ExportWriter> = None;
-    for shard in &state.shards {
-        if !crate::store::rollout::has_parquet(&crate::store::rollout::rollout_shard_dir(
-            wd.root(),
-            shard.shard,
-        )) {
-            continue;
-        }
-        let ctx = crate::sql::shard_session(wd, label, shard.shard, validity)
+    for group in crate::sql::shard_groups(wd, &state) {
+        let ctx = crate::sql::shard_session(wd, label, &group, validity)
             .await
             .map_err(sql_err)?;
+        // The group's prompt list (a row per prompt) is computed once and
+        // kept: the filters, the candidates' join and the counts below
+        // read it without aggregating the rollouts again.
+        materialize(&ctx, "prompts").await.map_err(sql_err)?;
         let df = formatter.query(&ctx).await?;
         let shape = shape_of(&formatter.name, df.schema().as_arrow())?;
         let w = match &mut writer {

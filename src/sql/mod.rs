@@ -29,16 +29,42 @@ pub async fn session_with_scores(
     open(wd, label, None, validity).await
 }
 
-/// A session over one shard only: `inputs` of that shard, its rollouts and
-/// its scores (formatters run shard by shard to bound memory). `validity`
-/// is the run's ([`saved_validity`], read once by the caller, not per shard).
+/// A session over some shards only (a group from [`shard_groups`]):
+/// `inputs` of those shards, their rollouts and their scores. Formatters
+/// and per-prompt statistics run group by group, so memory is bounded by a
+/// group, not the run. `validity` is the run's ([`saved_validity`], read
+/// once by the caller).
 pub async fn shard_session(
     wd: &WorkDir,
     label: Option<&str>,
-    shard: u32,
+    shards: &[u32],
     validity: rollout::Validity,
 ) -> datafusion::error::Result<SessionContext> {
-    open(wd, label, Some(shard), validity).await
+    open(wd, label, Some(shards), validity).await
+}
+
+/// Prompts per group of [`shard_groups`]: enough that a session's set-up
+/// and planning cost little per row, few enough that a group's rows sort
+/// in a bounded amount of memory.
+pub const GROUP_PROMPTS: u64 = 4_096;
+
+/// The shards of `state` that have rollouts, in order, in groups of about
+/// [`GROUP_PROMPTS`] prompts.
+pub fn shard_groups(wd: &WorkDir, state: &crate::store::RunState) -> Vec<Vec<u32>> {
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut prompts = 0;
+    for s in &state.shards {
+        if !rollout::has_parquet(&rollout::rollout_shard_dir(wd.root(), s.shard)) {
+            continue;
+        }
+        if groups.is_empty() || prompts >= GROUP_PROMPTS {
+            groups.push(Vec::new());
+            prompts = 0;
+        }
+        groups.last_mut().expect("pushed above").push(s.shard);
+        prompts += s.prompts;
+    }
+    groups
 }
 
 /// The work dir's definition of a valid rollout: its saved
@@ -54,7 +80,7 @@ pub fn saved_validity(wd: &WorkDir) -> datafusion::error::Result<rollout::Validi
 async fn open(
     wd: &WorkDir,
     label: Option<&str>,
-    shard: Option<u32>,
+    shard: Option<&[u32]>,
     validity: rollout::Validity,
 ) -> datafusion::error::Result<SessionContext> {
     // Rollouts and scores live in subdirectories (shard_NNNN/, <label>/).
@@ -87,7 +113,10 @@ async fn open(
         _ => {
             ctx.register_parquet("all_inputs", input, ParquetReadOptions::default())
                 .await?;
-            let filter = shard.map_or(String::new(), |n| format!(" WHERE shard = {n}"));
+            let filter = shard.map_or(String::new(), |group| {
+                let list: Vec<String> = group.iter().map(u32::to_string).collect();
+                format!(" WHERE shard IN ({})", list.join(", "))
+            });
             ctx.sql(&format!(
                 "CREATE VIEW inputs AS SELECT *{defaults} FROM all_inputs{filter}"
             ))
@@ -95,41 +124,66 @@ async fn open(
         }
     }
     let root = wd.root();
-    let (rollout_dir, scores_dir) = match shard {
-        None => (rollout::rollout_dir(root), rollout::scores_dir(root)),
-        Some(n) => (
-            rollout::rollout_shard_dir(root, n),
-            rollout::scores_dir(root).join(label.unwrap_or("-")),
-        ),
+    let scores_dir = rollout::scores_dir(root);
+    let (has_rollouts, has_scores, hashed) = match shard {
+        None => {
+            let rollout_dir = rollout::rollout_dir(root);
+            let has_rollouts = rollout::has_parquet(&rollout_dir);
+            if has_rollouts {
+                let url = format!("{}/", rollout_dir.display());
+                ctx.register_parquet("rollouts", &url, ParquetReadOptions::default())
+                    .await?;
+            }
+            let has_scores = rollout::has_parquet(&scores_dir);
+            if has_scores {
+                let url = format!("{}/", scores_dir.display());
+                ctx.register_parquet("scores", &url, ParquetReadOptions::default())
+                    .await?;
+            }
+            (has_rollouts, has_scores, rollout::all_hashed(&rollout_dir))
+        }
+        Some(group) => {
+            let dirs: Vec<std::path::PathBuf> = group
+                .iter()
+                .map(|&n| rollout::rollout_shard_dir(root, n))
+                .filter(|d| rollout::has_parquet(d))
+                .collect();
+            let has_rollouts = !dirs.is_empty();
+            if has_rollouts {
+                let urls: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
+                register_paths(&ctx, "rollouts", &urls).await?;
+            }
+            let files: Vec<String> = match label {
+                Some(l) => group
+                    .iter()
+                    .map(|&n| rollout::score_path(root, l, n))
+                    .filter(|p| p.is_file())
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                None => Vec::new(),
+            };
+            let has_scores = !files.is_empty();
+            if has_scores {
+                register_paths(&ctx, "scores", &files).await?;
+            }
+            (
+                has_rollouts,
+                has_scores,
+                dirs.iter().all(|d| rollout::all_hashed(d)),
+            )
+        }
     };
-    let has_rollouts = rollout::has_parquet(&rollout_dir);
-    if has_rollouts {
-        let url = format!("{}/", rollout_dir.display());
-        ctx.register_parquet("rollouts", &url, ParquetReadOptions::default())
-            .await?;
-    }
-    let has_scores = match shard {
-        None => rollout::has_parquet(&scores_dir),
-        Some(n) => label.is_some_and(|l| rollout::score_path(root, l, n).is_file()),
-    };
-    if has_scores {
-        let url = match shard {
-            None => format!("{}/", scores_dir.display()),
-            Some(n) => rollout::score_path(root, label.unwrap_or_default(), n)
-                .display()
-                .to_string(),
-        };
-        ctx.register_parquet("scores", &url, ParquetReadOptions::default())
-            .await?;
-    }
     if label.is_some() && !has_scores && (shard.is_none() || has_rollouts) {
+        let scores_dir = match label {
+            Some(l) => scores_dir.join(l),
+            None => scores_dir,
+        };
         return Err(datafusion::error::DataFusionError::Plan(format!(
             "no scores in {}: run rsr verify first",
             scores_dir.display()
         )));
     }
     if has_rollouts {
-        let hashed = rollout::all_hashed(&rollout_dir);
         views::register(
             &ctx,
             label,
@@ -140,6 +194,31 @@ async fn open(
         .await?;
     }
     Ok(ctx)
+}
+
+/// Registers the Parquet files below `paths` (directories ending in `/`, or
+/// files) as one table `name`.
+async fn register_paths(
+    ctx: &SessionContext,
+    name: &str,
+    paths: &[String],
+) -> datafusion::error::Result<()> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+    let urls = paths
+        .iter()
+        .map(ListingTableUrl::parse)
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let options = ListingOptions::new(std::sync::Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await?;
+    ctx.register_table(name, std::sync::Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
 }
 
 /// `name(col, col, …)` for each registered table, for error messages.

@@ -282,7 +282,14 @@ mod tests {
             "{prompts}"
         );
         let ctx = session().await;
-        let bad = register(&ctx, Some("x'; DROP"), Validity::default(), PASS_SCORE, false).await;
+        let bad = register(
+            &ctx,
+            Some("x'; DROP"),
+            Validity::default(),
+            PASS_SCORE,
+            false,
+        )
+        .await;
         assert!(bad.unwrap_err().to_string().contains("directory name"));
     }
 
