@@ -430,6 +430,66 @@ async fn materialize(ctx: &SessionContext, name: &str) -> datafusion::error::Res
     Ok(())
 }
 
+/// One group's output rows and prompt counts.
+struct GroupOutput {
+    schema: arrow::datatypes::Schema,
+    batches: Vec<arrow::array::RecordBatch>,
+    /// Prompts with rollouts, and of those, passing the filters.
+    prompts_in: u64,
+    kept: u64,
+}
+
+/// Runs `formatter` over one group of shards: its rows (collected: a
+/// group's training rows are few) and its counts.
+async fn run_group(
+    root: &Path,
+    formatter: &Formatter,
+    label: Option<&str>,
+    group: &[u32],
+    validity: crate::store::rollout::Validity,
+) -> Result<GroupOutput, RunError> {
+    let sql_err = |source| FormatError::Sql {
+        name: formatter.name.clone(),
+        source,
+    };
+    let wd = crate::store::WorkDir::open_prepared(root)?;
+    let ctx = crate::sql::shard_session(&wd, label, group, validity)
+        .await
+        .map_err(sql_err)?;
+    // The group's prompt list (a row per prompt) is computed once and kept:
+    // the filters, the candidates' join and the counts read it without
+    // aggregating the rollouts again.
+    materialize(&ctx, "prompts").await.map_err(sql_err)?;
+    let df = formatter.query(&ctx).await?;
+    let schema = df.schema().as_arrow().clone();
+    let counts = ctx
+        .sql(
+            "SELECT (SELECT count(*) FROM prompts WHERE n_rollouts > 0) AS n, \
+                    (SELECT count(*) FROM selected_prompts WHERE n_rollouts > 0) AS kept",
+        )
+        .await
+        .map_err(sql_err)?
+        .collect()
+        .await
+        .map_err(sql_err)?;
+    let get = |i: usize| {
+        counts.first().map_or(0, |b| {
+            b.column(i)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map_or(0, |a| a.value(0) as u64)
+        })
+    };
+    let (prompts_in, kept) = (get(0), get(1));
+    let batches = df.collect().await.map_err(sql_err)?;
+    Ok(GroupOutput {
+        schema,
+        batches,
+        prompts_in,
+        kept,
+    })
+}
+
 /// Runs `formatter` group of shards by group over the work dir and writes its rows to
 /// `dest` in `format` (atomically: the file appears complete or not at all).
 /// `label` selects `scores/<label>/` verdicts instead of the inline ones.
@@ -453,48 +513,35 @@ pub async fn write_formatter(
         ..FormatReport::default()
     };
     let mut writer: Option<export::ExportWriter> = None;
-    for group in crate::sql::shard_groups(wd, &state) {
-        let ctx = crate::sql::shard_session(wd, label, &group, validity)
-            .await
-            .map_err(sql_err)?;
-        // The group's prompt list (a row per prompt) is computed once and
-        // kept: the filters, the candidates' join and the counts below
-        // read it without aggregating the rollouts again.
-        materialize(&ctx, "prompts").await.map_err(sql_err)?;
-        let df = formatter.query(&ctx).await?;
-        let shape = shape_of(&formatter.name, df.schema().as_arrow())?;
+    // Two groups in flight, each on its own task (both cores busy); their
+    // rows are written in group order.
+    let groups = crate::sql::shard_groups(wd, &state);
+    let root = wd.root().to_path_buf();
+    let mut outputs = futures::stream::iter(groups.into_iter().map(|group| {
+        let (root, formatter, label) = (root.clone(), formatter.clone(), label.map(str::to_string));
+        tokio::spawn(async move {
+            run_group(&root, &formatter, label.as_deref(), &group, validity).await
+        })
+    }))
+    .buffered(2);
+    let f = &formatter.config;
+    while let Some(joined) = outputs.next().await {
+        let out = joined.map_err(|e| FormatError::Sql {
+            name: formatter.name.clone(),
+            source: datafusion::error::DataFusionError::External(Box::new(e)),
+        })??;
+        report.prompts_in += out.prompts_in;
+        report.dropped_by_filter += out.prompts_in - out.kept.min(out.prompts_in);
+        let shape = shape_of(&formatter.name, &out.schema)?;
         let w = match &mut writer {
             Some(w) => w,
             None => writer.insert(export::ExportWriter::create(dest, shape, options)?),
         };
-        let counts = ctx
-            .sql(
-                "SELECT (SELECT count(*) FROM prompts WHERE n_rollouts > 0) AS n, \
-                        (SELECT count(*) FROM selected_prompts WHERE n_rollouts > 0) AS kept",
-            )
-            .await
-            .map_err(sql_err)?
-            .collect()
-            .await
-            .map_err(sql_err)?;
-        if let Some(b) = counts.first() {
-            let get = |i: usize| {
-                b.column(i)
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .map_or(0, |a| a.value(0) as u64)
-            };
-            report.prompts_in += get(0);
-            report.dropped_by_filter += get(0) - get(1).min(get(0));
-        }
-        let mut stream = df.execute_stream().await.map_err(sql_err)?;
         let mut last_id: Option<String> = None;
-        let f = &formatter.config;
         let mut diversity = f.max_similarity.map(|m| {
             crate::hygiene::diverse::Diversity::new(m, f.k.map_or(usize::MAX, |k| k.get()))
         });
-        while let Some(batch) = stream.next().await {
-            let mut batch = batch.map_err(sql_err)?;
+        for mut batch in out.batches {
             if let Some(d) = diversity.as_mut() {
                 batch = d.filter(&batch).map_err(|e| {
                     sql_err(datafusion::error::DataFusionError::ArrowError(
