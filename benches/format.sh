@@ -15,7 +15,8 @@
 #   2. export: the same formatter as ShareGPT with think tags
 #   3. analyze: stats, charts and report
 # and, when `pip install duckdb` is there, the same SFT query written by
-# hand in DuckDB (benches/peer_duckdb.py) over the same files.
+# hand in DuckDB (benches/peer_duckdb.py) over the same files, with the
+# rows of both compared (the messages of every row, not only the counts).
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +61,11 @@ for p in ${PROMPTS:-12500 125000}; do
   if python3 -c 'import duckdb' 2>/dev/null; then
     # The tool a user would pick instead: the same query by hand in DuckDB.
     measure "DuckDB 2 threads, same query by hand" "$rows" -- python3 benches/peer_duckdb.py "$wd" "$work/duck.jsonl" 2
-    echo "| rows: rsr $(wc -l < "$wd/train/sft.jsonl"), DuckDB $(wc -l < "$work/duck.jsonl")" >&2
+    echo "| rows: rsr $(wc -l < "$wd/train/sft.jsonl"), DuckDB $(wc -l < "$work/duck.jsonl"), \
+$(python3 -c 'import json, sys
+key = lambda l: json.dumps(json.loads(l)["messages"], sort_keys=True)
+a, b = ({key(l) for l in open(f)} for f in sys.argv[1:])
+print(f"identical: {len(a & b)}, only rsr: {len(a - b)}, only DuckDB: {len(b - a)}")' "$wd/train/sft.jsonl" "$work/duck.jsonl")" >&2
   fi
   measure "export sharegpt, think tags" "$rows" -- "$dir/rsr" export "$wd" --format sharegpt --reasoning think-tags -o "$work/out.jsonl"
   measure "analyze" "$rows" -- "$dir/rsr" analyze "$wd"
