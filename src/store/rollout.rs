@@ -274,36 +274,32 @@ pub fn score_path(root: &Path, label: &str, shard: u32) -> PathBuf {
         .join(format!("shard_{shard:04}.parquet"))
 }
 
-/// Whether any `*.parquet` file exists below `dir`.
+/// Whether `dir` (recursively) holds a Parquet file.
 pub fn has_parquet(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let p = e.path();
-        if p.is_dir() {
-            has_parquet(&p)
-        } else {
-            p.extension().is_some_and(|x| x == "parquet")
-        }
-    })
+    !every_parquet(dir, &|_| false)
 }
 
 /// Whether every Parquet file below `dir` has the stored `response_hash`
 /// (a work dir sampled by an older rsr has part files without it); a
 /// footer read per file.
 pub fn all_hashed(dir: &Path) -> bool {
+    every_parquet(dir, &|p| {
+        super::parquet::schema_of(p).is_ok_and(|s| s.index_of(RESPONSE_HASH).is_ok())
+    })
+}
+
+/// Whether `holds` is true of every `.parquet` file below `dir` (true when
+/// there is none), stopping at the first that fails.
+fn every_parquet(dir: &Path, holds: &dyn Fn(&Path) -> bool) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return true;
     };
     entries.flatten().all(|e| {
         let p = e.path();
         if p.is_dir() {
-            all_hashed(&p)
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            super::parquet::schema_of(&p).is_ok_and(|s| s.index_of(RESPONSE_HASH).is_ok())
+            every_parquet(&p, holds)
         } else {
-            true
+            p.extension().is_none_or(|x| x != "parquet") || holds(&p)
         }
     })
 }
