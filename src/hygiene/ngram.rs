@@ -16,8 +16,8 @@ struct Hit {
 pub struct Overlap {
     /// `file:line` (or `file: row N`) of the first matching problem.
     pub problem: String,
-    /// The first shared n-gram (normalised text), or the whole text of a
-    /// prompt shorter than `n` words that equals a problem.
+    /// The shared words (normalised): a run of `n`, or a whole short
+    /// problem.
     pub ngram: String,
     /// Benchmark files (indices into the benchmark list) with any match.
     pub files: Vec<usize>,
@@ -30,6 +30,9 @@ pub struct NgramIndex {
     ngrams: HashKeyed<Hit>,
     /// Problems shorter than `n` words, by the hash of their whole text.
     whole: HashKeyed<Hit>,
+    /// The word counts of those problems with at least [`MIN_CONTAINED`]
+    /// words: a prompt containing such a problem as a run is flagged too.
+    short_lengths: std::collections::BTreeSet<usize>,
     problems: Vec<String>,
     hashes: Vec<u64>,
     runs: Vec<u64>,
@@ -38,6 +41,11 @@ pub struct NgramIndex {
 /// At most this many benchmark files (one bit each).
 pub const MAX_FILES: usize = 64;
 
+/// A problem shorter than `n` words with at least this many is found
+/// inside a longer prompt (a template around `Simplify $\sqrt{242}$.`);
+/// shorter ones only when the prompt's text is exactly theirs.
+pub const MIN_CONTAINED: usize = 3;
+
 impl NgramIndex {
     /// An empty index of `n`-word runs.
     pub fn new(n: usize) -> Self {
@@ -45,6 +53,7 @@ impl NgramIndex {
             n: n.max(1),
             ngrams: HashKeyed::default(),
             whole: HashKeyed::default(),
+            short_lengths: std::collections::BTreeSet::new(),
             problems: Vec::new(),
             hashes: Vec::new(),
             runs: Vec::new(),
@@ -79,6 +88,9 @@ impl NgramIndex {
         words.hashes(&mut self.hashes);
         shingles(&self.hashes, self.n, &mut self.runs);
         let map = if words.len() < self.n {
+            if words.len() >= MIN_CONTAINED {
+                self.short_lengths.insert(words.len());
+            }
             &mut self.whole
         } else {
             &mut self.ngrams
@@ -90,36 +102,40 @@ impl NgramIndex {
         }
     }
 
-    /// The overlap of a prompt's words with the benchmarks, if any:
-    /// a shared run of `n` words, or, for a prompt shorter than `n` words,
-    /// a problem with exactly its words. `runs` is a buffer.
+    /// The overlap of a prompt's words with the benchmarks, if any: a
+    /// shared run of `n` words; a problem shorter than `n` (of at least
+    /// [`MIN_CONTAINED`] words) found as a run of the prompt; or a problem
+    /// with exactly the prompt's words. `runs` is a buffer.
     pub fn check(&self, words: &Words, hashes: &[u64], runs: &mut Vec<u64>) -> Option<Overlap> {
         if words.is_empty() {
             return None;
         }
-        shingles(hashes, self.n, runs);
-        let map = if words.len() < self.n {
-            &self.whole
-        } else {
-            &self.ngrams
-        };
-        let mut first: Option<(Hit, usize)> = None;
+        let mut first: Option<(Hit, usize, usize)> = None;
         let mut files = 0u64;
-        for (i, key) in runs.iter().enumerate() {
-            if let Some(h) = map.get(key) {
-                first.get_or_insert((*h, i));
-                files |= h.files;
+        let mut look = |map: &HashKeyed<Hit>, len: usize, runs: &[u64]| {
+            for (i, key) in runs.iter().enumerate() {
+                if let Some(h) = map.get(key) {
+                    first.get_or_insert((*h, i, len));
+                    files |= h.files;
+                }
             }
-        }
-        let (hit, at) = first?;
-        let ngram = if words.len() < self.n {
-            words.text.clone()
-        } else {
-            words.span(at, self.n).to_string()
         };
+        if words.len() >= self.n {
+            shingles(hashes, self.n, runs);
+            look(&self.ngrams, self.n, runs);
+        }
+        for &len in self.short_lengths.iter().filter(|&&l| l <= words.len()) {
+            shingles(hashes, len, runs);
+            look(&self.whole, len, runs);
+        }
+        if words.len() < MIN_CONTAINED {
+            shingles(hashes, words.len(), runs);
+            look(&self.whole, words.len(), runs);
+        }
+        let (hit, at, len) = first?;
         Some(Overlap {
             problem: self.problems[hit.problem as usize].clone(),
-            ngram,
+            ngram: words.span(at, len).to_string(),
             files: (0..MAX_FILES).filter(|b| files & (1 << b) != 0).collect(),
         })
     }
@@ -170,6 +186,21 @@ mod tests {
         );
         let (w, h) = words("compute 2 + 3");
         assert_eq!(index.check(&w, &h, &mut Vec::new()), None);
+        // A short problem inside a template is found; two words only whole.
+        let (w, h) = words(
+            "Compute $2+2$.\n\nPlease reason step by step, and put your final answer within \\boxed{}.",
+        );
+        let o = index.check(&w, &h, &mut Vec::new()).expect("contained");
+        assert_eq!(
+            (o.problem.as_str(), o.ngram.as_str()),
+            ("tiny.csv: row 3", "compute 2 2")
+        );
+        let (two, _) = words("Find x.");
+        index.add(1, "tiny.csv: row 4".into(), &two);
+        let (w, h) = words("Find x. Then find y.");
+        assert_eq!(index.check(&w, &h, &mut Vec::new()), None);
+        let (w, h) = words("find X");
+        assert!(index.check(&w, &h, &mut Vec::new()).is_some());
     }
 
     #[test]
