@@ -168,6 +168,8 @@ fn the_pages_json_matches_sql_on_the_same_run() {
     // One prompt: every rollout and each label's verdicts.
     let p = view.json("/api/prompt?id=gsm8k-3");
     assert_eq!(p["prompt"]["id"], "gsm8k-3");
+    assert_eq!(p["prompt"]["contaminated"], false);
+    assert!(p["prompt"]["duplicate_of"].is_null());
     assert_eq!(p["rollouts"].as_array().unwrap().len(), 4);
     let judge = p["verdicts"]["llm-judge"].as_array().unwrap();
     assert_eq!(judge.len(), 4);

@@ -204,13 +204,18 @@ async function prompt(id) {
         el("pre", { class: "thinking" }, parts.thinking)) : null,
       r.error ? null : final, note, table);
   });
-  main().replaceChildren(
+  // replaceChildren writes null as text: absent parts are left out.
+  main().replaceChildren(...[
     el("h2", {}, "Prompt ", el("code", {}, p.id)),
     el("p", { class: "meta" }, "gold answer: ", el("code", { class: "gold" }, fmt(p.answer)), ` · shard ${p.shard}`),
     p.metadata ? el("details", {}, el("summary", {}, "metadata"), el("pre", {}, p.metadata)) : null,
+    p.contaminated ? el("p", { class: "flag" }, "contaminated: shares ",
+      el("code", {}, fmt(p.contamination_ngram)), " with ", el("code", {}, fmt(p.contaminated_by))) : null,
+    p.duplicate_of ? el("p", { class: "flag" }, "duplicate of ", el("code", {}, p.duplicate_of),
+      ` (similarity ${fmt(p.duplicate_similarity)})`) : null,
     ...msgs,
     el("h2", {}, `Rollouts (${body.rollouts.length})`),
-    ...cards);
+    ...cards].filter(Boolean));
 }
 
 async function disagreements(p) {

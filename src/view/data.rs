@@ -393,7 +393,11 @@ impl Data {
         let lit = quote(id);
         let input = rows(
             &ctx,
-            &format!("SELECT id, messages, answer, metadata, shard FROM inputs WHERE id = {lit}"),
+            &format!(
+                "SELECT id, messages, answer, metadata, shard, contaminated, contaminated_by, \
+                   contamination_ngram, duplicate_of, duplicate_similarity \
+                 FROM inputs WHERE id = {lit}"
+            ),
         )
         .await?;
         let Some(input) = input.into_iter().next() else {
