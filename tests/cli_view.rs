@@ -169,6 +169,8 @@ fn the_pages_json_matches_sql_on_the_same_run() {
     let p = view.json("/api/prompt?id=gsm8k-3");
     assert_eq!(p["prompt"]["id"], "gsm8k-3");
     assert_eq!(p["prompt"]["contaminated"], false);
+    let clean = view.json("/api/prompts?where=NOT%20contaminated%20AND%20duplicate_of%20IS%20NULL");
+    assert_eq!(clean["total"], view.json("/api/prompts")["total"]);
     assert!(p["prompt"]["duplicate_of"].is_null());
     assert_eq!(p["rollouts"].as_array().unwrap().len(), 4);
     let judge = p["verdicts"]["llm-judge"].as_array().unwrap();

@@ -294,6 +294,7 @@ impl Data {
             ctx.register_batch("split_ids", batch)?;
             "SELECT p.id, p.shard, p.answer, p.metadata, p.n_rollouts, p.n_valid, p.n_pass, \
                p.pass_rate, p.n_truncated, p.n_errors, p.mean_completion_tokens, \
+               p.contaminated, p.duplicate_of, \
                COALESCE(d.disagree, false) AS disagree \
              FROM prompts p LEFT JOIN ( \
                SELECT DISTINCT id, true AS disagree FROM split_ids) d ON p.id = d.id"
@@ -303,7 +304,7 @@ impl Data {
                CAST(0 AS BIGINT) AS n_valid, CAST(0 AS BIGINT) AS n_pass, \
                CAST(NULL AS DOUBLE) AS pass_rate, CAST(0 AS BIGINT) AS n_truncated, \
                CAST(0 AS BIGINT) AS n_errors, CAST(NULL AS DOUBLE) AS mean_completion_tokens, \
-               false AS disagree FROM inputs"
+               contaminated, duplicate_of, false AS disagree FROM inputs"
                 .to_string()
         };
         let df = ctx.sql(&sql).await?;
