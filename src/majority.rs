@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -72,12 +72,20 @@ impl Options {
     }
 
     fn verifier(&self) -> Arc<dyn Verifier> {
-        let name = match self.extractor {
-            Extractor::Math => "math-rlvr",
-            Extractor::Mcq => "mcq-rlvr",
-        };
-        verifier::build(name, &Map::new()).expect("defaults build")
+        rules(self.extractor)
     }
+}
+
+/// The rule verifier whose extraction and equivalence `extractor` uses,
+/// built once per process (maj@k asks for it once per prompt).
+fn rules(extractor: Extractor) -> Arc<dyn Verifier> {
+    static MATH: std::sync::OnceLock<Arc<dyn Verifier>> = std::sync::OnceLock::new();
+    static MCQ: std::sync::OnceLock<Arc<dyn Verifier>> = std::sync::OnceLock::new();
+    let (cell, name) = match extractor {
+        Extractor::Math => (&MATH, "math-rlvr"),
+        Extractor::Mcq => (&MCQ, "mcq-rlvr"),
+    };
+    Arc::clone(cell.get_or_init(|| verifier::build(name, &Map::new()).expect("defaults build")))
 }
 
 /// A prompt's vote: the pseudo-label and its share, or none.
@@ -181,11 +189,7 @@ pub fn maj_at(
     passes: &[bool],
     ks: &[u64],
 ) -> Vec<Option<f64>> {
-    let v = Options {
-        extractor,
-        min_share: 1.0,
-    }
-    .verifier();
+    let v = rules(extractor);
     let (group_of, groups) = groups(v.as_ref(), extractor, answers);
     let right: Vec<bool> = (0..groups.len())
         .map(|g| {
@@ -244,17 +248,11 @@ pub struct MajorityReport {
 }
 
 fn schema() -> SchemaRef {
-    let mut fields: Vec<Field> = rollout::score_schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.extend([
+    rollout::score_schema_with([
         Field::new("outcome", DataType::Utf8, true),
         Field::new("majority_label", DataType::Utf8, true),
         Field::new("vote_share", DataType::Float64, true),
-    ]);
-    Arc::new(Schema::new(fields))
+    ])
 }
 
 /// Labels every prompt of `wd` by majority vote and writes the scores.

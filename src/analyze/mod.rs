@@ -389,7 +389,9 @@ fn majority_labels(root: &std::path::Path) -> Vec<MajorityLabels> {
         .flatten()
         .filter_map(|e| {
             let label = e.file_name().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(e.path().join("verifier.json")).ok()?;
+            let text =
+                std::fs::read_to_string(crate::store::rollout::scores_verifier_path(root, &label))
+                    .ok()?;
             let v: serde_json::Value = serde_json::from_str(&text).ok()?;
             (v.get("type")?.as_str()? == crate::majority::NAME).then_some(())?;
             let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);

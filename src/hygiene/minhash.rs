@@ -83,17 +83,6 @@ pub fn estimate(a: &[u8], b: &[u8]) -> f64 {
     same as f64 / a.len().max(1) as f64
 }
 
-/// Exact Jaccard similarity of two shingle sets (sorted and deduplicated
-/// here).
-pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort_unstable();
-    a.dedup();
-    b.sort_unstable();
-    b.dedup();
-    super::diverse::jaccard_sorted(&a, &b)
-}
-
 /// Kept texts' signatures and their band buckets. Memory per kept text:
 /// `num_perm` bytes of signature and one 8-byte bucket entry per band.
 #[derive(Debug)]
@@ -200,6 +189,17 @@ impl LshIndex {
 mod tests {
     use super::super::normalize::{Words, shingles};
     use super::*;
+
+    /// Exact Jaccard similarity of two shingle sets (sorted and deduplicated
+    /// here).
+    fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+        let (mut a, mut b) = (a.to_vec(), b.to_vec());
+        a.sort_unstable();
+        a.dedup();
+        b.sort_unstable();
+        b.dedup();
+        super::super::diverse::jaccard_sorted(&a, &b)
+    }
 
     fn shingle_set(text: &str, n: usize) -> Vec<u64> {
         let mut w = Words::default();

@@ -378,11 +378,6 @@ impl Checker {
         None
     }
 
-    /// The counts so far.
-    pub fn report(&self) -> &Report {
-        &self.report
-    }
-
     /// The counts, consuming the checker (its memory is freed).
     pub fn into_report(self) -> Report {
         self.report

@@ -60,19 +60,9 @@ impl NgramIndex {
         }
     }
 
-    /// Words per n-gram.
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
     /// Problems indexed.
     pub fn problems(&self) -> usize {
         self.problems.len()
-    }
-
-    /// Distinct n-grams indexed.
-    pub fn ngrams(&self) -> usize {
-        self.ngrams.len() + self.whole.len()
     }
 
     /// Indexes one problem of benchmark file `file` found at `location`.

@@ -198,13 +198,6 @@ impl std::hash::Hasher for KeyIsHash {
     }
 }
 
-/// The normalised text of `input` (words separated by single spaces).
-pub fn normalize(input: &str) -> String {
-    let mut w = Words::default();
-    w.fill(input);
-    w.text
-}
-
 /// FNV-1a over a word's bytes, finished with a multiply-xorshift so nearby
 /// words spread over all 64 bits.
 pub fn word_hash(word: &str) -> u64 {
@@ -264,6 +257,13 @@ pub fn shingles(hashes: &[u64], n: usize, out: &mut Vec<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The normalised text of `input` (words separated by single spaces).
+    fn normalize(input: &str) -> String {
+        let mut w = Words::default();
+        w.fill(input);
+        w.text
+    }
 
     #[test]
     fn case_whitespace_punctuation_and_latex_spacing_are_ignored() {

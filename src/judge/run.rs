@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{
     Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use futures::StreamExt;
 use serde_json::Value;
 use thiserror::Error;
@@ -658,20 +658,14 @@ struct ScoresOut<'a> {
 /// The columns of a model verifier's scores: the rule verifiers' five, then
 /// how each verdict was reached and what the judge said.
 pub fn judge_score_schema() -> SchemaRef {
-    let mut fields: Vec<Field> = rollout::score_schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.extend([
+    rollout::score_schema_with([
         Field::new("outcome", DataType::Utf8, true),
         Field::new("judge_raw", DataType::Utf8, true),
         Field::new("judge_prompt_tokens", DataType::UInt32, true),
         Field::new("judge_completion_tokens", DataType::UInt32, true),
         Field::new("judge_latency_ms", DataType::UInt64, true),
         Field::new("judge_error", DataType::Utf8, true),
-    ]);
-    Arc::new(Schema::new(fields))
+    ])
 }
 
 impl ScoresOut<'_> {

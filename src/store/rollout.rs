@@ -68,6 +68,18 @@ pub fn score_schema() -> SchemaRef {
     ]))
 }
 
+/// [`score_schema`] followed by the `extra` columns of a verifier that
+/// keeps more (a judge's answers, a majority label).
+pub fn score_schema_with(extra: impl IntoIterator<Item = Field>) -> SchemaRef {
+    let mut fields: Vec<Field> = score_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(extra);
+    Arc::new(Schema::new(fields))
+}
+
 /// `rollout/`.
 pub fn rollout_dir(root: &Path) -> PathBuf {
     root.join("rollout")
