@@ -13,7 +13,6 @@
 CREATE OR REPLACE VIEW candidates AS
 SELECT r.*, p.messages, p.pass_rate, p.n_valid
 FROM results r
-JOIN selected_prompts p ON r.id = p.id
 JOIN (
   SELECT d.id, first_value(d.rollout_idx ORDER BY d.score DESC, d.rollout_idx ASC) AS kept_idx
   FROM results d
@@ -21,4 +20,4 @@ JOIN (
   WHERE d.valid AND d.score IS NOT NULL
   GROUP BY d.id, d.response_hash
 ) k ON r.id = k.id AND r.rollout_idx = k.kept_idx
-WHERE r.valid AND r.score IS NOT NULL
+JOIN selected_prompts p ON r.id = p.id

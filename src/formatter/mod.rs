@@ -456,6 +456,31 @@ async fn run_group(
     let ctx = crate::sql::shard_session(&wd, label, group, validity)
         .await
         .map_err(sql_err)?;
+    // Groups run side by side, one core each.
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .execution
+        .target_partitions = 1;
+    const COUNTS: &str = "SELECT (SELECT count(*) FROM prompts WHERE n_rollouts > 0) AS n, \
+                          (SELECT count(*) FROM selected_prompts WHERE n_rollouts > 0) AS kept";
+    if ctx.table_exist(crate::sql::group::TABLE).map_err(sql_err)? {
+        // The part files are read once, for the columns the prompt list and
+        // the formatter's query read; every later scan reads memory.
+        let query = formatter.query(&ctx).await?;
+        let mut plans = Vec::new();
+        for df in [
+            ctx.table("prompts").await.map_err(sql_err)?,
+            ctx.sql(COUNTS).await.map_err(sql_err)?,
+            query,
+        ] {
+            plans.push(df.into_optimized_plan().map_err(sql_err)?);
+        }
+        crate::sql::group::GroupRollouts::load(&ctx, &plans)
+            .await
+            .map_err(sql_err)?;
+    }
     // The group's prompt list (a row per prompt) is computed once and kept:
     // the filters, the candidates' join and the counts read it without
     // aggregating the rollouts again.
@@ -463,10 +488,7 @@ async fn run_group(
     let df = formatter.query(&ctx).await?;
     let schema = df.schema().as_arrow().clone();
     let counts = ctx
-        .sql(
-            "SELECT (SELECT count(*) FROM prompts WHERE n_rollouts > 0) AS n, \
-                    (SELECT count(*) FROM selected_prompts WHERE n_rollouts > 0) AS kept",
-        )
+        .sql(COUNTS)
         .await
         .map_err(sql_err)?
         .collect()
@@ -513,17 +535,21 @@ pub async fn write_formatter(
         ..FormatReport::default()
     };
     let mut writer: Option<export::ExportWriter> = None;
-    // Two groups in flight, each on its own task (both cores busy); their
-    // rows are written in group order.
+    // Two groups computed at a time, each on its own task with one core;
+    // up to two more finished ones wait for their turn, so a slow group
+    // does not leave a core idle. Rows are written in group order.
     let groups = crate::sql::shard_groups(wd, &state);
     let root = wd.root().to_path_buf();
+    let running = std::sync::Arc::new(tokio::sync::Semaphore::new(2));
     let mut outputs = futures::stream::iter(groups.into_iter().map(|group| {
         let (root, formatter, label) = (root.clone(), formatter.clone(), label.map(str::to_string));
+        let running = std::sync::Arc::clone(&running);
         tokio::spawn(async move {
+            let _turn = running.acquire().await.expect("never closed");
             run_group(&root, &formatter, label.as_deref(), &group, validity).await
         })
     }))
-    .buffered(2);
+    .buffered(4);
     let f = &formatter.config;
     while let Some(joined) = outputs.next().await {
         let out = joined.map_err(|e| FormatError::Sql {

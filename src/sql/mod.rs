@@ -1,6 +1,7 @@
 //! The SQL session over a work dir: its tables registered by name, and the
 //! writers that print or save a query's result.
 
+pub mod group;
 pub mod output;
 pub mod views;
 
@@ -84,10 +85,14 @@ async fn open(
     validity: rollout::Validity,
 ) -> datafusion::error::Result<SessionContext> {
     // Rollouts and scores live in subdirectories (shard_NNNN/, <label>/).
-    let config = SessionConfig::new().set_bool(
-        "datafusion.execution.listing_table_ignore_subdirectory",
-        false,
-    );
+    let config = SessionConfig::new()
+        .set_bool(
+            "datafusion.execution.listing_table_ignore_subdirectory",
+            false,
+        )
+        // A shard group's rollouts are read into memory once (exact
+        // statistics then); per-file statistics would only cost a footer walk.
+        .set_bool("datafusion.execution.collect_statistics", shard.is_none());
     let mut ctx = SessionContext::new_with_config(config);
     for f in crate::verifier::udf::udfs() {
         ctx.register_udf(f);
@@ -151,7 +156,11 @@ async fn open(
             let has_rollouts = !dirs.is_empty();
             if has_rollouts {
                 let urls: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
-                register_paths(&ctx, "rollouts", &urls).await?;
+                let files = listing_table(&ctx, &urls).await?;
+                ctx.register_table(
+                    group::TABLE,
+                    std::sync::Arc::new(group::GroupRollouts::new(files)),
+                )?;
             }
             let files: Vec<String> = match label {
                 Some(l) => group
@@ -164,7 +173,8 @@ async fn open(
             };
             let has_scores = !files.is_empty();
             if has_scores {
-                register_paths(&ctx, "scores", &files).await?;
+                let table = listing_table(&ctx, &files).await?;
+                ctx.register_table("scores", table)?;
             }
             (
                 has_rollouts,
@@ -196,13 +206,12 @@ async fn open(
     Ok(ctx)
 }
 
-/// Registers the Parquet files below `paths` (directories ending in `/`, or
-/// files) as one table `name`.
-async fn register_paths(
+/// One table over the Parquet files below `paths` (directories ending in
+/// `/`, or files).
+async fn listing_table(
     ctx: &SessionContext,
-    name: &str,
     paths: &[String],
-) -> datafusion::error::Result<()> {
+) -> datafusion::error::Result<std::sync::Arc<dyn datafusion::catalog::TableProvider>> {
     use datafusion::datasource::file_format::parquet::ParquetFormat;
     use datafusion::datasource::listing::{
         ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -217,8 +226,7 @@ async fn register_paths(
         .with_listing_options(options)
         .infer_schema(&ctx.state())
         .await?;
-    ctx.register_table(name, std::sync::Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+    Ok(std::sync::Arc::new(ListingTable::try_new(config)?))
 }
 
 /// `name(col, col, …)` for each registered table, for error messages.
