@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Re-filtering and exporting a saved run: `rsr format` and `rsr export` on
 # P prompts × 8 rollouts sampled from rsr-mock (latency 0; the mock knows
-# the gold answers, so per-prompt pass rates spread over [0, 1]; 120 words
-# of thinking drawn from a few hundred, so Parquet sizes are like prose).
+# the gold answers, so per-prompt pass rates spread over [0, 1]; thinking
+# drawn from a few hundred words, so Parquet sizes are like prose).
 #
-#   bash benches/format.sh                 # P = 12,500 and 125,000 (100k and 1M rollouts)
-#   PROMPTS="50000" bash benches/format.sh
+#   bash benches/format.sh        # the three cases below
+#   CASES="50000:120:inline" bash benches/format.sh
 #
-# For each size: prepare, start the mock with the prepared gold, sample once
+# A case is PROMPTS:WORDS:REASONING — WORDS of thinking per response, inline
+# (<think>…</think> in the response) or field (reasoning_content, saved in
+# the `reasoning` column). Defaults: 12,500 and 125,000 prompts with 120
+# inline words (100k and 1M rollouts), and 31,250 prompts with 700 words of
+# separate reasoning (250k rollouts).
+#
+# For each case: prepare, start the mock with the prepared gold, sample once
 # (not timed here; see benches/sampler.sh), print the pass-rate spread and
 # the size of rollout/, then time (wall clock, peak RSS via /usr/bin/time):
 #   1. format: the SFT formatter with max_pass_rate=0.5 (hard prompts only)
@@ -39,7 +45,8 @@ measure() { # label rows -- command...
 
 echo "| step | rollouts | seconds | rollouts/s | peak RSS MiB |"
 echo "|---|---|---|---|---|"
-for p in ${PROMPTS:-12500 125000}; do
+for case in ${CASES:-12500:120:inline 125000:120:inline 31250:700:field}; do
+  IFS=: read -r p words reasoning <<< "$case"
   awk -v n="$p" 'BEGIN { for (i = 0; i < n; i++)
     printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' \
     > "$work/in.jsonl"
@@ -47,7 +54,7 @@ for p in ${PROMPTS:-12500 125000}; do
   policy=(sampler.model=mock sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1
     sampling.early_stop=false)
   "$dir/rsr" -q prepare "data.input_path=$work/in.jsonl" "work_dir=$wd" "${policy[@]}"
-  "$dir/rsr-mock" --port 0 --words 120 --gold "$wd/data/input.parquet" > "$work/mock.out" &
+  "$dir/rsr-mock" --port 0 --words "$words" --reasoning "$reasoning" --gold "$wd/data/input.parquet" > "$work/mock.out" &
   mock_pid=$!
   until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
   url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
@@ -55,7 +62,7 @@ for p in ${PROMPTS:-12500 125000}; do
     sampler.concurrent_requests=256 sampling.concurrent_prompts=256
   kill "$mock_pid"; mock_pid=
   "$dir/rsr" -q sql "$wd" "SELECT round(pass_rate, 1) AS pass_rate, count(*) AS prompts FROM prompts GROUP BY 1 ORDER BY 1" --format csv | tr '\n' ' ' >&2
-  echo "| rollout/ on disk: $(du -sh "$wd/rollout" | cut -f1)" >&2
+  echo "| $words words, $reasoning: rollout/ on disk: $(du -sh "$wd/rollout" | cut -f1)" >&2
   rows=$((p * 8))
   measure "format sft, max_pass_rate=0.5" "$rows" -- "$dir/rsr" format "$wd" formatter.0.max_pass_rate=0.5
   if python3 -c 'import duckdb' 2>/dev/null; then

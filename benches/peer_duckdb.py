@@ -8,7 +8,8 @@ Reads the same saved Parquet files (rollout/**/*.parquet, data/input.parquet)
 and writes the same rows: for each prompt whose pass rate over valid rollouts
 (a response, no error, not truncated) is at most 0.5, its best passing
 response (highest score, then fewest completion tokens, then lowest
-rollout_idx), as TRL `messages` JSON Lines. Prints the row count.
+rollout_idx), as TRL `messages` JSON Lines, a separate `reasoning` put
+before the answer in think tags. Prints the row count.
 """
 import sys
 
@@ -32,7 +33,11 @@ COPY (
   ),
   selected AS (SELECT id FROM p WHERE n_valid > 0 AND n_pass / n_valid <= 0.5),
   best AS (
-    SELECT r.id, r.response,
+    SELECT r.id,
+      CASE WHEN trim(coalesce(r.reasoning, '')) = '' THEN r.response
+        ELSE '<think>' || chr(10) || trim(r.reasoning) || chr(10) || '</think>' || chr(10) || chr(10)
+          || trim(r.response)
+      END AS content,
       row_number() OVER (
         PARTITION BY r.id
         ORDER BY r.score DESC, r.completion_tokens ASC NULLS LAST, r.rollout_idx
@@ -42,7 +47,7 @@ COPY (
   )
   SELECT list_append(
       from_json(i.messages, '[{{"role": "VARCHAR", "content": "VARCHAR"}}]'),
-      {{'role': 'assistant', 'content': b.response}}
+      {{'role': 'assistant', 'content': b.content}}
     ) AS messages
   FROM best b JOIN read_parquet('{work_dir}/data/input.parquet') i USING (id)
   WHERE b.rank = 1

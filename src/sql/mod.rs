@@ -44,26 +44,33 @@ pub async fn shard_session(
     open(wd, label, Some(shards), validity).await
 }
 
-/// Prompts per group of [`shard_groups`]: enough that a session's set-up
-/// and planning cost little per row, few enough that a group's rows sort
-/// in a bounded amount of memory.
-pub const GROUP_PROMPTS: u64 = 4_096;
+/// Prompts per group of [`shard_groups`] at most: enough that a session's
+/// set-up and planning cost little per row.
+pub const GROUP_PROMPTS: u64 = 8_192;
 
-/// The shards of `state` that have rollouts, in order, in groups of about
-/// [`GROUP_PROMPTS`] prompts.
+/// Bytes of rollout part files per group of [`shard_groups`] at most (a
+/// shard is never split): a formatter holds a group's columns in memory,
+/// about three times this with long responses, for two groups at a time.
+pub const GROUP_BYTES: u64 = 16 << 20;
+
+/// The shards of `state` that have rollouts, in order, in groups of at
+/// most [`GROUP_PROMPTS`] prompts and [`GROUP_BYTES`] of part files (or one
+/// shard).
 pub fn shard_groups(wd: &WorkDir, state: &crate::store::RunState) -> Vec<Vec<u32>> {
     let mut groups: Vec<Vec<u32>> = Vec::new();
-    let mut prompts = 0;
+    let (mut prompts, mut bytes) = (0, 0);
     for s in &state.shards {
-        if !rollout::has_parquet(&rollout::rollout_shard_dir(wd.root(), s.shard)) {
+        let size = rollout::parquet_bytes(&rollout::rollout_shard_dir(wd.root(), s.shard));
+        if size == 0 {
             continue;
         }
-        if groups.is_empty() || prompts >= GROUP_PROMPTS {
+        if groups.is_empty() || prompts + s.prompts > GROUP_PROMPTS || bytes + size > GROUP_BYTES {
             groups.push(Vec::new());
-            prompts = 0;
+            (prompts, bytes) = (0, 0);
         }
         groups.last_mut().expect("pushed above").push(s.shard);
         prompts += s.prompts;
+        bytes += size;
     }
     groups
 }

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
@@ -20,17 +20,28 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Encoded bytes per row group at most (long responses fill groups early).
 pub const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
-/// Writer settings shared by every Parquet file rsr writes: zstd level 3,
-/// which compresses long model responses well at little CPU cost, and row
-/// groups small enough to keep memory flat in the number of rows.
-pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+/// Writer settings shared by every Parquet file rsr writes, for a file of
+/// `schema`: text and other variable-length columns zstd level 3, which
+/// compresses long model responses well at little CPU cost; fixed-width
+/// columns (numbers, booleans, hashes) uncompressed, since their encodings
+/// leave zstd little to gain and a reader then builds no decompressor for
+/// them; row groups small enough to keep memory flat in the number of rows.
+pub fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-        .build()
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES));
+    for field in schema.fields() {
+        if field.data_type().is_primitive() || *field.data_type() == DataType::Boolean {
+            builder = builder.set_column_compression(
+                parquet::schema::types::ColumnPath::from(field.name().as_str()),
+                Compression::UNCOMPRESSED,
+            );
+        }
+    }
+    builder.build()
 }
 
 /// The Parquet files under `dir` (recursively) whose footer cannot be read,
@@ -117,7 +128,8 @@ impl ParquetFile {
             path: dest.to_path_buf(),
             source,
         })?;
-        let writer = ArrowWriter::try_new(file, schema, Some(writer_properties()))
+        let properties = writer_properties(&schema);
+        let writer = ArrowWriter::try_new(file, schema, Some(properties))
             .map_err(|e| parquet_error(dest, e))?;
         Ok(Self {
             dest: dest.to_path_buf(),

@@ -291,6 +291,16 @@ pub fn has_parquet(dir: &Path) -> bool {
     !every_parquet(dir, &|_| false)
 }
 
+/// Bytes of the Parquet files below `dir` (0 when there is none).
+pub fn parquet_bytes(dir: &Path) -> u64 {
+    let total = std::cell::Cell::new(0);
+    every_parquet(dir, &|p| {
+        total.set(total.get() + std::fs::metadata(p).map_or(0, |m| m.len()));
+        true
+    });
+    total.get()
+}
+
 /// Whether every Parquet file below `dir` has the stored `response_hash`
 /// (a work dir sampled by an older rsr has part files without it); a
 /// footer read per file.
