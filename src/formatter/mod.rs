@@ -456,7 +456,7 @@ async fn run_group(
     let ctx = crate::sql::shard_session(&wd, label, group, validity)
         .await
         .map_err(sql_err)?;
-    // Groups run side by side, one core each.
+    // Groups run side by side, one partition (one core) each.
     ctx.state_ref()
         .write()
         .config_mut()
@@ -512,6 +512,10 @@ async fn run_group(
     })
 }
 
+/// Groups of shards a formatter computes at once at most (one per core up to
+/// this): each holds its columns in memory.
+const MAX_GROUPS_AT_ONCE: usize = 8;
+
 /// Runs `formatter` group of shards by group over the work dir and writes its rows to
 /// `dest` in `format` (atomically: the file appears complete or not at all).
 /// `label` selects `scores/<label>/` verdicts instead of the inline ones.
@@ -535,12 +539,16 @@ pub async fn write_formatter(
         ..FormatReport::default()
     };
     let mut writer: Option<export::ExportWriter> = None;
-    // Two groups computed at a time, each on its own task with one core;
-    // up to two more finished ones wait for their turn, so a slow group
-    // does not leave a core idle. Rows are written in group order.
+    // One group computed per core (at most MAX_GROUPS_AT_ONCE), each on its
+    // own task with one partition; as many finished ones may wait for their
+    // turn, so a slow group does not leave a core idle. Rows are written in
+    // group order.
     let groups = crate::sql::shard_groups(wd, &state);
     let root = wd.root().to_path_buf();
-    let running = std::sync::Arc::new(tokio::sync::Semaphore::new(2));
+    let at_once = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(MAX_GROUPS_AT_ONCE);
+    let running = std::sync::Arc::new(tokio::sync::Semaphore::new(at_once));
     let mut outputs = futures::stream::iter(groups.into_iter().map(|group| {
         let (root, formatter, label) = (root.clone(), formatter.clone(), label.map(str::to_string));
         let running = std::sync::Arc::clone(&running);
@@ -549,7 +557,7 @@ pub async fn write_formatter(
             run_group(&root, &formatter, label.as_deref(), &group, validity).await
         })
     }))
-    .buffered(4);
+    .buffered(2 * at_once);
     let f = &formatter.config;
     while let Some(joined) = outputs.next().await {
         let out = joined.map_err(|e| FormatError::Sql {

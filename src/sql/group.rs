@@ -75,12 +75,7 @@ impl GroupRollouts {
         let schema = Arc::new(this.files.schema().project(&columns)?);
         tracing::debug!(
             "reading {} of the group's part files into memory",
-            schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::data::validate::column_names(&schema)
         );
         let plan = this
             .files
