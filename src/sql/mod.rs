@@ -50,7 +50,7 @@ pub const GROUP_PROMPTS: u64 = 8_192;
 
 /// Bytes of rollout part files per group of [`shard_groups`] at most (a
 /// shard is never split): a formatter holds a group's columns in memory,
-/// about three times this with long responses, for two groups at a time.
+/// about three times this with long responses, for one group per core.
 pub const GROUP_BYTES: u64 = 16 << 20;
 
 /// The shards of `state` that have rollouts, in order, in groups of at

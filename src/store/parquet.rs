@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
@@ -26,7 +26,7 @@ pub const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 /// columns (numbers, booleans, hashes) uncompressed, since their encodings
 /// leave zstd little to gain and a reader then builds no decompressor for
 /// them; row groups small enough to keep memory flat in the number of rows.
-pub fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties {
+pub fn writer_properties(schema: &Schema) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
@@ -47,10 +47,7 @@ pub fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties 
 /// The Parquet files under `dir` (recursively) whose footer cannot be read,
 /// with the reader's complaint, in path order. Reads footers only.
 pub fn unreadable(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut files = Vec::new();
-    collect_parquet(dir, &mut files);
-    files.sort();
-    files
+    files_below(dir)
         .into_iter()
         .filter_map(|path| {
             let problem = match std::fs::File::open(&path) {
@@ -62,6 +59,15 @@ pub fn unreadable(dir: &Path) -> Vec<(PathBuf, String)> {
             problem.map(|p| (path, p))
         })
         .collect()
+}
+
+/// The `.parquet` files below `dir` (recursively), in path order; none when
+/// `dir` does not exist.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    collect_parquet(dir, &mut files);
+    files.sort();
+    files
 }
 
 fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -200,5 +206,40 @@ mod tests {
         let back = read_batches(&dest).unwrap();
         assert_eq!(back[0], batch);
         assert!(!super::super::atomic::tmp_path(&dest).exists());
+    }
+
+    #[test]
+    fn text_is_compressed_and_fixed_width_columns_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.parquet");
+        let text: ArrayRef = Arc::new(StringArray::from(vec!["the answer is 4"; 64]));
+        let score: ArrayRef = Arc::new(arrow::array::Float64Array::from(vec![1.0; 64]));
+        let flag: ArrayRef = Arc::new(arrow::array::BooleanArray::from(vec![true; 64]));
+        let batch =
+            RecordBatch::try_from_iter([("response", text), ("score", score), ("ok", flag)])
+                .unwrap();
+        let mut f = ParquetFile::create(&dest, batch.schema()).unwrap();
+        f.write(&batch).unwrap();
+        f.commit().unwrap();
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(File::open(&dest).unwrap()).unwrap();
+        use parquet::file::reader::FileReader;
+        let codecs: Vec<String> = reader
+            .metadata()
+            .row_group(0)
+            .columns()
+            .iter()
+            .map(|c| {
+                // The level is not stored in the file: compare the codec only.
+                let codec = format!("{:?}", c.compression());
+                let codec = codec.split('(').next().unwrap_or_default().to_string();
+                format!("{} {codec}", c.column_path().string())
+            })
+            .collect();
+        assert_eq!(
+            codecs,
+            ["response ZSTD", "score UNCOMPRESSED", "ok UNCOMPRESSED"]
+        );
+        assert_eq!(read_batches(&dest).unwrap()[0], batch);
     }
 }

@@ -288,42 +288,24 @@ pub fn score_path(root: &Path, label: &str, shard: u32) -> PathBuf {
 
 /// Whether `dir` (recursively) holds a Parquet file.
 pub fn has_parquet(dir: &Path) -> bool {
-    !every_parquet(dir, &|_| false)
+    !super::parquet::files_below(dir).is_empty()
 }
 
 /// Bytes of the Parquet files below `dir` (0 when there is none).
 pub fn parquet_bytes(dir: &Path) -> u64 {
-    let total = std::cell::Cell::new(0);
-    every_parquet(dir, &|p| {
-        total.set(total.get() + std::fs::metadata(p).map_or(0, |m| m.len()));
-        true
-    });
-    total.get()
+    super::parquet::files_below(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum()
 }
 
 /// Whether every Parquet file below `dir` has the stored `response_hash`
 /// (a work dir sampled by an older rsr has part files without it); a
 /// footer read per file.
 pub fn all_hashed(dir: &Path) -> bool {
-    every_parquet(dir, &|p| {
-        super::parquet::schema_of(p).is_ok_and(|s| s.index_of(RESPONSE_HASH).is_ok())
-    })
-}
-
-/// Whether `holds` is true of every `.parquet` file below `dir` (true when
-/// there is none), stopping at the first that fails.
-fn every_parquet(dir: &Path, holds: &dyn Fn(&Path) -> bool) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return true;
-    };
-    entries.flatten().all(|e| {
-        let p = e.path();
-        if p.is_dir() {
-            every_parquet(&p, holds)
-        } else {
-            p.extension().is_none_or(|x| x != "parquet") || holds(&p)
-        }
-    })
+    super::parquet::files_below(dir)
+        .iter()
+        .all(|p| super::parquet::schema_of(p).is_ok_and(|s| s.index_of(RESPONSE_HASH).is_ok()))
 }
 
 #[cfg(test)]
