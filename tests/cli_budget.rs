@@ -1,7 +1,9 @@
-//! Budgets through the binary: a run stops before a request could pass a
-//! cap (exit status 5, what was spent on stderr), and a resume with a raised
-//! cap finishes it with exactly the rows an unbudgeted run has, nothing
-//! requested twice, earlier spending counted.
+//! Budgets through the binary: a run spends up to its cap (a request
+//! waits while those in flight settle, and the run stops only when the next
+//! cannot fit with nothing in flight: exit status 5, what was spent on
+//! stderr), and a resume with a raised cap finishes it with exactly the
+//! rows an unbudgeted run has, nothing requested twice, earlier spending
+//! counted.
 
 mod common;
 
@@ -43,7 +45,12 @@ fn a_request_budget_stops_the_run_and_a_raised_one_finishes_it_exactly() {
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("could pass budget.max_requests (20)"), "{err}");
     assert!(err.contains("spent 20 of 20 requests"), "{err}");
-    assert!(err.contains("budget.KEY=NEW_VALUE"), "{err}");
+    // The advice names the key, a value and the command that resumes it.
+    assert!(err.contains("raise budget.max_requests (about "), "{err}");
+    assert!(
+        err.contains("resume: rsr sample work_dir=run budget.max_requests="),
+        "{err}"
+    );
     assert_eq!(mock.stat("requests"), 20);
     // Spending counts across runs: the same cap stops a resume at once.
     let out = t
@@ -65,46 +72,50 @@ fn a_request_budget_stops_the_run_and_a_raised_one_finishes_it_exactly() {
 
 #[test]
 fn token_and_cost_budgets_count_the_worst_case_of_the_requests_in_flight() {
-    let t = run();
+    let t = prepared_mock(&[
+        "sampling.max_rollouts=8",
+        "sampling.early_stop=false",
+        "sampler.max_tokens=256",
+    ]);
     let g = gold(&t);
     let mock = Mock::start(&["--gold", &g]);
     let url = mock.base_url_arg();
-    // max_tokens 4096 × n=4: each request could use 16,384 completion tokens.
+    // max_tokens 256 × n=4: each request could use 1,024 completion tokens.
     let out = t
         .cmd(&[
             "sample",
             "work_dir=run",
             &url,
-            "budget.max_completion_tokens=40000",
+            "budget.max_completion_tokens=6000",
             "sampler.concurrent_requests=2",
         ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{err}");
-    assert!(err.contains("budget.max_completion_tokens (40000"), "{err}");
+    assert!(err.contains("budget.max_completion_tokens (6000"), "{err}");
     let spent = query(
         &t,
         "run",
         "SELECT sum(completion_tokens) AS n FROM rollouts",
     );
     let spent = spent[0]["n"].as_u64().unwrap();
-    assert!(
-        spent + 2 * 16_384 > 40_000 - 16_384,
-        "stopped early: {spent}"
-    );
-    assert!(spent <= 40_000);
+    // Requests wait for those in flight to settle: the run ends within one
+    // request's worst case of the cap.
+    assert!(spent + 1_024 > 6_000, "stopped early: {spent}");
+    assert!(spent <= 6_000);
     // Caps are kept in the run's config; a cost cap needs prices.
     let e = t.fails(&["sample", "work_dir=run", &url, "budget.max_cost=1"]);
     assert!(e.contains("pricing.input and pricing.output"), "{e}");
-    // With prices: $1 per million in and out, about $0.011 spent so far; a
-    // request of 16,384 + its prompt could cost $0.0165: over a $0.02 cap.
+    // With prices: $1 per million in and out, under $0.01 spent so far; a
+    // request could cost about $0.0015 more: the run stops within that of
+    // a $0.012 cap, below the whole run's cost.
     let out = t
         .cmd(&[
             "sample",
             "work_dir=run",
             &url,
-            "budget.max_cost=0.02",
+            "budget.max_cost=0.012",
             "budget.max_completion_tokens=null",
             "pricing.input=1",
             "pricing.output=1",
@@ -113,8 +124,8 @@ fn token_and_cost_budgets_count_the_worst_case_of_the_requests_in_flight() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{err}");
-    assert!(err.contains("budget.max_cost ($0.02"), "{err}");
-    assert!(err.contains("of $0.02"), "{err}");
+    assert!(err.contains("budget.max_cost ($0.012"), "{err}");
+    assert!(err.contains("of $0.012"), "{err}");
 }
 
 #[test]
@@ -258,4 +269,80 @@ fn the_projection_after_a_tenth_of_the_prompts_is_within_a_fifth_of_the_final_fi
         (projected / total - 1.0).abs() < 0.2,
         "projected {projected:.0} after {finished} prompts, final {total:.0}"
     );
+}
+
+/// What the saved rows of `run/` cost at $1 per million tokens in and out:
+/// each request's prompt tokens once, every response's completion tokens.
+fn cost_at_one_dollar(t: &TestDir) -> f64 {
+    let rows = query(
+        t,
+        "run",
+        "SELECT sum(p) + sum(c) AS tokens FROM ( \
+           SELECT max(prompt_tokens) AS p, sum(completion_tokens) AS c \
+           FROM rollouts WHERE error IS NULL GROUP BY id, step, created_at)",
+    );
+    rows[0]["tokens"].as_f64().unwrap() / 1e6
+}
+
+#[test]
+fn a_cost_cap_at_95_percent_of_the_run_ends_within_one_request_of_it() {
+    // 26 prompts × 8 rollouts, n=4 of at most 256 tokens: a request's
+    // worst case is its prompt (under 500 tokens) and 1,024 completion
+    // tokens, about a twentieth of the whole run.
+    let settings = [
+        "sampling.max_rollouts=8",
+        "sampling.early_stop=false",
+        "sampler.max_tokens=256",
+    ];
+    let full = {
+        let t = prepared_mock(&settings);
+        let mock = Mock::start(&["--gold", &gold(&t)]);
+        t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+        cost_at_one_dollar(&t)
+    };
+    let cap = 0.95 * full;
+    let worst = (500.0 + 4.0 * 256.0) / 1e6;
+    for concurrency in ["2", "32"] {
+        let t = prepared_mock(&settings);
+        let mock = Mock::start(&["--gold", &gold(&t)]);
+        let out = t
+            .cmd(&[
+                "run",
+                "work_dir=run",
+                &mock.base_url_arg(),
+                &format!("budget.max_cost={cap}"),
+                "pricing.input=1",
+                "pricing.output=1",
+                &format!("sampler.concurrent_requests={concurrency}"),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        let spent = cost_at_one_dollar(&t);
+        assert!(
+            spent <= cap && spent > cap - worst,
+            "concurrency {concurrency}: spent ${spent:.6} of a ${cap:.6} cap (full run ${full:.6})"
+        );
+        // What the finished prompts allow is written, marked partial.
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(t.path("run/train/sft.jsonl.manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["partial"], true, "{manifest}");
+        assert!(t.path("run/summary/stats.json").is_file());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("spent "), "{stdout}");
+        // Raised as advised, the run finishes.
+        assert!(
+            err.contains("resume: rsr run work_dir=run budget.max_cost="),
+            "{err}"
+        );
+        t.ok(&["run", "work_dir=run", &mock.base_url_arg(), "budget.max_cost=1"]);
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(t.path("run/train/sft.jsonl.manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["partial"], false);
+    }
 }

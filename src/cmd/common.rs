@@ -188,11 +188,7 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
     let work_dir = run.wd.root().to_path_buf();
     match &report.stopped {
         Some(Stop::Interrupted) => Err(Interrupted { work_dir }.into()),
-        Some(Stop::Budget(message)) => Err(BudgetReached {
-            message: message.clone(),
-            work_dir,
-        }
-        .into()),
+        Some(Stop::Budget(stop)) => Err(budget_reached(&work_dir, stop.clone()).into()),
         Some(Stop::ServersFailing(message)) => Err(ServersFailing {
             message: message.clone(),
             work_dir,
@@ -283,14 +279,102 @@ pub async fn majority(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
 pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
     let report = crate::pipeline::judge(wd, config).await?;
     match report.budget_stop {
-        Some(message) => Err(BudgetReached {
-            message: format!(
-                "{message}; {} of {} shard(s) scored, answers received are saved",
-                report.shards, report.shards_total
-            ),
-            work_dir: wd.root().to_path_buf(),
+        Some(mut stop) => {
+            stop.message = format!(
+                "{}; {} of {} shard(s) scored",
+                stop.message, report.shards, report.shards_total
+            );
+            Err(budget_reached(wd.root(), stop).into())
         }
-        .into()),
         None => Ok(()),
+    }
+}
+
+/// [`BudgetReached`] for `stop`, with the command that resumes what
+/// stopped: the same subcommand (`rsr run`/`rsr sample` resume from the
+/// saved config, `rsr verify` needs its overrides again) with the budget
+/// raised to the suggested value.
+fn budget_reached(work_dir: &Path, stop: crate::sampler::BudgetStop) -> BudgetReached {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let resume = resume_command(&argv, work_dir, stop.key, &stop.suggested);
+    BudgetReached {
+        message: stop.message,
+        key: stop.key,
+        suggested: stop.suggested,
+        resume,
+    }
+}
+
+/// `rsr SUBCOMMAND ... KEY=VALUE` for the command line `argv` (without the
+/// program name) that stopped in `work_dir`.
+fn resume_command(argv: &[String], work_dir: &Path, key: &str, value: &str) -> String {
+    let sub = argv
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map_or("run", String::as_str);
+    let set = format!("{key}={value}");
+    let mut words = vec!["rsr".to_string(), sub.to_string()];
+    if sub == "verify" {
+        // Everything after the subcommand but an earlier value of the key.
+        let after = argv.iter().skip_while(|a| a.as_str() != "verify").skip(1);
+        words.extend(
+            after
+                .filter(|a| !a.starts_with(&format!("{key}=")))
+                .cloned(),
+        );
+    } else {
+        words.push(format!("work_dir={}", work_dir.display()));
+    }
+    words.push(set);
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `w` quoted for a POSIX shell when it needs it.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn the_resume_command_repeats_what_stopped_with_the_raised_budget() {
+        let wd = Path::new("output/ds");
+        assert_eq!(
+            resume_command(
+                &argv("run my/paid.yaml work_dir=output/ds budget.max_cost=0.5"),
+                wd,
+                "budget.max_cost",
+                "5.9"
+            ),
+            "rsr run work_dir=output/ds budget.max_cost=5.9"
+        );
+        assert_eq!(
+            resume_command(
+                &argv("-q verify output/ds verifier.type=llm-judge budget.max_cost=0.2 judge.model=a b"),
+                wd,
+                "budget.max_cost",
+                "0.4"
+            ),
+            "rsr verify output/ds verifier.type=llm-judge judge.model=a b budget.max_cost=0.4"
+        );
+        assert_eq!(shell_word("formatter.0.where=x > 1"), "'formatter.0.where=x > 1'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
     }
 }

@@ -152,6 +152,10 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
             (f, args.scores.clone())
         }
     };
+    let formatter = formatter.scoring(
+        crate::store::rollout::score_meaning(wd.root(), scores.as_deref()),
+        scores.as_deref().unwrap_or("inline"),
+    )?;
     let options = crate::config::ExportConfig {
         format: shape_for(&args.output, args.format, config.export.format)?,
         reasoning: args.reasoning.unwrap_or(config.export.reasoning),

@@ -94,12 +94,16 @@ pub struct ServersFailing {
 /// A run stopped at a budget after the requests in flight finished and
 /// everything was saved; the binary exits with status 5.
 #[derive(Debug, thiserror::Error)]
-#[error("stopped at a budget: {message}. Everything received is saved; raise the budget and resume: rsr run work_dir={} budget.KEY=NEW_VALUE", work_dir.display())]
+#[error("stopped at a budget: {message}. Everything received is saved; to finish, raise {key} (about {suggested} at the rate so far) and resume: {resume}")]
 pub struct BudgetReached {
     /// Which budget, and what was spent.
     pub message: String,
-    /// The work dir to resume.
-    pub work_dir: PathBuf,
+    /// The budget's key.
+    pub key: &'static str,
+    /// A value of the key that would let the run finish.
+    pub suggested: String,
+    /// The command that resumes what stopped, with the raised budget.
+    pub resume: String,
 }
 
 /// A run finished with prompts left unfinished because their requests kept

@@ -37,10 +37,25 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let connection = Connection::external(&run)
         .await
         .inspect_err(|_| run.discard_if_new())?;
+    if !pipeline::fully_sampled(&run) {
+        pipeline::preflight_before_sampling(&run.resolved.config)
+            .await
+            .inspect_err(|_| run.discard_if_new())?;
+    }
     pipeline::prepare(&run).await?;
     let report = pipeline::sample(&run, connection, quiet).await?;
-    finish(&run, &report)?;
     let config = &run.resolved.config;
+    if let Err(stopped) = finish(&run, &report) {
+        // At a budget, what the finished prompts allow is written (marked
+        // partial) so the user sees what the money bought; rule verdicts
+        // are inline, the others wait for the rollouts to be finished.
+        if stopped.is::<super::BudgetReached>()
+            && !crate::pipeline::scored_after_sampling(&config.verifier.kind)
+        {
+            write_outputs(&run, None).await?;
+        }
+        return Err(stopped);
+    }
     let scores = if crate::pipeline::scored_after_sampling(&config.verifier.kind) {
         // The model verifier or the vote scores the finished rollouts; a
         // run with prompts left unfinished is scored once a resume
@@ -51,9 +66,18 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     } else {
         None
     };
+    write_outputs(&run, scores).await?;
+    // Prompts left by failures: the training files hold what finished, and
+    // the exit status says the run is not complete.
+    unfinished(&run, &report)
+}
+
+/// The formatters' files, the summary, and the run's totals on stdout.
+async fn write_outputs(run: &Run, scores: Option<&str>) -> anyhow::Result<()> {
+    let config = &run.resolved.config;
     let formats = crate::formatter::write_all(&run.wd, config, scores).await?;
     let stats = crate::analyze::write_summary(&run.wd, config, scores).await?;
-    print_summary(&run, &stats);
+    print_summary(run, &stats);
     for f in &formats {
         println!(
             "train         {}: {} rows from {} prompts -> {}",
@@ -63,9 +87,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
             f.path.display()
         );
     }
-    // Prompts left by failures: the training files hold what finished, and
-    // the exit status says the run is not complete.
-    unfinished(&run, &report)
+    Ok(())
 }
 
 /// Prints the run's totals, from the statistics `analyze` computed.
@@ -90,6 +112,16 @@ fn print_summary(run: &Run, s: &Stats) {
             .map_or_else(|| "-".into(), |m| format!("{m:.3}")),
         s.prompts_all_fail,
         s.prompts_all_pass
+    );
+    let sp = &s.spending;
+    let cost = match (sp.cost, sp.judge_cost) {
+        (Some(c), Some(j)) if j > 0.0 => format!(", ${:.4} (judge ${j:.4} of it)", c + j),
+        (Some(c), _) => format!(", ${c:.4}"),
+        (None, _) => ", no cost (set pricing.input and pricing.output)".into(),
+    };
+    println!(
+        "spent         {} requests, {} prompt + {} completion tokens{cost}",
+        sp.requests, sp.prompt_tokens, sp.completion_tokens
     );
     println!("report        {root}/summary/report.html");
 }

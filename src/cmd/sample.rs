@@ -31,6 +31,11 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let connection = Connection::external(&run)
         .await
         .inspect_err(|_| run.discard_if_new())?;
+    if !pipeline::fully_sampled(&run) {
+        pipeline::preflight_before_sampling(&run.resolved.config)
+            .await
+            .inspect_err(|_| run.discard_if_new())?;
+    }
     pipeline::prepare(&run).await?;
     let report = pipeline::sample(&run, connection, quiet).await?;
     finish(&run, &report)?;

@@ -714,12 +714,15 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
         }
         // sft, top_k and multi_sft never read fail_threshold.
         let uses_fail = builtin.is_none_or(|b| b.name == "dpo");
-        if uses_fail && f.fail_threshold > f.pass_threshold && f.min_margin.is_none() {
+        if let (Some(fail), Some(pass)) = (f.fail_threshold, f.pass_threshold)
+            && uses_fail
+            && fail > pass
+            && f.min_margin.is_none()
+        {
             return Err(invalid(
                 &key("fail_threshold"),
                 format!(
-                    "{} is above pass_threshold ({}): a response could both pass and fail (for rewards, set min_margin: chosen and rejected then differ by at least that)",
-                    f.fail_threshold, f.pass_threshold
+                    "{fail} is above pass_threshold ({pass}): a response could both pass and fail (for rewards, set min_margin: chosen and rejected then differ by at least that)"
                 ),
             ));
         }

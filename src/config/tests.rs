@@ -77,7 +77,7 @@ fn list_index_and_open_map_overrides() {
     let f = &r.config.formatter;
     assert_eq!(f.len(), 2);
     assert_eq!(f[0].kind, "dpo");
-    assert_eq!(f[0].pass_threshold, 1.0);
+    assert_eq!(f[0].pass_threshold, None);
     assert_eq!(f[1].kind, "top_k");
     assert_eq!(f[1].k.map(|k| k.get()), Some(4));
     let extra = &r.config.sampler.extra_params;

@@ -559,12 +559,16 @@ pub struct FormatterConfig {
     /// Output name (`train/<name>.jsonl`); default the type or file stem.
     #[serde(default)]
     pub name: Option<String>,
-    /// A rollout passes when its score is at least this.
-    #[serde(default = "default_pass_threshold")]
-    pub pass_threshold: f64,
-    /// A rollout fails when its score is at most this.
+    /// A rollout passes when its score is at least this; none: the pass
+    /// score of the verdicts formatted (1 for rule verdicts, 0.5 for a
+    /// judge's P(yes), a rating of 7 of 10, a reward of 0).
     #[serde(default)]
-    pub fail_threshold: f64,
+    pub pass_threshold: Option<f64>,
+    /// A rollout fails when its score is at most this; none: the verdicts'
+    /// fail score (0 for rule verdicts, below the pass score for P(yes)
+    /// and rewards, a rating of 4 of 10).
+    #[serde(default)]
+    pub fail_threshold: Option<f64>,
     /// Responses per prompt for `top_k` / `multi_sft`.
     #[serde(default)]
     pub k: Option<NonZeroUsize>,
@@ -588,6 +592,3 @@ pub struct FormatterConfig {
     pub max_similarity: Option<f64>,
 }
 
-fn default_pass_threshold() -> f64 {
-    1.0
-}

@@ -37,6 +37,11 @@ pub struct Manifest {
     pub written_at: String,
     /// The rsr that wrote it.
     pub rsr_version: String,
+    /// Whether sampling had unfinished shards when it was written (a run
+    /// stopped at a budget, say): its rows come from the prompts finished
+    /// so far, and a resume that finishes the run writes it again.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// The file name of a formatter's output: `<name>.jsonl` for the default

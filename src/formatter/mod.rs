@@ -21,6 +21,7 @@ use datafusion::scalar::ScalarValue;
 use thiserror::Error;
 
 use crate::config::FormatterConfig;
+use crate::store::rollout::{self, PASS_SCORE, ScoreMeaning};
 use manifest::Manifest;
 
 /// What a formatter needs from one prompt before early stop may end it.
@@ -91,7 +92,7 @@ pub const BUILTINS: &[Builtin] = &[
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: 1,
-            pass: f.pass_threshold,
+            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
         },
     },
     Builtin {
@@ -100,8 +101,8 @@ pub const BUILTINS: &[Builtin] = &[
         requires_k: false,
         shape: Shape::Pairs,
         goal: |f| Goal::PassAndFail {
-            pass: f.pass_threshold,
-            fail: f.fail_threshold,
+            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
+            fail: f.fail_threshold.unwrap_or(0.0),
         },
     },
     Builtin {
@@ -111,7 +112,7 @@ pub const BUILTINS: &[Builtin] = &[
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: f.k.map_or(1, |k| k.get()),
-            pass: f.pass_threshold,
+            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
         },
     },
     Builtin {
@@ -121,7 +122,7 @@ pub const BUILTINS: &[Builtin] = &[
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: f.k.map_or(usize::MAX, |k| k.get()),
-            pass: f.pass_threshold,
+            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
         },
     },
 ];
@@ -158,6 +159,24 @@ pub enum FormatError {
         /// The columns it returned.
         columns: String,
     },
+    /// A pass threshold above every score the verdicts can have.
+    #[error(
+        "formatter `{name}`: pass_threshold {threshold} can never be met: the scores of \
+         `{label}` are at most {max} (they pass from {pass}); leave pass_threshold unset to \
+         use the label's own pass score"
+    )]
+    Unreachable {
+        /// Formatter name.
+        name: String,
+        /// The threshold set.
+        threshold: f64,
+        /// The scores' label (`inline` for the verdicts given while sampling).
+        label: String,
+        /// The highest score of the label.
+        max: f64,
+        /// The label's pass score.
+        pass: f64,
+    },
     /// DataFusion failed.
     #[error("formatter `{name}`: {source}")]
     Sql {
@@ -180,6 +199,9 @@ pub struct Formatter {
     /// The condition prompts meet besides the item's filters: not left out
     /// by decontamination or dedup ([`crate::hygiene::Exclusion::sql`]).
     pub exclude: Option<String>,
+    /// What the scores formatted mean: the thresholds the item leaves
+    /// unset ([`Formatter::scoring`]).
+    pub meaning: ScoreMeaning,
 }
 
 impl Formatter {
@@ -209,7 +231,27 @@ impl Formatter {
             sql,
             config: f.clone(),
             exclude: None,
+            meaning: ScoreMeaning::BINARY,
         })
+    }
+
+    /// Formats verdicts that mean `meaning` (the label's, as recorded with
+    /// it): unset thresholds take its pass and fail scores. A threshold
+    /// the label's scores can never meet is an error, not an empty file.
+    pub fn scoring(mut self, meaning: ScoreMeaning, label: &str) -> Result<Self, FormatError> {
+        if let (Some(t), Some(max)) = (self.config.pass_threshold, meaning.max)
+            && t > max
+        {
+            return Err(FormatError::Unreachable {
+                name: self.name,
+                threshold: t,
+                label: label.to_string(),
+                max,
+                pass: meaning.pass,
+            });
+        }
+        self.meaning = meaning;
+        Ok(self)
     }
 
     /// Leaves out the prompts `exclusion` leaves out of sampling.
@@ -258,11 +300,11 @@ impl Formatter {
         let params = vec![
             (
                 "pass_threshold",
-                ScalarValue::Float64(Some(f.pass_threshold)),
+                ScalarValue::Float64(Some(f.pass_threshold.unwrap_or(self.meaning.pass))),
             ),
             (
                 "fail_threshold",
-                ScalarValue::Float64(Some(f.fail_threshold)),
+                ScalarValue::Float64(Some(f.fail_threshold.unwrap_or(self.meaning.fail))),
             ),
             ("k", ScalarValue::UInt64(Some(k))),
             (
@@ -360,9 +402,25 @@ pub async fn write_all(
     let base = std::env::current_dir().map_err(io(Path::new(".")))?;
     let mut names = std::collections::HashSet::new();
     let mut reports = Vec::new();
+    let partial = crate::store::RunState::load(&wd.state_path())
+        .map(|s| {
+            s.shards
+                .iter()
+                .any(|s| s.status != crate::store::ShardStatus::Done)
+        })
+        .unwrap_or(false);
+    if partial && !config.formatter.is_empty() {
+        tracing::warn!(
+            "sampling is not finished: the training files hold the prompts finished so far (marked partial in their manifests); the run's resume writes them again"
+        );
+    }
     for (i, f) in config.formatter.iter().enumerate() {
         let formatter = Formatter::load(f, &base)?
-            .excluding(crate::hygiene::Exclusion::from_config(&config.data));
+            .excluding(crate::hygiene::Exclusion::from_config(&config.data))
+            .scoring(
+                rollout::score_meaning(wd.root(), label),
+                label.unwrap_or("inline"),
+            )?;
         if !names.insert(formatter.name.clone()) {
             return Err(RunError::DuplicateName {
                 name: formatter.name,
@@ -388,6 +446,7 @@ pub async fn write_all(
             dropped_by_filter: report.dropped_by_filter,
             written_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
             rsr_version: env!("CARGO_PKG_VERSION").to_string(),
+            partial,
         };
         written
             .write(&dest)

@@ -14,6 +14,7 @@ pub mod run;
 pub mod template;
 pub mod verdict;
 
+use crate::store::rollout::ScoreMeaning;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -186,6 +187,11 @@ fn default_batch_size() -> usize {
     16
 }
 
+/// The rating (1–10) from which a rated reply passes by default.
+pub const RATING_PASS: f64 = 7.0;
+/// The rating at or below which a rated reply fails by default.
+pub const RATING_FAIL: f64 = 4.0;
+
 /// A model verifier with its options read.
 #[derive(Debug, Clone)]
 pub enum Spec {
@@ -296,19 +302,33 @@ impl Spec {
         }
     }
 
-    /// The score from which a verdict counts as a pass (pass rates, the
-    /// agreement with the rules): 1 for yes/no and rating verdicts (a
-    /// rating of 10), 0.5 for P(yes) from logprobs, 0 for rewards (a
-    /// Bradley-Terry reward above zero).
-    pub fn pass_score(&self) -> f64 {
+    /// What the verdicts mean (pass rates, the agreement with the rules,
+    /// the formatters' default thresholds): yes/no verdicts pass at 1 and
+    /// fail at 0; ratings pass from 7 of 10 ((7 − 1) / 9) and fail at 4 or
+    /// less; P(yes) from logprobs passes from 0.5; a Bradley-Terry reward
+    /// passes from zero; the last two fail below their pass score.
+    pub fn meaning(&self) -> ScoreMeaning {
         match self {
             Spec::Judge {
                 score: ScoreMode::Logprobs,
                 ..
-            } => 0.5,
-            Spec::Reward { .. } => 0.0,
-            _ => 1.0,
+            } => ScoreMeaning::split_at(0.5, Some(1.0)),
+            Spec::Judge {
+                parser: Parser::Rating,
+                ..
+            } => ScoreMeaning {
+                pass: (RATING_PASS - 1.0) / 9.0,
+                fail: (RATING_FAIL - 1.0) / 9.0,
+                max: Some(1.0),
+            },
+            Spec::Reward { .. } => ScoreMeaning::split_at(0.0, None),
+            _ => ScoreMeaning::BINARY,
         }
+    }
+
+    /// The score from which a verdict counts as a pass ([`Self::meaning`]).
+    pub fn pass_score(&self) -> f64 {
+        self.meaning().pass
     }
 
     /// Whether scoring needs the prompt's gold answer.

@@ -100,7 +100,7 @@ pub struct JudgeReport {
     /// were in flight (zero when nothing was sent).
     pub sending: Duration,
     /// The run stopped at `budget.max_cost`: what was spent against it.
-    pub budget_stop: Option<String>,
+    pub budget_stop: Option<crate::sampler::BudgetStop>,
 }
 
 /// The judge server and how to address it.
@@ -255,12 +255,24 @@ pub async fn judge(
                         + report.completion_tokens as f64 * cap.output)
                         / 1e6;
                 if spent + reserved + worst > cap.max {
+                    // Requests in flight settle below their worst case:
+                    // wait for them; stop only with nothing left to settle.
+                    if !in_flight.is_empty() {
+                        break;
+                    }
                     let why = format!(
                         "the next judge request could pass budget.max_cost (${}); spent ${spent:.4}",
                         cap.max
                     );
                     tracing::warn!("stopping at a budget: {why}");
-                    report.budget_stop = Some(why.clone());
+                    report.budget_stop = Some(crate::sampler::BudgetStop {
+                        key: "budget.max_cost",
+                        message: why.clone(),
+                        suggested: crate::sampler::budget::round_up(
+                            (spent + worst).max(cap.max * 2.0),
+                            true,
+                        ),
+                    });
                     report.stopped = Some(why);
                     deadline = Some(
                         tokio::time::Instant::now() + Duration::from_secs_f64(config.judge.timeout),
@@ -419,12 +431,13 @@ pub async fn judge(
         report.prompt_tokens,
         report.completion_tokens,
     )?;
-    let record = serde_json::json!({
+    let mut record = serde_json::json!({
         "type": config.verifier.kind,
         "options": config.verifier.options,
-        "pass_score": pass_score,
         "judge": {"model": ctx.model, "type": config.judge.kind},
+        "pricing": {"judge_input": config.pricing.judge_input, "judge_output": config.pricing.judge_output},
     });
+    spec.meaning().record(&mut record);
     rollout::write_scores_record(wd.root(), &label, &record)?;
     Ok(report)
 }

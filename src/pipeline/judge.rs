@@ -16,7 +16,43 @@ use crate::store::WorkDir;
 
 /// `sampler.*` in a server error, as the judge's keys.
 fn as_judge_keys(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{}", e.to_string().replace("sampler.", "judge."))
+    anyhow::anyhow!(
+        "{}",
+        e.to_string()
+            .replace("sampler.", "judge.")
+            .replace("Nothing was sampled", "Nothing was sent to the judge")
+    )
+}
+
+/// Checks the judge server that `config`'s model verifier will ask, when
+/// it is external (`judge.base_url`), before anything is sampled: a judge
+/// that is down, a refused key or an unknown judge model stops the run
+/// before the sampling bill, not after it. A launched judge is checked
+/// when it starts.
+pub async fn preflight_before_sampling(config: &Config) -> anyhow::Result<()> {
+    if !crate::judge::is_model_verifier(&config.verifier.kind) {
+        return Ok(());
+    }
+    let spec = Spec::from_config(&config.verifier)?;
+    let s = spec.server_config(&config.judge);
+    let (Some(base), Some(model)) = (&s.base_url, &s.model) else {
+        return Ok(());
+    };
+    let backend = HttpBackend::new(&s, model, base.urls(), Arc::new(AtomicU64::new(0)))?;
+    preflight(&backend, model)
+        .await
+        .map_err(|e| e.context("the judge was checked before sampling; nothing was sampled"))
+}
+
+/// The preflight of a judge backend, its warnings logged.
+async fn preflight(backend: &HttpBackend, model: &str) -> anyhow::Result<()> {
+    for w in crate::sampler::preflight::check(backend, model)
+        .await
+        .map_err(as_judge_keys)?
+    {
+        tracing::warn!("judge: {w}");
+    }
+    Ok(())
 }
 
 /// The judge server of `config` for `spec`, launched when `judge.base_url`
@@ -62,12 +98,7 @@ impl JudgeConnection {
             }
         };
         let backend = HttpBackend::new(&s, &model, &urls, Arc::new(AtomicU64::new(0)))?;
-        for w in crate::sampler::preflight::check(&backend, &model)
-            .await
-            .map_err(as_judge_keys)?
-        {
-            tracing::warn!("judge: {w}");
-        }
+        preflight(&backend, &model).await?;
         Ok(Self {
             ctx: JudgeContext {
                 backend: Arc::new(backend),

@@ -13,7 +13,7 @@ use anyhow::Context;
 use crate::config::Resolved;
 use crate::store::WorkDir;
 
-pub use judge::{JudgeConnection, judge};
+pub use judge::{JudgeConnection, judge, preflight_before_sampling};
 pub use prepare::prepare;
 pub use sample::{Connection, check_before_sampling, fully_sampled, sample};
 

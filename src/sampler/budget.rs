@@ -3,8 +3,11 @@
 //! and `budget.max_cost` (from `pricing`). A request is sent only when its
 //! worst case (its prompt, `max_tokens` for each response asked), added to
 //! what was spent and to the worst case of the requests in flight, stays
-//! within every budget; otherwise the run stops issuing, lets the requests
-//! in flight finish (they are paid for) and exits with its own status.
+//! within every budget. A request that does not fit waits while others are
+//! in flight: each settles at its real cost and frees the unused part of
+//! its reservation. Only when nothing is in flight and the next request
+//! still does not fit does the run stop (its own exit status), so a run
+//! ends within one request's worst case of its cap.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -27,6 +30,33 @@ impl Spent {
     /// The cost at `input` and `output` USD per million tokens.
     pub fn cost(&self, input: f64, output: f64) -> f64 {
         (self.prompt_tokens as f64 * input + self.completion_tokens as f64 * output) / 1e6
+    }
+}
+
+/// The budget a request could pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cap {
+    /// Its config key, `budget.max_cost` say.
+    pub key: &'static str,
+    /// The key with its value and what the next request could use.
+    pub detail: String,
+}
+
+/// `value` rounded up to two significant digits, as a config value (money
+/// keeps cents below 1).
+pub fn round_up(value: f64, money: bool) -> String {
+    if !(value > 0.0) {
+        return if money { "1".into() } else { "10".into() };
+    }
+    let scale = 10f64.powi(value.log10().floor() as i32 - 1);
+    let rounded = (value / scale).ceil() * scale;
+    if money && rounded < 1.0 {
+        format!("{:.2}", (rounded * 100.0).ceil() / 100.0)
+    } else if money && rounded < 100.0 {
+        let s = format!("{rounded:.1}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{}", rounded.round() as u64)
     }
 }
 
@@ -112,8 +142,8 @@ impl Budget {
     }
 
     /// Admits a request (reserving its worst case) or says which budget it
-    /// could exceed.
-    pub fn admit(&mut self, prompt_tokens: u64, n: u64) -> Result<(), String> {
+    /// could pass.
+    pub fn admit(&mut self, prompt_tokens: u64, n: u64) -> Result<(), Cap> {
         let w = self.worst(prompt_tokens, n);
         let total = self.total();
         let after = Spent {
@@ -126,28 +156,77 @@ impl Budget {
         if let Some(max) = self.limits.max_requests
             && after.requests > max
         {
-            return Err(format!("budget.max_requests ({max})"));
+            return Err(Cap {
+                key: "budget.max_requests",
+                detail: format!("budget.max_requests ({max})"),
+            });
         }
         if let Some(max) = self.limits.max_completion_tokens
             && after.completion_tokens > max
         {
-            return Err(format!(
-                "budget.max_completion_tokens ({max}; the next request could use {} more)",
-                w.completion_tokens
-            ));
+            return Err(Cap {
+                key: "budget.max_completion_tokens",
+                detail: format!(
+                    "budget.max_completion_tokens ({max}; the next request could use {} more)",
+                    w.completion_tokens
+                ),
+            });
         }
         if let (Some(max), Some((input, output))) = (self.limits.max_cost, self.prices)
             && after.cost(input, output) + self.judge_cost > max
         {
-            return Err(format!(
-                "budget.max_cost (${max}; the next request could cost ${:.4})",
-                w.cost(input, output)
-            ));
+            return Err(Cap {
+                key: "budget.max_cost",
+                detail: format!(
+                    "budget.max_cost (${max}; the next request could cost ${:.4})",
+                    w.cost(input, output)
+                ),
+            });
         }
         self.in_flight.requests += w.requests;
         self.in_flight.prompt_tokens += w.prompt_tokens;
         self.in_flight.completion_tokens += w.completion_tokens;
         Ok(())
+    }
+
+    /// A value of `key` that would let the run finish: what was spent
+    /// before, plus this run's spending times `projection` (the prompts
+    /// left over those finished), with a tenth to spare; twice the cap
+    /// when there is nothing to project from.
+    pub fn suggest(&self, key: &str, projection: Option<f64>) -> String {
+        let estimate = |earlier: f64, now: f64| projection.map(|f| (earlier + now * f) * 1.1);
+        let (limit, estimate, money) = match key {
+            "budget.max_requests" => (
+                self.limits.max_requests.map(|m| m as f64),
+                estimate(self.earlier.requests as f64, self.now.requests as f64),
+                false,
+            ),
+            "budget.max_completion_tokens" => (
+                self.limits.max_completion_tokens.map(|m| m as f64),
+                estimate(
+                    self.earlier.completion_tokens as f64,
+                    self.now.completion_tokens as f64,
+                ),
+                false,
+            ),
+            _ => {
+                let (i, o) = self.prices.unwrap_or_default();
+                (
+                    self.limits.max_cost,
+                    estimate(
+                        self.earlier.cost(i, o) + self.judge_cost,
+                        self.now.cost(i, o),
+                    ),
+                    true,
+                )
+            }
+        };
+        let limit = limit.unwrap_or(0.0);
+        let value = match estimate {
+            Some(e) if e > limit => e,
+            _ => limit * 2.0,
+        };
+        round_up(value, money)
     }
 
     /// Releases an admitted request's reservation and counts what it spent
@@ -236,7 +315,8 @@ mod tests {
         assert!(b.admit(50, 2).is_ok());
         assert!(b.admit(50, 2).is_ok());
         let e = b.admit(50, 2).unwrap_err();
-        assert!(e.contains("budget.max_completion_tokens (1000"), "{e}");
+        assert_eq!(e.key, "budget.max_completion_tokens");
+        assert!(e.detail.contains("budget.max_completion_tokens (1000"), "{e:?}");
         // Answers of 50 tokens free their reservations: 450 spent + 400 in
         // flight + 200 is still too much, 500 + 200 + 200 is not.
         let answered = Some(Spent {
@@ -262,10 +342,10 @@ mod tests {
         let mut b = budget(Some(0.006), None, None);
         assert!(b.admit(100, 1).is_ok());
         let e = b.admit(100, 1).unwrap_err();
-        assert!(e.contains("budget.max_cost ($0.006"), "{e}");
+        assert!(e.detail.contains("budget.max_cost ($0.006"), "{e:?}");
         let mut b = budget(None, None, Some(6));
         assert!(b.admit(10, 1).is_ok());
-        assert_eq!(b.admit(10, 1).unwrap_err(), "budget.max_requests (6)");
+        assert_eq!(b.admit(10, 1).unwrap_err().detail, "budget.max_requests (6)");
         assert!(
             b.report().starts_with("spent 5 of 6 requests"),
             "{}",
@@ -281,5 +361,32 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn suggestions_project_the_run_and_round_up() {
+        assert_eq!(round_up(0.8352, true), "0.84");
+        assert_eq!(round_up(5.82, true), "5.9");
+        assert_eq!(round_up(123.4, true), "130");
+        assert_eq!(round_up(41_234.0, false), "42000");
+        assert_eq!(round_up(0.0, false), "10");
+        let mut b = budget(None, None, Some(10));
+        // 5 requests earlier, 4 now, a quarter of the prompts done: about
+        // (5 + 16) × 1.1 = 23.1 requests for the whole run.
+        for _ in 0..4 {
+            b.admit(10, 1).unwrap();
+            b.settle(
+                10,
+                1,
+                Some(Spent {
+                    requests: 1,
+                    prompt_tokens: 10,
+                    completion_tokens: 10,
+                }),
+            );
+        }
+        assert_eq!(b.suggest("budget.max_requests", Some(4.0)), "24");
+        // Nothing to project from: twice the cap.
+        assert_eq!(b.suggest("budget.max_requests", None), "20");
     }
 }

@@ -129,9 +129,20 @@ pub enum Stop {
     Interrupted,
     /// The circuit breaker tripped; the message names the cause.
     ServersFailing(String),
-    /// The next request could pass a budget; the message says which and
-    /// what was spent.
-    Budget(String),
+    /// The next request could pass a budget.
+    Budget(BudgetStop),
+}
+
+/// A stop at a budget: which, what was spent, and a value that would let
+/// the run finish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetStop {
+    /// The budget's config key, `budget.max_cost` say.
+    pub key: &'static str,
+    /// Which budget the next request could pass and what was spent.
+    pub message: String,
+    /// A value of `key` that would let the run finish, as an estimate.
+    pub suggested: String,
 }
 
 /// What a run did.

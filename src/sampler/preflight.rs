@@ -58,6 +58,18 @@ pub enum PreflightError {
         /// The ids it lists.
         served: String,
     },
+    /// The URL is an OpenAI base URL with a part missing or too much.
+    #[error(
+        "sampler.base_url {url} is not the server's OpenAI base URL ({why}); use {fixed}. Nothing was sampled"
+    )]
+    WrongPath {
+        /// The endpoint as given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+        /// The URL to use.
+        fixed: String,
+    },
     /// Another answer that says the endpoint is unusable.
     #[error(
         "the server at {url} answered GET {url}/models with HTTP {status}: {message}. Nothing was sampled"
@@ -84,13 +96,49 @@ pub async fn check(backend: &HttpBackend, model: &str) -> Result<Vec<String>, Pr
     Ok(warnings)
 }
 
+/// A route pasted after the base URL (`…/v1/chat/completions`): the base
+/// URL without it.
+fn pasted_route(url: &str) -> Option<(&'static str, String)> {
+    let trimmed = url.trim_end_matches('/');
+    ["/chat/completions", "/completions", "/models", "/embeddings"]
+        .into_iter()
+        .find(|r| trimmed.ends_with(r))
+        .map(|r| (r, trimmed[..trimmed.len() - r.len()].to_string()))
+}
+
 async fn check_one(
     backend: &HttpBackend,
     url: &str,
     model: &str,
 ) -> Result<Option<String>, PreflightError> {
+    if let Some((route, fixed)) = pasted_route(url) {
+        return Err(PreflightError::WrongPath {
+            url: url.to_string(),
+            why: format!("it ends with the route {route}, which rsr adds itself"),
+            fixed,
+        });
+    }
+    let (status, body) = get_models(backend, url).await?;
+    if matches!(status, 404 | 405) && !url.trim_end_matches('/').ends_with("/v1") {
+        // The most common slip: the server's address without `/v1`.
+        let with_v1 = format!("{}/v1", url.trim_end_matches('/'));
+        if let Ok((200..=299, body)) = get_models(backend, &with_v1).await
+            && model_ids(&body).is_some()
+        {
+            return Err(PreflightError::WrongPath {
+                url: url.to_string(),
+                why: format!("{url}/models is HTTP {status}, {with_v1}/models lists the models"),
+                fixed: with_v1,
+            });
+        }
+    }
+    check_answer(backend, url, model, status, &body)
+}
+
+/// `GET {url}/models`, tried again while the failure may pass.
+async fn get_models(backend: &HttpBackend, url: &str) -> Result<(u16, String), PreflightError> {
     let mut attempt = 0;
-    let (status, body) = loop {
+    Ok(loop {
         attempt += 1;
         let outcome = backend
             .get(&format!("{url}/models"), PREFLIGHT_TIMEOUT)
@@ -111,8 +159,19 @@ async fn check_one(
             };
         }
         tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-    };
-    let message = || super::client::error_text(&backend.redact(&body));
+    })
+}
+
+/// What `GET {url}/models` answering `status` with `body` says of the
+/// endpoint for `model`.
+fn check_answer(
+    backend: &HttpBackend,
+    url: &str,
+    model: &str,
+    status: u16,
+    body: &str,
+) -> Result<Option<String>, PreflightError> {
+    let message = || super::client::error_text(&backend.redact(body));
     match status {
         200..=299 => {}
         401 | 403 => {
@@ -136,7 +195,7 @@ async fn check_one(
             });
         }
     }
-    let Some(served) = model_ids(&body) else {
+    let Some(served) = model_ids(body) else {
         return Ok(Some(format!(
             "{url}/models did not answer an OpenAI model list: the model name `{model}` is checked by the first requests instead"
         )));
@@ -174,5 +233,19 @@ mod tests {
         assert_eq!(model_ids(r#"{"data":[]}"#), Some(vec![]));
         assert_eq!(model_ids("<html>"), None);
         assert_eq!(model_ids(r#"{"models":["a"]}"#), None);
+    }
+
+    #[test]
+    fn pasted_routes_are_named_with_the_base_url() {
+        assert_eq!(
+            pasted_route("http://h:8000/v1/chat/completions"),
+            Some(("/chat/completions", "http://h:8000/v1".into()))
+        );
+        assert_eq!(
+            pasted_route("http://h:8000/v1/completions/"),
+            Some(("/completions", "http://h:8000/v1".into()))
+        );
+        assert_eq!(pasted_route("http://h:8000/v1"), None);
+        assert_eq!(pasted_route("https://api.deepseek.com"), None);
     }
 }

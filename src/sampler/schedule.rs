@@ -160,8 +160,9 @@ impl<'a> Scheduler<'a> {
         let elapsed = self.progress.elapsed();
         self.progress.finish();
         // What was spent, once the requests in flight have finished.
-        if let (Some(Stop::Budget(which)), Some(b)) = (&mut self.stop, self.io.budget.as_ref()) {
-            *which = format!("the next request could pass {which}; {}", b.report());
+        if let (Some(Stop::Budget(stop)), Some(b)) = (&mut self.stop, self.io.budget.as_ref()) {
+            stop.message = format!("the next request could pass {}; {}", stop.message, b.report());
+            stop.suggested = b.suggest(stop.key, self.io.counters.projection());
         }
         Ok((self.stop, elapsed))
     }
@@ -247,12 +248,27 @@ impl<'a> Scheduler<'a> {
             if let Some(b) = self.io.budget.as_mut()
                 && let Err(which) = b.admit(prompt_tokens, n)
             {
-                tracing::warn!(
-                    "stopping at a budget: the next request could pass {which}; waiting for the {} request(s) in flight",
-                    self.in_flight.len()
-                );
                 self.queue.push_front(req);
-                self.begin_stop(Stop::Budget(which));
+                // Requests in flight settle at their real cost, which
+                // frees the unused part of their reservations: wait for
+                // them. Stop only when nothing is left to settle.
+                if self.in_flight.is_empty() {
+                    tracing::warn!(
+                        "stopping at a budget: the next request could pass {}",
+                        which.detail
+                    );
+                    self.begin_stop(Stop::Budget(super::BudgetStop {
+                        key: which.key,
+                        message: which.detail,
+                        suggested: String::new(),
+                    }));
+                } else {
+                    tracing::debug!(
+                        "holding requests: the next could pass {} until the {} in flight settle",
+                        which.detail,
+                        self.in_flight.len()
+                    );
+                }
                 break;
             }
             let prompt = Arc::clone(&self.active[&req.key].prompt);

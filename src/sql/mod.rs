@@ -152,7 +152,12 @@ async fn open(
                 ctx.register_parquet("scores", &url, ParquetReadOptions::default())
                     .await?;
             }
-            (has_rollouts, has_scores, rollout::all_hashed(&rollout_dir))
+            // Every label is queryable in `scores`; the one asked for must
+            // be among them.
+            let has_label = label.map_or(has_scores, |l| {
+                rollout::has_parquet(&scores_dir.join(l))
+            });
+            (has_rollouts, has_label, rollout::all_hashed(&rollout_dir))
         }
         Some(group) => {
             let dirs: Vec<std::path::PathBuf> = group
@@ -190,14 +195,19 @@ async fn open(
             )
         }
     };
-    if label.is_some() && !has_scores && (shard.is_none() || has_rollouts) {
-        let scores_dir = match label {
-            Some(l) => scores_dir.join(l),
-            None => scores_dir,
+    if let Some(l) = label
+        && !has_scores
+        && (shard.is_none() || has_rollouts)
+    {
+        let labels = rollout::score_labels(root);
+        let known = if labels.is_empty() {
+            "the work dir has no scores labels yet".to_string()
+        } else {
+            format!("its labels: {}", labels.join(", "))
         };
         return Err(datafusion::error::DataFusionError::Plan(format!(
-            "no scores in {}: run rsr verify first",
-            scores_dir.display()
+            "no scores in {}: run rsr verify first, or pick a label the work dir has ({known})",
+            scores_dir.join(l).display()
         )));
     }
     if has_rollouts {

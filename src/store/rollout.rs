@@ -140,11 +140,88 @@ pub fn scores_verifier_path(root: &Path, label: &str) -> PathBuf {
 /// records it ([`PASS_SCORE`] when it records none, and for the inline
 /// verdicts): 0.5 for P(yes) from a judge's logprobs, 0 for rewards.
 pub fn pass_score(root: &Path, label: Option<&str>) -> f64 {
+    score_meaning(root, label).pass
+}
+
+/// What a label's scores mean: the one meaning of "pass" and "fail" that
+/// the summary, the views, the formatters and early stop share.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreMeaning {
+    /// A valid rollout passes at a score of at least this.
+    pub pass: f64,
+    /// A valid rollout fails at a score of at most this.
+    pub fail: f64,
+    /// The highest score the label can give (`None`: unbounded, rewards).
+    pub max: Option<f64>,
+}
+
+impl ScoreMeaning {
+    /// Verdicts of 1 (pass) or 0 (fail): rule verifiers, yes/no judges.
+    pub const BINARY: Self = Self {
+        pass: PASS_SCORE,
+        fail: 0.0,
+        max: Some(1.0),
+    };
+
+    /// Scores that pass from `pass` and fail below it, at most `max`.
+    pub fn split_at(pass: f64, max: Option<f64>) -> Self {
+        Self {
+            pass,
+            fail: pass.next_down(),
+            max,
+        }
+    }
+
+    /// Adds `pass_score`, `fail_score` and `max_score` to a
+    /// `verifier.json` record.
+    pub fn record(&self, record: &mut serde_json::Value) {
+        record["pass_score"] = self.pass.into();
+        record["fail_score"] = self.fail.into();
+        record["max_score"] = self.max.into();
+    }
+
+    /// Reads a `verifier.json` record; records written before `fail_score`
+    /// and `max_score` fail below the pass score (at 0 for binary ones).
+    fn from_record(v: &serde_json::Value) -> Self {
+        let Some(pass) = v.get("pass_score").and_then(|p| p.as_f64()) else {
+            return Self::BINARY;
+        };
+        if pass == PASS_SCORE && v.get("fail_score").is_none() {
+            return Self::BINARY;
+        }
+        Self {
+            pass,
+            fail: v
+                .get("fail_score")
+                .and_then(|f| f.as_f64())
+                .unwrap_or(pass.next_down()),
+            max: v.get("max_score").and_then(|m| m.as_f64()),
+        }
+    }
+}
+
+/// The [`ScoreMeaning`] of `label` as its `verifier.json` records it
+/// ([`ScoreMeaning::BINARY`] for the inline verdicts and labels that
+/// record none).
+pub fn score_meaning(root: &Path, label: Option<&str>) -> ScoreMeaning {
     label
         .and_then(|l| std::fs::read_to_string(scores_verifier_path(root, l)).ok())
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|v| v.get("pass_score")?.as_f64())
-        .unwrap_or(PASS_SCORE)
+        .map_or(ScoreMeaning::BINARY, |v| ScoreMeaning::from_record(&v))
+}
+
+/// The labels of `scores/` that hold verdicts, sorted.
+pub fn score_labels(root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(scores_dir(root))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir() && has_parquet(&e.path()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|l| is_valid_label(l))
+        .collect();
+    out.sort();
+    out
 }
 
 /// Writes `scores/<label>/verifier.json`: the verifier that wrote the

@@ -154,22 +154,14 @@ impl Data {
 
     /// The scores labels, each with its verifier and pass score.
     pub fn labels(&self) -> Vec<(String, Option<String>, f64)> {
-        let dir = rollout::scores_dir(self.wd.root());
-        let mut out: Vec<(String, Option<String>, f64)> = std::fs::read_dir(&dir)
+        rollout::score_labels(self.wd.root())
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().is_dir() && rollout::has_parquet(&e.path()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|l| rollout::is_valid_label(l))
             .map(|l| {
                 let kind = rollout::scores_verifier(self.wd.root(), &l);
                 let pass = rollout::pass_score(self.wd.root(), Some(&l));
                 (l, kind, pass)
             })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+            .collect()
     }
 
     fn has_rollouts(&self) -> bool {
