@@ -83,7 +83,7 @@ pub struct Interrupted {
 /// The circuit breaker stopped a run (servers failing persistently) after
 /// saving what arrived; the binary exits with status 3.
 #[derive(Debug, thiserror::Error)]
-#[error("stopped: the servers are failing: {message}. Everything received is saved; fix the server, then resume with: rsr run work_dir={}", work_dir.display())]
+#[error("stopped: the servers are failing: {message}. Everything received is saved; {}, then resume with: rsr run work_dir={}", advice(message), work_dir.display())]
 pub struct ServersFailing {
     /// What failed, how often and where.
     pub message: String,
@@ -117,4 +117,15 @@ pub struct Unfinished {
     pub cause: String,
     /// The work dir to resume.
     pub work_dir: PathBuf,
+}
+
+/// What to do before resuming a run the servers stopped: rate limits are
+/// the user's settings to fix, anything else the server.
+fn advice(message: &str) -> &'static str {
+    if message.contains("HTTP 429") {
+        "the server is rate-limiting: set sampler.max_rpm and sampler.max_tpm to its limits \
+         (requests and tokens per minute), or lower sampler.concurrent_requests"
+    } else {
+        "fix the server"
+    }
 }

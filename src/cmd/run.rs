@@ -28,9 +28,7 @@ pub struct Args {
 pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let mut run = open_run(&args.config, &[])?;
     if args.dry_run {
-        pipeline::prepare(&run).await?;
-        println!("{}", worst_case(&run).await?);
-        return Ok(());
+        return dry_run(&mut run).await;
     }
     pipeline::check_before_sampling(&mut run)?;
     // A new work dir that fails preflight is removed: nothing was made.
@@ -126,6 +124,27 @@ fn print_summary(run: &Run, s: &Stats) {
     println!("report        {root}/summary/report.html");
 }
 
+/// The dry run: the server checks a real run makes first (nothing but
+/// `GET /models` is sent), then the worst case against the budgets. A work
+/// dir this command created is removed again: a dry run leaves nothing.
+async fn dry_run(run: &mut Run) -> anyhow::Result<()> {
+    let result = async {
+        pipeline::check_before_sampling(run)?;
+        drop(Connection::external(run).await?);
+        if !pipeline::fully_sampled(run) {
+            pipeline::preflight_before_sampling(&run.resolved.config).await?;
+        }
+        if !run.wd.input_path().is_file() {
+            pipeline::prepare(run).await?;
+        }
+        worst_case(run).await
+    }
+    .await;
+    run.discard_if_new();
+    println!("{}", result?);
+    Ok(())
+}
+
 /// The most sampling the unfinished shards can spend: every prompt taking
 /// `max_steps` steps of `step_size` responses (truncated responses do not
 /// count toward `max_rollouts`), each of `max_tokens`.
@@ -173,18 +192,63 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
     // About four bytes a token; each request sends its prompt.
     let prompt_tokens = chars / 4 * per_prompt_requests;
     let completion_tokens = prompts * responses * u64::from(c.sampler.max_tokens.get());
-    let cost = match (c.pricing.input, c.pricing.output) {
-        (Some(i), Some(o)) => format!(
+    let prices = c.pricing.input.zip(c.pricing.output);
+    let cost = match prices {
+        Some((i, o)) => format!(
             "${:.2} at pricing.input={i} and pricing.output={o} per million tokens",
             (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6
         ),
-        _ => "no cost: set pricing.input and pricing.output (USD per million tokens)".into(),
+        None => "no cost: set pricing.input and pricing.output (USD per million tokens)".into(),
+    };
+    let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
+    let earlier = crate::sampler::budget::saved_spent(run.wd.root(), &shards)?;
+    let mut notes = Vec::new();
+    if earlier.requests > 0 {
+        notes.push(format!(
+            "earlier runs of this work dir spent {} requests, {} prompt + {} completion tokens{}",
+            earlier.requests,
+            earlier.prompt_tokens,
+            earlier.completion_tokens,
+            prices.map_or(String::new(), |(i, o)| format!(
+                ", ${:.4}",
+                earlier.cost(i, o)
+            ))
+        ));
+    }
+    let worst = crate::sampler::budget::Spent {
+        requests: earlier.requests + requests,
+        prompt_tokens: earlier.prompt_tokens + prompt_tokens,
+        completion_tokens: earlier.completion_tokens + completion_tokens,
+    };
+    let b = &c.budget;
+    let caps = [
+        ("budget.max_requests", b.max_requests.map(|m| m as f64), Some(worst.requests as f64)),
+        (
+            "budget.max_completion_tokens",
+            b.max_completion_tokens.map(|m| m as f64),
+            Some(worst.completion_tokens as f64),
+        ),
+        ("budget.max_cost", b.max_cost, prices.map(|(i, o)| worst.cost(i, o))),
+    ];
+    for (key, cap, worst) in caps {
+        if let (Some(cap), Some(worst)) = (cap, worst)
+            && worst > cap
+        {
+            notes.push(format!(
+                "{key}={cap} is below this worst case ({worst:.4}): the run spends up to it and stops there (exit 5) unless early stop and shorter responses keep it under"
+            ));
+        }
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" {}.", notes.join("; "))
     };
     Ok(format!(
         "dry run: {prompts} prompts to sample; at most {requests} requests, {prompt_tokens} prompt + \
          {completion_tokens} completion tokens ({responses} responses of sampler.max_tokens={} per \
          prompt at most); {cost}. Real runs spend less: early stop, and responses shorter than \
-         max_tokens. Nothing was sent.",
+         max_tokens.{notes} The servers were checked; nothing was sampled.",
         c.sampler.max_tokens
     ))
 }

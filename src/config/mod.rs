@@ -830,8 +830,13 @@ fn check_resume(
 ) -> Result<(), ConfigError> {
     let saved_tree = serde_yaml_ng::to_value(&saved.config).expect("config serializes");
     let new_tree = serde_yaml_ng::to_value(&new.config).expect("config serializes");
+    // Before the first rollout, only the prepared input binds the run.
+    let sampled = crate::store::WorkDir::has_sampled(work_dir);
     for key in FROZEN_KEYS {
         if allow_changes.iter().any(|a| key.starts_with(a)) {
+            continue;
+        }
+        if !sampled && !key.starts_with("data.") && *key != "shard" {
             continue;
         }
         let before = tree::get_path(&saved_tree, key);

@@ -50,7 +50,7 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
         Some(summary) => {
             let mut state = RunState::new(&summary.shard_sizes, summary.without_answer);
             state.save(&run.wd.state_path())?;
-            if summary.without_answer > 0 {
+            if summary.without_answer > 0 && needs_gold(config) {
                 tracing::warn!(
                     "{} of {} prompts have no answer: verifiers cannot score them",
                     summary.without_answer,
@@ -71,4 +71,17 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the run's verifier compares with a gold answer (a rubric judge,
+/// a reward model and the majority vote need none).
+fn needs_gold(config: &crate::config::Config) -> bool {
+    let v = &config.verifier;
+    if crate::judge::is_model_verifier(&v.kind) {
+        crate::judge::Spec::from_config(v).is_ok_and(|s| s.needs_gold())
+    } else if v.kind == crate::majority::NAME {
+        false
+    } else {
+        crate::verifier::build(&v.kind, &v.options).is_ok_and(|r| r.needs_gold())
+    }
 }

@@ -80,6 +80,8 @@ struct Failure {
     /// The endpoint itself misbehaved (counts toward its cool-down).
     endpoint_fault: bool,
     retry_after: Option<Duration>,
+    /// HTTP 429: the server's rate limit.
+    rate_limited: bool,
     /// Why retrying cannot help any request (401, 403, unknown model).
     systemic: Option<&'static str>,
     /// No connection could be made.
@@ -121,6 +123,7 @@ impl Failure {
             retryable,
             endpoint_fault,
             retry_after: None,
+            rate_limited: false,
             systemic: None,
             refused: false,
         }
@@ -277,6 +280,14 @@ impl HttpBackend {
                 f.message = redact(&f.message, self.api_key.as_deref());
                 f
             });
+            match &result {
+                Ok(_) => self.limiter.answered(),
+                Err(f) if f.rate_limited => {
+                    self.limiter
+                        .throttled(f.retry_after, started, Instant::now());
+                }
+                Err(_) => {}
+            }
             match result {
                 Ok(value) => {
                     lease.success();
@@ -410,6 +421,7 @@ impl HttpBackend {
                 status.is_server_error(),
             );
             f.retry_after = retry_after;
+            f.rate_limited = code == 429;
             // A refused key or an unknown model (OpenAI, vLLM and SGLang
             // answer 404 for a model they do not serve) fails every request.
             f.systemic = match code {

@@ -5,7 +5,15 @@
 //! server's `x-ratelimit-remaining-*` / `x-ratelimit-reset-*` headers (sent
 //! by OpenAI and several others) hold new requests back until the reset
 //! when a limit is exhausted, so rsr slows before it hits the limit instead
-//! of discovering it through 429s. Shared by every request of a client.
+//! of discovering it through 429s. A 429 that comes anyway (a server that
+//! sends no such headers) pauses every start until its `Retry-After` and
+//! halves the rate of starts (the rate seen so far at the first 429; a 429
+//! of a request sent before the last halving does not count again); every
+//! answer then widens the rate a little, so the run settles just under the
+//! server's limit instead of retrying into it. Shared by every request of
+//! a client.
+
+use std::collections::VecDeque;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,6 +21,17 @@ use std::time::{Duration, Instant};
 /// The longest wait a server's reset header may impose (a malformed or
 /// daily reset is not worth stalling a run for longer; 429s still apply).
 const MAX_HEADER_WAIT: Duration = Duration::from_secs(60);
+
+/// The pause after a 429 without `Retry-After`.
+const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
+/// Over how long the rate of starts is measured for the first 429.
+const RATE_WINDOW: Duration = Duration::from_secs(2);
+/// The narrowest and the widest spacing 429s bring (1,000 and one start a
+/// second): a server slower than that wants `max_rpm` set.
+const MIN_SPACING: Duration = Duration::from_millis(1);
+const MAX_SPACING: Duration = Duration::from_secs(1);
+/// What each answer multiplies the spacing by once 429s set one.
+const NARROWING: f64 = 0.99;
 
 /// Paces the requests of one client.
 #[derive(Debug)]
@@ -36,6 +55,16 @@ struct State {
     /// limits, each with when it resets; starts are counted against it.
     requests_left: Option<(f64, Instant)>,
     tokens_left: Option<(f64, Instant)>,
+    /// After a 429: no start before this.
+    paused_until: Option<Instant>,
+    /// After 429s: the least time between two starts, and the next start's.
+    spacing: Option<Duration>,
+    next_spaced: Instant,
+    /// When the spacing last widened: 429s of requests sent before it
+    /// were answers to the old rate.
+    widened: Instant,
+    /// Starts within the last [`RATE_WINDOW`].
+    recent: VecDeque<Instant>,
 }
 
 /// What the server said about its limits in one answer.
@@ -116,6 +145,11 @@ impl RateLimiter {
                 completion_tokens: 0,
                 requests_left: None,
                 tokens_left: None,
+                paused_until: None,
+                spacing: None,
+                next_spaced: now,
+                widened: now,
+                recent: VecDeque::new(),
             }),
         }
     }
@@ -158,7 +192,53 @@ impl RateLimiter {
             start = start.max(s.next_start);
             s.next_start = start + interval;
         }
+        // What 429s taught.
+        if let Some(until) = s.paused_until {
+            start = start.max(until);
+        }
+        if let Some(spacing) = s.spacing {
+            start = start.max(s.next_spaced);
+            s.next_spaced = start + spacing;
+        }
+        while s
+            .recent
+            .front()
+            .is_some_and(|&t| t + RATE_WINDOW < start)
+        {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(start);
         start.saturating_duration_since(now)
+    }
+
+    /// A 429 came back for a request that `started` then: no start before
+    /// `retry_after` (or a second) from `now`, and half the rate of starts
+    /// (the rate of the last two seconds at the first 429), unless the
+    /// request was sent before the rate was last halved.
+    pub fn throttled(&self, retry_after: Option<Duration>, started: Instant, now: Instant) {
+        let mut s = self.state.lock().expect("limiter lock");
+        let pause = retry_after.unwrap_or(DEFAULT_PAUSE).min(MAX_HEADER_WAIT);
+        s.paused_until = Some(s.paused_until.map_or(now + pause, |u| u.max(now + pause)));
+        if started < s.widened {
+            return;
+        }
+        let wider = match s.spacing {
+            Some(d) => d * 2,
+            None => {
+                let per_second = s.recent.len().max(1) as f64 / RATE_WINDOW.as_secs_f64();
+                Duration::from_secs_f64(2.0 / per_second)
+            }
+        };
+        s.spacing = Some(wider.clamp(MIN_SPACING, MAX_SPACING));
+        s.widened = now;
+    }
+
+    /// An answer came back: the spacing 429s set narrows a little.
+    pub fn answered(&self) {
+        let mut s = self.state.lock().expect("limiter lock");
+        if let Some(d) = s.spacing {
+            s.spacing = Some(d.mul_f64(NARROWING).max(MIN_SPACING));
+        }
     }
 
     /// The tokens [`RateLimiter::reserve`] takes for a request estimated at
@@ -349,5 +429,37 @@ mod tests {
         });
         l.observe(&limits, t0);
         assert_eq!(l.reserve(10, t0), MAX_HEADER_WAIT);
+    }
+
+    #[test]
+    fn a_429_pauses_every_start_then_halves_the_rate_until_answers_widen_it() {
+        let l = RateLimiter::new(None, None);
+        let t0 = Instant::now();
+        // 100 starts in the last two seconds: 50 a second.
+        for i in 0..100 {
+            assert_eq!(l.reserve(0, t0 + Duration::from_millis(i)), Duration::ZERO);
+        }
+        let t1 = t0 + Duration::from_millis(100);
+        l.throttled(Some(Duration::from_millis(500)), t0, t1);
+        // Paused, then 25 a second: 40 ms apart.
+        assert_eq!(l.reserve(0, t1), Duration::from_millis(500));
+        assert_eq!(l.reserve(0, t1), Duration::from_millis(540));
+        // A 429 of a request sent before the halving does not halve again.
+        l.throttled(Some(Duration::from_millis(100)), t0, t1);
+        let t2 = t1 + Duration::from_secs(2);
+        assert_eq!(l.reserve(0, t2), Duration::ZERO);
+        assert_eq!(l.reserve(0, t2), Duration::from_millis(40));
+        // One sent after it does: 80 ms.
+        l.throttled(None, t2, t2);
+        let t3 = t2 + Duration::from_secs(2);
+        assert_eq!(l.reserve(0, t3), Duration::ZERO);
+        assert_eq!(l.reserve(0, t3), Duration::from_millis(80));
+        // Answers narrow it, down to a millisecond.
+        for _ in 0..1000 {
+            l.answered();
+        }
+        let t4 = t3 + Duration::from_secs(2);
+        assert_eq!(l.reserve(0, t4), Duration::ZERO);
+        assert_eq!(l.reserve(0, t4), Duration::from_millis(1));
     }
 }

@@ -144,6 +144,26 @@ impl WorkDir {
         root.join(CONFIG_FILE).is_file()
     }
 
+    /// Whether anything was sampled into `root`: a rollout part file or a
+    /// journal of rows not yet flushed. A work dir with neither produced
+    /// nothing that a changed setting could contradict.
+    pub fn has_sampled(root: &Path) -> bool {
+        let shards = std::fs::read_dir(rollout::rollout_dir(root)).into_iter().flatten();
+        shards.flatten().any(|shard| {
+            std::fs::read_dir(shard.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|f| {
+                    let p = f.path();
+                    matches!(
+                        p.extension().and_then(|e| e.to_str()),
+                        Some("parquet" | "journal")
+                    )
+                })
+        })
+    }
+
     /// The work dir itself.
     pub fn root(&self) -> &Path {
         &self.root
