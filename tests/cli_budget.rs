@@ -338,7 +338,12 @@ fn a_cost_cap_at_95_percent_of_the_run_ends_within_one_request_of_it() {
             err.contains("resume: rsr run work_dir=run budget.max_cost="),
             "{err}"
         );
-        t.ok(&["run", "work_dir=run", &mock.base_url_arg(), "budget.max_cost=1"]);
+        t.ok(&[
+            "run",
+            "work_dir=run",
+            &mock.base_url_arg(),
+            "budget.max_cost=1",
+        ]);
         let manifest: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(t.path("run/train/sft.jsonl.manifest.json")).unwrap(),
         )

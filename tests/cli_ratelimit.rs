@@ -141,18 +141,15 @@ fn under_defaults_429s_without_headers_slow_the_run_instead_of_stopping_it() {
     // finishes with every request answered and few refused.
     let t = run(8);
     let g = gold(&t);
-    let mock = Mock::start(&[
-        "--gold",
-        &g,
-        "--max-rpm",
-        "1200",
-        "--no-ratelimit-headers",
-    ]);
+    let mock = Mock::start(&["--gold", &g, "--max-rpm", "1200", "--no-ratelimit-headers"]);
     let (ok, requests, secs) = sample(&t, &mock, &[]);
     assert!(ok, "the run stopped");
     assert_eq!(requests, 26 * 8);
     let refused = mock.stat("status_429");
-    assert!(refused < 26 * 8 / 2, "{refused} 429s for {requests} requests");
+    assert!(
+        refused < 26 * 8 / 2,
+        "{refused} 429s for {requests} requests"
+    );
     // Not much slower than the limit allows (208 requests at 20 a second,
     // less the first second's burst).
     assert!(secs < 25.0, "{secs} s");

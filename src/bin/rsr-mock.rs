@@ -550,8 +550,10 @@ impl Mock {
             if garbage {
                 return Some(("A reasonable reply overall.".into(), None));
             }
+            // Spread over 1..=10 for every request, so that replies whose
+            // final text is the same still get different ratings.
             let reply = section("[Reply]", "Rate the reply").unwrap_or_default();
-            let rating = 1 + fnv(&reply) % 10;
+            let rating = 1 + (fnv(&reply) ^ rng.next_u64()) % 10;
             Some((
                 format!("The reply addresses the request.\nRating: [[{rating}]]"),
                 None,

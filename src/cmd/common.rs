@@ -367,14 +367,19 @@ mod tests {
         );
         assert_eq!(
             resume_command(
-                &argv("-q verify output/ds verifier.type=llm-judge budget.max_cost=0.2 judge.model=a b"),
+                &argv(
+                    "-q verify output/ds verifier.type=llm-judge budget.max_cost=0.2 judge.model=a b"
+                ),
                 wd,
                 "budget.max_cost",
                 "0.4"
             ),
             "rsr verify output/ds verifier.type=llm-judge judge.model=a b budget.max_cost=0.4"
         );
-        assert_eq!(shell_word("formatter.0.where=x > 1"), "'formatter.0.where=x > 1'");
+        assert_eq!(
+            shell_word("formatter.0.where=x > 1"),
+            "'formatter.0.where=x > 1'"
+        );
         assert_eq!(shell_word("it's"), "'it'\\''s'");
     }
 }

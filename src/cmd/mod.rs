@@ -94,7 +94,9 @@ pub struct ServersFailing {
 /// A run stopped at a budget after the requests in flight finished and
 /// everything was saved; the binary exits with status 5.
 #[derive(Debug, thiserror::Error)]
-#[error("stopped at a budget: {message}. Everything received is saved; to finish, raise {key} (about {suggested} at the rate so far) and resume: {resume}")]
+#[error(
+    "stopped at a budget: {message}. Everything received is saved; to finish, raise {key} (about {suggested} at the rate so far) and resume: {resume}"
+)]
 pub struct BudgetReached {
     /// Which budget, and what was spent.
     pub message: String,

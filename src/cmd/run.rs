@@ -222,13 +222,21 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
     };
     let b = &c.budget;
     let caps = [
-        ("budget.max_requests", b.max_requests.map(|m| m as f64), Some(worst.requests as f64)),
+        (
+            "budget.max_requests",
+            b.max_requests.map(|m| m as f64),
+            Some(worst.requests as f64),
+        ),
         (
             "budget.max_completion_tokens",
             b.max_completion_tokens.map(|m| m as f64),
             Some(worst.completion_tokens as f64),
         ),
-        ("budget.max_cost", b.max_cost, prices.map(|(i, o)| worst.cost(i, o))),
+        (
+            "budget.max_cost",
+            b.max_cost,
+            prices.map(|(i, o)| worst.cost(i, o)),
+        ),
     ];
     for (key, cap, worst) in caps {
         if let (Some(cap), Some(worst)) = (cap, worst)

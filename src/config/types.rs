@@ -591,4 +591,3 @@ pub struct FormatterConfig {
     #[serde(default)]
     pub max_similarity: Option<f64>,
 }
-

@@ -316,7 +316,10 @@ mod tests {
         assert!(b.admit(50, 2).is_ok());
         let e = b.admit(50, 2).unwrap_err();
         assert_eq!(e.key, "budget.max_completion_tokens");
-        assert!(e.detail.contains("budget.max_completion_tokens (1000"), "{e:?}");
+        assert!(
+            e.detail.contains("budget.max_completion_tokens (1000"),
+            "{e:?}"
+        );
         // Answers of 50 tokens free their reservations: 450 spent + 400 in
         // flight + 200 is still too much, 500 + 200 + 200 is not.
         let answered = Some(Spent {
@@ -345,7 +348,10 @@ mod tests {
         assert!(e.detail.contains("budget.max_cost ($0.006"), "{e:?}");
         let mut b = budget(None, None, Some(6));
         assert!(b.admit(10, 1).is_ok());
-        assert_eq!(b.admit(10, 1).unwrap_err().detail, "budget.max_requests (6)");
+        assert_eq!(
+            b.admit(10, 1).unwrap_err().detail,
+            "budget.max_requests (6)"
+        );
         assert!(
             b.report().starts_with("spent 5 of 6 requests"),
             "{}",

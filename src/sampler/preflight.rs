@@ -100,10 +100,15 @@ pub async fn check(backend: &HttpBackend, model: &str) -> Result<Vec<String>, Pr
 /// URL without it.
 fn pasted_route(url: &str) -> Option<(&'static str, String)> {
     let trimmed = url.trim_end_matches('/');
-    ["/chat/completions", "/completions", "/models", "/embeddings"]
-        .into_iter()
-        .find(|r| trimmed.ends_with(r))
-        .map(|r| (r, trimmed[..trimmed.len() - r.len()].to_string()))
+    [
+        "/chat/completions",
+        "/completions",
+        "/models",
+        "/embeddings",
+    ]
+    .into_iter()
+    .find(|r| trimmed.ends_with(r))
+    .map(|r| (r, trimmed[..trimmed.len() - r.len()].to_string()))
 }
 
 async fn check_one(

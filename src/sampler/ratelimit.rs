@@ -200,11 +200,7 @@ impl RateLimiter {
             start = start.max(s.next_spaced);
             s.next_spaced = start + spacing;
         }
-        while s
-            .recent
-            .front()
-            .is_some_and(|&t| t + RATE_WINDOW < start)
-        {
+        while s.recent.front().is_some_and(|&t| t + RATE_WINDOW < start) {
             s.recent.pop_front();
         }
         s.recent.push_back(start);

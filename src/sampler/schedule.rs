@@ -161,7 +161,11 @@ impl<'a> Scheduler<'a> {
         self.progress.finish();
         // What was spent, once the requests in flight have finished.
         if let (Some(Stop::Budget(stop)), Some(b)) = (&mut self.stop, self.io.budget.as_ref()) {
-            stop.message = format!("the next request could pass {}; {}", stop.message, b.report());
+            stop.message = format!(
+                "the next request could pass {}; {}",
+                stop.message,
+                b.report()
+            );
             stop.suggested = b.suggest(stop.key, self.io.counters.projection());
         }
         Ok((self.stop, elapsed))

@@ -154,9 +154,7 @@ async fn open(
             }
             // Every label is queryable in `scores`; the one asked for must
             // be among them.
-            let has_label = label.map_or(has_scores, |l| {
-                rollout::has_parquet(&scores_dir.join(l))
-            });
+            let has_label = label.map_or(has_scores, |l| rollout::has_parquet(&scores_dir.join(l)));
             (has_rollouts, has_label, rollout::all_hashed(&rollout_dir))
         }
         Some(group) => {

@@ -148,7 +148,9 @@ impl WorkDir {
     /// journal of rows not yet flushed. A work dir with neither produced
     /// nothing that a changed setting could contradict.
     pub fn has_sampled(root: &Path) -> bool {
-        let shards = std::fs::read_dir(rollout::rollout_dir(root)).into_iter().flatten();
+        let shards = std::fs::read_dir(rollout::rollout_dir(root))
+            .into_iter()
+            .flatten();
         shards.flatten().any(|shard| {
             std::fs::read_dir(shard.path())
                 .into_iter()

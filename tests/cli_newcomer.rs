@@ -1,0 +1,254 @@
+//! What new users met, as regression tests through the binary: every
+//! verifier's passes reach every formatter's rows, a judge checked before
+//! the sampling bill, a mistyped scores label or base URL refused, a work
+//! dir that sampled nothing open to a corrected model, a dry run that
+//! leaves nothing behind.
+
+mod common;
+
+use common::mock::Mock;
+use common::{TestDir, gold, prepared_mock, query, query_with};
+
+/// A port nothing listens on.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+fn lines(t: &TestDir, rel: &str) -> usize {
+    std::fs::read_to_string(t.path(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+        .lines()
+        .count()
+}
+
+#[test]
+fn every_verifier_and_every_formatter_give_rows_when_rollouts_pass() {
+    let t = prepared_mock(&["sampling.max_rollouts=4", "sampling.early_stop=false"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    let judge = [
+        format!("judge.base_url={}", mock.url()),
+        "judge.model=mock".to_string(),
+    ];
+    // Each label and how it is made (none: the inline verdicts).
+    let labels: [(&str, &[&str]); 8] = [
+        ("inline", &[]),
+        ("numeric", &["verifier.type=numeric"]),
+        ("judge", &["verifier.type=llm-judge"]),
+        (
+            "judge-p",
+            &["verifier.type=llm-judge", "verifier.options.score=logprobs"],
+        ),
+        (
+            "rubric",
+            &[
+                "verifier.type=llm-judge",
+                "verifier.options.template=rubric",
+            ],
+        ),
+        (
+            "rm",
+            &[
+                "verifier.type=reward-model",
+                "verifier.options.api=vllm-classify",
+            ],
+        ),
+        ("vote", &["verifier.type=majority"]),
+        ("mcq-judge", &["verifier.type=mcq-llm-as-judge"]),
+    ];
+    let mut checked = 0;
+    for (label, how) in labels {
+        let scores = (label != "inline").then_some(label);
+        if let Some(label) = scores {
+            let mut args = vec![
+                "verify".to_string(),
+                "run".to_string(),
+                format!("verifier.label={label}"),
+            ];
+            args.extend(how.iter().map(|s| s.to_string()));
+            args.extend(judge.iter().cloned());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            t.ok(&args);
+        }
+        let sql = "SELECT count(*) FILTER (WHERE n_pass > 0) AS passing, \
+                   count(*) FILTER (WHERE n_pass > 0 AND n_pass < n_valid) AS mixed FROM prompts";
+        let rows = match scores {
+            Some(l) => query_with(&t, "run", sql, l),
+            None => query(&t, "run", sql),
+        };
+        let passing = rows[0]["passing"].as_u64().unwrap();
+        let mixed = rows[0]["mixed"].as_u64().unwrap();
+        for (kind, needs) in [
+            ("sft", passing),
+            ("top_k", passing),
+            ("multi_sft", passing),
+            ("dpo", mixed),
+        ] {
+            let name = format!("{kind}-{label}");
+            let mut args = vec![
+                "format".to_string(),
+                "run".to_string(),
+                format!("formatter.0.type={kind}"),
+                format!("formatter.0.name={name}"),
+            ];
+            if kind == "top_k" {
+                args.push("formatter.0.k=2".into());
+            }
+            if let Some(l) = scores {
+                args.push("--scores".into());
+                args.push(l.into());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            t.ok(&args);
+            let rows = lines(&t, &format!("run/train/{name}.jsonl"));
+            if needs > 0 {
+                assert!(
+                    rows > 0,
+                    "{label} × {kind}: 0 rows although {needs} prompts qualify"
+                );
+                checked += 1;
+            }
+        }
+    }
+    // The mcq judge finds no option in math answers; every other label
+    // passes some rollouts and fails others.
+    assert!(checked >= 7 * 4, "only {checked} combinations had passes");
+    // A threshold the label's scores can never meet is an error, not an
+    // empty file.
+    let err = t.fails(&[
+        "format",
+        "run",
+        "--scores",
+        "judge-p",
+        "formatter.0.pass_threshold=1.5",
+    ]);
+    assert!(err.contains("can never be met"), "{err}");
+    assert!(err.contains("they pass from 0.5"), "{err}");
+}
+
+#[test]
+fn a_judge_that_is_down_stops_the_run_before_anything_is_sampled() {
+    let t = TestDir::new();
+    let mock = Mock::start(&[]);
+    let input = format!("data.input_path={}", common::fixture("gsm8k_sample.jsonl"));
+    let err = t.fails(&[
+        "run",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+        &mock.base_url_arg(),
+        "sampler.model=mock",
+        "verifier.type=llm-judge",
+        &format!("judge.base_url={}", closed_port()),
+        "judge.model=judge",
+    ]);
+    assert!(err.contains("judge.base_url"), "{err}");
+    assert!(err.contains("nothing was sampled"), "{err}");
+    assert_eq!(mock.stat("requests"), 0);
+    assert!(
+        !t.path("run").exists(),
+        "a failed new run leaves no work dir"
+    );
+}
+
+#[test]
+fn an_unknown_scores_label_is_refused_by_rsr_sql() {
+    let t = prepared_mock(&[]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    t.ok(&["verify", "run", "verifier.label=v2"]);
+    let err = t.fails(&[
+        "sql",
+        "run",
+        "--scores",
+        "v3",
+        "SELECT count(*) FROM results",
+    ]);
+    assert!(err.contains("no scores in run/scores/v3"), "{err}");
+    assert!(err.contains("its labels: ") && err.contains("v2"), "{err}");
+    t.ok(&[
+        "sql",
+        "run",
+        "--scores",
+        "v2",
+        "SELECT count(*) FROM results",
+    ]);
+}
+
+#[test]
+fn a_work_dir_that_sampled_nothing_takes_the_corrected_model() {
+    let t = prepared_mock(&["sampler.model=deepseek-reasoner"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    let url = mock.base_url_arg();
+    let err = t.fails(&["sample", "work_dir=run", &url]);
+    assert!(err.contains("Set sampler.model"), "{err}");
+    // The hint works: nothing was sampled, so the model may change.
+    t.ok(&["sample", "work_dir=run", &url, "sampler.model=mock"]);
+    // Once rollouts exist, it is fixed.
+    let err = t.fails(&["sample", "work_dir=run", &url, "sampler.model=other"]);
+    assert!(err.contains("cannot change `sampler.model`"), "{err}");
+}
+
+#[test]
+fn a_dry_run_checks_the_server_and_the_budget_and_leaves_nothing() {
+    let t = TestDir::new();
+    let mock = Mock::start(&[]);
+    let input = format!("data.input_path={}", common::fixture("gsm8k_sample.jsonl"));
+    let base = [
+        "run",
+        "--dry-run",
+        "work_dir=run",
+        input.as_str(),
+        "data.preprocess.transform=gsm8k",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let url = mock.base_url_arg();
+    let args = with(&[
+        &url,
+        "sampler.model=mock",
+        "pricing.input=1",
+        "pricing.output=1",
+        "budget.max_cost=0.01",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = t.ok(&args);
+    assert!(
+        out.contains("budget.max_cost=0.01 is below this worst case"),
+        "{out}"
+    );
+    assert!(!t.path("run").exists(), "the dry run left a work dir");
+    // A wrong model is caught by the dry run too.
+    let args = with(&[&url, "sampler.model=nope"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = t.fails(&args);
+    assert!(err.contains("does not serve model `nope`"), "{err}");
+    assert!(!t.path("run").exists());
+    assert_eq!(mock.stat("requests"), 0);
+}
+
+#[test]
+fn a_base_url_without_v1_or_with_a_route_pasted_is_corrected_at_preflight() {
+    let t = prepared_mock(&[]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    let fixed = mock.url();
+    for given in [
+        mock.root.clone(),
+        format!("{}/chat/completions", mock.url()),
+    ] {
+        let err = t.fails(&[
+            "sample",
+            "work_dir=run",
+            &format!("sampler.base_url={given}"),
+        ]);
+        assert!(err.contains(&format!("use {fixed}.")), "{given}: {err}");
+    }
+    assert_eq!(mock.stat("requests"), 0);
+}
