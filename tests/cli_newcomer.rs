@@ -252,3 +252,91 @@ fn a_base_url_without_v1_or_with_a_route_pasted_is_corrected_at_preflight() {
     }
     assert_eq!(mock.stat("requests"), 0);
 }
+
+#[test]
+fn a_majority_run_headlines_agreement_and_shows_label_accuracy_beside_it() {
+    let t = prepared_mock(&["sampling.max_rollouts=4", "verifier.type=majority"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    let out = t.ok(&["run", "work_dir=run", &mock.base_url_arg()]);
+    assert!(
+        out.contains("agree with their prompt's majority label"),
+        "{out}"
+    );
+    assert!(out.contains("label right"), "{out}");
+    assert!(!out.contains("passed  "), "{out}");
+    let text = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
+    assert!(text.contains("majority label equals the gold"), "{text}");
+}
+
+#[test]
+fn judge_prices_given_to_verify_are_kept_and_count_only_against_their_label() {
+    let t = prepared_mock(&["sampling.max_rollouts=4", "sampling.early_stop=false"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    t.ok(&[
+        "verify",
+        "run",
+        "verifier.type=llm-judge",
+        &format!("judge.base_url={}", mock.url()),
+        "judge.model=mock",
+        "pricing.judge_input=3",
+        "pricing.judge_output=15",
+    ]);
+    // Inline SFT and judged SFT side by side, then analyze with only the
+    // sampling prices given.
+    t.ok(&["format", "run"]);
+    t.ok(&[
+        "format",
+        "run",
+        "--scores",
+        "llm-judge",
+        "formatter.0.name=sft_judged",
+    ]);
+    t.ok(&["analyze", "run", "pricing.input=1", "pricing.output=2"]);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+            .unwrap();
+    let sp = &stats["spending"];
+    let judge = sp["judge_cost"]
+        .as_f64()
+        .expect("judge cost from the saved prices");
+    assert!(judge > 0.0);
+    let sampling = sp["cost"].as_f64().unwrap();
+    let per = |name: &str| {
+        sp["per_row"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["formatter"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {sp}"))
+    };
+    let inline = per("sft");
+    let judged = per("sft_judged");
+    let rows = |p: &serde_json::Value| p["rows"].as_f64().unwrap();
+    assert!(
+        (inline["cost_per_row"].as_f64().unwrap() - sampling / rows(&inline)).abs() < 1e-12,
+        "{inline}"
+    );
+    assert!(
+        (judged["cost_per_row"].as_f64().unwrap() - (sampling + judge) / rows(&judged)).abs()
+            < 1e-12,
+        "{judged}"
+    );
+}
+
+#[test]
+fn pass_at_k_over_fewer_prompts_under_early_stop_says_why() {
+    let t = prepared_mock(&["sampling.max_rollouts=8"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    t.ok(&["run", "work_dir=run", &mock.base_url_arg()]);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+            .unwrap();
+    let ks = stats["pass_at_k"].as_array().unwrap();
+    let first = ks[0]["prompts"].as_u64().unwrap();
+    let fewer = ks.iter().any(|p| p["prompts"].as_u64().unwrap() < first);
+    assert!(fewer, "early stop left every prompt at 8 rollouts: {ks:?}");
+    let text = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
+    assert!(text.contains("pass@k can fall as k grows"), "{text}");
+}

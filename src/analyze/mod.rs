@@ -50,6 +50,26 @@ pub struct PassAtK {
     pub prompts: u64,
 }
 
+impl Stats {
+    /// Whether the verdicts are agreement with a majority vote (not
+    /// correctness): the headline then says so.
+    pub fn is_vote(&self) -> bool {
+        self.verifier == crate::majority::NAME
+    }
+
+    /// The vote's labels against the gold answers, when the verdicts are
+    /// a vote and some labelled prompt has gold.
+    pub fn vote_accuracy(&self) -> Option<&MajorityLabels> {
+        if !self.is_vote() {
+            return None;
+        }
+        self.majority_labels
+            .iter()
+            .find(|m| m.label == self.verdicts)
+            .filter(|m| m.with_gold > 0)
+    }
+}
+
 /// A majority-vote labelling against the gold answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MajorityLabels {
@@ -271,12 +291,27 @@ async fn spending(
         ..Spending::default()
     };
     out.cost = price(out.prompt_tokens, out.completion_tokens, p.input, p.output);
-    out.judge_cost = price(
-        s.judge_prompt_tokens,
-        s.judge_completion_tokens,
-        p.judge_input,
-        p.judge_output,
-    );
+    // The judge's prices as given now, else as each label recorded them
+    // when `rsr verify` was given them.
+    let given = p.judge_input.zip(p.judge_output);
+    let labels: Vec<(String, crate::store::rollout::JudgeSpend)> =
+        crate::store::rollout::score_labels(wd.root())
+            .into_iter()
+            .filter_map(|l| crate::store::rollout::judge_spend(wd.root(), &l).map(|j| (l, j)))
+            .collect();
+    out.judge_cost = match given {
+        Some((i, o)) => price(
+            s.judge_prompt_tokens,
+            s.judge_completion_tokens,
+            Some(i),
+            Some(o),
+        ),
+        None if s.judge_requests > 0 => labels
+            .iter()
+            .map(|(_, j)| j.cost(None))
+            .sum::<Option<f64>>(),
+        None => None,
+    };
     let tokens = (out.prompt_tokens + out.completion_tokens) as f64;
     if s.early_stop && s.rollouts > 0 {
         let budget = s.prompts_sampled * s.max_rollouts;
@@ -285,16 +320,20 @@ async fn spending(
         out.early_stop_saved_tokens = Some(saved * per_rollout);
         out.early_stop_saved_cost = out.cost.map(|c| saved * c / s.rollouts as f64);
     }
-    let all_tokens = tokens + (s.judge_prompt_tokens + s.judge_completion_tokens) as f64;
-    let all_cost = match (out.cost, out.judge_cost, s.judge_requests) {
-        (Some(c), Some(j), _) => Some(c + j),
-        (Some(c), None, 0) => Some(c),
-        _ => None,
-    };
     let mut manifests = crate::formatter::manifest::Manifest::all_in(&wd.root().join("train"));
     manifests.sort_by(|a, b| a.file.cmp(&b.file));
     for m in manifests {
         let rows = m.rows;
+        // A file counts the judge requests of the label it was built from
+        // (none for inline verdicts), not those of other labels.
+        let judge = labels.iter().find(|(l, _)| *l == m.scores).map(|(_, j)| j);
+        let (all_tokens, all_cost) = match judge {
+            Some(j) => (
+                tokens + (j.prompt_tokens + j.completion_tokens) as f64,
+                out.cost.zip(j.cost(given)).map(|(c, j)| c + j),
+            ),
+            None => (tokens, out.cost),
+        };
         out.per_row.push(RowCost {
             formatter: m.formatter.name.clone().unwrap_or(m.formatter.kind.clone()),
             rows,

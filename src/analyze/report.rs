@@ -211,7 +211,11 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
         ),
         (
             "pass rate",
-            "passed / valid".into(),
+            if s.is_vote() {
+                "agree with their prompt's majority label / valid".into()
+            } else {
+                "passed / valid".into()
+            },
             format!("{} of {} ({})", s.passed, s.valid, pct(s.pass_rate)),
         ),
         (
@@ -220,11 +224,30 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             pct(s.mean_prompt_pass_rate),
         ),
     ]);
+    if let Some(m) = s.vote_accuracy() {
+        r.push((
+            "pass rate",
+            "majority label equals the gold".into(),
+            format!(
+                "{} of {} labelled prompts with gold ({})",
+                m.label_is_gold,
+                m.with_gold,
+                share(m.label_is_gold, m.with_gold)
+            ),
+        ));
+    }
+    let all = s.pass_at_k.first().map_or(0, |p| p.prompts);
     for p in &s.pass_at_k {
+        let fewer = if p.prompts < all {
+            " — only the prompts sampled at least k times; early stop ends easy prompts sooner, \
+             so these are the harder ones and pass@k can fall as k grows"
+        } else {
+            ""
+        };
         r.push((
             "pass rate",
             format!("pass@{}", p.k),
-            format!("{} (over {} prompts)", pct(Some(p.value)), p.prompts),
+            format!("{} (over {} prompts){fewer}", pct(Some(p.value)), p.prompts),
         ));
         if let Some(m) = s.maj_at_k.iter().find(|m| m.k == p.k) {
             r.push((

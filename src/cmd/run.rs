@@ -97,13 +97,31 @@ fn print_summary(run: &Run, s: &Stats) {
         "rollouts      {} ({} valid, {} truncated; {} failed attempts retried)",
         s.rollouts, s.valid, s.truncated, s.errors
     );
-    println!(
-        "passed        {} of {} valid ({})",
-        s.passed,
-        s.valid,
-        s.pass_rate
-            .map_or_else(|| "-".into(), |r| format!("{:.1}%", 100.0 * r))
-    );
+    let pct = |r: Option<f64>| r.map_or_else(|| "-".into(), |r| format!("{:.1}%", 100.0 * r));
+    if s.is_vote() {
+        // Agreement with the vote is not accuracy: say which it is.
+        println!(
+            "agree         {} of {} valid agree with their prompt's majority label ({})",
+            s.passed,
+            s.valid,
+            pct(s.pass_rate)
+        );
+        if let Some(m) = s.vote_accuracy() {
+            println!(
+                "label right   {} of {} labelled prompts with gold ({})",
+                m.label_is_gold,
+                m.with_gold,
+                pct(Some(m.label_is_gold as f64 / m.with_gold as f64))
+            );
+        }
+    } else {
+        println!(
+            "passed        {} of {} valid ({})",
+            s.passed,
+            s.valid,
+            pct(s.pass_rate)
+        );
+    }
     println!(
         "pass rate     mean {} per prompt; {} prompts never pass, {} always pass",
         s.mean_prompt_pass_rate

@@ -431,11 +431,23 @@ pub async fn judge(
         report.prompt_tokens,
         report.completion_tokens,
     )?;
+    // Tokens add up over the runs that wrote the label; prices given now
+    // replace those given before, which stay when none are given.
+    let before = rollout::judge_spend(wd.root(), &label).unwrap_or_default();
+    let p = &config.pricing;
+    let prices = p.judge_input.zip(p.judge_output).or(before.prices);
     let mut record = serde_json::json!({
         "type": config.verifier.kind,
         "options": config.verifier.options,
         "judge": {"model": ctx.model, "type": config.judge.kind},
-        "pricing": {"judge_input": config.pricing.judge_input, "judge_output": config.pricing.judge_output},
+        "judge_tokens": {
+            "prompt": before.prompt_tokens + report.prompt_tokens,
+            "completion": before.completion_tokens + report.completion_tokens,
+        },
+        "pricing": {
+            "judge_input": prices.map(|(i, _)| i),
+            "judge_output": prices.map(|(_, o)| o),
+        },
     });
     spec.meaning().record(&mut record);
     rollout::write_scores_record(wd.root(), &label, &record)?;

@@ -236,6 +236,41 @@ pub fn write_scores_record(
         .map_err(|source| super::StoreError::Io { path, source })
 }
 
+/// What the judge requests made for `label` cost, as its `verifier.json`
+/// records it: tokens over every run that wrote it, and the judge's prices
+/// when they were given.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JudgeSpend {
+    /// Prompt tokens of the requests sent for this label.
+    pub prompt_tokens: u64,
+    /// Their completion tokens.
+    pub completion_tokens: u64,
+    /// `pricing.judge_input` and `judge_output` as given (USD per million).
+    pub prices: Option<(f64, f64)>,
+}
+
+impl JudgeSpend {
+    /// The cost at `prices` (the recorded ones when `None`).
+    pub fn cost(&self, prices: Option<(f64, f64)>) -> Option<f64> {
+        let (i, o) = prices.or(self.prices)?;
+        Some((self.prompt_tokens as f64 * i + self.completion_tokens as f64 * o) / 1e6)
+    }
+}
+
+/// The [`JudgeSpend`] of `label`, when a judge wrote it.
+pub fn judge_spend(root: &Path, label: &str) -> Option<JudgeSpend> {
+    let text = std::fs::read_to_string(scores_verifier_path(root, label)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let tokens = v.get("judge_tokens")?;
+    let n = |k: &str| tokens.get(k).and_then(|t| t.as_u64()).unwrap_or(0);
+    let price = |k: &str| v.get("pricing")?.get(k)?.as_f64();
+    Some(JudgeSpend {
+        prompt_tokens: n("prompt"),
+        completion_tokens: n("completion"),
+        prices: price("judge_input").zip(price("judge_output")),
+    })
+}
+
 /// The `type` of the verifier that wrote `label`'s verdicts, when recorded.
 pub fn scores_verifier(root: &Path, label: &str) -> Option<String> {
     let text = std::fs::read_to_string(scores_verifier_path(root, label)).ok()?;
