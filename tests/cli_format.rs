@@ -295,6 +295,21 @@ fn export_shapes_parse_back_field_by_field() {
         all.extend_from_slice(args);
         t.ok(&all);
     };
+    // A separate reasoning field is lost by LLaMA-Factory: refused there.
+    for format in ["sharegpt", "alpaca"] {
+        let err = t.fails(&[
+            "export",
+            "run",
+            "--format",
+            format,
+            "--reasoning",
+            "field",
+            "-o",
+            "x.jsonl",
+        ]);
+        assert!(err.contains("LLaMA-Factory ignores"), "{err}");
+        assert!(!t.path("x.jsonl").exists());
+    }
     // Reasoning: separate field, inline think tags, dropped.
     export(&["--reasoning", "field", "-o", "field.jsonl"]);
     let rows = jsonl(&t, "field.jsonl");
@@ -843,6 +858,13 @@ fn rows_trace_back_to_their_rollouts_with_ids() {
         ),
         (&json!("gsm8k-3"), &json!(1), &json!(0))
     );
+    // Parquet carries the indices as columns.
+    t.ok(&["export", "run", "--with-ids", "-o", "sft.parquet"]);
+    let batch = common::read_parquet(&t.path("sft.parquet"));
+    assert!(batch.column_by_name("rollout_idx").is_some());
+    t.ok(&["export", "run", "-o", "plain.parquet"]);
+    let batch = common::read_parquet(&t.path("plain.parquet"));
+    assert!(batch.column_by_name("rollout_idx").is_none());
     // Off by default: the rows are exactly what trainers read.
     t.ok(&["export", "run", "-o", "plain.jsonl"]);
     assert!(

@@ -340,3 +340,86 @@ fn pass_at_k_over_fewer_prompts_under_early_stop_says_why() {
     let text = std::fs::read_to_string(t.path("run/summary/statistics.txt")).unwrap();
     assert!(text.contains("pass@k can fall as k grows"), "{text}");
 }
+
+#[test]
+fn system_and_developer_messages_reach_every_export_shape() {
+    let t = TestDir::new();
+    let rows = [
+        r#"{"id":"dev","messages":[{"role":"developer","content":"Answer with a boxed number only."},{"role":"user","content":"What is 9 squared?"}],"answer":"81"}"#,
+        r#"{"id":"multi","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"What is 1 plus 1?"},{"role":"assistant","content":"2"},{"role":"user","content":"And 2 plus 2?"}],"answer":"4"}"#,
+    ];
+    std::fs::write(t.path("in.jsonl"), rows.join("\n") + "\n").unwrap();
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        "data.input_path=in.jsonl",
+        "sampler.model=mock",
+        "sampling.max_rollouts=4",
+    ]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    let read = |f: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(t.path(f))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let by_id = |rows: &[serde_json::Value], id: &str| {
+        rows.iter().find(|r| r["id"] == id).cloned().unwrap()
+    };
+    // TRL: the developer message is the system message.
+    t.ok(&["export", "run", "--with-ids", "-o", "trl.jsonl"]);
+    let trl = read("trl.jsonl");
+    assert_eq!(
+        by_id(&trl, "dev")["messages"][0],
+        serde_json::json!({"role": "system", "content": "Answer with a boxed number only."})
+    );
+    // ShareGPT: the system prompt is the first turn, which LLaMA-Factory
+    // reads without a column mapping; turns then alternate.
+    t.ok(&[
+        "export",
+        "run",
+        "--with-ids",
+        "--format",
+        "sharegpt",
+        "-o",
+        "sg.jsonl",
+    ]);
+    let sg = read("sg.jsonl");
+    let froms = |r: &serde_json::Value| -> Vec<String> {
+        r["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["from"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(froms(&by_id(&sg, "dev")), ["system", "human", "gpt"]);
+    assert_eq!(
+        froms(&by_id(&sg, "multi")),
+        ["system", "human", "gpt", "human", "gpt"]
+    );
+    // Alpaca: system, and the earlier exchange as one history pair.
+    t.ok(&[
+        "export",
+        "run",
+        "--with-ids",
+        "--format",
+        "alpaca",
+        "-o",
+        "al.jsonl",
+    ]);
+    let al = read("al.jsonl");
+    assert_eq!(
+        by_id(&al, "dev")["system"],
+        "Answer with a boxed number only."
+    );
+    let multi = by_id(&al, "multi");
+    assert_eq!(multi["system"], "You are terse.");
+    assert_eq!(multi["instruction"], "And 2 plus 2?");
+    assert_eq!(
+        multi["history"],
+        serde_json::json!([["What is 1 plus 1?", "2"]])
+    );
+}

@@ -548,6 +548,20 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if c.export.reasoning == ReasoningMode::Field
+        && matches!(
+            c.export.format,
+            ExportFormat::Sharegpt | ExportFormat::Alpaca
+        )
+    {
+        return Err(invalid(
+            "export.reasoning",
+            "field is lost in sharegpt and alpaca exports: LLaMA-Factory ignores a \
+             reasoning_content key (and a reasoning template then trains an empty think block); \
+             use think_tags, or drop"
+                .into(),
+        ));
+    }
     validate_server("sampler", &c.sampler, &invalid)?;
     validate_server("judge", &c.judge.as_sampler(), &invalid)?;
     if c.judge.kind == SamplerType::Replay {

@@ -6,8 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Turns, turn_text};
 
-/// One row: the last user turn as the instruction, earlier exchanges as
-/// history, the response (or the pair's two) as the output.
+/// One row: the last user turn as the instruction, earlier exchanges (a
+/// user turn and the assistant turn that answers it) as history, the
+/// response (or the pair's two) as the output.
 pub fn row(t: Turns) -> Value {
     let mut out = Map::new();
     let mut images = Vec::new();
@@ -25,12 +26,20 @@ pub fn row(t: Turns) -> Value {
         .rposition(|(r, _)| r == "user")
         .map(|i| turns.remove(i).1)
         .unwrap_or_default();
-    // Earlier user/assistant exchanges become `history` pairs.
-    let history: Vec<Value> = turns
-        .chunks(2)
-        .filter(|c| c.len() == 2)
-        .map(|c| json!([c[0].1, c[1].1]))
-        .collect();
+    let mut history: Vec<Value> = Vec::new();
+    let mut asked: Option<String> = None;
+    for (role, text) in turns {
+        match role.as_str() {
+            "assistant" => history.push(json!([asked.take().unwrap_or_default(), text])),
+            _ => {
+                // Two user turns in a row (or a tool's): one question.
+                asked = Some(match asked.take() {
+                    Some(q) => format!("{q}\n\n{text}"),
+                    None => text,
+                });
+            }
+        }
+    }
     out.insert("instruction".into(), instruction.into());
     out.insert("input".into(), "".into());
     let content = |m: &Map<String, Value>| m.get("content").cloned().unwrap_or_default();
@@ -43,9 +52,6 @@ pub fn row(t: Turns) -> Value {
             out.insert("rejected".into(), content(rejected));
         }
     }
-    if let Some(r) = t.first.get("reasoning_content") {
-        out.insert("reasoning_content".into(), r.clone());
-    }
     if !history.is_empty() {
         out.insert("history".into(), history.into());
     }
@@ -53,4 +59,31 @@ pub fn row(t: Turns) -> Value {
         out.insert("images".into(), images.into());
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_pairs_each_question_with_its_answer() {
+        let turns = Turns {
+            prompt: vec![
+                json!({"role": "system", "content": "S"}),
+                json!({"role": "user", "content": "U1"}),
+                json!({"role": "assistant", "content": "A1"}),
+                json!({"role": "user", "content": "U2"}),
+            ],
+            first: json!({"role": "assistant", "content": "A2"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            second: None,
+        };
+        let row = row(turns);
+        assert_eq!(row["system"], "S");
+        assert_eq!(row["instruction"], "U2");
+        assert_eq!(row["history"], json!([["U1", "A1"]]));
+        assert_eq!(row["output"], "A2");
+    }
 }

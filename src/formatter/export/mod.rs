@@ -53,6 +53,8 @@ pub struct ExportWriter {
     with_ids: bool,
     sink: Sink,
     rows: u64,
+    /// Rows whose prompt had a `developer` message.
+    developer_rows: u64,
 }
 
 enum Sink {
@@ -102,8 +104,16 @@ impl ExportWriter {
             path: path.display().to_string(),
             message: e.to_string(),
         };
+        if reasoning == ReasoningMode::Field
+            && matches!(format, ExportFormat::Sharegpt | ExportFormat::Alpaca)
+        {
+            return Err(ExportError::Write {
+                path: path.display().to_string(),
+                message: field_refusal(format),
+            });
+        }
         let sink = if format == ExportFormat::Parquet {
-            let schema = parquet::schema(shape);
+            let schema = parquet::schema(shape, with_ids);
             Sink::Parquet(
                 Box::new(ParquetSink::create(path, Arc::clone(&schema))?),
                 parquet::Rows::new(&schema),
@@ -121,6 +131,7 @@ impl ExportWriter {
             with_ids,
             sink,
             rows: 0,
+            developer_rows: 0,
         })
     }
 
@@ -154,13 +165,11 @@ impl ExportWriter {
             let col = col.as_primitive::<arrow::datatypes::UInt64Type>().clone();
             Some(col)
         };
-        let indices: Vec<(&str, Option<arrow::array::UInt64Array>)> = match self.shape {
-            Shape::Sft => vec![("rollout_idx", index("rollout_idx"))],
-            Shape::Pairs => vec![
-                ("chosen_rollout_idx", index("chosen_rollout_idx")),
-                ("rejected_rollout_idx", index("rejected_rollout_idx")),
-            ],
-        };
+        let indices: Vec<(&str, Option<arrow::array::UInt64Array>)> =
+            parquet::index_names(self.shape)
+                .iter()
+                .map(|name| (*name, index(name)))
+                .collect();
         let a = a.unwrap_or_else(none);
         let a_reasoning = a_reasoning.unwrap_or_else(none);
         let b = b.unwrap_or_else(none);
@@ -179,6 +188,8 @@ impl ExportWriter {
                 Some(Ok(Value::Array(m))) => m,
                 _ => return Err(row_err("`messages` is not a JSON array".into())),
             };
+            let (prompt, had_developer) = system_first(prompt);
+            self.developer_rows += u64::from(had_developer);
             let Some(first) = a[i].as_deref() else {
                 return Err(row_err("the response is null".into()));
             };
@@ -223,8 +234,12 @@ impl ExportWriter {
                 }
             }
             Sink::Parquet(file, gathered) => {
-                for (_, id, turns) in rows {
-                    gathered.push(&id, turns);
+                for (i, id, turns) in rows {
+                    let idx: Vec<Option<u64>> = indices
+                        .iter()
+                        .map(|(_, c)| c.as_ref().filter(|c| c.is_valid(i)).map(|c| c.value(i)))
+                        .collect();
+                    gathered.push(&id, turns, &idx);
                 }
                 file.write(&gathered.finish())?;
             }
@@ -235,6 +250,12 @@ impl ExportWriter {
     /// Makes the file visible.
     pub fn commit(self) -> Result<u64, ExportError> {
         let path = self.path.display().to_string();
+        if self.developer_rows > 0 {
+            tracing::info!(
+                "{path}: {} row(s) had a `developer` message: written as the system message (OpenAI's name for it; open-model chat templates and LLaMA-Factory know no developer role)",
+                self.developer_rows
+            );
+        }
         let err = |e: &dyn std::fmt::Display| ExportError::Write {
             path: path.clone(),
             message: e.to_string(),
@@ -283,6 +304,48 @@ impl ExportWriter {
     }
 }
 
+/// Why `--reasoning field` is refused for `format`: its readers ignore
+/// the field, so the thinking would be lost.
+pub fn field_refusal(format: ExportFormat) -> String {
+    format!(
+        "reasoning `field` cannot be written as {}: LLaMA-Factory ignores a reasoning_content key \
+         (and a reasoning template then trains an empty think block); use think_tags, which it \
+         reads from the response, or drop (with template qwen3_nothink or enable_thinking: false)",
+        match format {
+            ExportFormat::Alpaca => "alpaca",
+            _ => "sharegpt",
+        }
+    )
+}
+
+/// The prompt with its `system` and `developer` messages as one leading
+/// system message (their texts joined by a blank line; `developer` is
+/// OpenAI's name for the system prompt, which open-model templates and
+/// LLaMA-Factory do not know), and whether it had a developer message.
+fn system_first(prompt: Vec<Value>) -> (Vec<Value>, bool) {
+    let role = |m: &Value| m.get("role").and_then(Value::as_str).map(str::to_string);
+    let is_system = |m: &Value| matches!(role(m).as_deref(), Some("system" | "developer"));
+    let had_developer = prompt
+        .iter()
+        .any(|m| role(m).as_deref() == Some("developer"));
+    let systems = prompt.iter().filter(|m| is_system(m)).count();
+    if !had_developer && systems <= 1 && prompt.first().is_none_or(is_system) {
+        return (prompt, false);
+    }
+    if systems == 0 {
+        return (prompt, had_developer);
+    }
+    let mut images = Vec::new();
+    let text: Vec<String> = prompt
+        .iter()
+        .filter(|m| is_system(m))
+        .map(|m| turn_text(m, &mut images).1)
+        .collect();
+    let mut out = vec![serde_json::json!({"role": "system", "content": text.join("\n\n")})];
+    out.extend(prompt.into_iter().filter(|m| !is_system(m)));
+    (out, had_developer)
+}
+
 /// A JSON Lines row in `format`.
 fn shape_row(format: ExportFormat, turns: Turns) -> Value {
     match format {
@@ -322,4 +385,39 @@ fn turn_text(m: &Value, images: &mut Vec<Value>) -> (String, String) {
         Some(other) => other.to_string(),
     };
     (role, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn developer_and_system_messages_become_one_leading_system_message() {
+        let (p, dev) = system_first(vec![
+            json!({"role": "user", "content": "Q"}),
+            json!({"role": "developer", "content": "Be brief."}),
+        ]);
+        assert!(dev);
+        assert_eq!(
+            p,
+            vec![
+                json!({"role": "system", "content": "Be brief."}),
+                json!({"role": "user", "content": "Q"}),
+            ]
+        );
+        let (p, dev) = system_first(vec![
+            json!({"role": "system", "content": "S"}),
+            json!({"role": "developer", "content": "D"}),
+            json!({"role": "user", "content": "Q"}),
+        ]);
+        assert!(dev);
+        assert_eq!(p[0], json!({"role": "system", "content": "S\n\nD"}));
+        assert_eq!(p.len(), 2);
+        let plain = vec![
+            json!({"role": "system", "content": "S"}),
+            json!({"role": "user", "content": "Q"}),
+        ];
+        assert_eq!(system_first(plain.clone()), (plain, false));
+    }
 }

@@ -1,11 +1,14 @@
 //! The TRL shape as Parquet: `id`, then `messages` (SFT) or `prompt`,
 //! `chosen`, `rejected` (pairs), each a `list<struct<role, content,
-//! reasoning_content>>`; non-text content is kept as its JSON text. Rows
-//! go straight into Arrow builders.
+//! reasoning_content>>`; non-text content is kept as its JSON text; with
+//! ids asked for, `rollout_idx` (or `chosen_rollout_idx` and
+//! `rejected_rollout_idx`) last. Rows go straight into Arrow builders.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringBuilder, StructBuilder};
+use arrow::array::{
+    ArrayRef, ListBuilder, RecordBatch, StringBuilder, StructBuilder, UInt64Builder,
+};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::Value;
 
@@ -29,8 +32,17 @@ fn turn_list() -> DataType {
     )))
 }
 
-/// The file's schema for rows of `shape`.
-pub fn schema(shape: Shape) -> SchemaRef {
+/// The rollout index columns of rows of `shape`.
+pub fn index_names(shape: Shape) -> &'static [&'static str] {
+    match shape {
+        Shape::Sft => &["rollout_idx"],
+        Shape::Pairs => &["chosen_rollout_idx", "rejected_rollout_idx"],
+    }
+}
+
+/// The file's schema for rows of `shape`, with the rollout indices when
+/// `with_ids`.
+pub fn schema(shape: Shape, with_ids: bool) -> SchemaRef {
     let mut fields = vec![Field::new("id", DataType::Utf8, true)];
     match shape {
         Shape::Sft => fields.push(Field::new("messages", turn_list(), true)),
@@ -38,6 +50,11 @@ pub fn schema(shape: Shape) -> SchemaRef {
             for name in ["prompt", "chosen", "rejected"] {
                 fields.push(Field::new(name, turn_list(), true));
             }
+        }
+    }
+    if with_ids {
+        for name in index_names(shape) {
+            fields.push(Field::new(*name, DataType::UInt64, true));
         }
     }
     Arc::new(Schema::new(fields))
@@ -50,25 +67,42 @@ pub struct Rows {
     id: StringBuilder,
     /// `messages`, or `prompt`, `chosen`, `rejected`.
     lists: Vec<ListBuilder<StructBuilder>>,
+    /// The rollout indices, when the schema has them.
+    indices: Vec<UInt64Builder>,
 }
 
 impl Rows {
     /// Empty rows for `schema`.
     pub fn new(schema: &SchemaRef) -> Self {
-        let lists = (1..schema.fields().len())
+        let is_list = |f: &&Arc<Field>| matches!(f.data_type(), DataType::List(_));
+        let lists = schema
+            .fields()
+            .iter()
+            .filter(is_list)
             .map(|_| ListBuilder::new(StructBuilder::from_fields(turn_fields(), 0)))
+            .collect();
+        let indices = schema
+            .fields()
+            .iter()
+            .filter(|f| f.data_type() == &DataType::UInt64)
+            .map(|_| UInt64Builder::new())
             .collect();
         Self {
             schema: Arc::clone(schema),
             id: StringBuilder::new(),
             lists,
+            indices,
         }
     }
 
     /// Adds one row: SFT rows as `messages` (the prompt, then the response),
-    /// pairs as `prompt`, `chosen`, `rejected`.
-    pub fn push(&mut self, id: &str, turns: Turns) {
+    /// pairs as `prompt`, `chosen`, `rejected`; `indices` fill the rollout
+    /// index columns the schema has.
+    pub fn push(&mut self, id: &str, turns: Turns, indices: &[Option<u64>]) {
         self.id.append_value(id);
+        for (b, v) in self.indices.iter_mut().zip(indices) {
+            b.append_option(*v);
+        }
         let Turns {
             prompt,
             first,
@@ -95,6 +129,11 @@ impl Rows {
             self.lists
                 .iter_mut()
                 .map(|l| Arc::new(l.finish()) as ArrayRef),
+        );
+        columns.extend(
+            self.indices
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .expect("the builders follow the schema")

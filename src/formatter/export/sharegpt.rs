@@ -1,6 +1,8 @@
-//! ShareGPT (LLaMA-Factory): `{"conversations": [{"from": "human"|"gpt",
-//! "value"}], "system"?, "images"?}`; pairs add `"chosen"`/`"rejected"`
-//! turns.
+//! ShareGPT (LLaMA-Factory): `{"conversations": [{"from": "system"?|
+//! "human"|"gpt", "value"}], "images"?}`; pairs add `"chosen"`/`"rejected"`
+//! turns. The system prompt is the first turn, which LLaMA-Factory reads
+//! with no column mapping (a top-level `system` key needs one that its own
+//! preference example leaves out).
 
 use serde_json::{Map, Value, json};
 
@@ -15,9 +17,7 @@ pub fn row(turns: Turns) -> Value {
     for m in &turns.prompt {
         let (role, text) = turn_text(m, &mut images);
         match role.as_str() {
-            "system" => {
-                out.insert("system".into(), text.into());
-            }
+            "system" => conversations.push(json!({"from": "system", "value": text})),
             "assistant" => conversations.push(json!({"from": "gpt", "value": text})),
             "tool" => conversations.push(json!({"from": "observation", "value": text})),
             _ => conversations.push(json!({"from": "human", "value": text})),
@@ -30,9 +30,6 @@ pub fn row(turns: Turns) -> Value {
             "value".into(),
             m.get("content").cloned().unwrap_or_default(),
         );
-        if let Some(r) = m.get("reasoning_content") {
-            t.insert("reasoning_content".into(), r.clone());
-        }
         Value::Object(t)
     };
     match turns.second {
