@@ -423,3 +423,90 @@ fn system_and_developer_messages_reach_every_export_shape() {
         serde_json::json!([["What is 1 plus 1?", "2"]])
     );
 }
+
+/// The YAML front matter of a dataset card.
+fn front_matter(card: &str) -> serde_yaml_ng::Value {
+    let rest = card.strip_prefix("---\n").expect("front matter first");
+    let end = rest.find("\n---\n").expect("front matter closed");
+    serde_yaml_ng::from_str(&rest[..end]).expect("front matter parses")
+}
+
+#[test]
+fn format_and_export_write_a_dataset_card_whose_files_exist() {
+    let t = prepared_mock(&[
+        "sampling.max_rollouts=4",
+        "formatter.1.type=dpo",
+        "card.language=[en]",
+    ]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    t.ok(&["run", "work_dir=run", &mock.base_url_arg()]);
+    let card = std::fs::read_to_string(t.path("run/train/README.md")).unwrap();
+    let front = front_matter(&card);
+    // The license is the user's to give: unknown until then.
+    assert_eq!(front["license"], "unknown");
+    assert_eq!(front["language"][0], "en");
+    for key in ["task_categories", "tags", "size_categories", "pretty_name"] {
+        assert!(!front[key].is_null(), "{key} missing:\n{card}");
+    }
+    let configs = front["configs"].as_sequence().unwrap();
+    assert_eq!(configs.len(), 2);
+    let info = front["dataset_info"].as_sequence().unwrap();
+    for (c, i) in configs.iter().zip(info) {
+        let file = c["data_files"][0]["path"].as_str().unwrap();
+        let path = t.path(&format!("run/train/{file}"));
+        assert!(path.is_file(), "{file} named by the card does not exist");
+        let rows = lines(&t, &format!("run/train/{file}")) as u64;
+        assert_eq!(i["splits"][0]["num_examples"].as_u64(), Some(rows));
+        assert_eq!(i["config_name"], c["config_name"]);
+    }
+    // The body: where the prompts came from, the model, the hygiene steps
+    // (none here, said so), the funnel and the command that rebuilds.
+    for needle in [
+        "gsm8k_sample.jsonl",
+        "Model: `mock`",
+        "Not performed",
+        "| prompts | 26 |",
+        "rsr run work_dir=run",
+    ] {
+        assert!(card.contains(needle), "no `{needle}` in:\n{card}");
+    }
+    assert!(t.path("run/train/rsr.config.yaml").is_file());
+    // An export into a directory of its own gets its card, with the
+    // license given now; a second export joins it.
+    t.ok(&[
+        "export",
+        "run",
+        "card.license=mit",
+        "--format",
+        "sharegpt",
+        "-o",
+        "hf/sft.jsonl",
+    ]);
+    t.ok(&[
+        "export",
+        "run",
+        "card.license=mit",
+        "--formatter",
+        "dpo",
+        "-o",
+        "hf/dpo.parquet",
+    ]);
+    let card = std::fs::read_to_string(t.path("hf/README.md")).unwrap();
+    let front = front_matter(&card);
+    assert_eq!(front["license"], "mit");
+    let files: Vec<&str> = front["configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c["data_files"][0]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["dpo.parquet", "sft.jsonl"]);
+    assert!(card.contains("--format sharegpt -o hf/sft.jsonl"), "{card}");
+    // A README.md that is not rsr's is never replaced.
+    std::fs::write(t.path("README.md"), "# mine\n").unwrap();
+    t.ok(&["export", "run", "-o", "sft.jsonl"]);
+    assert_eq!(
+        std::fs::read_to_string(t.path("README.md")).unwrap(),
+        "# mine\n"
+    );
+}

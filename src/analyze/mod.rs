@@ -8,11 +8,11 @@ pub mod charts;
 pub mod compare;
 pub mod report;
 
+use crate::sql::columns::{float_at, one_row};
 use crate::store::state::GuardRecord;
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::array::{Array, AsArray};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -468,20 +468,6 @@ pub fn ks(max: u64) -> Vec<u64> {
     std::iter::successors(Some(1u64), |k| k.checked_mul(2))
         .take_while(|&k| k <= max)
         .collect()
-}
-
-async fn one_row(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<Vec<Option<f64>>> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
-        return Ok(Vec::new());
-    };
-    Ok((0..b.num_columns()).map(|i| float_at(b, i, 0)).collect())
-}
-
-fn float_at(b: &RecordBatch, col: usize, row: usize) -> Option<f64> {
-    let c = arrow::compute::cast(b.column(col), &DataType::Float64).ok()?;
-    let c = c.as_primitive::<Float64Type>();
-    c.is_valid(row).then(|| c.value(row))
 }
 
 async fn percentiles(

@@ -326,23 +326,7 @@ fn resume_command(argv: &[String], work_dir: &Path, key: &str, value: &str) -> S
         words.push(format!("work_dir={}", work_dir.display()));
     }
     words.push(set);
-    words
-        .iter()
-        .map(|w| shell_word(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `w` quoted for a POSIX shell when it needs it.
-fn shell_word(w: &str) -> String {
-    let plain = !w.is_empty()
-        && w.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
-    if plain {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', "'\\''"))
-    }
+    crate::formatter::card::shell_command(&words[0], &words[1..])
 }
 
 #[cfg(test)]
@@ -376,10 +360,5 @@ mod tests {
             ),
             "rsr verify output/ds verifier.type=llm-judge judge.model=a b budget.max_cost=0.4"
         );
-        assert_eq!(
-            shell_word("formatter.0.where=x > 1"),
-            "'formatter.0.where=x > 1'"
-        );
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
     }
 }

@@ -89,7 +89,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_in(args: Args) -> anyhow::Result<()> {
-    check_overrides("export", &args.overrides, &["formatter", "export."])?;
+    check_overrides(
+        "export",
+        &args.overrides,
+        &["formatter", "export.", "card."],
+    )?;
     let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let base = std::env::current_dir()?;
     let formatters = config
@@ -161,6 +165,11 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         reasoning: args.reasoning.unwrap_or(config.export.reasoning),
         with_ids: args.with_ids || config.export.with_ids,
     };
+    let dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let report =
         formatter::write_formatter(&wd, &formatter, scores.as_deref(), &args.output, options)
             .await?;
@@ -171,6 +180,38 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         report.prompts_out,
         report.path.display()
     );
+    // The file's manifest and the directory's dataset card, unless the
+    // directory has a README.md of its own.
+    if formatter::card::may_write(&dir) {
+        let name = args
+            .output
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let manifest = Manifest::of(
+            name,
+            &formatter,
+            scores.as_deref(),
+            options,
+            &report,
+            formatter::sampling_unfinished(&wd),
+        );
+        let path = formatter::manifest::path_of(&args.output);
+        manifest
+            .write(&args.output)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(card) = formatter::card::write(&wd, &config, &dir).await? {
+            tracing::info!("dataset card: {}", card.display());
+        }
+    } else {
+        tracing::warn!(
+            "{}/README.md is not rsr's: no dataset card or manifest written beside {} (export into a directory of its own, -o DIR/{}, to get them)",
+            dir.display(),
+            args.output.display(),
+            args.output
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        );
+    }
     Ok(())
 }
 

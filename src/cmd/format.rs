@@ -32,7 +32,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_in(args: Args) -> anyhow::Result<()> {
-    check_overrides("format", &args.overrides, &["formatter", "export."])?;
+    check_overrides(
+        "format",
+        &args.overrides,
+        &["formatter", "export.", "card."],
+    )?;
     let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let wd = wd.locked()?;
     let reports = formatter::write_all(

@@ -32,6 +32,23 @@ pub struct Config {
     pub formatter: Vec<FormatterConfig>,
     /// Shape of the training files.
     pub export: ExportConfig,
+    /// What the dataset card says that rsr cannot know.
+    pub card: CardConfig,
+}
+
+/// `card.*`: what the dataset card beside the training files says that
+/// rsr cannot know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardConfig {
+    /// The data's license (a Hugging Face license id); never guessed.
+    pub license: Option<String>,
+    /// Languages, ISO 639-1.
+    pub language: Vec<String>,
+    /// Hugging Face ids of the prompts' source datasets.
+    pub source_datasets: Vec<String>,
+    /// The card's title (none: the work dir's name).
+    pub pretty_name: Option<String>,
 }
 
 /// `export.*`: the shape of `train/` files.

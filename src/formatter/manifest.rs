@@ -42,6 +42,15 @@ pub struct Manifest {
     /// so far, and a resume that finishes the run writes it again.
     #[serde(default)]
     pub partial: bool,
+    /// Whether rows carry their prompt id and rollout indices.
+    #[serde(default)]
+    pub with_ids: bool,
+    /// Whether the rows are preference pairs (else SFT rows).
+    #[serde(default)]
+    pub pairs: bool,
+    /// The command that wrote it (run where it ran, it writes it again).
+    #[serde(default)]
+    pub command: String,
 }
 
 /// The file name of a formatter's output: `<name>.jsonl` for the default
@@ -72,6 +81,40 @@ pub fn path_of(file: &Path) -> PathBuf {
 }
 
 impl Manifest {
+    /// The manifest of `file` (as the card and `rsr export` name it),
+    /// written by `formatter` over `label`'s verdicts (none: inline) in
+    /// `options`' shape, as `report` counted; `partial` when sampling was
+    /// not finished. The command is this process's.
+    pub fn of(
+        file: String,
+        formatter: &super::Formatter,
+        label: Option<&str>,
+        options: crate::config::ExportConfig,
+        report: &super::FormatReport,
+        partial: bool,
+    ) -> Self {
+        Self {
+            file,
+            formatter: FormatterConfig {
+                name: Some(formatter.name.clone()),
+                ..formatter.config.clone()
+            },
+            scores: label.unwrap_or("inline").to_string(),
+            format: options.format,
+            reasoning: options.reasoning,
+            rows: report.rows,
+            prompts: report.prompts_out,
+            prompts_in: report.prompts_in,
+            dropped_by_filter: report.dropped_by_filter,
+            written_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+            rsr_version: env!("CARGO_PKG_VERSION").to_string(),
+            partial,
+            with_ids: options.with_ids,
+            pairs: report.pairs,
+            command: super::card::this_command(),
+        }
+    }
+
     /// Reads the manifest of `file`, if it has one that parses.
     pub fn read(file: &Path) -> Option<Self> {
         let text = std::fs::read_to_string(path_of(file)).ok()?;

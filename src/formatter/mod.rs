@@ -11,6 +11,7 @@
 //! `$pass_threshold`, `$fail_threshold`, `$k` and `$min_margin` are bound
 //! from the config.
 
+pub mod card;
 pub mod export;
 pub mod manifest;
 
@@ -355,6 +356,8 @@ pub struct FormatReport {
     pub rows: u64,
     /// Responses left out as near-copies of a kept one (`max_similarity`).
     pub near_copies: u64,
+    /// Whether the rows are preference pairs.
+    pub pairs: bool,
 }
 
 /// Errors of [`write_formatter`].
@@ -369,6 +372,9 @@ pub enum RunError {
     /// Reading the work dir failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The dataset card cannot be written.
+    #[error(transparent)]
+    Card(#[from] card::CardError),
     /// Two formatters would write the same file.
     #[error("two formatters are named `{name}`: set formatter.{index}.name to tell them apart")]
     DuplicateName {
@@ -402,13 +408,7 @@ pub async fn write_all(
     let base = std::env::current_dir().map_err(io(Path::new(".")))?;
     let mut names = std::collections::HashSet::new();
     let mut reports = Vec::new();
-    let partial = crate::store::RunState::load(&wd.state_path())
-        .map(|s| {
-            s.shards
-                .iter()
-                .any(|s| s.status != crate::store::ShardStatus::Done)
-        })
-        .unwrap_or(false);
+    let partial = sampling_unfinished(wd);
     if partial && !config.formatter.is_empty() {
         tracing::warn!(
             "sampling is not finished: the training files hold the prompts finished so far (marked partial in their manifests); the run's resume writes them again"
@@ -431,23 +431,14 @@ pub async fn write_all(
         let dest = train.join(&file_name);
         let previous = Manifest::read(&dest);
         let report = write_formatter(wd, &formatter, label, &dest, config.export).await?;
-        let written = Manifest {
-            file: format!("train/{file_name}"),
-            formatter: FormatterConfig {
-                name: Some(formatter.name.clone()),
-                ..f.clone()
-            },
-            scores: label.unwrap_or("inline").to_string(),
-            format: config.export.format,
-            reasoning: config.export.reasoning,
-            rows: report.rows,
-            prompts: report.prompts_out,
-            prompts_in: report.prompts_in,
-            dropped_by_filter: report.dropped_by_filter,
-            written_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
-            rsr_version: env!("CARGO_PKG_VERSION").to_string(),
+        let written = Manifest::of(
+            format!("train/{file_name}"),
+            &formatter,
+            label,
+            config.export,
+            &report,
             partial,
-        };
+        );
         written
             .write(&dest)
             .map_err(io(&manifest::path_of(&dest)))?;
@@ -475,7 +466,18 @@ pub async fn write_all(
         }
         reports.push(report);
     }
+    card::write(wd, config, &train).await?;
     Ok(reports)
+}
+
+/// Whether some shard of `wd` is not sampled to the end (a stopped run):
+/// training files written now are partial.
+pub fn sampling_unfinished(wd: &crate::store::WorkDir) -> bool {
+    crate::store::RunState::load(&wd.state_path()).is_ok_and(|s| {
+        s.shards
+            .iter()
+            .any(|s| s.status != crate::store::ShardStatus::Done)
+    })
 }
 
 /// Replaces the view `name` of `ctx` by a table holding its rows.
@@ -669,6 +671,7 @@ pub async fn write_formatter(
             export::ExportWriter::create(dest, shape, options)?
         }
     };
+    report.pairs = writer.shape() == Shape::Pairs;
     report.rows = writer.commit()?;
     Ok(report)
 }

@@ -316,4 +316,24 @@ pub mod columns {
     pub fn bools(batch: &RecordBatch, name: &str) -> BooleanArray {
         column(batch, name).as_boolean().clone()
     }
+
+    /// Value `row` of column `col` as `f64` (null: `None`).
+    pub fn float_at(b: &RecordBatch, col: usize, row: usize) -> Option<f64> {
+        let c = cast(b.column(col), &DataType::Float64).ok()?;
+        let c = c.as_primitive::<Float64Type>();
+        arrow::array::Array::is_valid(c, row).then(|| c.value(row))
+    }
+
+    /// The first row of `sql`'s answer, every column as `f64` (empty when
+    /// it has no row).
+    pub async fn one_row(
+        ctx: &datafusion::prelude::SessionContext,
+        sql: &str,
+    ) -> datafusion::error::Result<Vec<Option<f64>>> {
+        let batches = ctx.sql(sql).await?.collect().await?;
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(Vec::new());
+        };
+        Ok((0..b.num_columns()).map(|i| float_at(b, i, 0)).collect())
+    }
 }

@@ -247,6 +247,11 @@ impl ExportWriter {
         Ok(())
     }
 
+    /// The shape of the rows it writes.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
     /// Makes the file visible.
     pub fn commit(self) -> Result<u64, ExportError> {
         let path = self.path.display().to_string();
