@@ -510,3 +510,59 @@ fn format_and_export_write_a_dataset_card_whose_files_exist() {
         "# mine\n"
     );
 }
+
+#[test]
+fn smaller_mistakes_get_their_own_answer() {
+    let t = prepared_mock(&["sampling.max_rollouts=4"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    // A mistyped work dir to resume: named, with the one meant.
+    let err = t.fails(&["run", "work_dir=runn"]);
+    assert!(
+        err.contains("runn is not a work dir (did you mean run?)"),
+        "{err}"
+    );
+    assert!(!t.path("runn").exists());
+    // Nothing at all: how to start or resume.
+    let err = t.fails(&["run"]);
+    assert!(err.contains("nothing to run: give a config file"), "{err}");
+    // Re-scoring under the run's own label would pass for the verdicts
+    // given while sampling.
+    let err = t.fails(&["verify", "run", "verifier.options.fallback=none"]);
+    assert!(err.contains("verifier.label=NAME"), "{err}");
+    t.ok(&[
+        "verify",
+        "run",
+        "verifier.options.fallback=none",
+        "verifier.label=strict",
+    ]);
+    // Temperature 0 with several rollouts is named before sampling.
+    let t0 = prepared_mock(&["sampling.max_rollouts=4", "sampler.temperature=0"]);
+    let out = t0
+        .cmd(&[
+            "sample",
+            "work_dir=run",
+            &format!("sampler.base_url={}", closed_port()),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sampler.temperature is 0"), "{err}");
+    // A server program that is not installed: said so, no work dir left.
+    let input = format!("data.input_path={}", common::fixture("gsm8k_sample.jsonl"));
+    let err = t.fails(&[
+        "run",
+        "work_dir=launch",
+        &input,
+        "data.preprocess.transform=gsm8k",
+        "sampler.type=vllm",
+        "sampler.model=m",
+        "sampler.model_path=/models/m",
+        "sampler.server_bin=rsr-no-such-server",
+    ]);
+    assert!(err.contains("is not on PATH"), "{err}");
+    assert!(
+        !t.path("launch").exists(),
+        "a failed launch left its work dir"
+    );
+}

@@ -50,9 +50,27 @@ impl ConfigArgs {
 /// Resolves the config and opens its work dir; `allow_changes` lists frozen
 /// keys this command may change on resume.
 pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run> {
-    let resolved = config::resolve(&args.sources()?, allow_changes)?;
+    let sources = args.sources()?;
+    let from_env = sources.env.iter().any(|(k, _)| k.starts_with("RSR_"));
+    if sources.file.is_none() && args.args.is_empty() && !from_env {
+        bail!(
+            "nothing to run: give a config file (rsr run examples/gsm8k.yaml), or the work dir \
+             to resume (rsr run work_dir=output/20261206_143052)"
+        );
+    }
+    let resolved = config::resolve(&sources, allow_changes)?;
     let root = resolved.work_dir().to_path_buf();
     let created = !root.exists();
+    if created && sources.file.is_none() && args.args.iter().any(|a| a.starts_with("work_dir=")) {
+        // Most likely a resume with a mistyped directory.
+        let near = similar_work_dir(&root)
+            .map(|d| format!(" (did you mean {}?)", d.display()))
+            .unwrap_or_default();
+        tracing::warn!(
+            "{} is not a work dir{near}: this starts a new run there, with no config file",
+            root.display()
+        );
+    }
     let wd = WorkDir::create_or_open(&root)?;
     crate::logging::attach_run_log(&wd.run_log_path())
         .with_context(|| format!("cannot open {}", wd.run_log_path().display()))?;
@@ -64,6 +82,27 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
         wd,
         created,
     })
+}
+
+/// The work dir beside `root` whose name is closest to its name, when one
+/// is within two edits.
+fn similar_work_dir(root: &Path) -> Option<PathBuf> {
+    let name = root.file_name()?.to_str()?;
+    let parent = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::read_dir(parent)
+        .ok()?
+        .flatten()
+        .filter(|e| WorkDir::has_saved_config(&e.path()))
+        .filter_map(|e| {
+            let other = e.file_name().to_str()?.to_string();
+            let d = config::edit_distance(name, &other);
+            (d <= 2).then(|| (d, root.with_file_name(other)))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, p)| p)
 }
 
 /// Opens a sampled work dir with its saved config plus `overrides` (not

@@ -59,6 +59,21 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         &["verifier.", "judge.", "pricing.", "budget."],
     )?;
     let (wd, config) = open_saved(&dir, &args.overrides, &["verifier"])?;
+    // The run's own label holds the verdicts given while sampling: other
+    // verdicts under it would pass for them.
+    if let Some(saved) = crate::config::saved(&dir)? {
+        let (run, new) = (&saved.verifier, &config.verifier);
+        if new.label() == run.label() && (new.kind != run.kind || new.options != run.options) {
+            anyhow::bail!(
+                "scores/{} holds the verdicts given while sampling (verifier {} as the run \
+                 configured it); name this scoring with verifier.label=NAME, e.g. \
+                 verifier.label={}-v2. Nothing was written",
+                run.label(),
+                run.kind,
+                new.kind
+            );
+        }
+    }
     let wd = wd.locked()?;
     if crate::judge::is_model_verifier(&config.verifier.kind) {
         super::common::judge(&wd, &config).await?;

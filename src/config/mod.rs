@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::Value;
 use thiserror::Error;
 
+pub use tree::edit_distance;
 pub use types::*;
 
 /// The built-in defaults, shipped as `configs/default.yaml`.

@@ -66,7 +66,17 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
         }
     }
     run.resolved.require("sampler.model")?;
-    check_judge(&run.resolved.config)
+    let c = &run.resolved.config;
+    if c.sampler.temperature == 0.0
+        && c.sampling.max_rollouts.get() > 1
+        && !c.sampling.allow_identical
+    {
+        tracing::warn!(
+            "sampler.temperature is 0 with sampling.max_rollouts {}: every response to a prompt will be the same, so rejection sampling has nothing to choose from (the identical-responses guard will stop the run); use a temperature of 0.6 to 1.0",
+            c.sampling.max_rollouts
+        );
+    }
+    check_judge(c)
 }
 
 /// A model verifier's judge server must be named (or launchable) before
@@ -257,7 +267,13 @@ pub async fn sample(
     }
     let connection = match connection {
         Some(c) => c,
-        None => Connection::open(run).await?,
+        // A new work dir whose server could not be started holds nothing
+        // sampled: it goes, so the next try starts clean.
+        None => Connection::open(run).await.inspect_err(|_| {
+            if !crate::store::WorkDir::has_sampled(run.wd.root()) {
+                run.discard_if_new();
+            }
+        })?,
     };
     let model = connection.model.clone();
     if let Some(w) = sampler::guard::max_tokens_warning(&model, config.sampler.max_tokens.get()) {

@@ -26,6 +26,25 @@ pub const MAX_PARALLEL: u64 = 64;
 /// How long a server gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
+/// What to do when `program` could not be started.
+fn spawn_hint(program: &str, source: &std::io::Error) -> String {
+    if source.kind() != std::io::ErrorKind::NotFound {
+        return String::new();
+    }
+    let install = match program {
+        "vllm" => " (pip install vllm)",
+        "python3" | "python" => {
+            " (SGLang runs as `python3 -m sglang.launch_server`: pip install sglang)"
+        }
+        "llama-server" => " (it comes with llama.cpp)",
+        _ => "",
+    };
+    format!(
+        ". `{program}` is not on PATH: install it{install}, set sampler.server_bin to its path, \
+         or give sampler.base_url of a server that is already running"
+    )
+}
+
 /// Errors launching servers.
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -33,7 +52,10 @@ pub enum ServerError {
     #[error("{0}")]
     Config(String),
     /// The command could not be started.
-    #[error("cannot start server {index} (`{program}`): {source}")]
+    #[error(
+        "cannot start server {index} (`{program}`): {source}{}",
+        spawn_hint(program, source)
+    )]
     Spawn {
         /// Server number.
         index: usize,
