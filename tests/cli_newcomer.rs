@@ -566,3 +566,32 @@ fn smaller_mistakes_get_their_own_answer() {
         "a failed launch left its work dir"
     );
 }
+
+#[test]
+fn refresh_asks_the_judge_again_where_saved_answers_would_answer() {
+    let t = prepared_mock(&["sampling.max_rollouts=4", "sampling.early_stop=false"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    let judge = [
+        "verify".to_string(),
+        "run".to_string(),
+        "verifier.type=llm-judge".to_string(),
+        format!("judge.base_url={}", mock.url()),
+        "judge.model=mock".to_string(),
+    ];
+    let args: Vec<&str> = judge.iter().map(String::as_str).collect();
+    let before = mock.stat("requests");
+    t.ok(&args);
+    let asked = mock.stat("requests") - before;
+    assert!(asked > 0);
+    t.ok(&args);
+    assert_eq!(
+        mock.stat("requests") - before,
+        asked,
+        "saved answers were asked again"
+    );
+    let mut again = args.clone();
+    again.push("--refresh");
+    t.ok(&again);
+    assert_eq!(mock.stat("requests") - before, 2 * asked);
+}

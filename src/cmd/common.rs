@@ -270,7 +270,7 @@ pub fn scores_label<'a>(config: &'a Config, given: Option<&'a str>) -> Option<&'
 /// ([`crate::pipeline::scored_after_sampling`]): the judge or the vote.
 pub async fn score_after_sampling(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
     if crate::judge::is_model_verifier(&config.verifier.kind) {
-        judge(wd, config).await
+        judge(wd, config, false).await
     } else if config.verifier.kind == crate::majority::NAME {
         majority(wd, config).await
     } else {
@@ -315,8 +315,8 @@ pub async fn majority(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
 
 /// Judges the saved rollouts of `wd` (the judge step); a stop at a budget
 /// becomes [`BudgetReached`] (exit status 5).
-pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
-    let report = crate::pipeline::judge(wd, config).await?;
+pub async fn judge(wd: &WorkDir, config: &Config, refresh: bool) -> anyhow::Result<()> {
+    let report = crate::pipeline::judge(wd, config, refresh).await?;
     match report.budget_stop {
         Some(mut stop) => {
             stop.message = format!(

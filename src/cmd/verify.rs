@@ -31,6 +31,11 @@ pub struct Args {
     /// List the verifiers and exit.
     #[arg(long)]
     list: bool,
+    /// Ask the judge again for every request, replacing the saved answers
+    /// (saved answers are found by the judge model's name: use this when the
+    /// server behind that name changed). Costs the requests again.
+    #[arg(long)]
+    refresh: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -76,7 +81,7 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     }
     let wd = wd.locked()?;
     if crate::judge::is_model_verifier(&config.verifier.kind) {
-        super::common::judge(&wd, &config).await?;
+        super::common::judge(&wd, &config, args.refresh).await?;
         return Ok(());
     }
     if config.verifier.kind == crate::majority::NAME {

@@ -111,6 +111,9 @@ pub struct JudgeContext {
     pub model: String,
     /// `budget.max_cost`, when it and the judge's prices are set.
     pub cost_cap: Option<CostCap>,
+    /// Ask again what saved answers hold (the judge or its settings
+    /// changed under the same model name); new answers replace them.
+    pub refresh: bool,
 }
 
 /// `budget.max_cost` for judging: what the work dir spent before (sampling
@@ -648,7 +651,7 @@ async fn prepare(
     let mut pending: Vec<(String, String)> = Vec::new();
     for p in &plans {
         if let Plan::Ask { key, item } = p
-            && !saved.contains_key(key)
+            && (ctx.refresh || !saved.contains_key(key))
             && seen.insert(key.clone())
         {
             pending.push((key.clone(), item.clone()));

@@ -65,7 +65,12 @@ pub struct JudgeConnection {
 
 impl JudgeConnection {
     /// Opens (and preflights) the judge server.
-    pub async fn open(config: &Config, wd: &WorkDir, spec: &Spec) -> anyhow::Result<Self> {
+    pub async fn open(
+        config: &Config,
+        wd: &WorkDir,
+        spec: &Spec,
+        refresh: bool,
+    ) -> anyhow::Result<Self> {
         let mut s = spec.server_config(&config.judge);
         if s.base_url.is_none() {
             server::template(&s).map_err(as_judge_keys)?;
@@ -104,6 +109,7 @@ impl JudgeConnection {
                 backend: Arc::new(backend),
                 model,
                 cost_cap: cost_cap(config, wd)?,
+                refresh,
             },
             _servers: servers,
         })
@@ -141,8 +147,9 @@ fn cost_cap(config: &Config, wd: &WorkDir) -> anyhow::Result<Option<crate::judge
 /// Judges every saved rollout of `wd` with the model verifier of `config`
 /// and prints what it did; fails (non-zero exit) when the run stopped early
 /// or requests failed, naming the command that finishes it. A stop at
-/// `budget.max_cost` returns the report with `budget_stop` set.
-pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<JudgeReport> {
+/// `budget.max_cost` returns the report with `budget_stop` set. With
+/// `refresh`, saved answers are asked again and replaced.
+pub async fn judge(wd: &WorkDir, config: &Config, refresh: bool) -> anyhow::Result<JudgeReport> {
     let spec = Spec::from_config(&config.verifier)?;
     let state = crate::store::RunState::load(&wd.state_path())?;
     let c = &state.counters;
@@ -160,7 +167,7 @@ pub async fn judge(wd: &WorkDir, config: &Config) -> anyhow::Result<JudgeReport>
                 .unwrap_or("correctness")
         );
     }
-    let connection = JudgeConnection::open(config, wd, &spec).await?;
+    let connection = JudgeConnection::open(config, wd, &spec, refresh).await?;
     let report = crate::judge::judge(wd, config, &spec, &connection.ctx).await?;
     print_report(wd, config, &report);
     // A stop at a budget is the caller's to report (its own exit status).
