@@ -195,6 +195,21 @@ fn the_pages_json_matches_sql_on_the_same_run() {
     let d = view.json("/api/disagreements?limit=500");
     assert_eq!(d["total"], hand[0]["n"]);
     assert!(n(&d["total"]) > 0);
+    // By default the inline verdicts against the newest label; any two
+    // sources may be picked, and only theirs are listed.
+    assert_eq!(
+        view.json("/api/info")["pair"],
+        serde_json::json!(["inline", "llm-judge"])
+    );
+    let picked = view.json("/api/disagreements?limit=500&a=llm-judge&b=inline");
+    assert_eq!(picked["total"], hand[0]["n"]);
+    let same = view.json("/api/disagreements?a=inline&b=math-rlvr");
+    assert_eq!(
+        n(&same["total"]),
+        0,
+        "the inline verdicts' own copy never disagrees"
+    );
+    assert_eq!(view.error("/api/disagreements?b=nope").0, 400);
     for row in d["rows"].as_array().unwrap() {
         let sources = row["sources"].as_array().unwrap();
         assert!(sources.iter().any(|s| s["passed"] == true));

@@ -38,6 +38,22 @@ function fmt(x, digits) {
   return String(x);
 }
 
+// Replaces the page's content; absent parts (null) are left out.
+function show(...nodes) {
+  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
+}
+
+// Two selects naming the verdict sources compared ("inline" or a label);
+// `onPick(a, b)` runs when either changes.
+function pairPicker(info, pair, onPick) {
+  const sources = ["inline", ...info.labels.map((l) => l.label)];
+  const select = (value) => el("select", {},
+    ...sources.map((s) => el("option", { value: s, ...(s === value ? { selected: "" } : {}) }, s)));
+  const a = select(pair[0]), b = select(pair[1]);
+  for (const s of [a, b]) s.addEventListener("change", () => onPick(a.value, b.value));
+  return el("p", { class: "meta" }, "Compare verdicts of ", a, " and ", b);
+}
+
 function showError(err) {
   main().replaceChildren(el("p", { class: "error" }, "Error: " + err.message));
 }
@@ -94,18 +110,21 @@ function promptLink(id, idx) {
 const COLUMNS = [
   ["id", "id"], ["pass_rate", "pass rate"], ["n_valid", "valid"], ["n_pass", "passed"],
   ["n_truncated", "truncated"], ["n_errors", "failed"], ["mean_completion_tokens", "mean tokens"],
-  ["disagree", "sources disagree"],
+  ["disagree", "the two sources disagree"],
 ];
 
 async function prompts(p) {
   const offset = Number(p.offset || 0), limit = Number(p.limit || 50);
+  const info = await api("/api/info");
+  const pair = [p.a || info.pair[0], p.b || info.pair[1]];
   const body = await api("/api/prompts", {
     offset, limit, sort: p.sort, desc: p.desc, min_pass_rate: p.min, max_pass_rate: p.max, where: p.where,
+    a: pair[0], b: pair[1],
   });
   const form = el("form", { class: "filters", onsubmit: (e) => {
     e.preventDefault();
     const f = new FormData(e.target);
-    go("/prompts", { sort: p.sort, desc: p.desc, min: f.get("min"), max: f.get("max"), where: f.get("where") });
+    go("/prompts", { ...p, offset: 0, min: f.get("min"), max: f.get("max"), where: f.get("where") });
   } },
     el("label", {}, "pass rate from", el("input", { name: "min", size: "5", value: p.min || "" })),
     el("label", {}, "to", el("input", { name: "max", size: "5", value: p.max || "" })),
@@ -124,8 +143,9 @@ async function prompts(p) {
     el("td", { class: "num" }, fmt(r.n_errors)),
     el("td", { class: "num" }, fmt(r.mean_completion_tokens, 1)),
     el("td", {}, r.disagree ? el("span", { class: "flag" }, "yes") : "")));
-  main().replaceChildren(
+  show(
     el("h2", {}, "Prompts"), staleNote(body), form,
+    pairPicker(info, pair, (a, b) => go("/prompts", { ...p, offset: 0, a, b })),
     pager(body.total, offset, limit, (o) => go("/prompts", { ...p, offset: o })),
     el("table", { id: "prompts" }, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
@@ -220,14 +240,17 @@ async function prompt(id) {
 
 async function disagreements(p) {
   const offset = Number(p.offset || 0), limit = Number(p.limit || 50);
-  const body = await api("/api/disagreements", { offset, limit });
+  const info = await api("/api/info");
+  const pair = [p.a || info.pair[0], p.b || info.pair[1]];
+  const body = await api("/api/disagreements", { offset, limit, a: pair[0], b: pair[1] });
   const rows = body.rows.map((r) => el("tr", {},
     el("td", {}, promptLink(r.id, r.rollout_idx)),
     el("td", {}, ...r.sources.filter((s) => s.passed).map((s) => el("div", {}, `${s.source}: ${fmt(s.score)} (${fmt(s.pred)})`))),
     el("td", {}, ...r.sources.filter((s) => !s.passed).map((s) => el("div", {}, `${s.source}: ${fmt(s.score)} (${fmt(s.pred)})`)))));
-  main().replaceChildren(
-    el("h2", {}, "Rollouts where verdict sources disagree"), staleNote(body),
-    el("p", { class: "meta" }, "Valid rollouts that one source (the inline verifier, a re-score, a judge, a reward model) passes and another fails."),
+  show(
+    el("h2", {}, "Rollouts where two verdict sources disagree"), staleNote(body),
+    pairPicker(info, pair, (a, b) => go("/disagreements", { a, b })),
+    el("p", { class: "meta" }, "Valid rollouts that one of the two sources (the inline verifier, a re-score, a judge, a reward model) passes and the other fails."),
     pager(body.total, offset, limit, (o) => go("/disagreements", { ...p, offset: o })),
     el("table", { id: "disagreements" },
       el("tr", {}, el("th", {}, "rollout"), el("th", {}, "pass"), el("th", {}, "fail")), ...rows));
@@ -244,7 +267,7 @@ async function noAnswer(p) {
     el("td", {}, promptLink(r.id, r.rollout_idx)),
     el("td", {}, el("code", {}, fmt(r.answer))),
     el("td", {}, el("pre", {}, "…" + (r.ending || "")))));
-  main().replaceChildren(
+  show(
     el("h2", {}, "Responses where the verifier found no answer"),
     el("p", { class: "meta" }, "Verdicts: ", select),
     pager(body.total, offset, limit, (o) => go("/no-answer", { ...p, offset: o })),
@@ -253,7 +276,7 @@ async function noAnswer(p) {
 }
 
 async function runPage() {
-  main().replaceChildren(el("h2", {}, "The run"), el("iframe", { src: "/report", title: "report" }));
+  show(el("h2", {}, "The run"), el("iframe", { src: "/report", title: "report" }));
 }
 
 async function start() {

@@ -267,8 +267,12 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
                 "data hygiene",
                 format!("overlap with {}", b.info.path),
                 format!(
-                    "{} of {} prompts share a run of {} words ({} problems)",
-                    b.prompts_flagged, h.prompts, h.ngram, b.info.problems
+                    "{} of {} prompts share a run of {} words ({} problem{})",
+                    b.prompts_flagged,
+                    h.prompts,
+                    h.ngram,
+                    b.info.problems,
+                    if b.info.problems == 1 { "" } else { "s" }
                 ),
             ));
         }

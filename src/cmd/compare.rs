@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use arrow::array::RecordBatch;
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::analyze::{self, Stats, compare};
@@ -57,45 +57,71 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The table on stdout, columns aligned, nulls blank.
+/// The table on stdout, one metric a line and one run a column (a run per
+/// line would not fit a terminal), numbers rounded for reading (the CSV
+/// keeps them whole), nulls blank.
 fn print_aligned(table: &RecordBatch) -> anyhow::Result<()> {
     let options = FormatOptions::default().with_null("");
-    let formatters = table
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()?;
-    let header: Vec<String> = table
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let rows: Vec<Vec<String>> = (0..table.num_rows())
-        .map(|i| formatters.iter().map(|f| f.value(i).to_string()).collect())
-        .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|row| row[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| {
-        cells
+    let schema = table.schema();
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for (field, column) in schema.fields().iter().zip(table.columns()) {
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let floats = column.as_primitive_opt::<arrow::datatypes::Float64Type>();
+        let mut line = vec![field.name().clone()];
+        for i in 0..table.num_rows() {
+            line.push(match floats {
+                Some(f) if f.is_valid(i) => readable(f.value(i)),
+                _ => formatter.value(i).to_string(),
+            });
+        }
+        lines.push(line);
+    }
+    let width = |c: usize| {
+        lines
+            .iter()
+            .map(|l| l[c].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..=table.num_rows()).map(width).collect();
+    for line in &lines {
+        let text = line
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    println!("{}", line(&header));
-    for row in &rows {
-        println!("{}", line(row));
+            .join("  ");
+        println!("{}", text.trim_end());
     }
     Ok(())
+}
+
+/// `x` with four significant digits after the point at most
+/// (0.15291407999999998 → 0.1529, 0.000847502 → 0.0008475, 2.5 → 2.5).
+fn readable(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (3 - magnitude).clamp(0, 12) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable;
+
+    #[test]
+    fn floats_are_rounded_for_reading() {
+        assert_eq!(readable(0.15291407999999998), "0.1529");
+        assert_eq!(readable(0.0008475020994475138), "0.0008475");
+        assert_eq!(readable(2.5), "2.5");
+        assert_eq!(readable(1234.5678), "1235");
+        assert_eq!(readable(0.0), "0");
+    }
 }

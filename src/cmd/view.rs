@@ -42,7 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // every page answers at once.
     let data = Arc::new(Data::new(wd));
     tracing::info!("reading the run's rollouts and verdicts for the prompt list");
-    data.lists().await?;
+    data.lists(&data.default_pair()).await?;
     println!("rsr view: http://{addr}/ (Ctrl-C to stop)");
     std::io::stdout().flush()?;
     tokio::select! {

@@ -84,6 +84,10 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// Several unknown keys, each with its suggestion: all of them at once,
+    /// so that one run shows every typo.
+    #[error("{} unknown keys:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    UnknownKeys(Vec<ConfigError>),
     /// A key that rsr does not know.
     #[error("unknown key `{key}` (from {origin}){hint}")]
     UnknownKey {
@@ -430,11 +434,40 @@ fn layer(
 fn build(mut tree: Value, origins: &Origins) -> Result<Resolved, ConfigError> {
     reject_secrets(&tree, origins)?;
     let missing = tree::take_required(&mut tree);
-    let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
-        let path = dotted(&e.path().to_string());
-        let message = e.inner().to_string();
-        type_error(&path, &message, origins)
-    })?;
+    // Every unknown key is reported at once: each is taken out of the tree
+    // and the rest deserialized again.
+    let mut unknown: Vec<ConfigError> = Vec::new();
+    let config: Config = loop {
+        let error = match serde_path_to_error::deserialize(tree.clone()) {
+            Ok(config) if unknown.is_empty() => break config,
+            Ok(_) => None,
+            Err(e) => {
+                let path = dotted(&e.path().to_string());
+                Some(type_error(&path, &e.inner().to_string(), origins))
+            }
+        };
+        match error {
+            Some(ConfigError::UnknownKey { key, origin, hint }) if unknown.len() < 20 => {
+                let (parent, leaf) = key.rsplit_once('.').unwrap_or(("", &key));
+                let parent = if parent.is_empty() {
+                    Some(&mut tree)
+                } else {
+                    tree::get_path_mut(&mut tree, parent)
+                };
+                let removed = parent
+                    .and_then(|p| p.as_mapping_mut())
+                    .and_then(|m| m.remove(leaf));
+                unknown.push(ConfigError::UnknownKey { key, origin, hint });
+                if removed.is_none() {
+                    break Err(unknown_error(unknown))?;
+                }
+            }
+            // Unknown keys come first: a wrong value may be a typo's doing.
+            _ if !unknown.is_empty() => break Err(unknown_error(unknown))?,
+            Some(other) => break Err(other)?,
+            None => unreachable!("a config that deserializes with no unknown key breaks first"),
+        }
+    };
     validate(&config, origins)?;
     Ok(Resolved {
         config,
@@ -459,6 +492,15 @@ fn reject_secrets(tree: &Value, origins: &Origins) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// One unknown key's error, or all of them.
+fn unknown_error(mut unknown: Vec<ConfigError>) -> ConfigError {
+    if unknown.len() == 1 {
+        unknown.remove(0)
+    } else {
+        ConfigError::UnknownKeys(unknown)
+    }
 }
 
 /// `formatter[0].type` (serde's path notation) as `formatter.0.type`.
@@ -496,8 +538,24 @@ fn type_error(path: &str, message: &str, origins: &Origins) -> ConfigError {
     ConfigError::Invalid {
         origin: origins.of(&key),
         key,
-        message: message.to_string(),
+        message: plain_types(message),
     }
+}
+
+/// serde's Rust type names in a message as a user would say them.
+fn plain_types(message: &str) -> String {
+    [
+        ("a nonzero usize", "a whole number of at least 1"),
+        ("a nonzero u32", "a whole number of at least 1"),
+        ("a nonzero u64", "a whole number of at least 1"),
+        ("usize", "a whole number"),
+        ("u32", "a whole number"),
+        ("u64", "a whole number"),
+        ("f64", "a number"),
+        ("a boolean", "true or false"),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (from, to)| m.replace(from, to))
 }
 
 /// "did you mean" for an unknown key: a close sibling, or the same name in

@@ -154,8 +154,9 @@ impl Report {
         let mut out = Vec::new();
         for b in &self.benchmarks {
             out.push(format!(
-                "decontamination: {} of {} prompts share a run of {} words with {} ({} problems, column `{}`)",
-                b.prompts_flagged, self.prompts, self.ngram, b.info.path, b.info.problems, b.info.column
+                "decontamination: {} of {} prompts share a run of {} words with {} ({} problem{}, column `{}`)",
+                b.prompts_flagged, self.prompts, self.ngram, b.info.path, b.info.problems,
+                if b.info.problems == 1 { "" } else { "s" }, b.info.column
             ));
         }
         if self.dedup_mode != DedupMode::Off {

@@ -733,6 +733,7 @@ impl ScoresOut<'_> {
             if judged.outcome == Outcome::Unparsed
                 && report.unparsed_examples.len() < 3
                 && let Some(r) = record
+                && !report.unparsed_examples.contains(&short(&r.raw))
             {
                 report.unparsed_examples.push(short(&r.raw));
             }

@@ -319,9 +319,17 @@ impl AnswerGuard {
         }
         let ending = tail(final_part, 160);
         match pred {
-            None if self.missing_examples.len() < EXAMPLES => self.missing_examples.push(ending),
+            // Distinct examples only: one ending three times says less.
+            None if self.missing_examples.len() < EXAMPLES
+                && !self.missing_examples.contains(&ending) =>
+            {
+                self.missing_examples.push(ending)
+            }
             Some(p) if !passed && self.wrong_examples.len() < EXAMPLES => {
-                self.wrong_examples.push(format!("{ending}  [read: {p}]"))
+                let example = format!("{ending}  [read: {p}]");
+                if !self.wrong_examples.contains(&example) {
+                    self.wrong_examples.push(example)
+                }
             }
             _ => {}
         }

@@ -71,6 +71,8 @@ pub struct Data {
 /// files: the prompt list and the rollouts whose verdict sources disagree.
 pub struct Lists {
     fingerprint: Fingerprint,
+    /// The two verdict sources compared.
+    pair: Pair,
     prompts: Arc<MemTable>,
     /// `(id, rollout_idx)` of the disagreeing rollouts, in order.
     split: Vec<(String, u32)>,
@@ -107,6 +109,16 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>) {
     }
 }
 
+/// The two verdict sources the lists compare: `inline` (the verdicts
+/// given while sampling) or a scores label each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pair {
+    /// The first source.
+    pub a: String,
+    /// The second source.
+    pub b: String,
+}
+
 /// A page request on a list.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
@@ -131,6 +143,8 @@ pub struct PromptQuery {
     pub max_pass_rate: Option<f64>,
     /// A SQL predicate over the prompt list's columns.
     pub predicate: Option<String>,
+    /// The verdict sources whose disagreement the list flags.
+    pub pair: Pair,
 }
 
 impl Data {
@@ -182,12 +196,64 @@ impl Data {
             .into_iter()
             .map(|(l, kind, pass)| json!({"label": l, "verifier": kind, "pass_score": pass}))
             .collect();
+        let pair = self.default_pair();
         Ok(json!({
             "work_dir": self.wd.root().display().to_string(),
             "prompts": prompts,
             "rollouts": rollouts,
             "labels": labels,
+            "pair": [pair.a, pair.b],
         }))
+    }
+
+    /// The verdict sources a pair may name: `inline` and every label.
+    fn sources(&self) -> Vec<String> {
+        std::iter::once("inline".to_string())
+            .chain(self.labels().into_iter().map(|(l, _, _)| l))
+            .collect()
+    }
+
+    /// The pair compared unless the user picks one: the inline verdicts
+    /// and the newest label that is not the inline verdicts' own copy
+    /// (`scores/<the run's verifier>/`, written while sampling).
+    pub fn default_pair(&self) -> Pair {
+        let own = crate::config::saved(self.wd.root())
+            .ok()
+            .flatten()
+            .map(|c| c.verifier.label().to_string());
+        let newest = self
+            .labels()
+            .into_iter()
+            .filter(|(l, _, _)| Some(l) != own.as_ref())
+            .max_by_key(|(l, _, _)| {
+                std::fs::metadata(rollout::scores_verifier_path(self.wd.root(), l))
+                    .and_then(|m| m.modified())
+                    .ok()
+            })
+            .map(|(l, _, _)| l);
+        Pair {
+            a: "inline".into(),
+            b: newest.unwrap_or_else(|| "inline".into()),
+        }
+    }
+
+    /// The pair named by `a` and `b` (either missing: the default's),
+    /// refused when a name is no verdict source of the run.
+    pub fn pair(&self, a: Option<&str>, b: Option<&str>) -> Result<Pair, ViewError> {
+        let default = self.default_pair();
+        let known = self.sources();
+        let check = |name: Option<&str>, fallback: String| match name.filter(|n| !n.is_empty()) {
+            None => Ok(fallback),
+            Some(n) if known.iter().any(|k| k == n) => Ok(n.to_string()),
+            Some(n) => Err(ViewError::BadRequest(format!(
+                "no verdict source {n:?}: the run has {}",
+                known.join(", ")
+            ))),
+        };
+        Ok(Pair {
+            a: check(a, default.a)?,
+            b: check(b, default.b)?,
+        })
     }
 
     /// A CASE expression giving the pass score of the scores label in
@@ -228,16 +294,17 @@ impl Data {
     /// them; later ones answer from the last computed lists at once, and
     /// when the files changed since (a run being sampled) start computing
     /// new ones in the background (`stale` is then true).
-    pub async fn lists(self: &Arc<Self>) -> Result<(Arc<Lists>, bool), ViewError> {
+    pub async fn lists(self: &Arc<Self>, pair: &Pair) -> Result<(Arc<Lists>, bool), ViewError> {
         let fingerprint = Fingerprint::of(self.wd.root());
-        let current = self.cache.lock().await.clone();
+        let current = self.cache.lock().await.clone().filter(|l| l.pair == *pair);
         match current {
             Some(lists) if lists.fingerprint == fingerprint => Ok((lists, false)),
             Some(lists) => {
                 if !self.refreshing.swap(true, Ordering::SeqCst) {
                     let me = Arc::clone(self);
+                    let pair = pair.clone();
                     tokio::spawn(async move {
-                        match me.build(Fingerprint::of(me.wd.root())).await {
+                        match me.build(Fingerprint::of(me.wd.root()), &pair).await {
                             Ok(fresh) => *me.cache.lock().await = Some(Arc::new(fresh)),
                             Err(e) => {
                                 tracing::warn!("rsr view: cannot update the prompt list: {e}")
@@ -249,7 +316,7 @@ impl Data {
                 Ok((lists, true))
             }
             None => {
-                let fresh = Arc::new(self.build(fingerprint).await?);
+                let fresh = Arc::new(self.build(fingerprint, pair).await?);
                 *self.cache.lock().await = Some(Arc::clone(&fresh));
                 Ok((fresh, false))
             }
@@ -257,16 +324,19 @@ impl Data {
     }
 
     /// Computes the lists from the files as they are.
-    async fn build(&self, fingerprint: Fingerprint) -> Result<Lists, ViewError> {
+    async fn build(&self, fingerprint: Fingerprint, pair: &Pair) -> Result<Lists, ViewError> {
         let ctx = self.session(None).await?;
         let mut split = Vec::new();
         let sql = if self.has_rollouts() {
             let has_scores = ctx.table_exist("scores")?;
             let keys = ctx
                 .sql(&format!(
-                    "SELECT id, rollout_idx FROM ({}) v GROUP BY id, rollout_idx \
+                    "SELECT id, rollout_idx FROM ({}) v WHERE source IN ({}, {}) \
+                     GROUP BY id, rollout_idx \
                      HAVING bool_or(passed) AND NOT bool_and(passed) ORDER BY id, rollout_idx",
-                    self.verdicts_sql(has_scores)
+                    self.verdicts_sql(has_scores),
+                    quote(&pair.a),
+                    quote(&pair.b)
                 ))
                 .await?
                 .collect()
@@ -306,6 +376,7 @@ impl Data {
         let schema = batches.first().map_or(schema, |b| b.schema());
         Ok(Lists {
             fingerprint,
+            pair: pair.clone(),
             prompts: Arc::new(MemTable::try_new(schema, vec![batches])?),
             split,
         })
@@ -313,7 +384,7 @@ impl Data {
 
     /// One page of the prompt list: `{total, rows}`.
     pub async fn prompts(self: &Arc<Self>, q: &PromptQuery) -> Result<Value, ViewError> {
-        let (lists, stale) = self.lists().await?;
+        let (lists, stale) = self.lists(&q.pair).await?;
         let table = Arc::clone(&lists.prompts);
         // Only the prompt list is registered: a predicate sees nothing else.
         let ctx = SessionContext::new();
@@ -442,8 +513,12 @@ impl Data {
 
     /// Valid rollouts on which two verdict sources disagree about pass or
     /// fail: `{total, rows}` with each source's verdict.
-    pub async fn disagreements(self: &Arc<Self>, page: &Page) -> Result<Value, ViewError> {
-        let (lists, stale) = self.lists().await?;
+    pub async fn disagreements(
+        self: &Arc<Self>,
+        page: &Page,
+        pair: &Pair,
+    ) -> Result<Value, ViewError> {
+        let (lists, stale) = self.lists(pair).await?;
         let keys: Vec<&(String, u32)> = lists
             .split
             .iter()
@@ -467,7 +542,15 @@ impl Data {
                     self.pass_case("verifier")
                 );
             }
-            let found = rows(&ctx, &format!("SELECT * FROM ({sql}) ORDER BY source")).await?;
+            let found = rows(
+                &ctx,
+                &format!(
+                    "SELECT * FROM ({sql}) WHERE source IN ({}, {}) ORDER BY source",
+                    quote(&pair.a),
+                    quote(&pair.b)
+                ),
+            )
+            .await?;
             for (id, idx) in keys {
                 let sources: Vec<Value> = found
                     .iter()
@@ -479,7 +562,12 @@ impl Data {
                 out.push(json!({"id": id, "rollout_idx": idx, "sources": sources}));
             }
         }
-        Ok(json!({"total": lists.split.len(), "rows": out, "stale": stale}))
+        Ok(json!({
+            "total": lists.split.len(),
+            "rows": out,
+            "stale": stale,
+            "pair": [pair.a, pair.b],
+        }))
     }
 
     /// Valid rollouts of prompts with a gold answer in which the verifier

@@ -104,6 +104,13 @@ async fn handle<B>(data: &Arc<Data>, req: Request<B>) -> Response<Body> {
         offset: q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0),
         limit: q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(50),
     };
+    // The two verdict sources compared (`?a=inline&b=LABEL`).
+    let pair = || {
+        data.pair(
+            q.get("a").map(String::as_str),
+            q.get("b").map(String::as_str),
+        )
+    };
     let number = |k: &str| -> Result<Option<f64>, ViewError> {
         match q.get(k).map(String::as_str) {
             None | Some("") => Ok(None),
@@ -126,8 +133,8 @@ async fn handle<B>(data: &Arc<Data>, req: Request<B>) -> Response<Body> {
             };
         }
         "/api/info" => data.info().await,
-        "/api/prompts" => match (number("min_pass_rate"), number("max_pass_rate")) {
-            (Ok(min_pass_rate), Ok(max_pass_rate)) => {
+        "/api/prompts" => match (number("min_pass_rate"), number("max_pass_rate"), pair()) {
+            (Ok(min_pass_rate), Ok(max_pass_rate), Ok(pair)) => {
                 data.prompts(&PromptQuery {
                     page: page(),
                     sort: q.get("sort").cloned(),
@@ -135,16 +142,20 @@ async fn handle<B>(data: &Arc<Data>, req: Request<B>) -> Response<Body> {
                     min_pass_rate,
                     max_pass_rate,
                     predicate: q.get("where").cloned(),
+                    pair,
                 })
                 .await
             }
-            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
         },
         "/api/prompt" => match q.get("id") {
             Some(id) => data.prompt(id).await,
             None => Err(ViewError::BadRequest("give the prompt's id: ?id=…".into())),
         },
-        "/api/disagreements" => data.disagreements(&page()).await,
+        "/api/disagreements" => match pair() {
+            Ok(pair) => data.disagreements(&page(), &pair).await,
+            Err(e) => Err(e),
+        },
         "/api/no-answer" => {
             data.no_answer(
                 q.get("scores")
