@@ -182,18 +182,17 @@ fn cost_figures_in_the_statistics_match_a_hand_count() {
 
 #[test]
 fn a_dry_run_prints_the_worst_case_and_sends_nothing() {
-    let t = TestDir::new();
-    let input = format!("data.input_path={}", common::fixture("gsm8k_sample.jsonl"));
+    let t = prepared_mock(&[
+        "sampler.max_tokens=1000",
+        "sampling.max_steps=2",
+        "sampling.step_size=4",
+    ]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
     let out = t.ok(&[
         "run",
         "--dry-run",
         "work_dir=run",
-        &input,
-        "data.preprocess.transform=gsm8k",
-        "sampler.model=m",
-        "sampler.max_tokens=1000",
-        "sampling.max_steps=2",
-        "sampling.step_size=4",
+        &mock.base_url_arg(),
         "pricing.input=1",
         "pricing.output=2",
     ]);
@@ -213,6 +212,7 @@ fn a_dry_run_prints_the_worst_case_and_sends_nothing() {
     );
     assert!(out.contains(&format!("${cost:.2}")), "{out}");
     assert!(!t.path("run/rollout").exists());
+    assert_eq!(mock.stat("requests"), 0, "only GET /models was sent");
 }
 
 #[test]

@@ -112,22 +112,41 @@ fn api_keys_stay_out_of_saved_configs() {
 #[test]
 fn resume_refuses_a_changed_model() {
     let t = TestDir::new();
-    let input = format!("data.input_path={}", fixture("chat_sample.jsonl"));
-    t.ok(&["prepare", "work_dir=run", &input, "sampler.model=qwen-a"]);
-    let err = t.fails(&["prepare", "work_dir=run", "sampler.model=qwen-b"]);
+    let input = format!("data.input_path={}", fixture("gsm8k_sample.jsonl"));
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+        "sampler.model=qwen-a",
+        "sampling.max_rollouts=4",
+    ]);
+    // Nothing sampled yet: the model may still change.
+    t.ok(&["prepare", "work_dir=run", "sampler.model=qwen-b"]);
+    assert!(saved_config(&t).contains("model: qwen-b"));
+    let mock = common::mock::Mock::start(&["--model", "qwen-b"]);
+    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
+    // Rollouts exist: it is fixed.
+    let err = t.fails(&["prepare", "work_dir=run", "sampler.model=qwen-a"]);
     assert!(
         err.contains("cannot change `sampler.model` when resuming run"),
         "{err}"
     );
     assert!(
-        err.contains("`qwen-a`") && err.contains("`qwen-b`"),
+        err.contains("`qwen-b`") && err.contains("`qwen-a`"),
         "{err}"
     );
+    // As is the data, even before sampling (the prepared input is reused).
+    let u = TestDir::new();
+    let chat = format!("data.input_path={}", fixture("chat_sample.jsonl"));
+    u.ok(&["prepare", "work_dir=run", &chat, "sampler.model=m"]);
+    let err = u.fails(&["prepare", "work_dir=run", "data.limit=2"]);
+    assert!(err.contains("cannot change `data.limit`"), "{err}");
     // Operational settings may change; the saved ones stay otherwise.
     t.ok(&["prepare", "work_dir=run", "sampler.concurrent_requests=4"]);
     let cfg = saved_config(&t);
     assert!(cfg.contains("concurrent_requests: 4"), "{cfg}");
-    assert!(cfg.contains("model: qwen-a"), "{cfg}");
+    assert!(cfg.contains("model: qwen-b"), "{cfg}");
 }
 
 #[test]

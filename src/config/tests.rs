@@ -224,7 +224,12 @@ fn resume_refuses_a_changed_model_and_allows_operational_changes() {
     assert_eq!(again.config.sampler.concurrent_requests.get(), 8);
     assert_eq!(again.config.data.input_path, first.config.data.input_path);
 
-    // Changing the model is refused, naming both values.
+    // Before anything is sampled the model may change; once rollouts
+    // exist, changing it is refused, naming both values.
+    assert!(resolve(&sources(None, &[], &[&wd_arg, "sampler.model=m2"]), &[]).is_ok());
+    let part = wd.join("rollout/shard_0000/part-000000.parquet");
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::fs::write(&part, b"").unwrap();
     let err = resolve(&sources(None, &[], &[&wd_arg, "sampler.model=m2"]), &[])
         .unwrap_err()
         .to_string();
