@@ -45,7 +45,7 @@ pub struct Cap {
 /// `value` rounded up to two significant digits, as a config value (money
 /// keeps cents below 1).
 pub fn round_up(value: f64, money: bool) -> String {
-    if !(value > 0.0) {
+    if value.is_nan() || value <= 0.0 {
         return if money { "1".into() } else { "10".into() };
     }
     let scale = 10f64.powi(value.log10().floor() as i32 - 1);

@@ -31,7 +31,8 @@ pub struct HttpBackend {
     max_tokens: u32,
     retries: Arc<AtomicU64>,
     tokenize: bool,
-    limiter: RateLimiter,
+    /// Boxed: its state is large, the client is moved by value.
+    limiter: Box<RateLimiter>,
 }
 
 /// Where a request goes, relative to an endpoint's base URL.
@@ -164,7 +165,7 @@ impl HttpBackend {
             max_tokens: s.max_tokens.get(),
             retries,
             tokenize: false,
-            limiter: RateLimiter::new(s.max_rpm, s.max_tpm),
+            limiter: Box::new(RateLimiter::new(s.max_rpm, s.max_tpm)),
         })
     }
 
