@@ -551,3 +551,75 @@ fn a_cost_cap_stops_judging_and_a_raised_one_finishes_it() {
     // Nothing asked twice: the answers received before the stop were kept.
     assert_eq!(mock.stat("judge_requests"), items);
 }
+
+#[test]
+fn judge_prices_given_to_verify_are_kept_and_count_only_against_their_label() {
+    let (t, mock) = sampled(&[]);
+    verify(
+        &t,
+        &mock,
+        &[
+            "verifier.type=llm-judge",
+            "pricing.judge_input=3",
+            "pricing.judge_output=15",
+        ],
+    );
+    // Inline SFT and judged SFT side by side, then analyze with only the
+    // sampling prices given.
+    t.ok(&["format", "run"]);
+    t.ok(&[
+        "format",
+        "run",
+        "--scores",
+        "llm-judge",
+        "formatter.0.name=sft_judged",
+    ]);
+    t.ok(&["analyze", "run", "pricing.input=1", "pricing.output=2"]);
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
+            .unwrap();
+    let sp = &stats["spending"];
+    let judge = sp["judge_cost"]
+        .as_f64()
+        .expect("judge cost from the saved prices");
+    assert!(judge > 0.0);
+    let sampling = sp["cost"].as_f64().unwrap();
+    let per = |name: &str| {
+        sp["per_row"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["formatter"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {sp}"))
+    };
+    let (inline, judged) = (per("sft"), per("sft_judged"));
+    let rows = |p: &Value| p["rows"].as_f64().unwrap();
+    let cost = |p: &Value| p["cost_per_row"].as_f64().unwrap();
+    assert!(
+        (cost(&inline) - sampling / rows(&inline)).abs() < 1e-12,
+        "{inline}"
+    );
+    assert!(
+        (cost(&judged) - (sampling + judge) / rows(&judged)).abs() < 1e-12,
+        "{judged}"
+    );
+}
+
+#[test]
+fn refresh_asks_the_judge_again_where_saved_answers_would_answer() {
+    let (t, mock) = sampled(&[]);
+    let judge = "verifier.type=llm-judge";
+    let before = mock.stat("requests");
+    verify(&t, &mock, &[judge]);
+    let asked = mock.stat("requests") - before;
+    assert!(asked > 0);
+    verify(&t, &mock, &[judge]);
+    assert_eq!(
+        mock.stat("requests") - before,
+        asked,
+        "saved answers were asked again"
+    );
+    verify(&t, &mock, &[judge, "--refresh"]);
+    assert_eq!(mock.stat("requests") - before, 2 * asked);
+}

@@ -269,63 +269,6 @@ fn a_majority_run_headlines_agreement_and_shows_label_accuracy_beside_it() {
 }
 
 #[test]
-fn judge_prices_given_to_verify_are_kept_and_count_only_against_their_label() {
-    let t = prepared_mock(&["sampling.max_rollouts=4", "sampling.early_stop=false"]);
-    let mock = Mock::start(&["--gold", &gold(&t)]);
-    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
-    t.ok(&[
-        "verify",
-        "run",
-        "verifier.type=llm-judge",
-        &format!("judge.base_url={}", mock.url()),
-        "judge.model=mock",
-        "pricing.judge_input=3",
-        "pricing.judge_output=15",
-    ]);
-    // Inline SFT and judged SFT side by side, then analyze with only the
-    // sampling prices given.
-    t.ok(&["format", "run"]);
-    t.ok(&[
-        "format",
-        "run",
-        "--scores",
-        "llm-judge",
-        "formatter.0.name=sft_judged",
-    ]);
-    t.ok(&["analyze", "run", "pricing.input=1", "pricing.output=2"]);
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(t.path("run/summary/stats.json")).unwrap())
-            .unwrap();
-    let sp = &stats["spending"];
-    let judge = sp["judge_cost"]
-        .as_f64()
-        .expect("judge cost from the saved prices");
-    assert!(judge > 0.0);
-    let sampling = sp["cost"].as_f64().unwrap();
-    let per = |name: &str| {
-        sp["per_row"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["formatter"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name} in {sp}"))
-    };
-    let inline = per("sft");
-    let judged = per("sft_judged");
-    let rows = |p: &serde_json::Value| p["rows"].as_f64().unwrap();
-    assert!(
-        (inline["cost_per_row"].as_f64().unwrap() - sampling / rows(&inline)).abs() < 1e-12,
-        "{inline}"
-    );
-    assert!(
-        (judged["cost_per_row"].as_f64().unwrap() - (sampling + judge) / rows(&judged)).abs()
-            < 1e-12,
-        "{judged}"
-    );
-}
-
-#[test]
 fn pass_at_k_over_fewer_prompts_under_early_stop_says_why() {
     let t = prepared_mock(&["sampling.max_rollouts=8"]);
     let mock = Mock::start(&["--gold", &gold(&t)]);
@@ -565,33 +508,4 @@ fn smaller_mistakes_get_their_own_answer() {
         !t.path("launch").exists(),
         "a failed launch left its work dir"
     );
-}
-
-#[test]
-fn refresh_asks_the_judge_again_where_saved_answers_would_answer() {
-    let t = prepared_mock(&["sampling.max_rollouts=4", "sampling.early_stop=false"]);
-    let mock = Mock::start(&["--gold", &gold(&t)]);
-    t.ok(&["sample", "work_dir=run", &mock.base_url_arg()]);
-    let judge = [
-        "verify".to_string(),
-        "run".to_string(),
-        "verifier.type=llm-judge".to_string(),
-        format!("judge.base_url={}", mock.url()),
-        "judge.model=mock".to_string(),
-    ];
-    let args: Vec<&str> = judge.iter().map(String::as_str).collect();
-    let before = mock.stat("requests");
-    t.ok(&args);
-    let asked = mock.stat("requests") - before;
-    assert!(asked > 0);
-    t.ok(&args);
-    assert_eq!(
-        mock.stat("requests") - before,
-        asked,
-        "saved answers were asked again"
-    );
-    let mut again = args.clone();
-    again.push("--refresh");
-    t.ok(&again);
-    assert_eq!(mock.stat("requests") - before, 2 * asked);
 }
