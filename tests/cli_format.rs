@@ -409,7 +409,8 @@ fn export_shapes_parse_back_field_by_field() {
     );
     assert_eq!(rows[0]["input"], "");
     assert_eq!(rows[0]["output"], "B");
-    assert!(rows[0].get("history").is_none());
+    assert_eq!(rows[0]["history"], json!([]));
+    assert_eq!(rows[0]["system"], "");
     export(&[
         "--formatter",
         "dpo",

@@ -1,6 +1,9 @@
 //! Alpaca (LLaMA-Factory): `{"instruction", "input": "", "output",
-//! "system"?, "history"?, "images"?}`; pairs have `"chosen"`/`"rejected"`
-//! instead of `"output"`.
+//! "system", "history", "images"?}`; pairs have `"chosen"`/`"rejected"`
+//! instead of `"output"`. `system` (empty when the prompt has none) and
+//! `history` (empty for a single question) are on every row, so that one
+//! column mapping fits every file: LLaMA-Factory refuses a mapping that
+//! names a column the file lacks.
 
 use serde_json::{Map, Value, json};
 
@@ -11,6 +14,7 @@ use super::{Turns, turn_text};
 /// response (or the pair's two) as the output.
 pub fn row(t: Turns) -> Value {
     let mut out = Map::new();
+    out.insert("system".into(), "".into());
     let mut images = Vec::new();
     let mut turns: Vec<(String, String)> = Vec::new();
     for m in &t.prompt {
@@ -52,9 +56,7 @@ pub fn row(t: Turns) -> Value {
             out.insert("rejected".into(), content(rejected));
         }
     }
-    if !history.is_empty() {
-        out.insert("history".into(), history.into());
-    }
+    out.insert("history".into(), history.into());
     if !images.is_empty() {
         out.insert("images".into(), images.into());
     }

@@ -3,11 +3,11 @@
 //! - `trl`: SFT rows as `{"messages": [...prompt, assistant]}`, pairs as
 //!   `{"prompt": [...], "chosen": [assistant], "rejected": [assistant]}`
 //!   (TRL's conversational shapes).
-//! - `sharegpt`: `{"conversations": [{"from": "human"|"gpt", "value"}],
-//!   "system"?, "images"?}`; pairs add `"chosen"`/`"rejected"` turns
+//! - `sharegpt`: `{"conversations": [{"from": "system"?|"human"|"gpt",
+//!   "value"}], "images"?}`; pairs add `"chosen"`/`"rejected"` turns
 //!   (LLaMA-Factory).
-//! - `alpaca`: `{"instruction", "input": "", "output", "system"?,
-//!   "history"?}`; pairs have `"chosen"`/`"rejected"` instead of `"output"`.
+//! - `alpaca`: `{"instruction", "input": "", "output", "system",
+//!   "history"}`; pairs have `"chosen"`/`"rejected"` instead of `"output"`.
 //! - `parquet`: the `trl` shape as Parquet (`list<struct<role, content,
 //!   reasoning_content>>`; non-text content kept as its JSON text).
 //!
