@@ -538,7 +538,7 @@ pub fn plan(spec: &Spec, row: &Row<'_>, body: &dyn Fn(&str) -> String, model: &s
             if row.gold.is_none() {
                 return Plan::Settled(Judged::none(Outcome::NoReference));
             }
-            let rules = crate::verifier::mcq::Mcq.verify(&Sample {
+            let rules = crate::verifier::mcq::Mcq::default().verify(&Sample {
                 response,
                 gold,
                 metadata: row.metadata,
@@ -597,7 +597,7 @@ pub fn read_answer(spec: &Spec, raw: &str, row: &Row<'_>) -> Judged {
                 outcome: Outcome::Judged,
             },
             Some(Some(letter)) => {
-                let v = crate::verifier::mcq::Mcq.verify(&Sample {
+                let v = crate::verifier::mcq::Mcq::default().verify(&Sample {
                     response: &format!("Answer: {letter}"),
                     gold: row.gold.unwrap_or(""),
                     metadata: row.metadata,

@@ -1,6 +1,6 @@
 //! Answer-locating helpers shared by verifiers: `\boxed{…}` with nested
-//! braces, and `<tag>…</tag>` spans. Linear-time scans, no regex
-//! backtracking.
+//! braces, `<tag>…</tag>` spans, and JSON objects that state the answer
+//! (`{"answer": "D"}`). Linear-time scans, no regex backtracking.
 
 /// Contents of every `\boxed{…}` / `\fbox{…}` in `text`, in order, with
 /// their byte offsets. A box whose brace never closes is skipped. Linear in
@@ -98,5 +98,86 @@ mod tests {
         );
         assert_eq!(last_tag("<answer>3", "answer"), Some("3"));
         assert_eq!(last_tag("none", "answer"), None);
+    }
+}
+
+/// The keys read from a JSON answer object unless a verifier is told
+/// others (`verifier.options.json_keys`).
+pub const JSON_KEYS: &[&str] = &[
+    "answer",
+    "final_answer",
+    "choice",
+    "option",
+    "correct_answer",
+];
+
+/// The last JSON object in `text` with one of `keys` (case-insensitive),
+/// with its start and the key's value as text (a string as it is, a number
+/// or a list as JSON). Objects are parsed where a `{` opens one; text that
+/// names none of the keys is not parsed at all.
+pub fn json_answer(text: &str, keys: &[String]) -> Option<(usize, String)> {
+    if !text.contains('{') || !text.contains('"') {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    if !keys
+        .iter()
+        .any(|k| lower.contains(&format!("\"{}\"", k.to_ascii_lowercase())))
+    {
+        return None;
+    }
+    let mut found = None;
+    for (start, _) in text.match_indices('{') {
+        let mut values =
+            serde_json::Deserializer::from_str(&text[start..]).into_iter::<serde_json::Value>();
+        let Some(Ok(serde_json::Value::Object(object))) = values.next() else {
+            continue;
+        };
+        let value = keys.iter().find_map(|k| {
+            object
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+        });
+        let text = match value {
+            Some(serde_json::Value::String(s)) => s.trim().to_string(),
+            Some(serde_json::Value::Null) | None => continue,
+            Some(other) => other.to_string(),
+        };
+        if !text.is_empty() {
+            found = Some((start, text));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    fn keys() -> Vec<String> {
+        JSON_KEYS.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn json_answers_are_read_by_key_the_last_one_winning() {
+        let k = keys();
+        assert_eq!(json_answer(r#"{"answer": "D"}"#, &k), Some((0, "D".into())));
+        let t = "Reasoning done.\n{\"choice\": \"B\", \"reason\": \"mass {not} charge\"}";
+        assert_eq!(json_answer(t, &k).map(|x| x.1), Some("B".into()));
+        assert_eq!(
+            json_answer(r#"{"Answer": 42}"#, &k).map(|x| x.1),
+            Some("42".into())
+        );
+        let two = r#"First {"answer": "A"} then {"answer": "C"}"#;
+        assert_eq!(json_answer(two, &k).map(|x| x.1), Some("C".into()));
+        assert_eq!(json_answer(r#"{"reason": "x"}"#, &k), None);
+        assert_eq!(json_answer(r#"{"answer": "#, &k), None);
+        assert_eq!(json_answer(r"\frac{1}{2}", &k), None);
+        let own = vec!["label".to_string()];
+        assert_eq!(
+            json_answer(r#"{"label": "B"}"#, &own).map(|x| x.1),
+            Some("B".into())
+        );
     }
 }

@@ -14,10 +14,20 @@
 //! 3. an exact match with one option's text, when the metadata holds the
 //!    options (`choices` or `options`).
 //!
-//! Only capital letters count, and a letter followed by a letter is a word
-//! ("Answer: Because…", "A careful reading…"). Full-width letters and
-//! brackets are folded to ASCII. Multi-answer golds (`AC`, `A, C`) compare
-//! as sets.
+//! A JSON object with an answer key (`{"answer": "D"}`, `{"choice": "B",
+//! "reason": …}`; the keys are `verifier.options.json_keys`) is an explicit
+//! statement too, and so are `answer=D` and `Answer -> B`.
+//!
+//! Capital letters count anywhere a statement puts them; a lower-case
+//! letter only right after an answer phrase and alone (`so the answer is
+//! c.`, `answer: (d)`, `i'd go with c.`), never as a word ("the answer is a
+//! bit tricky"). A letter followed by a letter is a word ("Answer:
+//! Because…", "A careful reading…"). A stated letter followed by what it is
+//! not ("D, not C or A") is no hedge; a slash between letters ("A/D") is.
+//! Full-width letters and brackets are folded to ASCII. Multi-answer golds
+//! (`AC`, `A, C`) compare as sets; against one, boxes kept apart only by
+//! "and" or commas, and every option declared correct in turn ("Option A
+//! is correct. … Option D is correct."), add up.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -29,8 +39,49 @@ use super::split::split;
 use super::{Sample, Verdict, Verifier};
 
 /// The multiple-choice verifier.
-#[derive(Debug, Default)]
-pub struct Mcq;
+#[derive(Debug)]
+pub struct Mcq {
+    /// The keys of a JSON answer object.
+    json_keys: Vec<String>,
+}
+
+impl Default for Mcq {
+    fn default() -> Self {
+        Self {
+            json_keys: extract::JSON_KEYS.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+}
+
+/// `verifier.options` of `mcq-rlvr`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    json_keys: Option<Vec<String>>,
+}
+
+impl Mcq {
+    /// Builds from `verifier.options`: `json_keys`, the keys of a JSON
+    /// answer object (default `answer`, `final_answer`, `choice`,
+    /// `option`, `correct_answer`).
+    pub fn from_options(
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, super::VerifierError> {
+        let o: Options = super::read_options("mcq-rlvr", options)?;
+        let mut v = Self::default();
+        if let Some(keys) = o.json_keys {
+            if keys.is_empty() {
+                return Err(super::VerifierError::Option {
+                    verifier: "mcq-rlvr",
+                    key: "json_keys".into(),
+                    message: "expected at least one key".into(),
+                });
+            }
+            v.json_keys = keys;
+        }
+        Ok(v)
+    }
+}
 
 impl Verifier for Mcq {
     fn name(&self) -> &'static str {
@@ -42,8 +93,13 @@ impl Verifier for Mcq {
             return Verdict::unclosed();
         };
         let options = options_from_metadata(sample.metadata);
-        let pred = extract_letters(final_part, options.as_deref());
         let gold = gold_letters(sample.gold, options.as_deref());
+        let reading = Reading {
+            options: options.as_deref(),
+            json_keys: &self.json_keys,
+            multi: gold.as_ref().is_some_and(|g| g.len() > 1),
+        };
+        let pred = reading.letters(final_part);
         let score = match (&pred, &gold) {
             (Some(p), Some(g)) if p == g => 1.0,
             _ => 0.0,
@@ -69,7 +125,7 @@ macro_rules! run {
 static STATEMENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?:",
-        r"(?i:\banswers?(?:\s+(?:is|are|was|would\s+be|should\s+be|will\s+be|must\s+be))?)\s*(?:[:：]|-{1,2}|–|—)?",
+        r"(?i:\banswers?(?:\s+(?:is|are|was|would\s+be|should\s+be|will\s+be|must\s+be))?)\s*(?:[:：=]|-{1,2}>?|=>|→|–|—)?",
         r"|(?i:\b(?:correct|right|best|final)\s+(?:answers?|options?|choices?|responses?)(?:\s+(?:here|then|now|thus|therefore|clearly))?(?:\s+(?:is|are|would\s+be|should\s+be))?)\s*[:：]?",
         r"|(?i:\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b)",
         r"|(?i:\b(?:matches|corresponds\s+to|consistent\s+with)\b)",
@@ -79,6 +135,21 @@ static STATEMENT: LazyLock<Regex> = LazyLock::new(|| {
         r")",
         r"\s*[:：]?\s*(?:\*\*|\*|__)?\s*(?:(?i:options?|choices?)\s*)?[\(\[]?\s*",
         run!(),
+    ))
+    .expect("valid regex")
+});
+
+/// An answer phrase, then one lower-case letter (bracketed, or alone):
+/// `so the answer is c.`, `answer: (d)`, `final answer: (a)`, `i'd go with
+/// c.`; whether it stands alone is checked after the match.
+static LOWER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i:",
+        r"\banswers?(?:\s+(?:is|are|was|would\s+be|should\s+be|will\s+be|must\s+be))?\s*(?:[:=]|-{1,2}>?|=>|→|–|—)?",
+        r"|\b(?:correct|right|best|final)\s+(?:answers?|options?|choices?)(?:\s+(?:is|would\s+be))?\s*:?",
+        r"|\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b",
+        r")",
+        r"\s*(?:\*\*|\*|__)?\s*(?:(?i:options?|choices?)\s*)?(?:\(([a-z])\)|\[([a-z])\]|([a-z]))",
     ))
     .expect("valid regex")
 });
@@ -101,7 +172,7 @@ static VERDICT: LazyLock<Regex> = LazyLock::new(|| {
 static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i:\b(?:it'?s|it\s+is|actually|rather|instead|on\s+reflection|on\s+second\s+thought|no)\b)",
-        r"[\s,:—–-]*(?:(?i:options?)\s*)?[\(\[]?([A-Z])[\)\]]?\s*(?:[.!;]|$)",
+        r"[\s,:—–-]*(?:(?i:options?)\s*)?[\(\[]?([A-Z])[\)\]]?\s*(?:[.!;,—–]|$)",
     ))
     .expect("valid regex")
 });
@@ -109,7 +180,7 @@ static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
 /// A hedge between letters: "B or C", "either A or D", "between A and C".
 static HEDGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?:^|[^A-Za-z])[\(\[]?[A-Z][\)\]]?\s+(?i:or)\s+[\(\[]?[A-Z][\)\]]?(?:[^A-Za-z]|$)",
+        r"(?:^|[^A-Za-z])[\(\[]?[A-Z][\)\]]?,?\s+(?i:or)\s+(?:(?i:maybe|perhaps|possibly)\s+)?[\(\[]?[A-Z][\)\]]?(?:[^A-Za-z]|$)",
         r"|(?i:between)\s+[\(\[]?[A-Z][\)\]]?\s+(?i:and)\s+[\(\[]?[A-Z][\)\]]?(?:[^A-Za-z]|$)",
         r"|(?i:both)\s+[\(\[]?[A-Z][\)\]]?\s+(?i:and)\s+[\(\[]?[A-Z][\)\]]?\s+(?i:seem|look|could|might|may)",
     ))
@@ -161,15 +232,19 @@ fn letters(run: &str) -> Option<BTreeSet<char>> {
     (set.len() == all.len() && !set.is_empty()).then_some(set)
 }
 
-/// Whether the text just before `at` negates what follows ("not", "nor",
-/// "neither").
+/// Whether the text just before `at`, in the same clause, negates what
+/// follows ("not", "nor", "neither"): "neither A nor B; it is C" states C.
 fn negated(text: &str, at: usize) -> bool {
     let start = text[..at]
         .char_indices()
         .rev()
         .nth(11)
         .map_or(0, |(i, _)| i);
-    let before = text[start..at].to_lowercase();
+    let window = &text[start..at];
+    let clause = window
+        .rfind([';', '.', '!', '?', '\n'])
+        .map_or(window, |i| &window[i + 1..]);
+    let before = clause.to_lowercase();
     ["not ", "nor ", "neither ", "n't "]
         .iter()
         .any(|w| before.contains(w))
@@ -191,105 +266,260 @@ fn starts_sentence(text: &str, start: usize, end: usize) -> bool {
     (run == "I" || run == "A") && word_follows && before.ends_with([':', '：', '-', '—', '–'])
 }
 
-/// The set of option letters the final part states, if any.
+/// The set of option letters the final part states, if any, with the
+/// default JSON keys, for a single-answer question.
 pub fn extract_letters(final_part: &str, options: Option<&[String]>) -> Option<BTreeSet<char>> {
-    let text = fold_width(final_part);
-    let in_range = |set: &BTreeSet<char>| match options {
-        Some(opts) => set
-            .iter()
-            .all(|&c| ((c as u8 - b'A') as usize) < opts.len()),
+    let keys: Vec<String> = extract::JSON_KEYS.iter().map(|k| k.to_string()).collect();
+    Reading {
+        options,
+        json_keys: &keys,
+        multi: false,
+    }
+    .letters(final_part)
+}
+
+/// How a final part is read: the question's options, the JSON answer keys,
+/// and whether the gold holds several letters (then boxes joined by "and"
+/// and successive "X is correct" statements add up).
+struct Reading<'a> {
+    options: Option<&'a [String]>,
+    json_keys: &'a [String],
+    multi: bool,
+}
+
+/// What a statement at a position says.
+#[derive(Debug, Clone, PartialEq)]
+enum Said {
+    /// These letters.
+    Letters(BTreeSet<char>),
+    /// A hedge between letters: no answer.
+    Hedge,
+}
+
+impl Reading<'_> {
+    fn in_range(&self, set: &BTreeSet<char>) -> bool {
+        match self.options {
+            Some(opts) => set
+                .iter()
+                .all(|&c| ((c as u8 - b'A') as usize) < opts.len()),
+            None => true,
+        }
+    }
+
+    /// The letters the final part states, if any.
+    fn letters(&self, final_part: &str) -> Option<BTreeSet<char>> {
+        let text = fold_width(final_part);
+        let mut said: Vec<(usize, Said, bool)> = Vec::new();
+        // (position, what, whether it is a verdict on letters)
+        let mut consider = |pos: usize, what: Said, verdict: bool| {
+            if let Said::Letters(set) = &what
+                && !self.in_range(set)
+            {
+                return;
+            }
+            said.push((pos, what, verdict));
+        };
+        let boxes = extract::boxed_spans(&text);
+        let mut last_box: Option<(usize, BTreeSet<char>)> = None;
+        for &(pos, end, content) in &boxes {
+            let Some(set) = box_letters(content, self.options) else {
+                continue;
+            };
+            // Boxes kept apart only by "and" or commas add up for a
+            // multi-answer question: `$\boxed{A}$ and $\boxed{D}$`.
+            let joined = match &last_box {
+                Some((prev_end, prev)) if self.multi && only_connectors(&text[*prev_end..pos]) => {
+                    prev.union(&set).copied().collect()
+                }
+                _ => set,
+            };
+            consider(pos, Said::Letters(joined.clone()), false);
+            last_box = Some((end, joined));
+        }
+        if let Some((pos, value)) = extract::json_answer(&text, self.json_keys)
+            && let Some(set) = LETTER_SET
+                .captures(value.trim())
+                .and_then(|c| letters(&c[1]))
+                .or_else(|| {
+                    letters(&value.trim().to_ascii_uppercase()).filter(|_| value.trim().len() == 1)
+                })
+                .or_else(|| option_by_text(&value, self.options?))
+        {
+            consider(pos, Said::Letters(set), false);
+        }
+        // Cheap word checks first: most final parts need only STATEMENT.
+        let lower = text.to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+        let patterns = [
+            (&*STATEMENT, true, false),
+            (
+                &*VERDICT,
+                has(&[
+                    "correct",
+                    "right",
+                    "true",
+                    "best",
+                    "consistent",
+                    " is the answer",
+                    "正确",
+                    "符合",
+                ]),
+                true,
+            ),
+            (
+                &*CORRECTION,
+                has(&[
+                    "it",
+                    "actually",
+                    "rather",
+                    "instead",
+                    "reflection",
+                    "thought",
+                    "no",
+                ]),
+                false,
+            ),
+        ];
+        for (re, wanted, verdict) in patterns {
+            if !wanted {
+                continue;
+            }
+            for c in re.captures_iter(&text) {
+                let run = c.get(1).expect("group 1");
+                // "Answer: Because…" is not the letter B.
+                let next = text[run.end()..].chars().next();
+                if next.is_some_and(|ch| ch.is_ascii_alphabetic()) {
+                    continue;
+                }
+                let start = c.get(0).expect("match").start();
+                if negated(&text, start) || starts_sentence(&text, run.start(), run.end()) {
+                    continue;
+                }
+                // "A/D": a slash between letters is a hedge.
+                if slash_hedge(&text[run.end()..]) {
+                    consider(start, Said::Hedge, false);
+                    continue;
+                }
+                if let Some(set) = letters(run.as_str()) {
+                    consider(start, Said::Letters(set), verdict);
+                }
+            }
+        }
+        if has(&[
+            "answer",
+            "pick",
+            "choose",
+            "select",
+            "go with",
+            "going with",
+            "opt for",
+        ]) {
+            for c in LOWER.captures_iter(&text) {
+                let start = c.get(0).expect("match").start();
+                let bracketed = c.get(1).or(c.get(2));
+                let Some(m) = bracketed.or(c.get(3)) else {
+                    continue;
+                };
+                let letter = m.as_str().chars().next().expect("one letter");
+                // Options run from a; without them, at most ten.
+                if self.options.is_none() && letter > 'j' {
+                    continue;
+                }
+                if bracketed.is_none() && !stands_alone(letter, &text[m.end()..]) {
+                    continue;
+                }
+                if negated(&text, start) {
+                    continue;
+                }
+                let set = BTreeSet::from([letter.to_ascii_uppercase()]);
+                consider(start, Said::Letters(set), false);
+            }
+        }
+        if has(&[" or ", "between", "both"]) {
+            for m in HEDGE.find_iter(&text) {
+                // "D, not C or A" says what the answer is not.
+                if !negated(&text, m.start() + 1) {
+                    consider(m.start() + 1, Said::Hedge, false);
+                }
+            }
+        }
+        said.sort_by_key(|(pos, _, _)| *pos);
+        if let Some((_, last, verdict)) = said.last().cloned() {
+            return match last {
+                Said::Hedge => None,
+                Said::Letters(set) if self.multi && verdict => {
+                    // Successive "X is correct" statements add up.
+                    let mut all = set;
+                    for (_, what, v) in said.iter().rev().skip(1) {
+                        match what {
+                            Said::Letters(s) if *v => all.extend(s.iter().copied()),
+                            _ => break,
+                        }
+                    }
+                    Some(all)
+                }
+                Said::Letters(set) => Some(set),
+            };
+        }
+        let last_line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+        let first_line = text.lines().find(|l| !l.trim().is_empty())?;
+        for line in [last_line, first_line] {
+            let found = LETTER_SET
+                .captures(line)
+                .and_then(|c| letters(&c[1]))
+                .or_else(|| {
+                    let c = LEADING.captures(line)?;
+                    letters(c.get(1).or_else(|| c.get(2))?.as_str())
+                });
+            if let Some(set) = found.filter(|s| self.in_range(s)) {
+                return Some(set);
+            }
+        }
+        let opts = self.options?;
+        option_by_text(&text, opts).or_else(|| option_by_text(last_line, opts))
+    }
+}
+
+/// Whether the text between two boxes only joins them: spaces, commas,
+/// "and", "&", math delimiters.
+fn only_connectors(gap: &str) -> bool {
+    gap.replace("\\text{and}", "")
+        .replace("and", "")
+        .chars()
+        .all(|c| c.is_whitespace() || ",$&\\()[]".contains(c))
+}
+
+/// Whether the lower-case `letter` with `after` after it is an option
+/// letter, not a word: not glued to more letters (`because`, `b's`), and
+/// for `a`, the article, nothing but an end of line or a bracket after it
+/// ("the answer is a bit tricky" is prose).
+fn stands_alone(letter: char, after: &str) -> bool {
+    // "e.g.", "i.e.", "a.m.": an abbreviation.
+    let mut next = after.chars();
+    if next.next() == Some('.') && next.next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return false;
+    }
+    match after.chars().next() {
         None => true,
-    };
-    // (position, letters); `None` letters are a hedge: no answer.
-    let mut last: Option<(usize, Option<BTreeSet<char>>)> = None;
-    let mut consider = |pos: usize, set: Option<BTreeSet<char>>| {
-        if set.as_ref().is_some_and(|s| !in_range(s)) {
-            return;
+        Some(c) if c.is_alphanumeric() || c == '\'' || c == '-' => false,
+        Some(c) if c.is_whitespace() => {
+            let line = after.split('\n').next().unwrap_or("").trim();
+            letter != 'a' || line.is_empty() || line.starts_with('(')
         }
-        if last.as_ref().is_none_or(|(p, _)| pos >= *p) {
-            last = Some((pos, set));
-        }
-    };
-    for (pos, content) in extract::boxed(&text) {
-        if let Some(set) = box_letters(content, options) {
-            consider(pos, Some(set));
-        }
+        Some(_) => true,
     }
-    // Cheap word checks first: most final parts need only STATEMENT.
-    let lower = text.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
-    let patterns = [
-        (&*STATEMENT, true),
-        (
-            &*VERDICT,
-            has(&[
-                "correct",
-                "right",
-                "true",
-                "best",
-                "consistent",
-                " is the answer",
-                "正确",
-                "符合",
-            ]),
-        ),
-        (
-            &*CORRECTION,
-            has(&[
-                "it",
-                "actually",
-                "rather",
-                "instead",
-                "reflection",
-                "thought",
-                "no",
-            ]),
-        ),
-    ];
-    for (re, wanted) in patterns {
-        if !wanted {
-            continue;
-        }
-        for c in re.captures_iter(&text) {
-            let run = c.get(1).expect("group 1");
-            // "Answer: Because…" is not the letter B.
-            let next = text[run.end()..].chars().next();
-            if next.is_some_and(|ch| ch.is_ascii_alphabetic()) {
-                continue;
-            }
-            let start = c.get(0).expect("match").start();
-            if negated(&text, start) || starts_sentence(&text, run.start(), run.end()) {
-                continue;
-            }
-            if let Some(set) = letters(run.as_str()) {
-                consider(start, Some(set));
-            }
-        }
-    }
-    if has(&[" or ", "between", "both"]) {
-        for m in HEDGE.find_iter(&text) {
-            consider(m.start() + 1, None);
-        }
-    }
-    if let Some((_, set)) = last {
-        return set;
-    }
-    let last_line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-    let first_line = text.lines().find(|l| !l.trim().is_empty())?;
-    for line in [last_line, first_line] {
-        let found = LETTER_SET
-            .captures(line)
-            .and_then(|c| letters(&c[1]))
-            .or_else(|| {
-                let c = LEADING.captures(line)?;
-                letters(c.get(1).or_else(|| c.get(2))?.as_str())
-            });
-        if let Some(set) = found.filter(|s| in_range(s)) {
-            return Some(set);
-        }
-    }
-    let opts = options?;
-    option_by_text(&text, opts).or_else(|| option_by_text(last_line, opts))
+}
+
+/// Whether `after` a stated letter goes on with `/` and another letter
+/// (`A/D`): two answers at once, which is a hedge.
+fn slash_hedge(after: &str) -> bool {
+    let rest = after.trim_start_matches([')', ']', ' ']);
+    rest.strip_prefix('/').is_some_and(|r| {
+        r.trim_start_matches([' ', '('])
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
+    })
 }
 
 /// The letters a box states: only letters (`B`, `A, C`, `(A), (B)`), a
@@ -378,21 +608,23 @@ mod tests {
     use super::*;
 
     fn pred(response: &str) -> Option<String> {
-        Mcq.verify(&Sample {
-            response,
-            gold: "B",
-            metadata: None,
-        })
-        .pred
+        Mcq::default()
+            .verify(&Sample {
+                response,
+                gold: "B",
+                metadata: None,
+            })
+            .pred
     }
 
     fn score(response: &str, gold: &str, metadata: Option<&str>) -> f64 {
-        Mcq.verify(&Sample {
-            response,
-            gold,
-            metadata,
-        })
-        .score
+        Mcq::default()
+            .verify(&Sample {
+                response,
+                gold,
+                metadata,
+            })
+            .score
     }
 
     #[test]
@@ -435,7 +667,7 @@ mod tests {
     fn letters_inside_thinking_never_count() {
         let r = "<think>The answer is B.</think>I am not sure.";
         assert_eq!(pred(r), None);
-        let v = Mcq.verify(&Sample {
+        let v = Mcq::default().verify(&Sample {
             response: "<think>The answer is B",
             gold: "B",
             metadata: None,

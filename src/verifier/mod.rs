@@ -132,10 +132,7 @@ pub const REGISTRY: &[Entry] = &[
     Entry {
         name: "mcq-rlvr",
         description: "multiple choice: the final stated option letter(s) against the gold letter(s)",
-        build: |options| {
-            let NoOptions {} = read_options("mcq-rlvr", options)?;
-            Ok(Arc::new(mcq::Mcq))
-        },
+        build: |options| Ok(Arc::new(mcq::Mcq::from_options(options)?)),
         sql: &[
             SqlFunction {
                 name: "mcq_verify",
@@ -195,11 +192,6 @@ pub fn read_options<T: serde::de::DeserializeOwned>(
         }
     })
 }
-
-/// The options of a verifier that takes none.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoOptions {}
 
 /// Builds the verifier `name` with `options`.
 pub fn build(name: &str, options: &Map<String, Value>) -> Result<Arc<dyn Verifier>, VerifierError> {

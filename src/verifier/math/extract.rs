@@ -53,12 +53,35 @@ static ENV: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\\[a-zA-Z]+\s*\{[a-zA-Z*]*\}(?:\{[a-z|]*\})?").expect("valid regex")
 });
 
-/// The answer a response states, from its final part.
+/// The answer a response states, from its final part, with the default
+/// JSON answer keys.
 pub fn extract_answer(final_part: &str, fallback: Fallback) -> Option<String> {
+    let keys: Vec<String> = crate::verifier::extract::JSON_KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    extract_answer_with(final_part, fallback, &keys)
+}
+
+/// The answer a response states, from its final part; a JSON object with
+/// one of `json_keys` (`{"answer": "42"}`) states it too, and wins over a
+/// box written before it.
+pub fn extract_answer_with(
+    final_part: &str,
+    fallback: Fallback,
+    json_keys: &[String],
+) -> Option<String> {
+    let json = crate::verifier::extract::json_answer(final_part, json_keys);
     // A box wins unless a statement follows it ("… = \\boxed{255}. … The
     // final answer is $10,455$"): only the text after the box is searched.
     if let Some((end, boxed)) = boxed_answer(final_part) {
+        if let Some((_, value)) = json.filter(|(at, _)| *at >= end) {
+            return Some(value);
+        }
         return Some(stated_answer(&final_part[end..]).unwrap_or(boxed));
+    }
+    if let Some((_, value)) = json {
+        return Some(value);
     }
     if let Some(stated) = stated_answer(final_part) {
         return Some(stated);

@@ -26,6 +26,8 @@ pub struct MathRlvr {
     pub compare: answer::Compare,
     /// What to use when no answer is stated.
     pub fallback: Fallback,
+    /// The keys of a JSON answer object.
+    pub json_keys: Vec<String>,
 }
 
 impl Default for MathRlvr {
@@ -33,6 +35,10 @@ impl Default for MathRlvr {
         Self {
             compare: answer::Compare::default(),
             fallback: Fallback::LastNumber,
+            json_keys: crate::verifier::extract::JSON_KEYS
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
         }
     }
 }
@@ -44,12 +50,15 @@ struct Options {
     tolerance: Option<f64>,
     percent: Option<bool>,
     fallback: Option<Fallback>,
+    json_keys: Option<Vec<String>>,
 }
 
 impl MathRlvr {
     /// Builds from `verifier.options`: `tolerance` (relative, default 1e-6),
     /// `percent` (also accept 50% = 0.5, default false), `fallback`
-    /// (`last_number` or `none`).
+    /// (`last_number` or `none`), `json_keys` (the keys of a JSON answer
+    /// object, default `answer`, `final_answer`, `choice`, `option`,
+    /// `correct_answer`).
     pub fn from_options(options: &Map<String, Value>) -> Result<Self, VerifierError> {
         let o: Options = super::read_options("math-rlvr", options)?;
         let mut v = Self::default();
@@ -65,6 +74,16 @@ impl MathRlvr {
         }
         v.compare.percent = o.percent.unwrap_or(v.compare.percent);
         v.fallback = o.fallback.unwrap_or(v.fallback);
+        if let Some(keys) = o.json_keys {
+            if keys.is_empty() {
+                return Err(VerifierError::Option {
+                    verifier: "math-rlvr",
+                    key: "json_keys".into(),
+                    message: "expected at least one key".into(),
+                });
+            }
+            v.json_keys = keys;
+        }
         Ok(v)
     }
 }
@@ -78,7 +97,7 @@ impl Verifier for MathRlvr {
         let Some(final_part) = split(sample.response).final_part() else {
             return Verdict::unclosed();
         };
-        let pred = extract::extract_answer(final_part, self.fallback);
+        let pred = extract::extract_answer_with(final_part, self.fallback, &self.json_keys);
         let score = match &pred {
             Some(p) if answer::equal(p, sample.gold, &self.compare) => 1.0,
             _ => 0.0,
