@@ -141,6 +141,9 @@ fn shape(s: &str) -> Shape {
             return Shape::Seq(first, last, items);
         }
     }
+    if let Some(tuples) = assignment_groups(s) {
+        return Shape::Unordered(tuples);
+    }
     let items = list_items(s);
     if items.len() > 1 {
         let labelled: Vec<(String, String)> = items
@@ -160,6 +163,40 @@ fn shape(s: &str) -> Shape {
         return r;
     }
     Shape::Single(s.to_string())
+}
+
+/// Solutions written as assignments, one group per solution: `p=3,q=2;
+/// p=5,q=2` → the tuples `(3,2)`, `(5,2)`. Every group must assign the
+/// same names in the same order, two or more of them.
+fn assignment_groups(s: &str) -> Option<Vec<String>> {
+    let groups = split_top(s, ";");
+    if groups.len() < 2 {
+        return None;
+    }
+    let mut names: Option<Vec<String>> = None;
+    let mut tuples = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let mut these = Vec::new();
+        let mut values = Vec::new();
+        for item in split_top(g, ",") {
+            let c = LABELLED.captures(item.trim())?;
+            these.push(c[1].to_string());
+            values.push(c[2].trim().to_string());
+        }
+        if these.len() < 2 || names.as_ref().is_some_and(|n| *n != these) {
+            return None;
+        }
+        names = Some(these);
+        tuples.push(format!("({})", values.join(",")));
+    }
+    Some(tuples)
+}
+
+/// Whether the left side of an equation names one quantity (a single
+/// term: `\frac{AB}{CD}`, `xy`, `[ABC]`), not an expression to solve.
+fn names_a_quantity(lhs: &str) -> bool {
+    let t = lhs.trim();
+    !t.is_empty() && !t.contains('+') && !t.get(1..).is_some_and(|r| r.contains('-'))
 }
 
 /// The items of a list: separated by top-level `,`, `;`, ` and `, ` or `.
@@ -294,8 +331,13 @@ pub fn equal(a: &str, b: &str, cmp: &Compare) -> bool {
                 && (is_label(&sides[0]) || (!has_vars(value) && !has_vars(&gold)))
                 && equal(value, &gold, cmp)
         }
+        // A gold that names a quantity and gives its value, `\frac{AB}{CD} =
+        // \frac{1}{\sqrt{5}}`, is answered by the value; an equation to
+        // solve (`a + 3z = 0`: a sum on the left) is not.
         (Shape::Single(pred), Shape::Relation(sides, ops)) => {
-            ops == ['='] && is_label(&sides[0]) && equal(&pred, &sides[1], cmp)
+            ops == ['=']
+                && (is_label(&sides[0]) || (names_a_quantity(&sides[0]) && !has_vars(&sides[1])))
+                && equal(&pred, &sides[1], cmp)
         }
         // `-793 < a < 10` is the interval `(-793, 10)`.
         (Shape::Relation(sides, ops), Shape::Seq(open, close, items))

@@ -37,6 +37,16 @@ static STATED: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("valid regex")
 });
+/// A part label between boxes: "for part (a)", "in part ii", "part 2",
+/// "(b)".
+static PART_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(?:(?:for|in)\s+)?parts?\s*\(?\s*(?:[a-h]|[ivx]{1,4}|\d{1,2})\s*\)?",
+        r"|\(\s*(?:[a-h]|[ivx]{1,4})\s*\)",
+    ))
+        .expect("valid regex")
+});
+
 static LAST_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+").expect("valid regex")
 });
@@ -116,12 +126,15 @@ fn boxed_answer(text: &str) -> Option<(usize, String)> {
         let Some(gap) = text.get(end..start) else {
             break;
         };
+        // `\boxed{(2, 2)} for part (a) and \boxed{(0, 0)}`: part labels
+        // join the answers of one question.
+        let gap = PART_LABEL.replace_all(gap, " ");
         let only_separators = gap
             .replace("\\text{and}", "")
             .replace("\\text{ and }", "")
             .replace("\\quad", "")
             .split(|c: char| {
-                c.is_whitespace() || matches!(c, ',' | ';' | '$' | '&' | '\\' | '(' | ')')
+                c.is_whitespace() || matches!(c, ',' | ';' | ':' | '$' | '&' | '\\' | '(' | ')')
             })
             .all(|w| w.is_empty() || w == "and" || w == "or");
         if !only_separators {
