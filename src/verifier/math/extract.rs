@@ -44,8 +44,21 @@ static PART_LABEL: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)\b(?:(?:for|in)\s+)?parts?\s*\(?\s*(?:[a-h]|[ivx]{1,4}|\d{1,2})\s*\)?",
         r"|\(\s*(?:[a-h]|[ivx]{1,4})\s*\)",
     ))
-        .expect("valid regex")
+    .expect("valid regex")
 });
+
+/// A concluding sentence of prose: "Therefore, …", "Thus …", "So …", "In
+/// total …", up to its end; a `$` inside makes it math, not prose.
+static CONCLUSION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?:^|[.!?]\s+|\n|\$\s+|\\\]\s+)(?:therefore|thus|hence|so|in\s+total|altogether|in\s+conclusion)\b[^.!?\n$]*",
+    )
+    .expect("valid regex")
+});
+
+/// A single variable, perhaps with a subscript: `n`, `x_1`, `a_{n}`.
+static LONE_VARIABLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?$").expect("valid regex"));
 
 static LAST_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+").expect("valid regex")
@@ -96,9 +109,22 @@ pub fn extract_answer_with(
     if let Some(stated) = stated_answer(final_part) {
         return Some(stated);
     }
-    if let Some((_, span)) = math_spans(final_part).last() {
+    if let Some(&(start, span)) = math_spans(final_part).last() {
         // Inside math, `!` is a factorial, not punctuation.
         if let Some(answer) = clean(span, &['.', ',', ';']) {
+            // A lone variable names the unknown ("there are $n$ ways; …
+            // gives 35 ways"): a number in the prose after it is the value.
+            // A value in the span (`$x = 4$. Check: 2·4 = 8`) stays.
+            let after = start + final_part[start..].find(span).map_or(0, |i| i + span.len());
+            let prose = final_part.get(after..).unwrap_or("");
+            if let Some(number) = concluded_number(prose) {
+                return Some(number);
+            }
+            if LONE_VARIABLE.is_match(&answer)
+                && let Some(number) = last_number(prose)
+            {
+                return Some(number);
+            }
             return Some(answer);
         }
     }
@@ -296,6 +322,25 @@ fn is_bare(s: &str) -> bool {
 
 /// The last number not glued to a preceding letter (`K2` and `H2O` hold no
 /// number).
+/// The number of a concluding sentence in prose ("Therefore, there are 12
+/// sequences …", "Thus it increases by 100%."), with its percent sign: a
+/// conclusion written after the last math span states the answer; a check
+/// ("Check: 2·4 = 8") does not.
+fn concluded_number(prose: &str) -> Option<String> {
+    let sentence = CONCLUSION.find_iter(prose).last()?.as_str();
+    let m = LAST_NUMBER
+        .find_iter(sentence)
+        .filter(|m| {
+            !sentence[..m.start()]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+        })
+        .last()?;
+    let percent = sentence[m.end()..].starts_with('%');
+    Some(format!("{}{}", m.as_str(), if percent { "%" } else { "" }))
+}
+
 fn last_number(text: &str) -> Option<String> {
     LAST_NUMBER
         .find_iter(text)
