@@ -320,28 +320,25 @@ fn is_bare(s: &str) -> bool {
             .is_some_and(|m| m.as_str().len() == t.len())
 }
 
-/// The last number not glued to a preceding letter (`K2` and `H2O` hold no
-/// number).
 /// The number of a concluding sentence in prose ("Therefore, there are 12
 /// sequences …", "Thus it increases by 100%."), with its percent sign: a
 /// conclusion written after the last math span states the answer; a check
 /// ("Check: 2·4 = 8") does not.
 fn concluded_number(prose: &str) -> Option<String> {
     let sentence = CONCLUSION.find_iter(prose).last()?.as_str();
-    let m = LAST_NUMBER
-        .find_iter(sentence)
-        .filter(|m| {
-            !sentence[..m.start()]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_ascii_alphabetic())
-        })
-        .last()?;
+    let m = last_number_match(sentence)?;
     let percent = sentence[m.end()..].starts_with('%');
     Some(format!("{}{}", m.as_str(), if percent { "%" } else { "" }))
 }
 
+/// The last number not glued to a preceding letter (`K2` and `H2O` hold no
+/// number).
 fn last_number(text: &str) -> Option<String> {
+    last_number_match(text).map(|m| m.as_str().to_string())
+}
+
+/// The last number of `text` not glued to a preceding letter.
+fn last_number_match(text: &str) -> Option<regex::Match<'_>> {
     LAST_NUMBER
         .find_iter(text)
         .filter(|m| {
@@ -351,7 +348,6 @@ fn last_number(text: &str) -> Option<String> {
                 .is_some_and(|c| c.is_ascii_alphabetic())
         })
         .last()
-        .map(|m| m.as_str().to_string())
 }
 
 /// The statement up to the end of its sentence (a `.` followed by a space or
