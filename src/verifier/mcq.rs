@@ -134,22 +134,11 @@ static STATEMENT: LazyLock<Regex> = LazyLock::new(|| {
         r"|正确(?:的)?选项(?:是|为)|选项(?:是|为)|正确的是",
         r")",
         r"\s*[:：]?\s*(?:\*\*|\*|__)?\s*(?:(?i:options?|choices?)\s*)?[\(\[]?\s*",
+        r"(?:",
         run!(),
-    ))
-    .expect("valid regex")
-});
-
-/// An answer phrase, then one lower-case letter (bracketed, or alone):
-/// `so the answer is c.`, `answer: (d)`, `final answer: (a)`, `i'd go with
-/// c.`; whether it stands alone is checked after the match.
-static LOWER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r"(?i:",
-        r"\banswers?(?:\s+(?:is|are|was|would\s+be|should\s+be|will\s+be|must\s+be))?\s*(?:[:=]|-{1,2}>?|=>|→|–|—)?",
-        r"|\b(?:correct|right|best|final)\s+(?:answers?|options?|choices?)(?:\s+(?:is|would\s+be))?\s*:?",
-        r"|\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b",
-        r")",
-        r"\s*(?:\*\*|\*|__)?\s*(?:(?i:options?|choices?)\s*)?(?:\(([a-z])\)|\[([a-z])\]|([a-z]))",
+        // One lower-case letter (`so the answer is c.`, `answer: (d)`):
+        // whether it stands alone is checked after the match.
+        r"|([a-z]))",
     ))
     .expect("valid regex")
 });
@@ -385,13 +374,28 @@ impl Reading<'_> {
                 continue;
             }
             for c in re.captures_iter(&text) {
-                let run = c.get(1).expect("group 1");
+                let start = c.get(0).expect("match").start();
+                let Some(run) = c.get(1) else {
+                    // A lower-case letter after an answer phrase.
+                    if let Some(m) = c.get(2) {
+                        let letter = m.as_str().chars().next().expect("one letter");
+                        // Options run from a; without them, at most ten.
+                        let plausible = self.options.is_some() || letter <= 'j';
+                        if plausible
+                            && stands_alone(letter, &text[m.end()..])
+                            && !negated(&text, start)
+                        {
+                            let set = BTreeSet::from([letter.to_ascii_uppercase()]);
+                            consider(start, Said::Letters(set), false);
+                        }
+                    }
+                    continue;
+                };
                 // "Answer: Because…" is not the letter B.
                 let next = text[run.end()..].chars().next();
                 if next.is_some_and(|ch| ch.is_ascii_alphabetic()) {
                     continue;
                 }
-                let start = c.get(0).expect("match").start();
                 if negated(&text, start) || starts_sentence(&text, run.start(), run.end()) {
                     continue;
                 }
@@ -403,36 +407,6 @@ impl Reading<'_> {
                 if let Some(set) = letters(run.as_str()) {
                     consider(start, Said::Letters(set), verdict);
                 }
-            }
-        }
-        if has(&[
-            "answer",
-            "pick",
-            "choose",
-            "select",
-            "go with",
-            "going with",
-            "opt for",
-        ]) {
-            for c in LOWER.captures_iter(&text) {
-                let start = c.get(0).expect("match").start();
-                let bracketed = c.get(1).or(c.get(2));
-                let Some(m) = bracketed.or(c.get(3)) else {
-                    continue;
-                };
-                let letter = m.as_str().chars().next().expect("one letter");
-                // Options run from a; without them, at most ten.
-                if self.options.is_none() && letter > 'j' {
-                    continue;
-                }
-                if bracketed.is_none() && !stands_alone(letter, &text[m.end()..]) {
-                    continue;
-                }
-                if negated(&text, start) {
-                    continue;
-                }
-                let set = BTreeSet::from([letter.to_ascii_uppercase()]);
-                consider(start, Said::Letters(set), false);
             }
         }
         if has(&[" or ", "between", "both"]) {
