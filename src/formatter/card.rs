@@ -80,39 +80,54 @@ struct Counts {
     valid: u64,
     truncated: u64,
     requests: u64,
-    prompt_tokens: u64,
     completion_tokens: u64,
+    /// Counted only when prices are set (the request grouping it needs is
+    /// the one costly query of a card).
+    prompt_tokens: Option<u64>,
 }
 
-async fn counts(wd: &WorkDir, prompts: u64) -> Result<Counts, CardError> {
+/// The counts of `wd` in one pass over narrow columns (part-file footers
+/// for the row count); the prompt tokens, which need each request's rows
+/// grouped, only when `priced`.
+async fn counts(
+    wd: &WorkDir,
+    state: Option<&crate::store::RunState>,
+    manifests: &[Manifest],
+    priced: bool,
+) -> Result<Counts, CardError> {
     let ctx = crate::sql::session(wd).await?;
-    let table = ctx.table_exist("rollouts")?;
     let mut c = Counts {
-        prompts,
+        prompts: state.map_or(0, |s| s.counters.prompts),
+        requests: state.map_or(0, |s| s.counters.requests),
+        // Prompts with rollouts, as every formatter counted them.
+        sampled_prompts: manifests.iter().map(|m| m.prompts_in).max().unwrap_or(0),
         ..Counts::default()
     };
-    if !table {
+    if !ctx.table_exist("rollouts")? {
         return Ok(c);
     }
+    let n = |row: &[Option<f64>], i: usize| row.get(i).copied().flatten().unwrap_or(0.0) as u64;
     let row = crate::sql::columns::one_row(
         &ctx,
-        "SELECT count(DISTINCT id), count(*), \
-           count(*) FILTER (WHERE error IS NULL AND NOT truncated), \
-           count(*) FILTER (WHERE truncated) FROM rollouts",
+        "SELECT count(*), count(*) FILTER (WHERE error IS NULL AND NOT truncated), \
+           count(*) FILTER (WHERE truncated), sum(completion_tokens) FILTER (WHERE error IS NULL) \
+         FROM rollouts",
     )
     .await?;
-    let n = |row: &[Option<f64>], i: usize| row.get(i).copied().flatten().unwrap_or(0.0) as u64;
-    (c.sampled_prompts, c.rollouts, c.valid, c.truncated) =
+    (c.rollouts, c.valid, c.truncated, c.completion_tokens) =
         (n(&row, 0), n(&row, 1), n(&row, 2), n(&row, 3));
-    // One request per prompt, step and time; its prompt tokens once.
-    let spent = crate::sql::columns::one_row(
-        &ctx,
-        "SELECT count(*), sum(p), sum(c) FROM ( \
-           SELECT id, step, created_at, max(prompt_tokens) AS p, sum(completion_tokens) AS c \
-           FROM rollouts WHERE error IS NULL GROUP BY id, step, created_at)",
-    )
-    .await?;
-    (c.requests, c.prompt_tokens, c.completion_tokens) = (n(&spent, 0), n(&spent, 1), n(&spent, 2));
+    if priced {
+        // One request per prompt, step and time; its prompt tokens once.
+        let spent = crate::sql::columns::one_row(
+            &ctx,
+            "SELECT count(*), sum(p) FROM ( \
+               SELECT max(prompt_tokens) AS p FROM rollouts WHERE error IS NULL \
+               GROUP BY id, step, created_at)",
+        )
+        .await?;
+        c.requests = n(&spent, 0);
+        c.prompt_tokens = Some(n(&spent, 1));
+    }
     Ok(c)
 }
 
@@ -135,8 +150,9 @@ pub async fn write(
     }
     let manifests = Manifest::all_in(dir);
     let state = crate::store::RunState::load(&wd.state_path()).ok();
-    let prompts = state.as_ref().map_or(0, |s| s.counters.prompts);
-    let counts = counts(wd, prompts).await?;
+    let p = &config.pricing;
+    let priced = p.input.is_some() && p.output.is_some();
+    let counts = counts(wd, state.as_ref(), &manifests, priced).await?;
     let text = render(wd, config, &manifests, &counts);
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -579,20 +595,26 @@ fn body(
     // Tokens and cost.
     let _ = writeln!(out, "\n## Tokens and cost\n");
     let p = &config.pricing;
-    let cost = p.input.zip(p.output).map_or_else(
-        || "no cost recorded (no prices were given)".to_string(),
-        |(i, o)| {
-            format!(
-                "${:.4} at ${i} / ${o} per million prompt / completion tokens",
-                (c.prompt_tokens as f64 * i + c.completion_tokens as f64 * o) / 1e6
-            )
-        },
-    );
-    let _ = writeln!(
-        out,
-        "Sampling: {} requests, {} prompt and {} completion tokens; {cost}.",
-        c.requests, c.prompt_tokens, c.completion_tokens
-    );
+    match (p.input.zip(p.output), c.prompt_tokens) {
+        (Some((i, o)), Some(prompt)) => {
+            let _ = writeln!(
+                out,
+                "Sampling: {} requests, {prompt} prompt and {} completion tokens; ${:.4} at \
+                 ${i} / ${o} per million prompt / completion tokens.",
+                c.requests,
+                c.completion_tokens,
+                (prompt as f64 * i + c.completion_tokens as f64 * o) / 1e6
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "Sampling: {} requests, {} completion tokens; no cost recorded (no prices were \
+                 given: set pricing.input and pricing.output).",
+                c.requests, c.completion_tokens
+            );
+        }
+    }
     for m in manifests.iter().filter(|m| m.scores != "inline") {
         if let Some(j) = crate::store::rollout::judge_spend(wd.root(), &m.scores) {
             let judge_cost = j
