@@ -111,6 +111,11 @@ pub const JSON_KEYS: &[&str] = &[
     "correct_answer",
 ];
 
+/// [`JSON_KEYS`] as the owned list a verifier keeps.
+pub fn default_json_keys() -> Vec<String> {
+    JSON_KEYS.iter().map(|k| k.to_string()).collect()
+}
+
 /// The last JSON object in `text` with one of `keys` (case-insensitive),
 /// with its start and the key's value as text (a string as it is, a number
 /// or a list as JSON). Objects are parsed where a `{` opens one; text that
@@ -156,7 +161,7 @@ mod json_tests {
     use super::*;
 
     fn keys() -> Vec<String> {
-        JSON_KEYS.iter().map(|k| k.to_string()).collect()
+        default_json_keys()
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct Mcq {
 impl Default for Mcq {
     fn default() -> Self {
         Self {
-            json_keys: extract::JSON_KEYS.iter().map(|k| k.to_string()).collect(),
+            json_keys: extract::default_json_keys(),
         }
     }
 }
@@ -255,18 +255,6 @@ fn starts_sentence(text: &str, start: usize, end: usize) -> bool {
     (run == "I" || run == "A") && word_follows && before.ends_with([':', '：', '-', '—', '–'])
 }
 
-/// The set of option letters the final part states, if any, with the
-/// default JSON keys, for a single-answer question.
-pub fn extract_letters(final_part: &str, options: Option<&[String]>) -> Option<BTreeSet<char>> {
-    let keys: Vec<String> = extract::JSON_KEYS.iter().map(|k| k.to_string()).collect();
-    Reading {
-        options,
-        json_keys: &keys,
-        multi: false,
-    }
-    .letters(final_part)
-}
-
 /// How a final part is read: the question's options, the JSON answer keys,
 /// and whether the gold holds several letters (then boxes joined by "and"
 /// and successive "X is correct" statements add up).
@@ -326,13 +314,7 @@ impl Reading<'_> {
             last_box = Some((end, joined));
         }
         if let Some((pos, value)) = extract::json_answer(&text, self.json_keys)
-            && let Some(set) = LETTER_SET
-                .captures(value.trim())
-                .and_then(|c| letters(&c[1]))
-                .or_else(|| {
-                    letters(&value.trim().to_ascii_uppercase()).filter(|_| value.trim().len() == 1)
-                })
-                .or_else(|| option_by_text(&value, self.options?))
+            && let Some(set) = json_letters(&value, self.options)
         {
             consider(pos, Said::Letters(set), false);
         }
@@ -452,6 +434,21 @@ impl Reading<'_> {
         let opts = self.options?;
         option_by_text(&text, opts).or_else(|| option_by_text(last_line, opts))
     }
+}
+
+/// The letters a JSON answer value states: letters (`"D"`, `"(B)"`, `"A,
+/// C"`), one lower-case letter (`"b"`), or an option's text.
+fn json_letters(value: &str, options: Option<&[String]>) -> Option<BTreeSet<char>> {
+    let v = value.trim();
+    let v = if v.len() == 1 {
+        v.to_ascii_uppercase()
+    } else {
+        v.to_string()
+    };
+    LETTER_SET
+        .captures(&v)
+        .and_then(|c| letters(&c[1]))
+        .or_else(|| option_by_text(&v, options?))
 }
 
 /// Whether the text between two boxes only joins them: spaces, commas,

@@ -76,25 +76,15 @@ static ENV: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\\[a-zA-Z]+\s*\{[a-zA-Z*]*\}(?:\{[a-z|]*\})?").expect("valid regex")
 });
 
-/// The answer a response states, from its final part, with the default
-/// JSON answer keys.
-pub fn extract_answer(final_part: &str, fallback: Fallback) -> Option<String> {
-    let keys: Vec<String> = crate::verifier::extract::JSON_KEYS
-        .iter()
-        .map(|k| k.to_string())
-        .collect();
-    extract_answer_with(final_part, fallback, &keys)
-}
-
 /// The answer a response states, from its final part; a JSON object with
 /// one of `json_keys` (`{"answer": "42"}`) states it too, and wins over a
 /// box written before it.
-pub fn extract_answer_with(
+pub fn extract_answer(
     final_part: &str,
     fallback: Fallback,
     json_keys: &[String],
 ) -> Option<String> {
-    let json = crate::verifier::extract::json_answer(final_part, json_keys);
+    let json = extract::json_answer(final_part, json_keys);
     // A box wins unless a statement follows it ("… = \\boxed{255}. … The
     // final answer is $10,455$"): only the text after the box is searched.
     if let Some((end, boxed)) = boxed_answer(final_part) {
@@ -391,9 +381,10 @@ fn clean(s: &str, trailing: &[char]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verifier::extract::default_json_keys;
 
     fn ex(s: &str) -> Option<String> {
-        extract_answer(s, Fallback::LastNumber)
+        extract_answer(s, Fallback::LastNumber, &default_json_keys())
     }
 
     #[test]
@@ -437,7 +428,10 @@ mod tests {
             ex("We get 4 then 12, total 1,200").as_deref(),
             Some("1,200")
         );
-        assert_eq!(extract_answer("We get 4 then 12", Fallback::None), None);
+        assert_eq!(
+            extract_answer("We get 4 then 12", Fallback::None, &default_json_keys()),
+            None
+        );
         assert_eq!(ex("no numbers"), None);
     }
 

@@ -35,10 +35,7 @@ impl Default for MathRlvr {
         Self {
             compare: answer::Compare::default(),
             fallback: Fallback::LastNumber,
-            json_keys: crate::verifier::extract::JSON_KEYS
-                .iter()
-                .map(|k| k.to_string())
-                .collect(),
+            json_keys: crate::verifier::extract::default_json_keys(),
         }
     }
 }
@@ -97,7 +94,7 @@ impl Verifier for MathRlvr {
         let Some(final_part) = split(sample.response).final_part() else {
             return Verdict::unclosed();
         };
-        let pred = extract::extract_answer_with(final_part, self.fallback, &self.json_keys);
+        let pred = extract::extract_answer(final_part, self.fallback, &self.json_keys);
         let score = match &pred {
             Some(p) if answer::equal(p, sample.gold, &self.compare) => 1.0,
             _ => 0.0,
