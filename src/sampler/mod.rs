@@ -42,7 +42,7 @@ use client::RequestFailure;
 use feed::{Feed, Prompt};
 use plan::{Policy, PromptState, StepPlan};
 use progress::Counters;
-use writer::{RolloutRow, WriterConfig, WriterMsg};
+use writer::{RolloutRow, WriterConfig};
 
 /// How long requests in flight may finish after Ctrl-C.
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
@@ -285,7 +285,6 @@ pub async fn sample(
         )
     };
 
-    let (tx, rx) = std::sync::mpsc::sync_channel::<WriterMsg>(4096);
     let writer_cfg = WriterConfig {
         root: wd.root().to_path_buf(),
         state_path: wd.state_path(),
@@ -296,10 +295,7 @@ pub async fn sample(
         flush_rows: config.sampling.flush_rows.get(),
         flush_after: Duration::from_secs_f64(config.sampling.flush_seconds),
     };
-    let writer = std::thread::Builder::new()
-        .name("rsr-writer".into())
-        .spawn(move || writer::run(writer_cfg, state, remaining, rx))
-        .expect("spawn writer thread");
+    let (sink, writer) = writer::start(writer_cfg, state, remaining);
 
     let mut failures = FailureLog::default();
     let result = schedule::Scheduler::new(schedule::Inputs {
@@ -307,7 +303,7 @@ pub async fn sample(
         policy: &policy,
         ctx: &ctx,
         feed: &mut feed,
-        tx: &tx,
+        sink: &sink,
         counters: &mut counters,
         failures: &mut failures,
         guards: &guards,
@@ -315,7 +311,7 @@ pub async fn sample(
     })
     .run()
     .await;
-    drop(tx);
+    drop(sink);
     let written = writer.join().expect("writer thread panicked");
     // A writer failure explains a scheduler that lost its writer: report it first.
     let report = written?;

@@ -16,7 +16,6 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -27,7 +26,7 @@ use super::feed::Feed;
 use super::guard::{AnswerGuard, IdenticalGuard, TruncationGuard};
 use super::plan::{self, Policy};
 use super::progress::{Counters, Progress};
-use super::writer::{RolloutRow, WriterMsg};
+use super::writer::{RolloutRow, Sink, WriterMsg};
 use super::{
     Active, INTERRUPT_GRACE, Outcome, Request, SampleContext, SampleError, Signals, Stop,
     breaker_message, caught, enqueue, run_request, sleep_until,
@@ -42,7 +41,7 @@ pub(super) struct Inputs<'a> {
     pub policy: &'a Policy,
     pub ctx: &'a SampleContext,
     pub feed: &'a mut Feed,
-    pub tx: &'a SyncSender<WriterMsg>,
+    pub sink: &'a Sink,
     pub counters: &'a mut Counters,
     pub failures: &'a mut FailureLog,
     /// The guards' records saved by earlier runs of the work dir.
@@ -74,7 +73,7 @@ pub(super) struct Scheduler<'a> {
 }
 
 impl<'a> Scheduler<'a> {
-    /// A scheduler over `io.feed`, sending rows through `io.tx`.
+    /// A scheduler over `io.feed`, sending rows through `io.sink`.
     pub(super) fn new(io: Inputs<'a>) -> Self {
         let (config, ctx) = (io.config, io.ctx);
         // A guard runs unless switched off or already passed in an earlier
@@ -196,7 +195,7 @@ impl<'a> Scheduler<'a> {
     }
 
     fn send(&self, msg: WriterMsg) -> Result<(), SampleError> {
-        self.io.tx.send(msg).map_err(|_| SampleError::WriterStopped)
+        self.io.sink.send(msg)
     }
 
     /// Takes prompts from the feed up to `sampling.concurrent_prompts` and
@@ -320,7 +319,7 @@ impl<'a> Scheduler<'a> {
         let mut rows = out.rows;
         rows.extend(failed_rows);
         if !rows.is_empty() {
-            self.send(WriterMsg::Rows(shard, rows))?;
+            self.io.sink.rows(shard, rows)?;
         }
         if let Some(message) = guard_stop? {
             return Err(self.guard_stop(message));
