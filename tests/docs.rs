@@ -43,11 +43,7 @@ fn every_verifier_has_its_section_and_config_mention() {
         .filter_map(|l| l.strip_prefix("## `")?.strip_suffix('`'))
         .map(str::to_string)
         .collect();
-    let registered = set(rsr::verifier::REGISTRY
-        .iter()
-        .map(|e| e.name)
-        .chain(rsr::judge::KINDS.iter().map(|(k, _)| *k))
-        .chain(std::iter::once(rsr::majority::NAME)));
+    let registered = set(rsr::scoring::list().into_iter().map(|(name, _)| name));
     assert_eq!(documented, registered, "docs/verifiers.md sections");
     let guide = read("docs/guide.md");
     let row = guide

@@ -54,7 +54,7 @@ impl Stats {
     /// Whether the verdicts are agreement with a majority vote (not
     /// correctness): the headline then says so.
     pub fn is_vote(&self) -> bool {
-        self.verifier == crate::majority::NAME
+        crate::scoring::Family::of(&self.verifier) == Some(crate::scoring::Family::Majority)
     }
 
     /// The vote's labels against the gold answers, when the verdicts are
@@ -351,7 +351,7 @@ async fn maj_at_k(
     wd: &WorkDir,
     state: &RunState,
     label: Option<&str>,
-    extractor: crate::majority::Extractor,
+    extractor: crate::scoring::majority::Extractor,
     ks: &[u64],
 ) -> Result<Vec<PassAtK>, AnalyzeError> {
     use crate::sql::columns::{f64s, utf8};
@@ -359,7 +359,7 @@ async fn maj_at_k(
     let pass = crate::store::rollout::pass_score(wd.root(), label);
     let mut sums = vec![(0.0, 0u64); ks.len()];
     let mut add = |answers: &[Option<String>], passes: &[bool]| {
-        for (i, m) in crate::majority::maj_at(extractor, answers, passes, ks)
+        for (i, m) in crate::scoring::majority::maj_at(extractor, answers, passes, ks)
             .into_iter()
             .enumerate()
         {
@@ -432,7 +432,9 @@ fn majority_labels(root: &std::path::Path) -> Vec<MajorityLabels> {
                 std::fs::read_to_string(crate::store::rollout::scores_verifier_path(root, &label))
                     .ok()?;
             let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            (v.get("type")?.as_str()? == crate::majority::NAME).then_some(())?;
+            let kind = v.get("type")?.as_str()?;
+            (crate::scoring::Family::of(kind) == Some(crate::scoring::Family::Majority))
+                .then_some(())?;
             let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
             Some(MajorityLabels {
                 label,
@@ -693,7 +695,7 @@ pub async fn compute(
             })
         })
         .collect();
-    if let Some(extractor) = crate::majority::extractor_of(&s.verifier) {
+    if let Some(extractor) = crate::scoring::majority::extractor_of(&s.verifier) {
         let ks: Vec<u64> = s.pass_at_k.iter().map(|p| p.k).collect();
         s.maj_at_k = maj_at_k(wd, &state, label, extractor, &ks).await?;
     }
@@ -820,8 +822,8 @@ pub async fn write_summary(
         crate::store::write_atomic(&path, bytes).map_err(io(&path))
     };
     let stats = compute(wd, config, label).await?;
-    let dir = wd.root().join("summary");
-    let charts_dir = dir.join("charts");
+    let dir = crate::store::summary_dir(wd.root());
+    let charts_dir = crate::store::charts_dir(wd.root());
     std::fs::create_dir_all(&charts_dir).map_err(io(&charts_dir))?;
     let run = wd.root().file_name().map_or_else(
         || stats.work_dir.clone(),

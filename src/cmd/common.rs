@@ -1,5 +1,6 @@
 //! Arguments and steps shared by the commands that take a config.
 
+use crate::scoring::Family;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -47,6 +48,26 @@ impl ConfigArgs {
     }
 }
 
+/// The checks of the sections owned by other modules than `config`, in
+/// the order their errors are reported: hygiene's keys, the verifier (the
+/// scoring registry), the formatters.
+const SECTION_CHECKS: &[config::SectionCheck] = &[
+    crate::hygiene::check_section,
+    crate::scoring::check_section,
+    crate::formatter::check::check_section,
+];
+
+/// Resolves the config ([`config::resolve`]: types, shapes, ranges, the
+/// resume rules) and runs every section check on it.
+pub fn resolve_checked(
+    sources: &Sources,
+    allow_changes: &[&str],
+) -> Result<config::Resolved, config::ConfigError> {
+    let resolved = config::resolve(sources, allow_changes)?;
+    resolved.check(SECTION_CHECKS)?;
+    Ok(resolved)
+}
+
 /// Resolves the config and opens its work dir; `allow_changes` lists frozen
 /// keys this command may change on resume.
 pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run> {
@@ -58,7 +79,7 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
              to resume (rsr run work_dir=output/20261206_143052)"
         );
     }
-    let resolved = config::resolve(&sources, allow_changes)?;
+    let resolved = resolve_checked(&sources, allow_changes)?;
     let root = resolved.work_dir().to_path_buf();
     let created = !root.exists();
     if created && sources.file.is_none() && args.args.iter().any(|a| a.starts_with("work_dir=")) {
@@ -119,7 +140,7 @@ pub fn open_saved(
     }
     let mut all = vec![format!("work_dir={}", dir.display())];
     all.extend(overrides.iter().cloned());
-    let resolved = config::resolve(&Sources::from_process_env(None, all), allow_changes)?;
+    let resolved = resolve_checked(&Sources::from_process_env(None, all), allow_changes)?;
     let rollouts = crate::store::rollout::rollout_dir(wd.root());
     if !crate::store::rollout::has_parquet(&rollouts) {
         bail!(
@@ -261,26 +282,24 @@ pub fn unfinished(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
 /// (`None`).
 pub fn scores_label<'a>(config: &'a Config, given: Option<&'a str>) -> Option<&'a str> {
     given.or_else(|| {
-        crate::pipeline::scored_after_sampling(&config.verifier.kind)
+        crate::scoring::scored_after_sampling(&config.verifier.kind)
             .then(|| config.verifier.label())
     })
 }
 
 /// The scoring step after sampling for the verifiers that need it
-/// ([`crate::pipeline::scored_after_sampling`]): the judge or the vote.
+/// ([`crate::scoring::scored_after_sampling`]): the judge or the vote.
 pub async fn score_after_sampling(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
-    if crate::judge::is_model_verifier(&config.verifier.kind) {
-        judge(wd, config, false).await
-    } else if config.verifier.kind == crate::majority::NAME {
-        majority(wd, config).await
-    } else {
-        Ok(())
+    match crate::scoring::Family::of(&config.verifier.kind) {
+        Some(Family::Model) => judge(wd, config, false).await,
+        Some(Family::Majority) => majority(wd, config).await,
+        Some(Family::Rule) | None => Ok(()),
     }
 }
 
 /// Labels the prompts of `wd` by majority vote and logs what it found.
 pub async fn majority(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
-    let r = crate::majority::label(wd, config).await?;
+    let r = crate::scoring::majority::label(wd, config).await?;
     let label = config.verifier.label();
     let pct = |a: u64, b: u64| {
         if b == 0 {
@@ -316,7 +335,7 @@ pub async fn majority(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
 /// Judges the saved rollouts of `wd` (the judge step); a stop at a budget
 /// becomes [`BudgetReached`] (exit status 5).
 pub async fn judge(wd: &WorkDir, config: &Config, refresh: bool) -> anyhow::Result<()> {
-    let report = crate::pipeline::judge(wd, config, refresh).await?;
+    let report = crate::scoring::judge::judge(wd, config, refresh).await?;
     match report.budget_stop {
         Some(mut stop) => {
             stop.message = format!(
@@ -371,6 +390,45 @@ fn resume_command(argv: &[String], work_dir: &Path, key: &str, value: &str) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sources(overrides: &[&str]) -> Sources {
+        Sources {
+            file: None,
+            env: Vec::new(),
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn section_checks_name_the_key_of_the_module_that_owns_it() {
+        let err = resolve_checked(&sources(&["formatter.0.type=best"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("formatter.0.type"), "{err}");
+        let err = resolve_checked(&sources(&["verifier.type=math"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid `verifier.type`"), "{err}");
+        assert!(
+            err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
+            "{err}"
+        );
+        let err = resolve_checked(&sources(&["verifier.options.tolerance=-1"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid `verifier.options.tolerance`"),
+            "{err}"
+        );
+        let err = resolve_checked(&sources(&["formatter.0.type=top_k"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid `formatter.0.k`"), "{err}");
+        let err = resolve_checked(&sources(&["data.dedup.threshold=0"]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid `data.dedup.threshold`"), "{err}");
+    }
 
     fn argv(s: &str) -> Vec<String> {
         s.split(' ').map(String::from).collect()

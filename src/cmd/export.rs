@@ -114,7 +114,7 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
     // What `rsr format` last wrote under this name, unless formatter.*
     // overrides here say otherwise: export and train/ then agree.
     let overridden = args.overrides.iter().any(|o| o.starts_with("formatter"));
-    let written = Manifest::all_in(&wd.root().join("train"))
+    let written = Manifest::all_in(&crate::store::train_dir(wd.root()))
         .into_iter()
         .filter(|m| m.formatter.name.as_deref() == Some(name.as_str()))
         .max_by(|a, b| a.written_at.cmp(&b.written_at));

@@ -36,7 +36,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         .await
         .inspect_err(|_| run.discard_if_new())?;
     if !pipeline::fully_sampled(&run) {
-        pipeline::preflight_before_sampling(&run.resolved.config)
+        crate::scoring::judge::preflight_before_sampling(&run.resolved.config)
             .await
             .inspect_err(|_| run.discard_if_new())?;
     }
@@ -48,13 +48,13 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         // partial) so the user sees what the money bought; rule verdicts
         // are inline, the others wait for the rollouts to be finished.
         if stopped.is::<super::BudgetReached>()
-            && !crate::pipeline::scored_after_sampling(&config.verifier.kind)
+            && !crate::scoring::scored_after_sampling(&config.verifier.kind)
         {
             write_outputs(&run, None).await?;
         }
         return Err(stopped);
     }
-    let scores = if crate::pipeline::scored_after_sampling(&config.verifier.kind) {
+    let scores = if crate::scoring::scored_after_sampling(&config.verifier.kind) {
         // The model verifier or the vote scores the finished rollouts; a
         // run with prompts left unfinished is scored once a resume
         // finishes them.
@@ -150,7 +150,7 @@ async fn dry_run(run: &mut Run) -> anyhow::Result<()> {
         pipeline::check_before_sampling(run)?;
         drop(Connection::external(run).await?);
         if !pipeline::fully_sampled(run) {
-            pipeline::preflight_before_sampling(&run.resolved.config).await?;
+            crate::scoring::judge::preflight_before_sampling(&run.resolved.config).await?;
         }
         if !run.wd.input_path().is_file() {
             pipeline::prepare(run).await?;

@@ -32,7 +32,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         .await
         .inspect_err(|_| run.discard_if_new())?;
     if !pipeline::fully_sampled(&run) {
-        pipeline::preflight_before_sampling(&run.resolved.config)
+        crate::scoring::judge::preflight_before_sampling(&run.resolved.config)
             .await
             .inspect_err(|_| run.discard_if_new())?;
     }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::store::rollout;
-use crate::verifier::REGISTRY;
 
 use super::common::{check_overrides, open_saved};
 
@@ -45,16 +44,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn run_in(args: Args) -> anyhow::Result<()> {
     if args.list {
-        for entry in REGISTRY {
-            println!("{:<17} {}", entry.name, entry.description);
-        }
-        for (name, description) in crate::judge::KINDS {
+        for (name, description) in crate::scoring::list() {
             println!("{name:<17} {description}");
         }
-        println!(
-            "{:<17} prompts without gold: the majority of their rollouts' answers (math or mcq extractor) is the label, each rollout scores by agreement",
-            crate::majority::NAME
-        );
         return Ok(());
     }
     let dir = args.work_dir.expect("clap requires work_dir");
@@ -80,14 +72,16 @@ async fn run_in(args: Args) -> anyhow::Result<()> {
         }
     }
     let wd = wd.locked()?;
-    if crate::judge::is_model_verifier(&config.verifier.kind) {
-        super::common::judge(&wd, &config, args.refresh).await?;
-        return Ok(());
+    match crate::scoring::Family::of(&config.verifier.kind) {
+        Some(crate::scoring::Family::Model) => {
+            return super::common::judge(&wd, &config, args.refresh).await;
+        }
+        Some(crate::scoring::Family::Majority) => {
+            return super::common::majority(&wd, &config).await;
+        }
+        Some(crate::scoring::Family::Rule) | None => {}
     }
-    if config.verifier.kind == crate::majority::NAME {
-        return super::common::majority(&wd, &config).await;
-    }
-    let totals = crate::rescore::rescore(&wd, &config).await?;
+    let totals = crate::scoring::rescore::rescore(&wd, &config).await?;
     let vc = &config.verifier;
     let label = vc.label();
     let pass_rate = if totals.valid == 0 {

@@ -178,7 +178,51 @@ pub struct Resolved {
     origins: Origins,
 }
 
+/// A check of one section by the module that owns it (the formatters,
+/// hygiene, the scoring registry): the key at fault and why.
+/// [`Resolved::check`] turns it into the [`ConfigError::Invalid`] the user
+/// sees, with the key's origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionError {
+    /// Dotted path of the key at fault.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The key whose origin the error names, when not `key` itself (a
+    /// value never set is named where the choice that needs it was made).
+    pub origin_of: Option<String>,
+}
+
+impl SectionError {
+    /// An error about `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+            origin_of: None,
+        }
+    }
+}
+
+/// A section check: what a module that owns a section knows of it.
+pub type SectionCheck = fn(&Config) -> Result<(), SectionError>;
+
 impl Resolved {
+    /// Runs the section checks of the modules that own them, in order; the
+    /// first failure becomes the error of its key, naming where it was set.
+    pub fn check(&self, checks: &[SectionCheck]) -> Result<(), ConfigError> {
+        for check in checks {
+            if let Err(e) = check(&self.config) {
+                return Err(ConfigError::Invalid {
+                    origin: self.origins.of(e.origin_of.as_deref().unwrap_or(&e.key)),
+                    key: e.key,
+                    message: e.message,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The run directory.
     pub fn work_dir(&self) -> &Path {
         self.config
@@ -652,35 +696,6 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 .into(),
         ));
     }
-    let d = &c.data;
-    if !(d.dedup.threshold > 0.0 && d.dedup.threshold <= 1.0) {
-        return Err(invalid(
-            "data.dedup.threshold",
-            format!(
-                "{} is outside (0, 1]: it is the Jaccard similarity at which prompts are near-duplicates",
-                d.dedup.threshold
-            ),
-        ));
-    }
-    if d.dedup.num_perm.get() > 1024 {
-        return Err(invalid(
-            "data.dedup.num_perm",
-            format!(
-                "{} is more than 1024 hash functions; 128 estimates a Jaccard of 0.8 within ±0.07 (2σ)",
-                d.dedup.num_perm
-            ),
-        ));
-    }
-    if d.decontaminate.benchmarks.len() > crate::hygiene::ngram::MAX_FILES {
-        return Err(invalid(
-            "data.decontaminate.benchmarks",
-            format!(
-                "{} files: at most {} (concatenate smaller ones)",
-                d.decontaminate.benchmarks.len(),
-                crate::hygiene::ngram::MAX_FILES
-            ),
-        ));
-    }
     if !(0.0..=1.0).contains(&c.sampling.max_truncation_rate) {
         return Err(invalid(
             "sampling.max_truncation_rate",
@@ -717,13 +732,6 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if let Err(e) = crate::judge::check_verifier(&c.verifier) {
-        let key = match &e {
-            crate::verifier::VerifierError::Option { key, .. } => format!("verifier.options.{key}"),
-            crate::verifier::VerifierError::Unknown { .. } => "verifier.type".to_string(),
-        };
-        return Err(invalid(&key, e.to_string()));
-    }
     if let Some(label) = &c.verifier.label
         && !crate::store::rollout::is_valid_label(label)
     {
@@ -731,92 +739,6 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
             "verifier.label",
             format!("`{label}` must be a directory name of letters, digits, `.`, `_` or `-`"),
         ));
-    }
-    for (i, f) in c.formatter.iter().enumerate() {
-        let key = |k: &str| format!("formatter.{i}.{k}");
-        let builtin = crate::formatter::builtin(&f.kind);
-        if builtin.is_none() && !f.kind.ends_with(".sql") {
-            let names: Vec<&str> = crate::formatter::BUILTINS.iter().map(|b| b.name).collect();
-            return Err(invalid(
-                &key("type"),
-                format!(
-                    "`{}` is neither a built-in formatter ({}) nor a path to a .sql file",
-                    f.kind,
-                    names.join(", ")
-                ),
-            ));
-        }
-        if builtin.is_some_and(|b| b.requires_k) && f.k.is_none() {
-            // k was never set: the place to name is where the type was chosen.
-            return Err(ConfigError::Invalid {
-                key: key("k"),
-                origin: origins.of(&key("type")),
-                message: format!(
-                    "{} needs k, the number of responses per prompt: add {}=N",
-                    f.kind,
-                    key("k")
-                ),
-            });
-        }
-        if let Some(m) = f.max_similarity {
-            if !builtin.is_some_and(|b| b.name == "top_k" || b.name == "multi_sft") {
-                return Err(invalid(
-                    &key("max_similarity"),
-                    format!(
-                        "{} picks one response per prompt (or pairs): max_similarity applies to top_k and multi_sft",
-                        f.kind
-                    ),
-                ));
-            }
-            if !(m > 0.0 && m < 1.0) {
-                return Err(invalid(
-                    &key("max_similarity"),
-                    format!(
-                        "{m} is outside (0, 1): the Jaccard similarity of word 3-grams above which a response is a near-copy"
-                    ),
-                ));
-            }
-        }
-        if let Some(name) = &f.name
-            && !crate::store::rollout::is_valid_label(name)
-        {
-            return Err(invalid(
-                &key("name"),
-                format!("`{name}` must be a file name of letters, digits, `.`, `_` or `-`"),
-            ));
-        }
-        // sft, top_k and multi_sft never read fail_threshold.
-        let uses_fail = builtin.is_none_or(|b| b.name == "dpo");
-        if let (Some(fail), Some(pass)) = (f.fail_threshold, f.pass_threshold)
-            && uses_fail
-            && fail > pass
-            && f.min_margin.is_none()
-        {
-            return Err(invalid(
-                &key("fail_threshold"),
-                format!(
-                    "{fail} is above pass_threshold ({pass}): a response could both pass and fail (for rewards, set min_margin: chosen and rejected then differ by at least that)"
-                ),
-            ));
-        }
-        for (name, rate) in [
-            ("min_pass_rate", f.min_pass_rate),
-            ("max_pass_rate", f.max_pass_rate),
-        ] {
-            if let Some(r) = rate
-                && !(0.0..=1.0).contains(&r)
-            {
-                return Err(invalid(&key(name), format!("{r} is outside 0..=1")));
-            }
-        }
-        if let (Some(lo), Some(hi)) = (f.min_pass_rate, f.max_pass_rate)
-            && lo > hi
-        {
-            return Err(invalid(
-                &key("min_pass_rate"),
-                format!("{lo} is above max_pass_rate ({hi}): no prompt could pass the filter"),
-            ));
-        }
     }
     Ok(())
 }

@@ -144,25 +144,6 @@ fn wrong_types_and_ranges_name_the_key() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("sampler.top_p"), "{err}");
-    let err = resolve(&sources(None, &[], &["formatter.0.type=best"]), &[])
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("formatter.0.type"), "{err}");
-    let err = resolve(&sources(None, &[], &["verifier.type=math"]), &[])
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("invalid `verifier.type`"), "{err}");
-    assert!(
-        err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
-        "{err}"
-    );
-    let err = resolve(&sources(None, &[], &["verifier.options.tolerance=-1"]), &[])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("invalid `verifier.options.tolerance`"),
-        "{err}"
-    );
     let err = resolve(&sources(None, &[], &["sampler.type=tgi"]), &[])
         .unwrap_err()
         .to_string();

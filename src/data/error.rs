@@ -86,9 +86,9 @@ pub enum DataError {
     /// dir); the message names the file.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// Decontamination or deduplication failed (a benchmark file).
+    /// The columns an [`super::Annotator`] adds could not be computed.
     #[error(transparent)]
-    Hygiene(#[from] crate::hygiene::HygieneError),
+    Annotate(Box<dyn std::error::Error + Send + Sync>),
     /// A bug in rsr.
     #[error("internal error: {0}")]
     Internal(String),

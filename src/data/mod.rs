@@ -3,8 +3,9 @@
 //!
 //! The raw file becomes a DataFusion table named `raw`; the transform (or
 //! `SELECT * FROM raw`) runs in a single-partition session so file order is
-//! kept; rows stream through [`validate::Validator`] into an atomically
-//! written Parquet file, which appears only when every row is valid.
+//! kept; rows stream through [`validate::Validator`] (and an [`Annotator`]
+//! that appends its columns: the hygiene flags) into an atomically written
+//! Parquet file, which appears only when every row is valid.
 
 pub mod error;
 pub mod json;
@@ -13,9 +14,10 @@ pub mod transforms;
 pub mod udf;
 pub mod validate;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
@@ -28,18 +30,17 @@ use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, Ses
 use futures::StreamExt;
 
 pub use error::DataError;
-pub use validate::{Locator, Summary, inputs_schema};
+pub use validate::{Locator, Summary};
 
-use crate::config::{Config, InputFormat};
+use crate::config::InputFormat;
+use crate::store::inputs::inputs_schema;
 use crate::store::parquet::ParquetFile;
 
-/// What `prepare` did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PrepareReport {
-    /// The file written (or found).
-    pub path: PathBuf,
-    /// Row counts; `None` when an existing `input.parquet` was reused.
-    pub summary: Option<Summary>,
+/// Columns computed from each batch of validated rows and written after
+/// them: the hygiene flags ([`crate::store::inputs::hygiene_fields`]).
+pub trait Annotator {
+    /// The columns for `rows`, one value per row.
+    fn columns(&mut self, rows: &RecordBatch) -> Result<Vec<ArrayRef>, DataError>;
 }
 
 /// The format of `path`, from `format` or its extension.
@@ -62,13 +63,15 @@ pub fn detect_format(path: &Path, format: InputFormat) -> Result<InputFormat, Da
     }
 }
 
-/// Reads, transforms and validates `input`, writing `dest` atomically.
-/// Nothing is written when any row is invalid.
+/// Reads, transforms and validates `input`, writing `dest` atomically
+/// with `annotator`'s columns after the validated ones. Nothing is written
+/// when any row is invalid.
 pub async fn prepare_file(
     input: &Path,
     data: &crate::config::DataConfig,
     shard_size: u64,
     dest: &Path,
+    annotator: &mut dyn Annotator,
 ) -> Result<Summary, DataError> {
     let format = detect_format(input, data.format)?;
     let meta = std::fs::metadata(input).map_err(|source| DataError::Io {
@@ -161,7 +164,6 @@ pub async fn prepare_file(
         locator,
         &prompting,
     )?;
-    let mut checker = crate::hygiene::Checker::from_config(data).await?;
     let mut writer: Option<ParquetFile> = None;
     while let Some(batch) = stream.next().await {
         let batch = match batch {
@@ -170,8 +172,8 @@ pub async fn prepare_file(
         };
         if let Some(rows) = validator.process(&batch)? {
             let mut columns = rows.columns().to_vec();
-            columns.extend(checker.columns(&rows)?);
-            let rows = arrow::record_batch::RecordBatch::try_new(inputs_schema(), columns)
+            columns.extend(annotator.columns(&rows)?);
+            let rows = RecordBatch::try_new(inputs_schema(), columns)
                 .map_err(|e| DataError::Internal(e.to_string()))?;
             if writer.is_none() {
                 writer = Some(ParquetFile::create(dest, inputs_schema())?);
@@ -180,8 +182,7 @@ pub async fn prepare_file(
         }
     }
     let has_answer_column = validator.has_answer_column();
-    let mut summary = validator.finish()?;
-    summary.hygiene = Some(checker.into_report());
+    let summary = validator.finish()?;
     if !has_answer_column {
         if summary.answers_from_metadata > 0 {
             tracing::info!(
@@ -281,36 +282,4 @@ impl PartitionStream for JsonlPartition {
             futures::stream::iter(batches),
         ))
     }
-}
-
-/// `rsr prepare`: writes `WORK_DIR/data/input.parquet` unless it exists.
-pub async fn prepare(
-    config: &Config,
-    wd: &crate::store::WorkDir,
-) -> Result<PrepareReport, DataError> {
-    let dest = wd.input_path();
-    if dest.is_file() {
-        return Ok(PrepareReport {
-            path: dest,
-            summary: None,
-        });
-    }
-    let input = config
-        .data
-        .input_path
-        .as_deref()
-        .expect("caller requires data.input_path");
-    let summary = prepare_file(input, &config.data, config.shard.size.get() as u64, &dest).await?;
-    if let Some(report) = &summary.hygiene
-        && report.checked()
-    {
-        report.save(wd.root()).map_err(|source| DataError::Io {
-            path: wd.root().join(crate::hygiene::REPORT_FILE),
-            source,
-        })?;
-    }
-    Ok(PrepareReport {
-        path: dest,
-        summary: Some(summary),
-    })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder, UInt32Array};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema};
 use arrow::json::writer::{EncoderOptions, make_encoder};
 use arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use super::error::{DataError, RowErrors, snippet};
 use super::template::Template;
 use crate::config::IdFrom;
+use crate::store::inputs::base_fields;
 
 /// Roles a chat message may have.
 pub const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
@@ -26,30 +27,6 @@ pub const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"]
 /// Columns with a fixed meaning; every other column goes into `metadata`
 /// when the input has no `metadata` column.
 const RESERVED: &[&str] = &["id", "messages", "prompt", "answer", "metadata", "shard"];
-
-/// Schema of `data/input.parquet` (the `inputs` table): the validated
-/// columns ([`base_columns`]) and the hygiene flags
-/// ([`crate::hygiene::fields`]).
-pub fn inputs_schema() -> SchemaRef {
-    let mut fields = base_fields();
-    fields.extend(crate::hygiene::fields());
-    Arc::new(Schema::new(fields))
-}
-
-/// The columns validation produces, in order.
-pub fn base_columns() -> &'static [&'static str] {
-    &["id", "messages", "answer", "metadata", "shard"]
-}
-
-fn base_fields() -> Vec<Field> {
-    vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("messages", DataType::Utf8, false),
-        Field::new("answer", DataType::Utf8, true),
-        Field::new("metadata", DataType::Utf8, false),
-        Field::new("shard", DataType::UInt32, false),
-    ]
-}
 
 /// A gold answer given as a JSON value (`metadata.answer`) as text: a
 /// string as it is, a number or any other value as its JSON, null as none.
@@ -166,8 +143,6 @@ pub struct Summary {
     pub answers_from_metadata: u64,
     /// Rows per shard.
     pub shard_sizes: Vec<u64>,
-    /// What decontamination and deduplication found (set by `prepare`).
-    pub hygiene: Option<crate::hygiene::Report>,
 }
 
 impl Validator {
@@ -458,7 +433,6 @@ impl Validator {
             without_answer: self.without_answer,
             answers_from_metadata: self.answers_from_metadata,
             shard_sizes: self.shard_sizes,
-            hygiene: None,
         })
     }
 }

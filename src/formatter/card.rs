@@ -531,10 +531,9 @@ fn body(
     }
     // Hygiene.
     let _ = writeln!(out, "\n## Decontamination and deduplication\n");
-    let report: Option<crate::hygiene::Report> =
-        std::fs::read_to_string(wd.root().join(crate::hygiene::REPORT_FILE))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+    let report: Option<crate::hygiene::Report> = std::fs::read_to_string(wd.hygiene_report_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     match report.filter(|r| r.checked()) {
         None => {
             let _ = writeln!(

@@ -12,6 +12,7 @@
 //! from the config.
 
 pub mod card;
+pub mod check;
 pub mod export;
 pub mod manifest;
 
@@ -80,6 +81,11 @@ pub struct Builtin {
     pub shape: Shape,
     /// Whether its config item must set `k`.
     pub requires_k: bool,
+    /// Whether it keeps several responses of a prompt, so that
+    /// `max_similarity` can drop the near-copies among them.
+    pub several: bool,
+    /// Whether it reads `fail_threshold` (a response below it is rejected).
+    pub uses_fail: bool,
     /// Its early-stop goal for a config item.
     pub goal: fn(&FormatterConfig) -> Goal,
 }
@@ -90,6 +96,8 @@ pub const BUILTINS: &[Builtin] = &[
         name: "sft",
         sql: include_str!("../../sql/formatters/sft.sql"),
         requires_k: false,
+        several: false,
+        uses_fail: false,
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: 1,
@@ -100,6 +108,8 @@ pub const BUILTINS: &[Builtin] = &[
         name: "dpo",
         sql: include_str!("../../sql/formatters/dpo.sql"),
         requires_k: false,
+        several: false,
+        uses_fail: true,
         shape: Shape::Pairs,
         goal: |f| Goal::PassAndFail {
             pass: f.pass_threshold.unwrap_or(PASS_SCORE),
@@ -110,6 +120,8 @@ pub const BUILTINS: &[Builtin] = &[
         name: "top_k",
         sql: include_str!("../../sql/formatters/top_k.sql"),
         requires_k: true,
+        several: true,
+        uses_fail: false,
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: f.k.map_or(1, |k| k.get()),
@@ -120,6 +132,8 @@ pub const BUILTINS: &[Builtin] = &[
         name: "multi_sft",
         sql: include_str!("../../sql/formatters/multi_sft.sql"),
         requires_k: false,
+        several: true,
+        uses_fail: false,
         shape: Shape::Sft,
         goal: |f| Goal::Passes {
             k: f.k.map_or(usize::MAX, |k| k.get()),
@@ -399,7 +413,7 @@ pub async fn write_all(
     config: &crate::config::Config,
     label: Option<&str>,
 ) -> Result<Vec<FormatReport>, RunError> {
-    let train = wd.root().join("train");
+    let train = crate::store::train_dir(wd.root());
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RunError::Io { path, source }

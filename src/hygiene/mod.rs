@@ -24,7 +24,6 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
 };
-use arrow::datatypes::{DataType, Field};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -34,8 +33,41 @@ use minhash::LshIndex;
 use ngram::NgramIndex;
 use normalize::{HashKeyed, Words, ngram_hash, shingles};
 
-/// File of the last check's counts, under the work dir.
-pub const REPORT_FILE: &str = "data/hygiene.json";
+/// Checks hygiene's keys of the `data` section: the dedup threshold and
+/// hash count, the number of benchmark files.
+pub fn check_section(c: &crate::config::Config) -> Result<(), crate::config::SectionError> {
+    use crate::config::SectionError;
+    let d = &c.data;
+    if !(d.dedup.threshold > 0.0 && d.dedup.threshold <= 1.0) {
+        return Err(SectionError::new(
+            "data.dedup.threshold",
+            format!(
+                "{} is outside (0, 1]: it is the Jaccard similarity at which prompts are near-duplicates",
+                d.dedup.threshold
+            ),
+        ));
+    }
+    if d.dedup.num_perm.get() > 1024 {
+        return Err(SectionError::new(
+            "data.dedup.num_perm",
+            format!(
+                "{} is more than 1024 hash functions; 128 estimates a Jaccard of 0.8 within ±0.07 (2σ)",
+                d.dedup.num_perm
+            ),
+        ));
+    }
+    if d.decontaminate.benchmarks.len() > ngram::MAX_FILES {
+        return Err(SectionError::new(
+            "data.decontaminate.benchmarks",
+            format!(
+                "{} files: at most {} (concatenate smaller ones)",
+                d.decontaminate.benchmarks.len(),
+                ngram::MAX_FILES
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Errors of the hygiene checks.
 #[derive(Debug, Error)]
@@ -54,17 +86,6 @@ pub enum HygieneError {
     /// An input row could not be read.
     #[error("{0}")]
     Input(String),
-}
-
-/// The hygiene columns of the `inputs` table.
-pub fn fields() -> Vec<Field> {
-    vec![
-        Field::new("contaminated", DataType::Boolean, false),
-        Field::new("contaminated_by", DataType::Utf8, true),
-        Field::new("contamination_ngram", DataType::Utf8, true),
-        Field::new("duplicate_of", DataType::Utf8, true),
-        Field::new("duplicate_similarity", DataType::Float64, true),
-    ]
 }
 
 /// Which flagged prompts are left out of sampling and formatting.
@@ -189,12 +210,12 @@ impl Report {
     /// Writes `data/hygiene.json` of `root` atomically.
     pub fn save(&self, root: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).expect("report serializes");
-        crate::store::write_atomic(root.join(REPORT_FILE), text.as_bytes())
+        crate::store::write_atomic(crate::store::hygiene_report_path(root), text.as_bytes())
     }
 
     /// The saved report of `root`, if any.
     pub fn load(root: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(root.join(REPORT_FILE)).ok()?;
+        let text = std::fs::read_to_string(crate::store::hygiene_report_path(root)).ok()?;
         serde_json::from_str(&text).ok()
     }
 }
@@ -385,9 +406,10 @@ impl Checker {
     }
 }
 
-/// Whether an `inputs` file has the hygiene columns (older work dirs do not).
-pub fn has_columns(schema: &arrow::datatypes::Schema) -> bool {
-    fields().iter().all(|f| schema.index_of(f.name()).is_ok())
+impl crate::data::Annotator for Checker {
+    fn columns(&mut self, rows: &RecordBatch) -> Result<Vec<ArrayRef>, crate::data::DataError> {
+        Checker::columns(self, rows).map_err(|e| crate::data::DataError::Annotate(Box::new(e)))
+    }
 }
 
 /// Recomputes the hygiene columns of `data/input.parquet` with `data`'s
@@ -400,10 +422,10 @@ pub async fn rewrite(
     let root = wd.root();
     let input = wd.input_path();
     let mut checker = Checker::from_config(data).await?;
-    let base = crate::data::validate::base_columns();
+    let base = crate::store::inputs::base_columns();
     let reader = crate::store::parquet::projected(&input, base)?;
     let mut writer =
-        crate::store::parquet::ParquetFile::create(&input, crate::data::inputs_schema())?;
+        crate::store::parquet::ParquetFile::create(&input, crate::store::inputs::inputs_schema())?;
     for batch in reader {
         let batch = batch.map_err(|e| crate::store::parquet::corrupt(&input, e))?;
         let mut columns: Vec<ArrayRef> = Vec::new();
@@ -414,7 +436,7 @@ pub async fn rewrite(
             columns.push(c.clone());
         }
         columns.extend(checker.columns(&batch)?);
-        let out = RecordBatch::try_new(crate::data::inputs_schema(), columns)
+        let out = RecordBatch::try_new(crate::store::inputs::inputs_schema(), columns)
             .map_err(|e| crate::store::parquet::corrupt(&input, e))?;
         writer.write(&out)?;
     }
@@ -423,7 +445,7 @@ pub async fn rewrite(
     report
         .save(root)
         .map_err(|source| crate::store::StoreError::Io {
-            path: root.join(REPORT_FILE),
+            path: crate::store::hygiene_report_path(root),
             source,
         })?;
     Ok(report)

@@ -8,7 +8,6 @@
 //! requests on disk and [`run`] the loop that sends them through the
 //! sampler's client.
 
-pub mod cache;
 pub mod reward;
 pub mod run;
 pub mod template;
@@ -20,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::config::VerifierConfig;
 use crate::sampler::client::Route;
-use crate::verifier::{self, Sample, Verifier, VerifierError, read_options};
+use crate::verifier::{Sample, Verifier, VerifierError, read_options};
 use template::Template;
 use verdict::{Parser, Words};
 
@@ -41,31 +40,6 @@ pub const KINDS: &[(&str, &str)] = &[
         "a sequence-classification reward model over HTTP (vLLM /classify or /pooling, SGLang /classify, OpenRLHF /get_reward): the raw reward is the score",
     ),
 ];
-
-/// Whether verifier `kind` calls a model (and so runs through the judge
-/// server, after sampling).
-pub fn is_model_verifier(kind: &str) -> bool {
-    KINDS.iter().any(|(k, _)| *k == kind)
-}
-
-/// Checks a `verifier` section: a rule verifier builds, a model verifier's
-/// options parse (and its template file reads).
-pub fn check_verifier(vc: &VerifierConfig) -> Result<(), VerifierError> {
-    if is_model_verifier(&vc.kind) {
-        return Spec::from_config(vc).map(|_| ());
-    }
-    if vc.kind == crate::majority::NAME {
-        return crate::majority::Options::read(&vc.options).map(|_| ());
-    }
-    match verifier::build(&vc.kind, &vc.options) {
-        Ok(_) => Ok(()),
-        Err(VerifierError::Unknown { name, .. }) => Err(VerifierError::Unknown {
-            name,
-            known: known_names(),
-        }),
-        Err(e) => Err(e),
-    }
-}
 
 /// How a judge's answer is turned into a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -297,7 +271,7 @@ impl Spec {
             }
             other => Err(VerifierError::Unknown {
                 name: other.to_string(),
-                known: known_names(),
+                known: KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "),
             }),
         }
     }
@@ -385,17 +359,6 @@ fn static_name(kind: &str) -> &'static str {
         .map(|(k, _)| *k)
         .find(|k| *k == kind)
         .unwrap_or("judge")
-}
-
-/// Every verifier name, rules then model verifiers.
-pub fn known_names() -> String {
-    verifier::REGISTRY
-        .iter()
-        .map(|e| e.name)
-        .chain(KINDS.iter().map(|(k, _)| *k))
-        .chain(std::iter::once(crate::majority::NAME))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// One saved rollout to score, with its prompt.

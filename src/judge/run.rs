@@ -28,12 +28,12 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::task::JoinSet;
 
-use super::cache::{self, Record, ShardWriter};
 use super::{Judged, Outcome, Plan, Row, Spec};
 use crate::config::Config;
 use crate::sampler::breaker::{Breaker, FailureGroup, FailureLog};
 use crate::sampler::client::{HttpBackend, Reply, RequestFailure};
 use crate::sql::columns::{bools, f64s, u32s, utf8};
+use crate::store::judged::{self as cache, Record, ShardWriter};
 use crate::store::parquet::ParquetFile;
 use crate::store::rollout::{self, Validity};
 use crate::store::{RunState, StoreError, WorkDir};

@@ -4,7 +4,6 @@
 //! same steps resume an interrupted run. The commands (`rsr run`, `rsr
 //! prepare`, `rsr sample`) parse arguments, call these steps and print.
 
-mod judge;
 mod prepare;
 mod sample;
 
@@ -13,17 +12,8 @@ use anyhow::Context;
 use crate::config::Resolved;
 use crate::store::WorkDir;
 
-pub use judge::{JudgeConnection, judge, preflight_before_sampling};
 pub use prepare::prepare;
 pub use sample::{Connection, check_before_sampling, fully_sampled, sample};
-
-/// Whether verifier `kind` scores after sampling instead of inline: a
-/// verifier that calls a model (the judge step) or `majority` (a prompt's
-/// vote needs all its rollouts). Sampling then writes no inline verdict, so
-/// early stop never ends a prompt before `max_rollouts`.
-pub fn scored_after_sampling(kind: &str) -> bool {
-    crate::judge::is_model_verifier(kind) || kind == crate::majority::NAME
-}
 
 /// A resolved config with its work dir opened (created when new) and the
 /// run log attached.

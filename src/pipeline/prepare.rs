@@ -1,8 +1,10 @@
 //! The prepare step: the input file into `data/input.parquet` and a fresh
 //! `state.json`, unless the work dir has them.
 
+use crate::config::Config;
 use crate::data;
-use crate::store::RunState;
+use crate::hygiene;
+use crate::store::{RunState, StoreError, WorkDir};
 
 use super::Run;
 
@@ -33,55 +35,76 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
     }
     run.save_config()?;
     let config = &run.resolved.config;
-    let report = match data::prepare(config, &run.wd).await {
+    let dest = run.wd.input_path();
+    if dest.is_file() {
+        tracing::info!(
+            "{} already exists: reusing it (delete it to prepare again)",
+            dest.display()
+        );
+        return Ok(());
+    }
+    let (summary, hygiene) = match prepare_input(config, &run.wd).await {
         Ok(r) => r,
         Err(e) => {
             run.discard_if_new();
-            return Err(e.into());
+            return Err(e);
         }
     };
-    match &report.summary {
-        None => {
-            tracing::info!(
-                "{} already exists: reusing it (delete it to prepare again)",
-                report.path.display()
-            );
-        }
-        Some(summary) => {
-            let mut state = RunState::new(&summary.shard_sizes, summary.without_answer);
-            state.save(&run.wd.state_path())?;
-            if summary.without_answer > 0 && needs_gold(config) {
-                tracing::warn!(
-                    "{} of {} prompts have no answer: verifiers cannot score them",
-                    summary.without_answer,
-                    summary.rows
-                );
-            }
-            if let Some(report) = &summary.hygiene {
-                for line in report.lines() {
-                    tracing::info!("{line}");
-                }
-            }
-            tracing::info!(
-                "prepared {} prompts in {} shard(s) -> {}",
-                summary.rows,
-                summary.shard_sizes.len(),
-                report.path.display()
-            );
-        }
+    let mut state = RunState::new(&summary.shard_sizes, summary.without_answer);
+    state.save(&run.wd.state_path())?;
+    if summary.without_answer > 0 && needs_gold(config) {
+        tracing::warn!(
+            "{} of {} prompts have no answer: verifiers cannot score them",
+            summary.without_answer,
+            summary.rows
+        );
     }
+    for line in hygiene.lines() {
+        tracing::info!("{line}");
+    }
+    tracing::info!(
+        "prepared {} prompts in {} shard(s) -> {}",
+        summary.rows,
+        summary.shard_sizes.len(),
+        dest.display()
+    );
     Ok(())
+}
+
+/// Validates the input into `data/input.parquet` with the hygiene flags,
+/// and saves hygiene's counts (`data/hygiene.json`) when it checked
+/// anything.
+async fn prepare_input(
+    config: &Config,
+    wd: &WorkDir,
+) -> anyhow::Result<(data::Summary, hygiene::Report)> {
+    let input = config
+        .data
+        .input_path
+        .as_deref()
+        .expect("caller requires data.input_path");
+    let mut checker = hygiene::Checker::from_config(&config.data).await?;
+    let shard_size = config.shard.size.get() as u64;
+    let summary = data::prepare_file(
+        input,
+        &config.data,
+        shard_size,
+        &wd.input_path(),
+        &mut checker,
+    )
+    .await?;
+    let report = checker.into_report();
+    if report.checked() {
+        let path = wd.hygiene_report_path();
+        report
+            .save(wd.root())
+            .map_err(|source| StoreError::Io { path, source })?;
+    }
+    Ok((summary, report))
 }
 
 /// Whether the run's verifier compares with a gold answer (a rubric judge,
 /// a reward model and the majority vote need none).
 fn needs_gold(config: &crate::config::Config) -> bool {
-    let v = &config.verifier;
-    if crate::judge::is_model_verifier(&v.kind) {
-        crate::judge::Spec::from_config(v).is_ok_and(|s| s.needs_gold())
-    } else if v.kind == crate::majority::NAME {
-        false
-    } else {
-        crate::verifier::build(&v.kind, &v.options).is_ok_and(|r| r.needs_gold())
-    }
+    crate::scoring::Scoring::build(&config.verifier).is_ok_and(|s| s.needs_gold())
 }

@@ -82,10 +82,10 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
 /// A model verifier's judge server must be named (or launchable) before
 /// anything is sampled.
 fn check_judge(config: &crate::config::Config) -> anyhow::Result<()> {
-    if !crate::judge::is_model_verifier(&config.verifier.kind) {
+    let scoring = crate::scoring::Scoring::build(&config.verifier)?;
+    let Some(spec) = scoring.model() else {
         return Ok(());
-    }
-    let spec = crate::judge::Spec::from_config(&config.verifier)?;
+    };
     let s = spec.server_config(&config.judge);
     if s.base_url.is_none() {
         server::template(&s)
@@ -167,7 +167,7 @@ async fn open_backend(
         let r = ReplayBackend::open(
             path,
             &run.wd.input_path(),
-            run.wd.root().join(".replay-spill"),
+            crate::store::replay_spill_dir(run.wd.root()),
             cached,
         )?;
         let c = r.counts();
@@ -228,14 +228,8 @@ pub async fn sample(
 ) -> anyhow::Result<SampleReport> {
     let config = &run.resolved.config;
     // A model verifier or majority vote scores after sampling, not inline.
-    let verifier = if super::scored_after_sampling(&config.verifier.kind) {
-        None
-    } else {
-        Some(crate::verifier::build(
-            &config.verifier.kind,
-            &config.verifier.options,
-        )?)
-    };
+    let scoring = crate::scoring::Scoring::build(&config.verifier)?;
+    let verifier = scoring.inline();
     let state = RunState::load(&run.wd.state_path())?;
     if all_done(&state) {
         // Nothing to request: no server is launched or asked.
@@ -249,12 +243,7 @@ pub async fn sample(
         });
     }
     let c = &state.counters;
-    let needs_gold = match &verifier {
-        Some(v) => v.needs_gold(),
-        None if config.verifier.kind == crate::majority::NAME => false,
-        None => crate::judge::Spec::from_config(&config.verifier)?.needs_gold(),
-    };
-    if needs_gold && c.prompts > 0 && c.prompts_without_answer == c.prompts {
+    if scoring.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
         run.discard_if_new();
         anyhow::bail!(
             "none of the {} prompts in {} has a gold answer, and verifier {} scores against one: \

@@ -110,7 +110,7 @@ async fn open(
     // Work dirs prepared before the hygiene columns get them as defaults.
     let flagged = crate::store::parquet::schema_of(&input_path)
         .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-    let defaults = if crate::hygiene::has_columns(&flagged) {
+    let defaults = if crate::store::inputs::has_hygiene_columns(&flagged) {
         ""
     } else {
         ", false AS contaminated, CAST(NULL AS VARCHAR) AS contaminated_by, \

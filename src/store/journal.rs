@@ -1,19 +1,23 @@
-//! The rollout journal: every response is durable the moment it arrives.
+//! The journal: rows are durable the moment they arrive.
 //!
-//! The writer appends each batch of rows it receives to
-//! `rollout/shard_NNNN/part-NNNNNN.journal` (JSON lines, one `write` per
-//! batch) before anything counts it, and buffers the rows for the part file
-//! of the same number. When that part file is committed (atomic rename) the
-//! journal is removed. A process killed in between leaves the journal; the
-//! next writer turns it into its part file before reading any saved rows
-//! ([`recover`]), so a `kill -9` costs only the requests still in flight.
-//! A journal whose part file already exists was committed and is removed.
-//! A last line cut off by the kill is dropped (its rollout is requested
+//! Whoever writes a part file in pieces (the sampler's rollouts under
+//! `rollout/shard_NNNN/`, the judge's answers under `judge/shard_NNNN/`)
+//! appends each batch of rows to `part-NNNNNN.journal` beside it (JSON
+//! lines, one `write` per batch) before anything counts them. When the part
+//! file is committed (atomic rename) the journal is removed. A process
+//! killed in between leaves the journal; the next run turns it into its
+//! part file before reading any saved rows ([`recover_dir`]), so a
+//! `kill -9` costs only the requests in flight. A journal whose part file
+//! already exists was committed and is removed. One policy for a last line
+//! cut off by the kill: it is dropped with a warning (its request is made
 //! again).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::parquet::ParquetFile;
@@ -61,7 +65,7 @@ impl Journal {
 
     /// Appends `rows`; they are in the operating system's hands (safe from
     /// a killed process) when this returns.
-    pub fn append(&mut self, rows: &[RolloutRow]) -> Result<(), StoreError> {
+    pub fn append<T: Serialize>(&mut self, rows: &[T]) -> Result<(), StoreError> {
         self.buf.clear();
         for r in rows {
             serde_json::to_writer(&mut self.buf, r).expect("rows serialize");
@@ -87,51 +91,72 @@ impl Journal {
 /// Turns every journal a killed writer left under `root`'s `rollout/` into
 /// its part file; returns the rows recovered.
 pub fn recover(root: &Path) -> Result<u64, StoreError> {
-    let dir = rollout_dir(root);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
-    };
-    let shards = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io(&dir)(e)),
-    };
-    let mut recovered = 0;
-    for shard in shards {
-        let shard = shard.map_err(io(&dir))?.path();
-        if !shard.is_dir() {
-            continue;
-        }
-        for entry in std::fs::read_dir(&shard).map_err(io(&shard))? {
-            let path = entry.map_err(io(&shard))?.path();
-            if path.extension().is_some_and(|e| e == "journal") {
-                recovered += recover_one(&path)?;
-            }
-        }
-    }
+    let recovered = recover_shards(&rollout_dir(root), |part, rows: Vec<RolloutRow>| {
+        let mut file = ParquetFile::create(part, rollout_schema())?;
+        file.write(&to_batch(&rows))?;
+        file.commit().map(|_| ())
+    })?;
     if recovered > 0 {
         tracing::info!("recovered {recovered} rollout row(s) from the journal of a stopped run");
     }
     Ok(recovered)
 }
 
-fn recover_one(journal: &Path) -> Result<u64, StoreError> {
-    let part = journal.with_extension("parquet");
-    let io = |source| StoreError::Io {
-        path: journal.to_path_buf(),
-        source,
+/// [`recover_dir`] over every shard directory of `dir`.
+pub fn recover_shards<T: DeserializeOwned>(
+    dir: &Path,
+    mut write: impl FnMut(&Path, Vec<T>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let shards = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_error(dir, e)),
     };
-    if part.exists() {
-        // Committed before the kill; only the removal was missed.
-        std::fs::remove_file(journal).map_err(io)?;
-        return Ok(0);
+    let mut recovered = 0;
+    for shard in shards {
+        let shard = shard.map_err(|e| io_error(dir, e))?.path();
+        if shard.is_dir() {
+            recovered += recover_dir(&shard, &mut write)?;
+        }
     }
+    Ok(recovered)
+}
+
+/// Turns every journal in `dir` into its part file with `write` (or
+/// removes it when the part was committed); returns the rows recovered.
+pub fn recover_dir<T: DeserializeOwned>(
+    dir: &Path,
+    mut write: impl FnMut(&Path, Vec<T>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut recovered = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let journal = entry.map_err(|e| io_error(dir, e))?.path();
+        if journal.extension().is_none_or(|e| e != "journal") {
+            continue;
+        }
+        let part = journal.with_extension("parquet");
+        if !part.exists() {
+            // Not committed before the kill: its rows become the part.
+            let rows = read_journal::<T>(&journal)?;
+            if !rows.is_empty() {
+                recovered += rows.len() as u64;
+                write(&part, rows)?;
+            }
+        }
+        std::fs::remove_file(&journal).map_err(|e| io_error(&journal, e))?;
+    }
+    Ok(recovered)
+}
+
+/// The rows of a journal; a line cut off by a kill is dropped with a
+/// warning.
+pub fn read_journal<T: DeserializeOwned>(journal: &Path) -> Result<Vec<T>, StoreError> {
+    let io = |source| io_error(journal, source);
     let mut rows = Vec::new();
     let mut cut = 0;
     for line in BufReader::new(File::open(journal).map_err(io)?).split(b'\n') {
         let line = line.map_err(io)?;
-        match serde_json::from_slice::<RolloutRow>(&line) {
+        match serde_json::from_slice::<T>(&line) {
             Ok(row) => rows.push(row),
             Err(_) if line.is_empty() => {}
             Err(_) => cut += 1,
@@ -139,17 +164,18 @@ fn recover_one(journal: &Path) -> Result<u64, StoreError> {
     }
     if cut > 0 {
         tracing::warn!(
-            "{}: {cut} line(s) cut off by the kill were dropped; their rollouts are requested again",
+            "{}: {cut} line(s) cut off by the kill were dropped; their requests are made again",
             journal.display()
         );
     }
-    if !rows.is_empty() {
-        let mut file = ParquetFile::create(&part, rollout_schema())?;
-        file.write(&to_batch(&rows))?;
-        file.commit()?;
+    Ok(rows)
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source,
     }
-    std::fs::remove_file(journal).map_err(io)?;
-    Ok(rows.len() as u64)
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! ```
 
 pub mod atomic;
+pub mod inputs;
 pub mod journal;
+pub mod judged;
 pub mod lock;
 pub mod parquet;
 pub mod parts;
@@ -200,10 +202,53 @@ impl WorkDir {
     pub fn run_log_path(&self) -> PathBuf {
         self.logs_dir().join("run.log")
     }
+
+    /// `logs/judge/`: the logs of a judge server rsr launched.
+    pub fn judge_logs_dir(&self) -> PathBuf {
+        self.logs_dir().join("judge")
+    }
+
+    /// `data/hygiene.json`.
+    pub fn hygiene_report_path(&self) -> PathBuf {
+        hygiene_report_path(&self.root)
+    }
 }
 
 /// File name of the saved config inside a work dir.
 pub const CONFIG_FILE: &str = "config.yaml";
+
+/// `data/hygiene.json`: the counts of the last hygiene check.
+pub fn hygiene_report_path(root: &Path) -> PathBuf {
+    root.join("data").join("hygiene.json")
+}
+
+/// `train/`: the formatters' training files, their manifests and the
+/// dataset card.
+pub fn train_dir(root: &Path) -> PathBuf {
+    root.join("train")
+}
+
+/// `summary/`: the analysis of the run (`stats.json`, `report.md`, the
+/// pass-rate table).
+pub fn summary_dir(root: &Path) -> PathBuf {
+    root.join("summary")
+}
+
+/// `summary/charts/`: the analysis charts.
+pub fn charts_dir(root: &Path) -> PathBuf {
+    summary_dir(root).join("charts")
+}
+
+/// `judge/`: the judged requests, journaled per shard.
+pub fn judge_dir(root: &Path) -> PathBuf {
+    root.join("judge")
+}
+
+/// `.replay-spill/`: a replay file's responses split per shard while a run
+/// replays it (removed when it ends).
+pub fn replay_spill_dir(root: &Path) -> PathBuf {
+    root.join(".replay-spill")
+}
 
 #[cfg(test)]
 mod tests {

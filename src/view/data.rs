@@ -605,13 +605,13 @@ impl Data {
         let config = crate::config::saved(self.wd.root())
             .map_err(|e| ViewError::BadRequest(e.to_string()))?
             .ok_or_else(|| ViewError::NotFound("the work dir has no config.yaml".into()))?;
-        let label = crate::pipeline::scored_after_sampling(&config.verifier.kind)
+        let label = crate::scoring::scored_after_sampling(&config.verifier.kind)
             .then(|| config.verifier.label())
             .filter(|l| self.labels().iter().any(|(x, _, _)| x == l));
         let stats = crate::analyze::compute(&self.wd, &config, label)
             .await
             .map_err(|e| ViewError::BadRequest(e.to_string()))?;
-        let charts_dir = self.wd.root().join("summary").join("charts");
+        let charts_dir = crate::store::charts_dir(self.wd.root());
         let mut charts = Vec::new();
         for (file, caption) in [
             (

@@ -6,14 +6,12 @@
 //! read from the raw answers each time.
 //!
 //! Answers are durable as they arrive: each is appended to the part's
-//! journal (`part-NNNNNN.journal`, JSON lines) before it counts, and the
-//! part file is committed (atomic rename) when the shard is done. A killed
-//! run leaves the journal; [`recover`] turns it into its part file, so a
-//! `kill -9` loses only the requests in flight.
+//! journal ([`super::journal`]) before it counts, and the part file is
+//! committed (atomic rename) when the shard is done. A killed run leaves
+//! the journal; [`recover`] turns it into its part file, so a `kill -9`
+//! loses only the requests in flight.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,13 +21,15 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt32Type, UInt64Type};
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoreError;
-use crate::store::parquet::{ParquetFile, read_batches};
+use super::StoreError;
+use super::journal::{Journal, recover_shards};
+use super::judge_dir;
+use super::parquet::{ParquetFile, read_batches};
 
 /// One answered request item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// [`super::key`] of the request item.
+    /// The request item's key (`crate::judge::key`).
     pub key: String,
     /// The judge's answer: its text, its first token's logprobs (JSON), or
     /// the reward.
@@ -47,11 +47,6 @@ pub struct Record {
     pub model: String,
     /// Unix seconds.
     pub created_at: i64,
-}
-
-/// `judge/`.
-pub fn judge_dir(root: &Path) -> PathBuf {
-    root.join("judge")
 }
 
 /// `judge/shard_NNNN/`.
@@ -106,40 +101,9 @@ fn entries(dir: &Path, ext: &str) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 /// Turns every journal a killed run left under `judge/` into its part
 /// file; returns the answers recovered.
 pub fn recover(root: &Path) -> Result<u64, StoreError> {
-    let dir = judge_dir(root);
-    let shards = match std::fs::read_dir(&dir) {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io(&dir)(e)),
-    };
-    let mut recovered = 0;
-    for shard in shards {
-        let shard = shard.map_err(io(&dir))?.path();
-        if !shard.is_dir() {
-            continue;
-        }
-        for (_, journal) in entries(&shard, "journal")? {
-            let part = journal.with_extension("parquet");
-            if part.exists() {
-                std::fs::remove_file(&journal).map_err(io(&journal))?;
-                continue;
-            }
-            let mut records = Vec::new();
-            let file = File::open(&journal).map_err(io(&journal))?;
-            for line in BufReader::new(file).split(b'\n') {
-                let line = line.map_err(io(&journal))?;
-                // A last line cut by the kill is dropped: asked again.
-                if let Ok(r) = serde_json::from_slice::<Record>(&line) {
-                    records.push(r);
-                }
-            }
-            if !records.is_empty() {
-                write_part(&part, &records)?;
-                recovered += records.len() as u64;
-            }
-            std::fs::remove_file(&journal).map_err(io(&journal))?;
-        }
-    }
+    let recovered = recover_shards(&judge_dir(root), |part, records: Vec<Record>| {
+        write_part(part, &records)
+    })?;
     if recovered > 0 {
         tracing::info!("recovered {recovered} judge answer(s) from the journal of a stopped run");
     }
@@ -221,7 +185,7 @@ pub fn load(root: &Path, shard: u32) -> Result<HashMap<String, Record>, StoreErr
 #[derive(Debug)]
 pub struct ShardWriter {
     part: PathBuf,
-    journal: Option<File>,
+    journal: Option<Journal>,
     records: Vec<Record>,
 }
 
@@ -239,25 +203,11 @@ impl ShardWriter {
 
     /// Saves one answer; it survives a killed process once this returns.
     pub fn append(&mut self, record: Record) -> Result<(), StoreError> {
-        let journal_path = self.part.with_extension("journal");
         if self.journal.is_none() {
-            let dir = self.part.parent().expect("part files live in a shard dir");
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-            self.journal = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&journal_path)
-                    .map_err(io(&journal_path))?,
-            );
+            self.journal = Some(Journal::open(&self.part)?);
         }
-        let mut line = serde_json::to_vec(&record).expect("records serialize");
-        line.push(b'\n');
-        self.journal
-            .as_mut()
-            .expect("opened above")
-            .write_all(&line)
-            .map_err(io(&journal_path))?;
+        let journal = self.journal.as_mut().expect("opened above");
+        journal.append(std::slice::from_ref(&record))?;
         self.records.push(record);
         Ok(())
     }
@@ -265,18 +215,20 @@ impl ShardWriter {
     /// Writes the part file (when there is anything new) and removes the
     /// journal; returns the answers written.
     pub fn commit(self) -> Result<usize, StoreError> {
-        if self.records.is_empty() {
+        let Some(journal) = self.journal else {
             return Ok(0);
-        }
+        };
         write_part(&self.part, &self.records)?;
-        let journal = self.part.with_extension("journal");
-        std::fs::remove_file(&journal).map_err(io(&journal))?;
+        journal.remove()?;
         Ok(self.records.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
     use super::*;
 
     fn record(key: &str) -> Record {

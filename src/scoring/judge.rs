@@ -30,10 +30,10 @@ fn as_judge_keys(e: impl std::fmt::Display) -> anyhow::Error {
 /// before the sampling bill, not after it. A launched judge is checked
 /// when it starts.
 pub async fn preflight_before_sampling(config: &Config) -> anyhow::Result<()> {
-    if !crate::judge::is_model_verifier(&config.verifier.kind) {
+    let scoring = super::Scoring::build(&config.verifier)?;
+    let Some(spec) = scoring.model() else {
         return Ok(());
-    }
-    let spec = Spec::from_config(&config.verifier)?;
+    };
     let s = spec.server_config(&config.judge);
     let (Some(base), Some(model)) = (&s.base_url, &s.model) else {
         return Ok(());
@@ -88,7 +88,7 @@ impl JudgeConnection {
                 let ctx = LaunchContext {
                     work_dir: wd.root().to_path_buf(),
                     input: wd.input_path(),
-                    logs_dir: wd.logs_dir().join("judge"),
+                    logs_dir: wd.judge_logs_dir(),
                     gpus: server::visible_gpus(),
                 };
                 std::fs::create_dir_all(&ctx.logs_dir)

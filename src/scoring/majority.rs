@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::rescore::RescoreError;
+use crate::scoring::rescore::RescoreError;
 use crate::sql::columns::{bools, u32s, utf8};
 use crate::store::parquet::ParquetFile;
 use crate::store::rollout::{self, Validity};
