@@ -30,7 +30,10 @@ fn layers() -> BTreeMap<String, usize> {
             );
         }
     }
-    assert!(out.len() > 5, "the layer table of docs/design.md was not read");
+    assert!(
+        out.len() > 5,
+        "the layer table of docs/design.md was not read"
+    );
     out
 }
 

@@ -7,10 +7,12 @@
 //! are sent once. Requests of consecutive shards share one pool of
 //! `judge.concurrent_requests` slots, so a shard boundary never drains the
 //! pool; a shard's scores file is written when its last answer arrives.
-//! Failed requests (after the client's retries) leave their rollouts
-//! unscored and are asked again next time; a refused key, an unknown model
-//! or no server listening stops the run at once, and Ctrl-C stops it after
-//! the requests in flight. Memory: the shards open at once (at most
+//! Requests go through the sampler's request flow
+//! ([`crate::sampler::flow::Flow`]): the same slots, budget admission,
+//! breaker and Ctrl-C handling. Failed requests (after the client's
+//! retries) leave their rollouts unscored and are asked again next time; a
+//! refused key, an unknown model or no server listening stops the run at
+//! once, and Ctrl-C stops it after the requests in flight. Memory: the shards open at once (at most
 //! [`MAX_OPEN_SHARDS`]), not the work dir.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -26,12 +28,13 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 use futures::StreamExt;
 use serde_json::Value;
 use thiserror::Error;
-use tokio::task::JoinSet;
 
 use super::{Judged, Outcome, Plan, Row, Spec};
 use crate::config::Config;
 use crate::sampler::breaker::{Breaker, FailureGroup, FailureLog};
+use crate::sampler::budget::Budget;
 use crate::sampler::client::{HttpBackend, Reply, RequestFailure};
+use crate::sampler::flow::{Admission, Event, Flow};
 use crate::sql::columns::{bools, f64s, u32s, utf8};
 use crate::store::judged::{self as cache, Record, ShardWriter};
 use crate::store::parquet::ParquetFile;
@@ -109,29 +112,12 @@ pub struct JudgeContext {
     pub backend: Arc<HttpBackend>,
     /// The judge model's name.
     pub model: String,
-    /// `budget.max_cost`, when it and the judge's prices are set.
-    pub cost_cap: Option<CostCap>,
+    /// `budget.max_cost` at the judge's prices ([`Budget::judging`]), when
+    /// it and the prices are set.
+    pub budget: Option<Budget>,
     /// Ask again what saved answers hold (the judge or its settings
     /// changed under the same model name); new answers replace them.
     pub refresh: bool,
-}
-
-/// `budget.max_cost` for judging: what the work dir spent before (sampling
-/// and earlier judging, at their prices), and the judge's prices. A request
-/// is sent only when its worst case (its body in tokens, `judge.max_tokens`
-/// for a chat answer) with those in flight stays under the cap.
-#[derive(Debug, Clone, Copy)]
-pub struct CostCap {
-    /// The cap in USD.
-    pub max: f64,
-    /// Spent before this run, in USD.
-    pub before: f64,
-    /// USD per million prompt tokens of the judge.
-    pub input: f64,
-    /// USD per million completion tokens of the judge.
-    pub output: f64,
-    /// Completion tokens one request may use at most.
-    pub max_tokens: u64,
 }
 
 /// One saved rollout with its prompt.
@@ -176,8 +162,14 @@ struct ShardWork {
 /// A shard being read while requests are in flight.
 type Preparing<'a> = Pin<Box<dyn Future<Output = Result<ShardWork, JudgeError>> + 'a>>;
 
-/// An answered (or failed) request.
-type Done = (u32, Vec<String>, Result<Reply<Vec<Answer>>, RequestFailure>);
+/// An answered (or failed) request: its shard, its items' keys, its
+/// prompt's size as the budget estimated it, and the answer.
+type Done = (
+    u32,
+    Vec<String>,
+    u64,
+    Result<Reply<Vec<Answer>>, RequestFailure>,
+);
 
 /// One item's answer.
 #[derive(Debug, Clone)]
@@ -199,9 +191,6 @@ pub async fn judge(
     let label = config.verifier.label().to_string();
     cache::recover(wd.root())?;
     let state = RunState::load(&wd.state_path())?;
-    let validity = Validity {
-        drop_truncated: config.sampler.drop_truncated,
-    };
     let session = crate::sql::session(wd).await?;
     if !session.table_exist("rollouts")? {
         return Err(JudgeError::Nothing(format!(
@@ -209,215 +198,52 @@ pub async fn judge(
             wd.root().display()
         )));
     }
-    let spec = Arc::new(spec.clone());
-    let pass_score = spec.pass_score();
-    let concurrency = config.judge.concurrent_requests.get();
-    let mut report = JudgeReport {
-        shards_total: state.shards.len() as u64,
-        ..JudgeReport::default()
-    };
-    let mut failures = FailureLog::default();
-    let mut breaker = Breaker::new(
+    let breaker = Breaker::new(
         config.sampling.failure_window.get(),
         config.sampling.max_failure_rate,
     );
-    let mut shards = state.shards.iter().map(|s| s.shard);
-    let mut more_shards = true;
-    let mut open: Vec<ShardWork> = Vec::new();
-    let mut in_flight: JoinSet<Done> = JoinSet::new();
-    let mut signals = crate::sampler::Signals::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
-    let mut last_log = Instant::now();
-    let mut first_sent: Option<Instant> = None;
-    // The worst cost of the requests in flight (`budget.max_cost`), freed
-    // as answers arrive (oldest first: an estimate, as answers come back
-    // out of order).
-    let mut reserved = 0.0;
-    let mut reserved_by: VecDeque<f64> = VecDeque::new();
-    let mut last_answer: Option<Instant> = None;
-    let scores = ScoresOut {
+    let mut run = Judging {
         wd,
-        label: &label,
-        spec: &spec,
-        pass_score,
+        ctx,
+        spec,
+        shared: Arc::new(spec.clone()),
+        session: &session,
+        validity: Validity {
+            drop_truncated: config.sampler.drop_truncated,
+        },
+        timeout: Duration::from_secs_f64(config.judge.timeout),
+        budget: ctx.budget.clone(),
+        slots: config.judge.concurrent_requests.get(),
+        flow: Flow::new(
+            config.judge.concurrent_requests.get(),
+            breaker,
+            Duration::from_secs(1),
+        ),
+        report: JudgeReport {
+            shards_total: state.shards.len() as u64,
+            ..JudgeReport::default()
+        },
+        failures: FailureLog::default(),
+        shards: state.shards.iter().map(|s| s.shard).collect(),
+        open: Vec::new(),
+        first_sent: None,
+        last_answer: None,
+        scores: ScoresOut {
+            wd,
+            label: &label,
+            spec,
+            pass_score: spec.pass_score(),
+        },
     };
-    // The next shard is read while the requests of the open ones are in
-    // flight, so that reading never leaves the slots idle.
-    let mut preparing: Option<Preparing<'_>> = None;
-    loop {
-        // Keep every slot busy with the open shards' queued batches.
-        while deadline.is_none() && in_flight.len() < concurrency {
-            let Some(w) = open.iter_mut().find(|w| !w.queue.is_empty()) else {
-                break;
-            };
-            if let Some(cap) = &ctx.cost_cap {
-                let next = w.queue.front().expect("non-empty queue");
-                let worst = worst_cost(cap, &spec, next);
-                let spent = cap.before
-                    + (report.prompt_tokens as f64 * cap.input
-                        + report.completion_tokens as f64 * cap.output)
-                        / 1e6;
-                if spent + reserved + worst > cap.max {
-                    // Requests in flight settle below their worst case:
-                    // wait for them; stop only with nothing left to settle.
-                    if !in_flight.is_empty() {
-                        break;
-                    }
-                    let why = format!(
-                        "the next judge request could pass budget.max_cost (${}); spent ${spent:.4}",
-                        cap.max
-                    );
-                    tracing::warn!("stopping at a budget: {why}");
-                    report.budget_stop = Some(crate::sampler::BudgetStop {
-                        key: "budget.max_cost",
-                        message: why.clone(),
-                        suggested: crate::sampler::budget::round_up(
-                            (spent + worst).max(cap.max * 2.0),
-                            true,
-                        ),
-                    });
-                    report.stopped = Some(why);
-                    deadline = Some(
-                        tokio::time::Instant::now() + Duration::from_secs_f64(config.judge.timeout),
-                    );
-                    break;
-                }
-                reserved += worst;
-                reserved_by.push_back(worst);
-            }
-            let batch = w.queue.pop_front().expect("non-empty queue");
-            w.outstanding += 1;
-            first_sent.get_or_insert_with(Instant::now);
-            spawn(&mut in_flight, ctx, &spec, w.shard, batch);
-        }
-        if deadline.is_some() {
-            preparing = None;
-        }
-        // Read the next shard before the queued work runs out.
-        let queued: usize = open.iter().map(|w| w.queue.len()).sum();
-        if deadline.is_none()
-            && preparing.is_none()
-            && more_shards
-            && open.len() < MAX_OPEN_SHARDS
-            && queued < concurrency
-        {
-            match shards.next() {
-                Some(shard) => {
-                    preparing = Some(Box::pin(prepare(wd, &session, &spec, ctx, shard, validity)));
-                }
-                None => more_shards = false,
-            }
-        }
-        // Shards with nothing queued or in flight are done.
-        let mut i = 0;
-        while i < open.len() {
-            if deadline.is_none() && open[i].queue.is_empty() && open[i].outstanding == 0 {
-                let w = open.remove(i);
-                scores.write(w, &mut report)?;
-                report.shards += 1;
-            } else {
-                i += 1;
-            }
-        }
-        if in_flight.is_empty()
-            && preparing.is_none()
-            && (deadline.is_some() || (!more_shards && open.is_empty()))
-        {
-            break;
-        }
-        if in_flight.is_empty() && preparing.is_none() {
-            continue;
-        }
-        tokio::select! {
-            prepared = async { preparing.as_mut().expect("guarded").await }, if preparing.is_some() => {
-                preparing = None;
-                let w = prepared?;
-                report.cached += w.cached_items();
-                open.push(w);
-            }
-            Some(joined) = in_flight.join_next() => {
-                if let Some(worst) = reserved_by.pop_front() {
-                    reserved = (reserved - worst).max(0.0);
-                }
-                let Ok((shard, keys, result)) = joined else { continue };
-                last_answer = Some(Instant::now());
-                let w = open.iter_mut().find(|w| w.shard == shard).expect("a request's shard is open");
-                w.outstanding -= 1;
-                match result {
-                    Ok(reply) => {
-                        report.requests += 1;
-                        let tripped = breaker.observe(false);
-                        debug_assert!(!tripped);
-                        for (n, (key, answer)) in keys.into_iter().zip(reply.value).enumerate() {
-                            report.sent += 1;
-                            report.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
-                            report.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
-                            let record = Record {
-                                key: key.clone(),
-                                raw: answer.raw,
-                                prompt_tokens: if n == 0 { answer.prompt_tokens } else { None },
-                                completion_tokens: answer.completion_tokens,
-                                latency_ms: reply.latency_ms,
-                                endpoint: reply.endpoint.clone(),
-                                model: ctx.model.clone(),
-                                created_at: chrono::Utc::now().timestamp(),
-                            };
-                            w.writer.append(record.clone())?;
-                            w.saved.insert(key, record);
-                        }
-                    }
-                    Err(failure) => {
-                        report.failed_requests += 1;
-                        failures.record(&failure, keys.len());
-                        for key in keys {
-                            w.failed.insert(key, failure.message.clone());
-                        }
-                        let tripped = breaker.observe(true);
-                        let why = if let Some(why) = failure.systemic {
-                            Some(format!("`{}` from {}: {why}", failure.cause, failure.endpoint))
-                        } else if tripped {
-                            Some(format!(
-                                "{} of the last {} judge requests failed after their retries (sampling.max_failure_rate); last cause: `{}` from {}",
-                                breaker.failed(), breaker.len(), failure.cause, failure.endpoint
-                            ))
-                        } else {
-                            None
-                        };
-                        if let Some(why) = why && deadline.is_none() {
-                            report.stopped = Some(why);
-                            deadline = Some(tokio::time::Instant::now() + crate::sampler::INTERRUPT_GRACE);
-                        }
-                    }
-                }
-            }
-            _ = signals.recv(), if deadline.is_none() => {
-                report.stopped = Some("interrupted".into());
-                deadline = Some(tokio::time::Instant::now() + crate::sampler::INTERRUPT_GRACE);
-                tracing::warn!(
-                    "interrupted: waiting up to {} s for {} judge request(s) in flight, then saving",
-                    crate::sampler::INTERRUPT_GRACE.as_secs(),
-                    in_flight.len()
-                );
-            }
-            _ = sleep_until(deadline), if deadline.is_some() => {
-                tracing::warn!("{} judge request(s) still in flight abandoned; the next run asks them again", in_flight.len());
-                in_flight.abort_all();
-                break;
-            }
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-        }
-        if last_log.elapsed() >= Duration::from_secs(10) {
-            last_log = Instant::now();
-            tracing::info!(
-                "judge: {} shard(s) of {} done, {} item(s) sent, {} answered from saved answers, {} request(s) in flight",
-                report.shards,
-                report.shards_total,
-                report.sent,
-                report.cached,
-                in_flight.len()
-            );
-        }
-    }
+    run.run().await?;
+    let Judging {
+        mut report,
+        open,
+        failures,
+        first_sent,
+        last_answer,
+        ..
+    } = run;
     // Answers that arrived are kept, whether or not their shard finished.
     for w in open {
         w.writer.commit()?;
@@ -427,6 +253,21 @@ pub async fn judge(
     if let (Some(first), Some(last)) = (first_sent, last_answer) {
         report.sending = last.duration_since(first);
     }
+    save_spend(wd, config, spec, ctx, &label, &report)?;
+    Ok(report)
+}
+
+/// Adds this run's judge requests and tokens to `state.json`, and writes
+/// the label's `verifier.json`: what judged, its tokens over every run that
+/// wrote the label, at the prices given now (or those given before).
+fn save_spend(
+    wd: &WorkDir,
+    config: &Config,
+    spec: &Spec,
+    ctx: &JudgeContext,
+    label: &str,
+    report: &JudgeReport,
+) -> Result<(), JudgeError> {
     RunState::add_judge(
         &wd.state_path(),
         report.requests,
@@ -434,9 +275,7 @@ pub async fn judge(
         report.prompt_tokens,
         report.completion_tokens,
     )?;
-    // Tokens add up over the runs that wrote the label; prices given now
-    // replace those given before, which stay when none are given.
-    let before = rollout::judge_spend(wd.root(), &label).unwrap_or_default();
+    let before = rollout::judge_spend(wd.root(), label).unwrap_or_default();
     let p = &config.pricing;
     let prices = p.judge_input.zip(p.judge_output).or(before.prices);
     let mut record = serde_json::json!({
@@ -453,28 +292,280 @@ pub async fn judge(
         },
     });
     spec.meaning().record(&mut record);
-    rollout::write_scores_record(wd.root(), &label, &record)?;
-    Ok(report)
+    rollout::write_scores_record(wd.root(), label, &record)?;
+    Ok(())
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// One judging run: the open shards and their queued requests, on the
+/// request flow the sampler runs on ([`Flow`]: slots, budget, breaker,
+/// Ctrl-C).
+struct Judging<'a> {
+    wd: &'a WorkDir,
+    ctx: &'a JudgeContext,
+    spec: &'a Spec,
+    /// The spec the request tasks hold.
+    shared: Arc<Spec>,
+    session: &'a datafusion::prelude::SessionContext,
+    validity: Validity,
+    /// The grace of the requests in flight at a budget stop.
+    timeout: Duration,
+    budget: Option<Budget>,
+    /// `judge.concurrent_requests`.
+    slots: usize,
+    flow: Flow<Done>,
+    report: JudgeReport,
+    failures: FailureLog,
+    /// Shards not yet read.
+    shards: VecDeque<u32>,
+    open: Vec<ShardWork>,
+    first_sent: Option<Instant>,
+    last_answer: Option<Instant>,
+    scores: ScoresOut<'a>,
+}
+
+impl<'a> Judging<'a> {
+    /// Runs until every shard is judged or a stop has drained. The next
+    /// shard is read while the requests of the open ones are in flight, so
+    /// that reading never leaves the slots idle.
+    async fn run(&mut self) -> Result<(), JudgeError> {
+        let mut preparing: Option<Preparing<'a>> = None;
+        let mut last_log = Instant::now();
+        loop {
+            self.send_batches();
+            if self.flow.stopping() {
+                preparing = None;
+            } else if preparing.is_none() {
+                preparing = self.read_next_shard();
+            }
+            self.write_finished_shards()?;
+            if self.flow.is_idle() && preparing.is_none() {
+                if self.flow.stopping() || (self.shards.is_empty() && self.open.is_empty()) {
+                    break;
+                }
+                continue;
+            }
+            match self.flow.next(preparing.as_mut().map(|p| p.as_mut())).await {
+                Event::Other(prepared) => {
+                    preparing = None;
+                    let w = prepared?;
+                    self.report.cached += w.cached_items();
+                    self.open.push(w);
+                }
+                Event::Done(done) => self.on_answer(done)?,
+                Event::Interrupted => {
+                    self.report.stopped = Some("interrupted".into());
+                    self.flow.stop_after(crate::sampler::INTERRUPT_GRACE);
+                    tracing::warn!(
+                        "interrupted: waiting up to {} s for {} judge request(s) in flight, then saving",
+                        crate::sampler::INTERRUPT_GRACE.as_secs(),
+                        self.flow.in_flight()
+                    );
+                }
+                Event::Abandoned(left) => {
+                    tracing::warn!(
+                        "{left} judge request(s) still in flight abandoned; the next run asks them again"
+                    );
+                    break;
+                }
+                Event::Tick => {}
+            }
+            if last_log.elapsed() >= Duration::from_secs(10) {
+                last_log = Instant::now();
+                let r = &self.report;
+                tracing::info!(
+                    "judge: {} shard(s) of {} done, {} item(s) sent, {} answered from saved answers, {} request(s) in flight",
+                    r.shards,
+                    r.shards_total,
+                    r.sent,
+                    r.cached,
+                    self.flow.in_flight()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps every slot busy with the open shards' queued batches, as far
+    /// as the budget allows.
+    fn send_batches(&mut self) {
+        while self.flow.has_slot() {
+            let Some(w) = self.open.iter_mut().find(|w| !w.queue.is_empty()) else {
+                break;
+            };
+            let next = w.queue.front().expect("non-empty queue");
+            let prompt_tokens = next.iter().map(|(_, item)| item.len() as u64 / 4).sum();
+            match self.flow.admit(self.budget.as_mut(), prompt_tokens, 1) {
+                Admission::Send => {}
+                Admission::Hold => break,
+                Admission::Stop(_) => {
+                    let b = self.budget.as_ref().expect("only a budget stops");
+                    let (max, spent) = (
+                        b.max_cost().unwrap_or_default(),
+                        b.cost().unwrap_or_default(),
+                    );
+                    let worst = b.worst_cost(prompt_tokens, 1).unwrap_or_default();
+                    let why = format!(
+                        "the next judge request could pass budget.max_cost (${max}); spent ${spent:.4}"
+                    );
+                    tracing::warn!("stopping at a budget: {why}");
+                    self.report.budget_stop = Some(crate::sampler::BudgetStop {
+                        key: "budget.max_cost",
+                        message: why.clone(),
+                        suggested: crate::sampler::budget::round_up(
+                            (spent + worst).max(max * 2.0),
+                            true,
+                        ),
+                    });
+                    self.report.stopped = Some(why);
+                    self.flow.stop_after(self.timeout);
+                    break;
+                }
+            }
+            let batch = w.queue.pop_front().expect("non-empty queue");
+            w.outstanding += 1;
+            self.first_sent.get_or_insert_with(Instant::now);
+            let request = request(self.ctx, &self.shared, w.shard, prompt_tokens, batch);
+            self.flow.spawn(request);
+        }
+    }
+
+    /// Starts reading the next shard when the queued work runs low.
+    fn read_next_shard(&mut self) -> Option<Preparing<'a>> {
+        let queued: usize = self.open.iter().map(|w| w.queue.len()).sum();
+        if self.open.len() >= MAX_OPEN_SHARDS || queued >= self.slots {
+            return None;
+        }
+        let shard = self.shards.pop_front()?;
+        let (wd, session, spec, ctx) = (self.wd, self.session, self.spec, self.ctx);
+        Some(Box::pin(prepare(
+            wd,
+            session,
+            spec,
+            ctx,
+            shard,
+            self.validity,
+        )))
+    }
+
+    /// Writes the scores of the shards with nothing queued or in flight.
+    fn write_finished_shards(&mut self) -> Result<(), JudgeError> {
+        if self.flow.stopping() {
+            return Ok(());
+        }
+        let mut i = 0;
+        while i < self.open.len() {
+            if self.open[i].queue.is_empty() && self.open[i].outstanding == 0 {
+                let w = self.open.remove(i);
+                self.scores.write(w, &mut self.report)?;
+                self.report.shards += 1;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts an answered request (its answers saved) or a failed one (its
+    /// items left unscored; the breaker may stop the run).
+    fn on_answer(&mut self, (shard, keys, prompt_tokens, result): Done) -> Result<(), JudgeError> {
+        self.last_answer = Some(Instant::now());
+        let w = self
+            .open
+            .iter_mut()
+            .find(|w| w.shard == shard)
+            .expect("a request's shard is open");
+        w.outstanding -= 1;
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(failure) => {
+                for key in &keys {
+                    w.failed.insert(key.clone(), failure.message.clone());
+                }
+                self.on_failure(&failure, keys.len(), prompt_tokens);
+                return Ok(());
+            }
+        };
+        self.report.requests += 1;
+        let tripped = self.flow.observe(false);
+        debug_assert!(!tripped);
+        let mut spent = crate::sampler::budget::Spent {
+            requests: 1,
+            ..Default::default()
+        };
+        for (n, (key, answer)) in keys.into_iter().zip(reply.value).enumerate() {
+            let r = &mut self.report;
+            r.sent += 1;
+            r.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
+            r.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
+            spent.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
+            spent.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
+            let record = Record {
+                key: key.clone(),
+                raw: answer.raw,
+                prompt_tokens: if n == 0 { answer.prompt_tokens } else { None },
+                completion_tokens: answer.completion_tokens,
+                latency_ms: reply.latency_ms,
+                endpoint: reply.endpoint.clone(),
+                model: self.ctx.model.clone(),
+                created_at: chrono::Utc::now().timestamp(),
+            };
+            w.writer.append(record.clone())?;
+            w.saved.insert(key, record);
+        }
+        if let Some(b) = self.budget.as_mut() {
+            b.settle(prompt_tokens, 1, Some(spent));
+        }
+        Ok(())
+    }
+
+    /// Counts a request that failed after its retries: its items stay
+    /// unscored (asked again next run); a systemic cause or a tripped
+    /// breaker stops the run.
+    fn on_failure(&mut self, failure: &RequestFailure, items: usize, prompt_tokens: u64) {
+        if let Some(b) = self.budget.as_mut() {
+            b.settle(prompt_tokens, 1, None);
+        }
+        self.report.failed_requests += 1;
+        self.failures.record(failure, items);
+        let tripped = self.flow.observe(true);
+        let why = if let Some(why) = &failure.systemic {
+            Some(format!(
+                "`{}` from {}: {why}",
+                failure.cause, failure.endpoint
+            ))
+        } else if tripped {
+            let b = self.flow.breaker();
+            Some(format!(
+                "{} of the last {} judge requests failed after their retries (sampling.max_failure_rate); last cause: `{}` from {}",
+                b.failed(),
+                b.len(),
+                failure.cause,
+                failure.endpoint
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why
+            && !self.flow.stopping()
+        {
+            self.report.stopped = Some(why);
+            self.flow.stop_after(crate::sampler::INTERRUPT_GRACE);
+        }
     }
 }
 
-fn spawn(
-    set: &mut JoinSet<Done>,
+/// The request of one batch of items, as a task for the flow.
+fn request(
     ctx: &JudgeContext,
     spec: &Arc<Spec>,
     shard: u32,
+    prompt_tokens: u64,
     batch: Vec<(String, String)>,
-) {
+) -> impl Future<Output = Done> + Send + 'static {
     let backend = Arc::clone(&ctx.backend);
     let spec = Arc::clone(spec);
     let model = ctx.model.clone();
-    set.spawn(async move {
+    async move {
         let (keys, items): (Vec<String>, Vec<String>) = batch.into_iter().unzip();
         let n = items.len();
         let result = match &*spec {
@@ -512,18 +603,8 @@ fn spawn(
                     .await
             }
         };
-        (shard, keys, result)
-    });
-}
-
-/// The most a batch of request items can cost at the cap's prices.
-fn worst_cost(cap: &CostCap, spec: &Spec, batch: &[(String, String)]) -> f64 {
-    let prompt: usize = batch.iter().map(|(_, item)| item.len() / 4).sum();
-    let completion = match spec {
-        Spec::Reward { .. } => 0,
-        _ => cap.max_tokens,
-    };
-    (prompt as f64 * cap.input + completion as f64 * cap.output) / 1e6
+        (shard, keys, prompt_tokens, result)
+    }
 }
 
 /// A judge's chat answer: its text (with its thinking, when the server

@@ -123,6 +123,44 @@ impl Budget {
         })
     }
 
+    /// The budget of a judging run: `budget.max_cost` at the judge's
+    /// `prices` (USD per million prompt and completion tokens), with
+    /// `before` USD spent by the work dir already (sampling and earlier
+    /// judging) and `max_tokens` completion tokens per answer at most.
+    pub fn judging(max_cost: f64, prices: (f64, f64), max_tokens: u64, before: f64) -> Self {
+        Self {
+            limits: BudgetConfig {
+                max_cost: Some(max_cost),
+                ..BudgetConfig::default()
+            },
+            prices: Some(prices),
+            max_tokens,
+            earlier: Spent::default(),
+            judge_cost: before,
+            now: Spent::default(),
+            in_flight: Spent::default(),
+        }
+    }
+
+    /// `budget.max_cost`, when set.
+    pub fn max_cost(&self) -> Option<f64> {
+        self.limits.max_cost
+    }
+
+    /// USD spent against `budget.max_cost` (requests in flight left out),
+    /// when prices are set.
+    pub fn cost(&self) -> Option<f64> {
+        let (input, output) = self.prices?;
+        Some(self.total().cost(input, output) + self.judge_cost)
+    }
+
+    /// The most a request of `n` answers to a prompt of about
+    /// `prompt_tokens` can cost, when prices are set.
+    pub fn worst_cost(&self, prompt_tokens: u64, n: u64) -> Option<f64> {
+        let (input, output) = self.prices?;
+        Some(self.worst(prompt_tokens, n).cost(input, output))
+    }
+
     fn total(&self) -> Spent {
         Spent {
             requests: self.earlier.requests + self.now.requests,

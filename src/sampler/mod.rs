@@ -15,6 +15,7 @@ pub mod budget;
 pub mod client;
 pub mod endpoints;
 pub mod feed;
+pub mod flow;
 pub mod guard;
 
 pub mod plan;

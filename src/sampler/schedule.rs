@@ -18,18 +18,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
-use tokio::time::Instant;
-
 use super::breaker::{Breaker, FailureLog};
 use super::feed::Feed;
+use super::flow::{Admission, Event, Flow};
 use super::guard::{AnswerGuard, IdenticalGuard, TruncationGuard};
 use super::plan::{self, Policy};
 use super::progress::{Counters, Progress};
 use super::writer::{RolloutRow, Sink, WriterMsg};
 use super::{
-    Active, INTERRUPT_GRACE, Outcome, Request, SampleContext, SampleError, Signals, Stop,
-    breaker_message, caught, enqueue, run_request, sleep_until,
+    Active, INTERRUPT_GRACE, Outcome, Request, SampleContext, SampleError, Stop, breaker_message,
+    caught, enqueue, run_request,
 };
 use crate::config::Config;
 use crate::store::rollout::PASS_SCORE;
@@ -57,19 +55,16 @@ pub(super) struct Scheduler<'a> {
     truncation: Option<TruncationGuard>,
     identical: Option<IdenticalGuard>,
     answers: Option<AnswerGuard>,
-    breaker: Breaker,
+    flow: Flow<Outcome>,
     progress: Progress,
     /// Prompts being sampled, by key.
     active: HashMap<u64, Active>,
     /// Requests waiting for a slot.
     queue: VecDeque<Request>,
-    in_flight: JoinSet<Outcome>,
     next_key: u64,
     feed_done: bool,
     /// Why the run stops early, once it does.
     stop: Option<Stop>,
-    /// When requests still in flight are abandoned; set once stopping.
-    deadline: Option<Instant>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -100,57 +95,47 @@ impl<'a> Scheduler<'a> {
             truncation,
             identical,
             answers,
-            breaker,
+            flow: Flow::new(
+                config.sampler.concurrent_requests.get(),
+                breaker,
+                Duration::from_millis(500),
+            ),
             progress,
             active: HashMap::new(),
             queue: VecDeque::new(),
-            in_flight: JoinSet::new(),
             next_key: 0,
             feed_done: false,
             stop: None,
-            deadline: None,
         }
     }
 
     /// Runs until every prompt is finished, a stop has drained, or an error;
     /// returns why it stopped early (if it did) and how long it ran.
     pub(super) async fn run(mut self) -> Result<(Option<Stop>, Duration), SampleError> {
-        let mut signals = Signals::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.admit_prompts()?;
             self.send_requests();
-            if self.in_flight.is_empty()
-                && (self.stopping() || (self.feed_done && self.queue.is_empty()))
+            if self.flow.is_idle() && (self.stopping() || (self.feed_done && self.queue.is_empty()))
             {
                 break;
             }
-            tokio::select! {
-                Some(joined) = self.in_flight.join_next() => {
-                    // Panics are caught in the task (`caught`): only tasks
-                    // aborted at a stop end without an outcome.
-                    if let Ok(out) = joined {
-                        self.on_outcome(out)?;
-                    }
-                }
-                _ = signals.recv(), if !self.stopping() => {
+            match self.flow.next::<()>(None).await {
+                Event::Done(out) => self.on_outcome(out)?,
+                Event::Interrupted => {
                     self.begin_stop(Stop::Interrupted);
                     tracing::warn!(
                         "interrupted: waiting up to {} s for {} request(s) in flight, then saving",
                         INTERRUPT_GRACE.as_secs(),
-                        self.in_flight.len()
+                        self.flow.in_flight()
                     );
                 }
-                _ = sleep_until(self.deadline), if self.deadline.is_some() => {
+                Event::Abandoned(left) => {
                     tracing::warn!(
-                        "{} request(s) still in flight abandoned; a resume requests them again",
-                        self.in_flight.len()
+                        "{left} request(s) still in flight abandoned; a resume requests them again"
                     );
-                    self.in_flight.abort_all();
                     break;
                 }
-                _ = tick.tick() => {}
+                Event::Other(()) | Event::Tick => {}
             }
             self.io.counters.retries = self.io.ctx.retries.load(Ordering::Relaxed);
             self.progress.update(self.io.counters);
@@ -172,7 +157,7 @@ impl<'a> Scheduler<'a> {
 
     /// Whether the run is stopping (no new prompts or requests).
     fn stopping(&self) -> bool {
-        self.deadline.is_some()
+        self.flow.stopping()
     }
 
     /// Stops taking new work; requests in flight get [`INTERRUPT_GRACE`]
@@ -184,7 +169,7 @@ impl<'a> Scheduler<'a> {
             _ => INTERRUPT_GRACE,
         };
         self.stop.get_or_insert(why);
-        self.deadline.get_or_insert_with(|| Instant::now() + grace);
+        self.flow.stop_after(grace);
     }
 
     /// A request's prompt tokens as the budget estimates them (about four
@@ -240,22 +225,17 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
-    /// Sends queued requests while slots are free.
+    /// Sends queued requests while slots are free and the budgets allow.
     pub(super) fn send_requests(&mut self) {
-        let max_requests = self.io.config.sampler.concurrent_requests.get();
-        while !self.stopping() && self.in_flight.len() < max_requests {
-            let Some(req) = self.queue.pop_front() else {
+        while self.flow.has_slot() {
+            let Some(req) = self.queue.front() else {
                 break;
             };
-            let (prompt_tokens, n) = self.budget_size(&req);
-            if let Some(b) = self.io.budget.as_mut()
-                && let Err(which) = b.admit(prompt_tokens, n)
-            {
-                self.queue.push_front(req);
-                // Requests in flight settle at their real cost, which
-                // frees the unused part of their reservations: wait for
-                // them. Stop only when nothing is left to settle.
-                if self.in_flight.is_empty() {
+            let (prompt_tokens, n) = self.budget_size(req);
+            match self.flow.admit(self.io.budget.as_mut(), prompt_tokens, n) {
+                Admission::Send => {}
+                Admission::Hold => break,
+                Admission::Stop(which) => {
                     tracing::warn!(
                         "stopping at a budget: the next request could pass {}",
                         which.detail
@@ -265,20 +245,15 @@ impl<'a> Scheduler<'a> {
                         message: which.detail,
                         suggested: String::new(),
                     }));
-                } else {
-                    tracing::debug!(
-                        "holding requests: the next could pass {} until the {} in flight settle",
-                        which.detail,
-                        self.in_flight.len()
-                    );
+                    break;
                 }
-                break;
             }
+            let req = self.queue.pop_front().expect("peeked above");
             let prompt = Arc::clone(&self.active[&req.key].prompt);
             let verifier = self.io.ctx.verifier.clone();
             let model = Arc::clone(&self.model);
             let backend = Arc::clone(&self.io.ctx.backend);
-            self.in_flight.spawn(async move {
+            self.flow.spawn(async move {
                 let asked = req.clone();
                 let request = run_request(&backend, &prompt, req, verifier.as_deref(), &model);
                 caught(request, &prompt, asked, &model).await
@@ -337,13 +312,13 @@ impl<'a> Scheduler<'a> {
             self.io.failures.record(f, failed.len());
             tracing::debug!("request for prompt {} failed: {}", a.prompt.id, f.message);
         }
-        let tripped = self.breaker.observe(out.failure.is_some());
+        let tripped = self.flow.observe(out.failure.is_some());
         if let Some(f) = out
             .failure
             .as_ref()
             .filter(|f| (f.systemic.is_some() || tripped) && self.stop.is_none())
         {
-            let message = breaker_message(&self.breaker, f);
+            let message = breaker_message(self.flow.breaker(), f);
             tracing::error!("stopping: {message}");
             self.begin_stop(Stop::ServersFailing(message));
         }
@@ -452,7 +427,7 @@ impl<'a> Scheduler<'a> {
     /// Stops the run for a guard: nothing more is sent; what arrived is
     /// saved by the writer.
     fn guard_stop(&mut self, message: String) -> SampleError {
-        self.in_flight.abort_all();
+        self.flow.abort();
         self.progress.finish();
         SampleError::Guard(message)
     }

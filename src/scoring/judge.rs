@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::judge::{JudgeContext, JudgeReport, Spec};
+use crate::sampler::budget::Budget;
 use crate::sampler::client::HttpBackend;
 use crate::sampler::server::{self, LaunchContext, ManagedServers};
 use crate::store::WorkDir;
@@ -108,7 +109,7 @@ impl JudgeConnection {
             ctx: JudgeContext {
                 backend: Arc::new(backend),
                 model,
-                cost_cap: cost_cap(config, wd)?,
+                budget: budget(config, wd, spec)?,
                 refresh,
             },
             _servers: servers,
@@ -117,8 +118,10 @@ impl JudgeConnection {
 }
 
 /// `budget.max_cost` for judging, when it and the judge's prices are set:
-/// what sampling (at `pricing.input`/`output`) and earlier judging spent.
-fn cost_cap(config: &Config, wd: &WorkDir) -> anyhow::Result<Option<crate::judge::run::CostCap>> {
+/// what sampling (at `pricing.input`/`output`) and earlier judging spent
+/// counts against it, and an answer may use `judge.max_tokens` (a reward
+/// none).
+fn budget(config: &Config, wd: &WorkDir, spec: &Spec) -> anyhow::Result<Option<Budget>> {
     let p = &config.pricing;
     let (Some(max), Some(input), Some(output)) =
         (config.budget.max_cost, p.judge_input, p.judge_output)
@@ -135,13 +138,16 @@ fn cost_cap(config: &Config, wd: &WorkDir) -> anyhow::Result<Option<crate::judge
         + (state.counters.judge_prompt_tokens as f64 * input
             + state.counters.judge_completion_tokens as f64 * output)
             / 1e6;
-    Ok(Some(crate::judge::run::CostCap {
+    let max_tokens = match spec {
+        Spec::Reward { .. } => 0,
+        _ => u64::from(config.judge.max_tokens.get()),
+    };
+    Ok(Some(Budget::judging(
         max,
+        (input, output),
+        max_tokens,
         before,
-        input,
-        output,
-        max_tokens: u64::from(config.judge.max_tokens.get()),
-    }))
+    )))
 }
 
 /// Judges every saved rollout of `wd` with the model verifier of `config`
