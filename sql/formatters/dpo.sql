@@ -6,17 +6,11 @@
 -- rollout_idx), at least $min_margin below the chosen one (0 unless
 -- formatter.min_margin is set: with rewards, pass_threshold -1e9 and
 -- fail_threshold 1e9 make it the highest versus the lowest reward). Prompts
--- without both are left out. Reads `candidates`.
+-- without both are left out. Reads `best` (the chosen one is its rank 1)
+-- and `candidates`.
 -- Early stop: satisfied by one pass and one fail.
 WITH chosen AS (
-  SELECT * FROM (
-    SELECT *, row_number() OVER (
-      PARTITION BY id
-      ORDER BY score DESC, completion_tokens ASC NULLS LAST, rollout_idx ASC
-    ) AS rank
-    FROM candidates
-    WHERE score >= $pass_threshold
-  ) WHERE rank = 1
+  SELECT * FROM best WHERE rank = 1
 ),
 rejected AS (
   SELECT * FROM (

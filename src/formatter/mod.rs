@@ -3,11 +3,13 @@
 //! Each built-in is a file in `sql/formatters/` (compiled in) with its
 //! early-stop [`Goal`] defined here next to it; a user formatter is any
 //! `.sql` file. A formatter runs once per group of shards (so memory is bounded by a
-//! group) over the usual views plus two it gets for itself:
+//! group) over the usual views plus three it gets for itself:
 //! `selected_prompts` (`prompts` that pass its `min_pass_rate`,
-//! `max_pass_rate` and `where` filters) and `candidates` (valid results of
+//! `max_pass_rate` and `where` filters), `candidates` (valid results of
 //! those prompts with a score, one row per distinct response, with the
-//! prompt's `messages`, `pass_rate` and `n_valid`). Parameters
+//! prompt's `messages`, `pass_rate` and `n_valid`) and `best` (the
+//! candidates at or above its pass threshold, ranked best first per
+//! prompt: the one ranking `sft`, `top_k` and `dpo` share). Parameters
 //! `$pass_threshold`, `$fail_threshold`, `$k` and `$min_margin` are bound
 //! from the config.
 
@@ -276,8 +278,8 @@ impl Formatter {
     }
 
     /// The query over one session's data (a shard session): registers
-    /// `selected_prompts` and `candidates` for this formatter's filters and
-    /// binds its parameters.
+    /// `selected_prompts`, `candidates` and `best` for this formatter's
+    /// filters and pass threshold, and binds its parameters.
     pub async fn query(&self, ctx: &SessionContext) -> Result<DataFrame, FormatError> {
         let sql_err = |source| FormatError::Sql {
             name: self.name.clone(),
@@ -306,6 +308,10 @@ impl Formatter {
         crate::sql::views::register_candidates(ctx)
             .await
             .map_err(sql_err)?;
+        let pass_threshold = f.pass_threshold.unwrap_or(self.meaning.pass);
+        crate::sql::views::register_best(ctx, pass_threshold)
+            .await
+            .map_err(sql_err)?;
         // With a similarity ceiling every ranked row comes back: a near-copy
         // gives way to the next one ([`crate::hygiene::diverse`]).
         let k = match (f.k, f.max_similarity) {
@@ -315,7 +321,7 @@ impl Formatter {
         let params = vec![
             (
                 "pass_threshold",
-                ScalarValue::Float64(Some(f.pass_threshold.unwrap_or(self.meaning.pass))),
+                ScalarValue::Float64(Some(pass_threshold)),
             ),
             (
                 "fail_threshold",

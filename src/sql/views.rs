@@ -22,6 +22,9 @@ pub const DISAGREEMENTS: &str = include_str!("../../sql/views/disagreements.sql"
 /// `sql/views/candidates.sql`.
 pub const CANDIDATES: &str = include_str!("../../sql/views/candidates.sql");
 
+/// `sql/views/best.sql`, with `{pass_threshold}` to fill in.
+pub const BEST: &str = include_str!("../../sql/views/best.sql");
+
 /// `template` with each `{{name}}` replaced by its value.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut sql = template.to_string();
@@ -103,6 +106,14 @@ pub async fn register(
 /// Creates (or replaces) `candidates` over `results` and `selected_prompts`.
 pub async fn register_candidates(ctx: &SessionContext) -> Result<()> {
     ctx.sql(CANDIDATES).await?;
+    Ok(())
+}
+
+/// Creates (or replaces) `best` over `candidates`: those scoring at least
+/// `pass_threshold`, ranked best first per prompt.
+pub async fn register_best(ctx: &SessionContext, pass_threshold: f64) -> Result<()> {
+    ctx.sql(&BEST.replace("{pass_threshold}", &format!("{pass_threshold:?}")))
+        .await?;
     Ok(())
 }
 
