@@ -319,10 +319,7 @@ impl Formatter {
             _ => u64::MAX >> 1,
         };
         let params = vec![
-            (
-                "pass_threshold",
-                ScalarValue::Float64(Some(pass_threshold)),
-            ),
+            ("pass_threshold", ScalarValue::Float64(Some(pass_threshold))),
             (
                 "fail_threshold",
                 ScalarValue::Float64(Some(f.fail_threshold.unwrap_or(self.meaning.fail))),

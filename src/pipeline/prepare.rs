@@ -51,6 +51,9 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
         }
     };
     let mut state = RunState::new(&summary.shard_sizes, summary.without_answer);
+    state.validity = Some(crate::store::rollout::Validity {
+        drop_truncated: config.sampler.drop_truncated,
+    });
     state.save(&run.wd.state_path())?;
     if summary.without_answer > 0 && needs_gold(config) {
         tracing::warn!(

@@ -75,14 +75,11 @@ pub fn shard_groups(wd: &WorkDir, state: &crate::store::RunState) -> Vec<Vec<u32
     groups
 }
 
-/// The work dir's definition of a valid rollout: its saved
-/// `sampler.drop_truncated` (the default when it has no saved config).
+/// The work dir's definition of a valid rollout, as the store keeps it
+/// ([`crate::store::saved_validity`]): no config is parsed.
 pub fn saved_validity(wd: &WorkDir) -> datafusion::error::Result<rollout::Validity> {
-    let saved = crate::config::saved(wd.root())
-        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-    Ok(rollout::Validity {
-        drop_truncated: saved.is_none_or(|c| c.sampler.drop_truncated),
-    })
+    crate::store::saved_validity(wd.root())
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
 }
 
 async fn open(

@@ -217,6 +217,35 @@ impl WorkDir {
 /// File name of the saved config inside a work dir.
 pub const CONFIG_FILE: &str = "config.yaml";
 
+/// What makes a rollout of the run in `root` valid: kept in `state.json`
+/// since the run was prepared; for a work dir prepared before that, its
+/// saved `sampler.drop_truncated` (read as plain YAML), else the default.
+pub fn saved_validity(root: &Path) -> Result<rollout::Validity, StoreError> {
+    let state = root.join("state.json");
+    if state.is_file()
+        && let Some(v) = RunState::load(&state)?.validity
+    {
+        return Ok(v);
+    }
+    let path = root.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(rollout::Validity::default()),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let drop_truncated = yaml
+        .get("sampler")
+        .and_then(|s| s.get("drop_truncated"))
+        .and_then(serde_yaml_ng::Value::as_bool)
+        .unwrap_or(true);
+    Ok(rollout::Validity { drop_truncated })
+}
+
 /// `data/hygiene.json`: the counts of the last hygiene check.
 pub fn hygiene_report_path(root: &Path) -> PathBuf {
     root.join("data").join("hygiene.json")
@@ -276,5 +305,32 @@ mod tests {
             WorkDir::open_prepared(&root),
             Err(StoreError::NotPrepared { .. })
         ));
+    }
+
+    #[test]
+    fn validity_comes_from_the_state_then_an_older_config_then_the_default() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let keep = rollout::Validity {
+            drop_truncated: false,
+        };
+        assert_eq!(saved_validity(root).unwrap(), rollout::Validity::default());
+        // A work dir prepared before the state kept it: its config says.
+        std::fs::write(
+            root.join(CONFIG_FILE),
+            "sampler:\n  model: m\n  drop_truncated: false\n",
+        )
+        .unwrap();
+        assert_eq!(saved_validity(root).unwrap(), keep);
+        let mut state = RunState::new(&[3], 0);
+        state.save(&root.join("state.json")).unwrap();
+        assert_eq!(
+            saved_validity(root).unwrap(),
+            keep,
+            "no validity in the state"
+        );
+        state.validity = Some(rollout::Validity::default());
+        state.save(&root.join("state.json")).unwrap();
+        assert_eq!(saved_validity(root).unwrap(), rollout::Validity::default());
     }
 }

@@ -282,7 +282,7 @@ pub fn scores_verifier(root: &Path, label: &str) -> Option<String> {
 /// run keeps them (`sampler.drop_truncated: false`) — not truncated. The
 /// sampler (when a prompt has enough rollouts), the `results` view and so
 /// the formatters and statistics all use this one definition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Validity {
     /// Truncated responses are invalid (`sampler.drop_truncated`).
     pub drop_truncated: bool,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::atomic::write_atomic;
+use super::rollout::Validity;
 
 /// Version of the work-dir layout and table schemas; bumped on incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -79,6 +80,11 @@ pub struct RunState {
     /// did not fire is not run again on resume.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub guards: BTreeMap<String, GuardRecord>,
+    /// What makes a rollout of this run valid (`sampler.drop_truncated`,
+    /// frozen when the run is created), for every reader of its rows;
+    /// `None` in work dirs prepared before it was kept here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity: Option<Validity>,
 }
 
 /// What a guard saw in its window.
@@ -118,6 +124,7 @@ impl RunState {
                 ..Counters::default()
             },
             guards: BTreeMap::new(),
+            validity: None,
         }
     }
 
