@@ -176,18 +176,6 @@ pub fn check_overrides(
     Ok(())
 }
 
-/// Runs a command over `dirs`; a Parquet read failure names the damaged
-/// files ([`name_damaged`]).
-pub async fn naming_damaged(
-    dirs: Vec<PathBuf>,
-    command: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> anyhow::Result<()> {
-    command.await.map_err(|e| {
-        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-        name_damaged(&dirs, e)
-    })
-}
-
 /// When `err` is a Parquet read failure, names the damaged files of the
 /// work dirs (`data/`, `rollout/`, `scores/`) and what to do; else `err`.
 pub fn name_damaged(dirs: &[&Path], err: anyhow::Error) -> anyhow::Error {

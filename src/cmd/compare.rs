@@ -27,12 +27,15 @@ pub struct Args {
     out: PathBuf,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let dirs = args.work_dirs.clone();
-    super::common::naming_damaged(dirs, run_in(args)).await
+impl Args {
+    /// The work dirs this command reads (their damaged files are named
+    /// when a read fails).
+    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
+        self.work_dirs.clone()
+    }
 }
 
-async fn run_in(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut runs: Vec<Stats> = Vec::new();
     for dir in &args.work_dirs {
         let (wd, config) = open_saved(dir, &[], &[])?;

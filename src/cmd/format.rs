@@ -26,12 +26,15 @@ pub struct Args {
     scores: Option<String>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let dirs = vec![args.work_dir.clone()];
-    super::common::naming_damaged(dirs, run_in(args)).await
+impl Args {
+    /// The work dirs this command reads (their damaged files are named
+    /// when a read fails).
+    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
+        vec![self.work_dir.clone()]
+    }
 }
 
-async fn run_in(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args) -> anyhow::Result<()> {
     check_overrides(
         "format",
         &args.overrides,

@@ -54,7 +54,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let work_dirs = cli.command.work_dirs();
+    let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args, cli.quiet).await,
             Command::Prepare(args) => prepare::run(args).await,
@@ -68,7 +69,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Verify(args) => verify::run(args).await,
             Command::View(args) => view::run(args).await,
         }
-    })
+    });
+    // A Parquet read failure names the damaged files of the work dirs read.
+    let dirs: Vec<&std::path::Path> = work_dirs.iter().map(PathBuf::as_path).collect();
+    result.map_err(|e| common::name_damaged(&dirs, e))
+}
+
+impl Command {
+    /// The work dirs the command reads, when given on its command line.
+    fn work_dirs(&self) -> Vec<PathBuf> {
+        match self {
+            Command::Format(a) => a.work_dirs(),
+            Command::Export(a) => a.work_dirs(),
+            Command::Analyze(a) => a.work_dirs(),
+            Command::Compare(a) => a.work_dirs(),
+            Command::Sql(a) => a.work_dirs(),
+            Command::Verify(a) => a.work_dirs(),
+            Command::Run(_)
+            | Command::Prepare(_)
+            | Command::Hygiene(_)
+            | Command::Sample(_)
+            | Command::View(_) => Vec::new(),
+        }
+    }
 }
 
 /// A run stopped by Ctrl-C or SIGTERM after saving what it had; the binary

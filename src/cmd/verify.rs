@@ -37,12 +37,15 @@ pub struct Args {
     refresh: bool,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let dirs = args.work_dir.iter().cloned().collect::<Vec<_>>();
-    super::common::naming_damaged(dirs, run_in(args)).await
+impl Args {
+    /// The work dirs this command reads (their damaged files are named
+    /// when a read fails).
+    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
+        self.work_dir.iter().cloned().collect()
+    }
 }
 
-async fn run_in(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.list {
         for (name, description) in crate::scoring::list() {
             println!("{name:<17} {description}");
