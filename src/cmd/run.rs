@@ -1,7 +1,7 @@
 //! `rsr run`: the whole pipeline on one config, resumable with `work_dir=`.
 
 use crate::analyze::Stats;
-use crate::pipeline::{self, Connection, Run};
+use crate::pipeline::{self, Run};
 
 use super::common::{ConfigArgs, finish, open_run, unfinished};
 
@@ -30,18 +30,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     if args.dry_run {
         return dry_run(&mut run).await;
     }
-    pipeline::check_before_sampling(&mut run)?;
-    // A new work dir that fails preflight is removed: nothing was made.
-    let connection = Connection::external(&run)
-        .await
-        .inspect_err(|_| run.discard_if_new())?;
-    if !pipeline::fully_sampled(&run) {
-        crate::scoring::judge::preflight_before_sampling(&run.resolved.config)
-            .await
-            .inspect_err(|_| run.discard_if_new())?;
-    }
-    pipeline::prepare(&run).await?;
-    let report = pipeline::sample(&run, connection, quiet).await?;
+    let report = pipeline::connect_prepare_sample(&mut run, quiet).await?;
     let config = &run.resolved.config;
     if let Err(stopped) = finish(&run, &report) {
         // At a budget, what the finished prompts allow is written (marked
@@ -147,11 +136,7 @@ fn print_summary(run: &Run, s: &Stats) {
 /// dir this command created is removed again: a dry run leaves nothing.
 async fn dry_run(run: &mut Run) -> anyhow::Result<()> {
     let result = async {
-        pipeline::check_before_sampling(run)?;
-        drop(Connection::external(run).await?);
-        if !pipeline::fully_sampled(run) {
-            crate::scoring::judge::preflight_before_sampling(&run.resolved.config).await?;
-        }
+        drop(pipeline::connect(run).await?);
         if !run.wd.input_path().is_file() {
             pipeline::prepare(run).await?;
         }

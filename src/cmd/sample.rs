@@ -1,7 +1,7 @@
 //! `rsr sample`: the rollout operator over a prepared (or to-be-prepared)
 //! work dir, with the backend chosen by `sampler.*`.
 
-use crate::pipeline::{self, Connection};
+use crate::pipeline;
 
 use super::common::{ConfigArgs, finish, open_run, unfinished};
 
@@ -26,18 +26,7 @@ pub struct Args {
 
 pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let mut run = open_run(&args.config, &[])?;
-    pipeline::check_before_sampling(&mut run)?;
-    // A new work dir that fails preflight is removed: nothing was made.
-    let connection = Connection::external(&run)
-        .await
-        .inspect_err(|_| run.discard_if_new())?;
-    if !pipeline::fully_sampled(&run) {
-        crate::scoring::judge::preflight_before_sampling(&run.resolved.config)
-            .await
-            .inspect_err(|_| run.discard_if_new())?;
-    }
-    pipeline::prepare(&run).await?;
-    let report = pipeline::sample(&run, connection, quiet).await?;
+    let report = pipeline::connect_prepare_sample(&mut run, quiet).await?;
     finish(&run, &report)?;
     unfinished(&run, &report)?;
     super::common::score_after_sampling(&run.wd, &run.resolved.config).await?;

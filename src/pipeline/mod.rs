@@ -1,8 +1,11 @@
-//! The pipeline a run goes through — prepare, sample (scored inline),
-//! format, analyze — as library steps over one [`Run`]: a resolved config
-//! with its work dir. Each step skips what the work dir already has, so the
-//! same steps resume an interrupted run. The commands (`rsr run`, `rsr
-//! prepare`, `rsr sample`) parse arguments, call these steps and print.
+//! The steps a run goes through before its scores, over one [`Run`] (a
+//! resolved config with its work dir): prepare (the input validated, with
+//! the hygiene columns), the checks and connections before sampling, and
+//! sampling itself ([`connect_prepare_sample`], the sequence `rsr run` and
+//! `rsr sample` share). Each step skips what the work dir already has, so
+//! the same steps resume an interrupted run. Scoring after sampling is
+//! [`crate::scoring`]'s; formatting and analysis are the formatter's and
+//! analyze's; the commands parse arguments, call the steps and print.
 
 mod prepare;
 mod sample;
@@ -13,7 +16,7 @@ use crate::config::Resolved;
 use crate::store::WorkDir;
 
 pub use prepare::prepare;
-pub use sample::{Connection, check_before_sampling, fully_sampled, sample};
+pub use sample::{Connection, connect, connect_prepare_sample};
 
 /// A resolved config with its work dir opened (created when new) and the
 /// run log attached.

@@ -79,6 +79,31 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
     check_judge(c)
 }
 
+/// Everything checked before the first request, in order: the sampling
+/// settings ([`check_before_sampling`]), the external sampling server
+/// (preflight), and the judge server when something is left to sample. A
+/// new work dir whose server fails a check is removed: nothing was made.
+pub async fn connect(run: &mut Run) -> anyhow::Result<Option<Connection>> {
+    check_before_sampling(run)?;
+    let connection = Connection::external(run)
+        .await
+        .inspect_err(|_| run.discard_if_new())?;
+    if !fully_sampled(run) {
+        crate::scoring::judge::preflight_before_sampling(&run.resolved.config)
+            .await
+            .inspect_err(|_| run.discard_if_new())?;
+    }
+    Ok(connection)
+}
+
+/// The sampling sequence of `rsr run` and `rsr sample`: [`connect`], then
+/// prepare (unless the work dir has its input), then sample.
+pub async fn connect_prepare_sample(run: &mut Run, quiet: bool) -> anyhow::Result<SampleReport> {
+    let connection = connect(run).await?;
+    super::prepare(run).await?;
+    sample(run, connection, quiet).await
+}
+
 /// A model verifier's judge server must be named (or launchable) before
 /// anything is sampled.
 fn check_judge(config: &crate::config::Config) -> anyhow::Result<()> {
