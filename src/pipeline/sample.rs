@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -211,29 +210,19 @@ async fn open_backend(
         }
         Backend::Replay(r)
     } else {
-        let urls = match &s.base_url {
-            Some(b) => b.urls().to_vec(),
-            None => {
-                let ctx = LaunchContext {
-                    work_dir: run.wd.root().to_path_buf(),
-                    input: run.wd.input_path(),
-                    logs_dir: run.wd.logs_dir(),
-                    gpus: server::visible_gpus(),
-                };
-                let per_request = if s.use_n {
-                    config.sampling.step_size.get() as u64
-                } else {
-                    1
-                };
-                let specs = server::plan(s, &ctx, per_request)?;
-                let launched =
-                    ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout))
-                        .await?;
-                let urls = launched.urls().to_vec();
-                *_servers = Some(launched);
-                urls
-            }
+        let ctx = LaunchContext {
+            work_dir: run.wd.root().to_path_buf(),
+            input: run.wd.input_path(),
+            logs_dir: run.wd.logs_dir(),
+            gpus: server::visible_gpus(),
         };
+        let per_request = if s.use_n {
+            config.sampling.step_size.get() as u64
+        } else {
+            1
+        };
+        let (urls, launched) = server::endpoints(s, &ctx, per_request).await?;
+        *_servers = launched;
         let mut http = HttpBackend::new(s, model, &urls, Arc::clone(retries))?;
         if s.kind == SamplerType::LlamaCpp {
             // llama-server's usage counts one choice when n > 1.

@@ -142,6 +142,24 @@ pub fn visible_gpus() -> Vec<String> {
     (0..n).map(|i| i.to_string()).collect()
 }
 
+/// The endpoints of `s`: its `base_url`, or servers launched for it with
+/// `ctx` (`per_request` responses a request, see [`plan`]), which stop when
+/// the returned [`ManagedServers`] is dropped. The one way the sampler and
+/// the judge reach their servers.
+pub async fn endpoints(
+    s: &SamplerConfig,
+    ctx: &LaunchContext,
+    per_request: u64,
+) -> Result<(Vec<String>, Option<ManagedServers>), ServerError> {
+    if let Some(b) = &s.base_url {
+        return Ok((b.urls().to_vec(), None));
+    }
+    let specs = plan(s, ctx, per_request)?;
+    let launched =
+        ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout)).await?;
+    Ok((launched.urls().to_vec(), Some(launched)))
+}
+
 /// The servers to launch: one per `num_gpus` GPUs (or `num_servers`), each
 /// with a free port and its own GPU group. `per_request` is the number of
 /// responses one request asks for (`{parallel}` slots serve them all).

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -82,27 +81,19 @@ impl JudgeConnection {
         let model = s.model.clone().context(
             "judge.model is not set: name the judge model served at judge.base_url (judge.model=NAME)",
         )?;
-        let mut servers = None;
-        let urls = match &s.base_url {
-            Some(b) => b.urls().to_vec(),
-            None => {
-                let ctx = LaunchContext {
-                    work_dir: wd.root().to_path_buf(),
-                    input: wd.input_path(),
-                    logs_dir: wd.judge_logs_dir(),
-                    gpus: server::visible_gpus(),
-                };
-                std::fs::create_dir_all(&ctx.logs_dir)
-                    .with_context(|| format!("cannot create {}", ctx.logs_dir.display()))?;
-                let specs = server::plan(&s, &ctx, 1).map_err(as_judge_keys)?;
-                let launched =
-                    ManagedServers::launch(specs, Duration::from_secs_f64(s.startup_timeout))
-                        .await?;
-                let urls = launched.urls().to_vec();
-                servers = Some(launched);
-                urls
-            }
+        let ctx = LaunchContext {
+            work_dir: wd.root().to_path_buf(),
+            input: wd.input_path(),
+            logs_dir: wd.judge_logs_dir(),
+            gpus: server::visible_gpus(),
         };
+        if s.base_url.is_none() {
+            std::fs::create_dir_all(&ctx.logs_dir)
+                .with_context(|| format!("cannot create {}", ctx.logs_dir.display()))?;
+        }
+        let (urls, servers) = server::endpoints(&s, &ctx, 1)
+            .await
+            .map_err(as_judge_keys)?;
         let backend = HttpBackend::new(&s, &model, &urls, Arc::new(AtomicU64::new(0)))?;
         preflight(&backend, &model).await?;
         Ok(Self {
