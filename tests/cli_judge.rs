@@ -623,3 +623,40 @@ fn refresh_asks_the_judge_again_where_saved_answers_would_answer() {
     verify(&t, &mock, &[judge, "--refresh"]);
     assert_eq!(mock.stat("requests") - before, 2 * asked);
 }
+
+#[test]
+fn a_judge_rsr_launches_is_awaited_used_and_stopped() {
+    let (t, mock) = sampled(&[]);
+    drop(mock);
+    let out = t
+        .cmd(&[
+            "verify",
+            "run",
+            "verifier.type=llm-judge",
+            "judge.launch=rsr-mock --port {port} --startup-delay-ms 200",
+            "judge.model=mock",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(t.path("run/scores/llm-judge/shard_0000.parquet").is_file());
+    assert!(t.path("run/logs/judge/server-0.log").is_file(), "{err}");
+    let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
+    let pids: Vec<u32> = log
+        .lines()
+        .filter_map(|l| l.split("(pid ").nth(1))
+        .filter_map(|rest| rest.split(')').next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        pids.len(),
+        2,
+        "the judge server's start and stop lines: {log}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", pids[0])).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", pids[0]))
+                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z")),
+        "the judge server was left running"
+    );
+}
