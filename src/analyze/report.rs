@@ -123,10 +123,31 @@ fn health(s: &Stats) -> Vec<(&'static str, String, String)> {
     ]
 }
 
-/// The rows of the report: `(section, label, value)`.
-pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
-    let share = |a: u64, b: u64| pct((b > 0).then(|| a as f64 / b as f64));
-    let mut r = vec![
+/// One line of the statistics: its section, its name and its value.
+type Row = (&'static str, String, String);
+
+/// Every line of the statistics, section by section (`statistics.txt`, the
+/// report's tables).
+pub fn rows(s: &Stats) -> Vec<Row> {
+    let mut r = run_rows(s);
+    r.extend(health(s));
+    for section in [
+        count_rows,
+        pass_rate_rows,
+        hygiene_rows,
+        majority_rows,
+        token_and_speed_rows,
+        spending_rows,
+        agreement_rows,
+    ] {
+        r.extend(section(s));
+    }
+    r
+}
+
+/// What ran: the work dir, the model, the verifier.
+fn run_rows(s: &Stats) -> Vec<Row> {
+    vec![
         ("run", "work dir".into(), s.work_dir.clone()),
         ("run", "model".into(), s.model.clone()),
         (
@@ -134,8 +155,13 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             "verifier".into(),
             format!("{} ({} verdicts)", s.verifier, s.verdicts),
         ),
-    ];
-    r.extend(health(s));
+    ]
+}
+
+/// How the prompts and rollouts came out.
+fn count_rows(s: &Stats) -> Vec<Row> {
+    let share = |a: u64, b: u64| pct((b > 0).then(|| a as f64 / b as f64));
+    let mut r = Vec::new();
     r.extend([
         ("prompts", "in the input".into(), s.prompts.to_string()),
         ("prompts", "sampled".into(), s.prompts_sampled.to_string()),
@@ -209,6 +235,15 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
                 "early stop off".into()
             },
         ),
+    ]);
+    r
+}
+
+/// Pass rates: overall, per prompt, pass@k and maj@k, the vote's accuracy.
+fn pass_rate_rows(s: &Stats) -> Vec<Row> {
+    let share = |a: u64, b: u64| pct((b > 0).then(|| a as f64 / b as f64));
+    let mut r = Vec::new();
+    r.extend([
         (
             "pass rate",
             if s.is_vote() {
@@ -261,6 +296,12 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             ));
         }
     }
+    r
+}
+
+/// What decontamination and dedup found.
+fn hygiene_rows(s: &Stats) -> Vec<Row> {
+    let mut r = Vec::new();
     if let Some(h) = &s.hygiene {
         for b in &h.benchmarks {
             r.push((
@@ -292,6 +333,12 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             format!("{} of {} prompts", h.excluded, h.prompts),
         ));
     }
+    r
+}
+
+/// The majority labels of the work dir's `scores/`.
+fn majority_rows(s: &Stats) -> Vec<Row> {
+    let mut r = Vec::new();
     for m in &s.majority_labels {
         let share = (m.with_gold > 0).then(|| m.label_is_gold as f64 / m.with_gold as f64);
         r.push((
@@ -307,35 +354,42 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             ),
         ));
     }
-    r.push((
-        "tokens",
-        "completion, passing".into(),
-        percentiles_line(&s.completion_tokens_pass),
-    ));
-    r.push((
-        "tokens",
-        "completion, failing".into(),
-        percentiles_line(&s.completion_tokens_fail),
-    ));
-    r.push((
-        "speed",
-        "latency ms".into(),
-        percentiles_line(&s.latency_ms),
-    ));
-    r.push((
-        "speed",
-        "span of saved responses (s)".into(),
-        num(s.span_seconds),
-    ));
-    r.push((
-        "speed",
-        "completion tokens / s".into(),
-        num(s.tokens_per_second),
-    ));
-    r.push(("speed", "rollouts / s".into(), num(s.rollouts_per_second)));
-    r.push(("speed", "requests / s".into(), num(s.requests_per_second)));
-    r.push(("speed", "requests sent".into(), s.requests.to_string()));
-    r.push(("speed", "retries".into(), s.retries.to_string()));
+    r
+}
+
+/// Completion tokens, latency and throughput.
+fn token_and_speed_rows(s: &Stats) -> Vec<Row> {
+    let mut r = vec![
+        (
+            "tokens",
+            "completion, passing".into(),
+            percentiles_line(&s.completion_tokens_pass),
+        ),
+        (
+            "tokens",
+            "completion, failing".into(),
+            percentiles_line(&s.completion_tokens_fail),
+        ),
+        (
+            "speed",
+            "latency ms".into(),
+            percentiles_line(&s.latency_ms),
+        ),
+        (
+            "speed",
+            "span of saved responses (s)".into(),
+            num(s.span_seconds),
+        ),
+        (
+            "speed",
+            "completion tokens / s".into(),
+            num(s.tokens_per_second),
+        ),
+        ("speed", "rollouts / s".into(), num(s.rollouts_per_second)),
+        ("speed", "requests / s".into(), num(s.requests_per_second)),
+        ("speed", "requests sent".into(), s.requests.to_string()),
+        ("speed", "retries".into(), s.retries.to_string()),
+    ];
     if s.judge_requests > 0 {
         r.push((
             "speed",
@@ -346,6 +400,12 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             ),
         ));
     }
+    r
+}
+
+/// Tokens and cost, and what early stop saved.
+fn spending_rows(s: &Stats) -> Vec<Row> {
+    let mut r = Vec::new();
     let sp = &s.spending;
     let usd =
         |c: Option<f64>| c.map_or_else(|| "– (no pricing)".to_string(), |c| format!("${c:.4}"));
@@ -381,6 +441,13 @@ pub fn rows(s: &Stats) -> Vec<(&'static str, String, String)> {
             ),
         ));
     }
+    r
+}
+
+/// Agreement of the verdicts with the inline ones, and numeric's best-of-N error.
+fn agreement_rows(s: &Stats) -> Vec<Row> {
+    let share = |a: u64, b: u64| pct((b > 0).then(|| a as f64 / b as f64));
+    let mut r = Vec::new();
     if let Some(a) = &s.agreement {
         let total = a.both_pass + a.inline_only + a.label_only + a.both_fail;
         let line = |n: u64| format!("{n} ({})", share(n, total));

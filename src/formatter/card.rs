@@ -393,6 +393,18 @@ fn render(wd: &WorkDir, config: &Config, manifests: &[Manifest], c: &Counts) -> 
     out
 }
 
+/// What the card's sections are written from.
+#[derive(Clone, Copy)]
+struct Sections<'a> {
+    wd: &'a WorkDir,
+    config: &'a Config,
+    manifests: &'a [Manifest],
+    names: &'a [String],
+    counts: &'a Counts,
+}
+
+/// The card's text under its title: a line on how the data was made, then
+/// one section after another.
 fn body(
     out: &mut String,
     wd: &WorkDir,
@@ -401,9 +413,6 @@ fn body(
     names: &[String],
     c: &Counts,
 ) {
-    let d = &config.data;
-    let sm = &config.sampler;
-    let sa = &config.sampling;
     let _ = writeln!(
         out,
         "Training data made by rejection sampling with rsr {}: every prompt was sampled \
@@ -411,258 +420,337 @@ fn body(
          responses that pass.\n",
         env!("CARGO_PKG_VERSION")
     );
-    // Where the prompts came from.
-    let _ = writeln!(out, "## Prompts\n");
-    let input = d
-        .input_path
-        .as_deref()
-        .and_then(|p| p.file_name())
-        .map_or_else(
-            || "not recorded".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-    let _ = writeln!(out, "- Source file: `{input}`, {} prompts.", c.prompts);
-    if !config.card.source_datasets.is_empty() {
-        let _ = writeln!(
-            out,
-            "- Source datasets: {}.",
-            config.card.source_datasets.join(", ")
-        );
-    }
-    let transform = d
-        .preprocess
-        .transform
-        .as_deref()
-        .map_or_else(|| "none".into(), |t| t.display().to_string());
-    let _ = writeln!(out, "- Transform: `{transform}`.");
-    if let Some(limit) = d.limit {
-        let _ = writeln!(out, "- Limited to the first {limit} rows.");
-    }
-    // The model and how it sampled.
-    let _ = writeln!(out, "\n## Responses\n");
-    let model = sm.model.as_deref().unwrap_or("not recorded");
-    let _ = writeln!(out, "- Model: `{model}`.");
-    match sm.model_path.as_deref() {
-        Some(p) => {
-            let _ = writeln!(out, "- Weights: `{}` (served by rsr).", p.display());
-        }
-        None => {
+    let sections = Sections {
+        wd,
+        config,
+        manifests,
+        names,
+        counts: c,
+    };
+    sections.prompts(out);
+    sections.responses(out);
+    sections.verification(out);
+    sections.hygiene(out);
+    sections.funnel(out);
+    sections.cost(out);
+    sections.rebuilding(out);
+    sections.license(out);
+}
+
+impl Sections<'_> {
+    /// The `## Prompts` section: where the prompts came from.
+    fn prompts(&self, out: &mut String) {
+        let Self {
+            config, counts: c, ..
+        } = *self;
+        let d = &config.data;
+        let _ = writeln!(out, "## Prompts\n");
+        let input = d
+            .input_path
+            .as_deref()
+            .and_then(|p| p.file_name())
+            .map_or_else(
+                || "not recorded".into(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+        let _ = writeln!(out, "- Source file: `{input}`, {} prompts.", c.prompts);
+        if !config.card.source_datasets.is_empty() {
             let _ = writeln!(
                 out,
-                "- Revision: not recorded (rsr keeps the name the server gave; add the revision here if it matters)."
+                "- Source datasets: {}.",
+                config.card.source_datasets.join(", ")
             );
         }
+        let transform = d
+            .preprocess
+            .transform
+            .as_deref()
+            .map_or_else(|| "none".into(), |t| t.display().to_string());
+        let _ = writeln!(out, "- Transform: `{transform}`.");
+        if let Some(limit) = d.limit {
+            let _ = writeln!(out, "- Limited to the first {limit} rows.");
+        }
     }
-    let _ = writeln!(
-        out,
-        "- Sampling: temperature {}, top_p {}, max_tokens {}; up to {} responses per prompt \
-         in steps of {}{}.",
-        sm.temperature,
-        sm.top_p,
-        sm.max_tokens,
-        sa.max_rollouts,
-        sa.step_size,
-        if sa.early_stop {
-            ", a prompt stopping early once every training file was satisfied"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(
-        out,
-        "- Truncated responses (cut at max_tokens, or unclosed thinking) {}.",
-        if sm.drop_truncated {
-            "are never used"
-        } else {
-            "count as responses"
-        }
-    );
-    // The verifier and filters per file.
-    let _ = writeln!(out, "\n## Verification and filters\n");
-    let v = &config.verifier;
-    let _ = writeln!(
-        out,
-        "- Verdicts while sampling: `{}`{}.",
-        v.kind,
-        if v.options.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " with options `{}`",
-                serde_json::Value::Object(v.options.clone())
-            )
-        }
-    );
-    for (m, name) in manifests.iter().zip(names) {
-        let scores = if m.scores == "inline" {
-            "the verdicts given while sampling".to_string()
-        } else {
-            let judge = crate::store::rollout::scores_verifier(wd.root(), &m.scores)
-                .map(|k| format!(" ({k})"))
-                .unwrap_or_default();
-            format!("the scores labelled `{}`{judge}", m.scores)
-        };
-        let f = &m.formatter;
-        let mut thresholds = Vec::new();
-        if let Some(p) = f.pass_threshold {
-            thresholds.push(format!("pass_threshold {p}"));
-        }
-        if let Some(p) = f.fail_threshold {
-            thresholds.push(format!("fail_threshold {p}"));
-        }
-        if let Some(k) = f.k {
-            thresholds.push(format!("k {k}"));
-        }
-        if let Some(mm) = f.min_margin {
-            thresholds.push(format!("min_margin {mm}"));
-        }
-        let thresholds = if thresholds.is_empty() {
-            "the label's own pass and fail scores".to_string()
-        } else {
-            thresholds.join(", ")
-        };
-        let _ = writeln!(
-            out,
-            "- `{name}` (`{}`, formatter `{}`): {scores}; {thresholds}; filters: {}.",
-            file_name(m),
-            f.kind,
-            m.filters()
-        );
-    }
-    // Hygiene.
-    let _ = writeln!(out, "\n## Decontamination and deduplication\n");
-    let report: Option<crate::hygiene::Report> = std::fs::read_to_string(wd.hygiene_report_path())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    match report.filter(|r| r.checked()) {
-        None => {
-            let _ = writeln!(
-                out,
-                "Not performed: the prompts were not checked against benchmarks, nor for duplicates."
-            );
-        }
-        Some(r) => {
-            if r.benchmarks.is_empty() {
-                let _ = writeln!(out, "- Decontamination: not performed.");
+
+    /// The `## Responses` section: the model and how it sampled.
+    fn responses(&self, out: &mut String) {
+        let config = self.config;
+        let sm = &config.sampler;
+        let sa = &config.sampling;
+        let _ = writeln!(out, "\n## Responses\n");
+        let model = sm.model.as_deref().unwrap_or("not recorded");
+        let _ = writeln!(out, "- Model: `{model}`.");
+        match sm.model_path.as_deref() {
+            Some(p) => {
+                let _ = writeln!(out, "- Weights: `{}` (served by rsr).", p.display());
             }
-            for b in &r.benchmarks {
+            None => {
                 let _ = writeln!(
                     out,
-                    "- Decontamination against `{}` ({} problems): {} prompts share a run of {} words.",
-                    Path::new(&b.info.path)
-                        .file_name()
-                        .map_or_else(|| b.info.path.clone(), |n| n.to_string_lossy().into_owned()),
-                    b.info.problems,
-                    b.prompts_flagged,
-                    r.ngram
+                    "- Revision: not recorded (rsr keeps the name the server gave; add the revision here if it matters)."
                 );
             }
-            if r.dedup_mode == crate::config::DedupMode::Off {
-                let _ = writeln!(out, "- Deduplication: not performed.");
+        }
+        let _ = writeln!(
+            out,
+            "- Sampling: temperature {}, top_p {}, max_tokens {}; up to {} responses per prompt \
+             in steps of {}{}.",
+            sm.temperature,
+            sm.top_p,
+            sm.max_tokens,
+            sa.max_rollouts,
+            sa.step_size,
+            if sa.early_stop {
+                ", a prompt stopping early once every training file was satisfied"
             } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "- Truncated responses (cut at max_tokens, or unclosed thinking) {}.",
+            if sm.drop_truncated {
+                "are never used"
+            } else {
+                "count as responses"
+            }
+        );
+    }
+
+    /// The `## Verification and filters` section: the verdicts and each file's thresholds and filters.
+    fn verification(&self, out: &mut String) {
+        let Self {
+            wd,
+            config,
+            manifests,
+            names,
+            ..
+        } = *self;
+        let _ = writeln!(out, "\n## Verification and filters\n");
+        let v = &config.verifier;
+        let _ = writeln!(
+            out,
+            "- Verdicts while sampling: `{}`{}.",
+            v.kind,
+            if v.options.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " with options `{}`",
+                    serde_json::Value::Object(v.options.clone())
+                )
+            }
+        );
+        for (m, name) in manifests.iter().zip(names) {
+            let scores = if m.scores == "inline" {
+                "the verdicts given while sampling".to_string()
+            } else {
+                let judge = crate::store::rollout::scores_verifier(wd.root(), &m.scores)
+                    .map(|k| format!(" ({k})"))
+                    .unwrap_or_default();
+                format!("the scores labelled `{}`{judge}", m.scores)
+            };
+            let f = &m.formatter;
+            let mut thresholds = Vec::new();
+            if let Some(p) = f.pass_threshold {
+                thresholds.push(format!("pass_threshold {p}"));
+            }
+            if let Some(p) = f.fail_threshold {
+                thresholds.push(format!("fail_threshold {p}"));
+            }
+            if let Some(k) = f.k {
+                thresholds.push(format!("k {k}"));
+            }
+            if let Some(mm) = f.min_margin {
+                thresholds.push(format!("min_margin {mm}"));
+            }
+            let thresholds = if thresholds.is_empty() {
+                "the label's own pass and fail scores".to_string()
+            } else {
+                thresholds.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "- `{name}` (`{}`, formatter `{}`): {scores}; {thresholds}; filters: {}.",
+                file_name(m),
+                f.kind,
+                m.filters()
+            );
+        }
+    }
+
+    /// The `## Decontamination and deduplication` section.
+    fn hygiene(&self, out: &mut String) {
+        let wd = self.wd;
+        let _ = writeln!(out, "\n## Decontamination and deduplication\n");
+        let report: Option<crate::hygiene::Report> =
+            std::fs::read_to_string(wd.hygiene_report_path())
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+        match report.filter(|r| r.checked()) {
+            None => {
                 let _ = writeln!(
                     out,
-                    "- Deduplication ({:?}): {} exact and {} near duplicates in {} groups.",
-                    r.dedup_mode, r.exact_duplicates, r.near_duplicates, r.groups
+                    "Not performed: the prompts were not checked against benchmarks, nor for duplicates."
                 );
             }
-            let _ = writeln!(out, "- Prompts left out: {}.", r.excluded);
+            Some(r) => {
+                if r.benchmarks.is_empty() {
+                    let _ = writeln!(out, "- Decontamination: not performed.");
+                }
+                for b in &r.benchmarks {
+                    let _ = writeln!(
+                        out,
+                        "- Decontamination against `{}` ({} problems): {} prompts share a run of {} words.",
+                        Path::new(&b.info.path).file_name().map_or_else(
+                            || b.info.path.clone(),
+                            |n| n.to_string_lossy().into_owned()
+                        ),
+                        b.info.problems,
+                        b.prompts_flagged,
+                        r.ngram
+                    );
+                }
+                if r.dedup_mode == crate::config::DedupMode::Off {
+                    let _ = writeln!(out, "- Deduplication: not performed.");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "- Deduplication ({:?}): {} exact and {} near duplicates in {} groups.",
+                        r.dedup_mode, r.exact_duplicates, r.near_duplicates, r.groups
+                    );
+                }
+                let _ = writeln!(out, "- Prompts left out: {}.", r.excluded);
+            }
         }
     }
-    // The funnel.
-    let _ = writeln!(out, "\n## From prompts to rows\n");
-    let _ = writeln!(out, "| step | count |\n|---|---|");
-    let _ = writeln!(out, "| prompts | {} |", c.prompts);
-    let _ = writeln!(out, "| prompts sampled | {} |", c.sampled_prompts);
-    let _ = writeln!(out, "| responses | {} |", c.rollouts);
-    let _ = writeln!(
-        out,
-        "| valid responses (not truncated, no error) | {} |",
-        c.valid
-    );
-    let _ = writeln!(out, "| truncated responses | {} |", c.truncated);
-    for (m, name) in manifests.iter().zip(names) {
+
+    /// The `## From prompts to rows` table.
+    fn funnel(&self, out: &mut String) {
+        let Self {
+            manifests,
+            names,
+            counts: c,
+            ..
+        } = *self;
+        let _ = writeln!(out, "\n## From prompts to rows\n");
+        let _ = writeln!(out, "| step | count |\n|---|---|");
+        let _ = writeln!(out, "| prompts | {} |", c.prompts);
+        let _ = writeln!(out, "| prompts sampled | {} |", c.sampled_prompts);
+        let _ = writeln!(out, "| responses | {} |", c.rollouts);
         let _ = writeln!(
             out,
-            "| `{name}`: prompts with responses / kept by the filters / with a row | {} / {} / {} |",
-            m.prompts_in,
-            m.prompts_in.saturating_sub(m.dropped_by_filter),
-            m.prompts
+            "| valid responses (not truncated, no error) | {} |",
+            c.valid
         );
-        let _ = writeln!(out, "| `{name}`: rows | {} |", m.rows);
-    }
-    // Tokens and cost.
-    let _ = writeln!(out, "\n## Tokens and cost\n");
-    let p = &config.pricing;
-    match (p.input.zip(p.output), c.prompt_tokens) {
-        (Some((i, o)), Some(prompt)) => {
+        let _ = writeln!(out, "| truncated responses | {} |", c.truncated);
+        for (m, name) in manifests.iter().zip(names) {
             let _ = writeln!(
                 out,
-                "Sampling: {} requests, {prompt} prompt and {} completion tokens; ${:.4} at \
-                 ${i} / ${o} per million prompt / completion tokens.",
-                c.requests,
-                c.completion_tokens,
-                (prompt as f64 * i + c.completion_tokens as f64 * o) / 1e6
+                "| `{name}`: prompts with responses / kept by the filters / with a row | {} / {} / {} |",
+                m.prompts_in,
+                m.prompts_in.saturating_sub(m.dropped_by_filter),
+                m.prompts
             );
+            let _ = writeln!(out, "| `{name}`: rows | {} |", m.rows);
         }
-        _ => {
+    }
+
+    /// The `## Tokens and cost` section, and the partial-run note.
+    fn cost(&self, out: &mut String) {
+        let Self {
+            wd,
+            config,
+            manifests,
+            counts: c,
+            ..
+        } = *self;
+        let _ = writeln!(out, "\n## Tokens and cost\n");
+        let p = &config.pricing;
+        match (p.input.zip(p.output), c.prompt_tokens) {
+            (Some((i, o)), Some(prompt)) => {
+                let _ = writeln!(
+                    out,
+                    "Sampling: {} requests, {prompt} prompt and {} completion tokens; ${:.4} at \
+                     ${i} / ${o} per million prompt / completion tokens.",
+                    c.requests,
+                    c.completion_tokens,
+                    (prompt as f64 * i + c.completion_tokens as f64 * o) / 1e6
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "Sampling: {} requests, {} completion tokens; no cost recorded (no prices were \
+                     given: set pricing.input and pricing.output).",
+                    c.requests, c.completion_tokens
+                );
+            }
+        }
+        for m in manifests.iter().filter(|m| m.scores != "inline") {
+            if let Some(j) = crate::store::rollout::judge_spend(wd.root(), &m.scores) {
+                let judge_cost = j
+                    .cost(p.judge_input.zip(p.judge_output))
+                    .map_or_else(|| "no price given".into(), |c| format!("${c:.4}"));
+                let _ = writeln!(
+                    out,
+                    "\nJudge (`{}`): {} prompt and {} completion tokens; {judge_cost}.",
+                    m.scores, j.prompt_tokens, j.completion_tokens
+                );
+            }
+        }
+        if manifests.iter().any(|m| m.partial) {
             let _ = writeln!(
                 out,
-                "Sampling: {} requests, {} completion tokens; no cost recorded (no prices were \
-                 given: set pricing.input and pricing.output).",
-                c.requests, c.completion_tokens
+                "\n**Partial:** sampling was not finished when these files were written; they hold \
+                 the prompts finished by then."
             );
         }
     }
-    for m in manifests.iter().filter(|m| m.scores != "inline") {
-        if let Some(j) = crate::store::rollout::judge_spend(wd.root(), &m.scores) {
-            let judge_cost = j
-                .cost(p.judge_input.zip(p.judge_output))
-                .map_or_else(|| "no price given".into(), |c| format!("${c:.4}"));
-            let _ = writeln!(
-                out,
-                "\nJudge (`{}`): {} prompt and {} completion tokens; {judge_cost}.",
-                m.scores, j.prompt_tokens, j.completion_tokens
-            );
-        }
-    }
-    if manifests.iter().any(|m| m.partial) {
+
+    /// The `## Rebuilding` section: the command that wrote each file.
+    fn rebuilding(&self, out: &mut String) {
+        let Self {
+            wd,
+            manifests,
+            names,
+            ..
+        } = *self;
+        let _ = writeln!(out, "\n## Rebuilding\n");
         let _ = writeln!(
             out,
-            "\n**Partial:** sampling was not finished when these files were written; they hold \
-             the prompts finished by then."
+            "Each file is rebuilt, with no new inference, by the command that wrote it, run where it \
+             ran with the work dir (`{}`) in place. `{CONFIG_FILE}` beside this card is the run's \
+             config; each file's `.manifest.json` records its formatter, verdicts and shape.\n",
+            wd.root().display()
+        );
+        for (m, name) in manifests.iter().zip(names) {
+            let command = if m.command.is_empty() {
+                "not recorded"
+            } else {
+                &m.command
+            };
+            let _ = writeln!(out, "- `{name}`: `{command}`");
+        }
+    }
+
+    /// The `## License` section.
+    fn license(&self, out: &mut String) {
+        let config = self.config;
+        let _ = writeln!(
+            out,
+            "\n## License\n\n{}",
+            match &config.card.license {
+                Some(l) => format!(
+                    "`{l}`, as given by the maker of this dataset. The model's terms and the \
+                     prompts' license also apply."
+                ),
+                None => "Not given (`unknown`): it depends on the model's terms and the prompts' \
+                         license."
+                    .to_string(),
+            }
         );
     }
-    // Rebuilding.
-    let _ = writeln!(out, "\n## Rebuilding\n");
-    let _ = writeln!(
-        out,
-        "Each file is rebuilt, with no new inference, by the command that wrote it, run where it \
-         ran with the work dir (`{}`) in place. `{CONFIG_FILE}` beside this card is the run's \
-         config; each file's `.manifest.json` records its formatter, verdicts and shape.\n",
-        wd.root().display()
-    );
-    for (m, name) in manifests.iter().zip(names) {
-        let command = if m.command.is_empty() {
-            "not recorded"
-        } else {
-            &m.command
-        };
-        let _ = writeln!(out, "- `{name}`: `{command}`");
-    }
-    let _ = writeln!(
-        out,
-        "\n## License\n\n{}",
-        match &config.card.license {
-            Some(l) => format!(
-                "`{l}`, as given by the maker of this dataset. The model's terms and the \
-                 prompts' license also apply."
-            ),
-            None => "Not given (`unknown`): it depends on the model's terms and the prompts' \
-                     license."
-                .to_string(),
-        }
-    );
 }
 
 #[cfg(test)]
