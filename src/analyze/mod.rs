@@ -572,7 +572,37 @@ pub async fn compute(
     let ctx = crate::sql::session_with_scores(wd, label).await?;
     let pass = crate::store::rollout::pass_score(wd.root(), label);
     let state = RunState::load(&wd.state_path())?;
-    let mut s = Stats {
+    let mut s = run_stats(wd, config, label, &state);
+    if ctx.table("prompts").await.is_err() {
+        return Ok(s);
+    }
+    pitfalls(&ctx, &mut s, &state, label, pass).await?;
+    let per_prompt = prompt_counts(&ctx, &mut s).await?;
+    s.pass_at_k = pass_at_ks(&per_prompt);
+    if let Some(extractor) = crate::scoring::majority::extractor_of(&s.verifier) {
+        let ks: Vec<u64> = s.pass_at_k.iter().map(|p| p.k).collect();
+        s.maj_at_k = maj_at_k(wd, &state, label, extractor, &ks).await?;
+    }
+    s.majority_labels = majority_labels(wd.root());
+    s.hygiene = crate::hygiene::Report::load(wd.root()).filter(|r| r.checked());
+    s.mean_rollouts_per_prompt =
+        (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);
+    let budget = s.prompts_sampled * s.max_rollouts;
+    // Truncated rollouts do not count toward max_rollouts (unless the run
+    // keeps them), so a prompt may
+    // take more than its budget: the saving is then none, never negative.
+    s.early_stop_saved = (budget > 0).then(|| (1.0 - s.rollouts as f64 / budget as f64).max(0.0));
+    tokens_and_speed(&ctx, &mut s, pass).await?;
+    if crate::scoring::measures_error(&s.verifier) {
+        s.best_of_n_error = Some(exact_percentiles(&mut best_errors(&ctx).await?));
+    }
+    s.spending = spending(&ctx, wd, config, &s).await?;
+    Ok(s)
+}
+
+/// The run's identity and saved counters, before any query.
+fn run_stats(wd: &WorkDir, config: &Config, label: Option<&str>, state: &RunState) -> Stats {
+    Stats {
         work_dir: wd.root().display().to_string(),
         model: config.sampler.model.clone().unwrap_or_default(),
         verdicts: label.unwrap_or("inline").to_string(),
@@ -596,13 +626,21 @@ pub async fn compute(
         .map(|(name, _)| name.to_string())
         .collect(),
         ..Stats::default()
-    };
-    if ctx.table("prompts").await.is_err() {
-        return Ok(s);
     }
-    // The sampling and extraction pitfalls over the whole run.
+}
+
+/// The sampling and extraction pitfalls over the whole run (identical
+/// responses, no answer found), the judge's counters, and the agreement of
+/// `label`'s verdicts with the inline ones.
+async fn pitfalls(
+    ctx: &SessionContext,
+    s: &mut Stats,
+    state: &RunState,
+    label: Option<&str>,
+    pass: f64,
+) -> Result<(), AnalyzeError> {
     let identical = one_row(
-        &ctx,
+        ctx,
         "SELECT count(*), sum(CASE WHEN lo = hi THEN 1 ELSE 0 END) FROM ( \
            SELECT id, count(*) AS n, min(h) AS lo, max(h) AS hi FROM ( \
              SELECT r.id, r.response_hash AS h FROM results r WHERE r.valid) \
@@ -612,7 +650,7 @@ pub async fn compute(
     if label.is_some() {
         let inline = crate::store::rollout::PASS_SCORE;
         let a = one_row(
-            &ctx,
+            ctx,
             &format!(
                 "SELECT                    sum(CASE WHEN ro.score >= {inline:?} AND r.score >= {pass:?} THEN 1 ELSE 0 END),                    sum(CASE WHEN ro.score >= {inline:?} AND r.score < {pass:?} THEN 1 ELSE 0 END),                    sum(CASE WHEN ro.score < {inline:?} AND r.score >= {pass:?} THEN 1 ELSE 0 END),                    sum(CASE WHEN ro.score < {inline:?} AND r.score < {pass:?} THEN 1 ELSE 0 END)                  FROM results r JOIN rollouts ro                    ON r.id = ro.id AND r.rollout_idx = ro.rollout_idx AND ro.error IS NULL                  WHERE r.valid AND r.score IS NOT NULL AND ro.score IS NOT NULL"
             ),
@@ -632,14 +670,22 @@ pub async fn compute(
     s.prompts_multi = identical[0].unwrap_or(0.0) as u64;
     s.prompts_identical = identical[1].unwrap_or(0.0) as u64;
     let answers = one_row(
-        &ctx,
+        ctx,
         "SELECT count(*), sum(CASE WHEN r.pred IS NULL THEN 1 ELSE 0 END) \
          FROM results r JOIN inputs i ON r.id = i.id WHERE r.valid AND i.answer IS NOT NULL",
     )
     .await?;
     s.answerable = answers[0].unwrap_or(0.0) as u64;
     s.no_answer = answers[1].unwrap_or(0.0) as u64;
-    // One pass over the per-prompt counts.
+    Ok(())
+}
+
+/// One pass over the per-prompt counts: totals, outcome classes and the
+/// pass-rate histogram; returns each sampled prompt's (valid, passing).
+async fn prompt_counts(
+    ctx: &SessionContext,
+    s: &mut Stats,
+) -> Result<Vec<(u64, u64)>, AnalyzeError> {
     let mut stream = ctx
         .sql("SELECT n_rollouts, n_valid, n_pass, n_truncated, n_errors, pass_rate FROM prompts")
         .await?
@@ -647,7 +693,6 @@ pub async fn compute(
         .await?;
     let mut rates = Vec::new();
     let mut per_prompt: Vec<(u64, u64)> = Vec::new();
-    let mut max_valid = 0;
     while let Some(batch) = stream.next().await {
         let b = batch?;
         for i in 0..b.num_rows() {
@@ -672,7 +717,6 @@ pub async fn compute(
             if let Some(r) = float_at(&b, 5, i) {
                 rates.push(r);
             }
-            max_valid = max_valid.max(n_valid);
             per_prompt.push((n_valid, n_pass));
         }
     }
@@ -680,7 +724,14 @@ pub async fn compute(
     s.mean_prompt_pass_rate =
         (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64);
     s.pass_rate_histogram = histogram(rates.iter().copied(), 0.0, 1.0, 10);
-    s.pass_at_k = ks(max_valid)
+    Ok(per_prompt)
+}
+
+/// pass@k for every k the prompts' valid counts allow, each over the
+/// prompts with at least k valid rollouts.
+fn pass_at_ks(per_prompt: &[(u64, u64)]) -> Vec<PassAtK> {
+    let max_valid = per_prompt.iter().map(|&(n, _)| n).max().unwrap_or(0);
+    ks(max_valid)
         .into_iter()
         .filter_map(|k| {
             let eligible: Vec<f64> = per_prompt
@@ -694,35 +745,31 @@ pub async fn compute(
                 prompts: eligible.len() as u64,
             })
         })
-        .collect();
-    if let Some(extractor) = crate::scoring::majority::extractor_of(&s.verifier) {
-        let ks: Vec<u64> = s.pass_at_k.iter().map(|p| p.k).collect();
-        s.maj_at_k = maj_at_k(wd, &state, label, extractor, &ks).await?;
-    }
-    s.majority_labels = majority_labels(wd.root());
-    s.hygiene = crate::hygiene::Report::load(wd.root()).filter(|r| r.checked());
-    s.mean_rollouts_per_prompt =
-        (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);
-    let budget = s.prompts_sampled * s.max_rollouts;
-    // Truncated rollouts do not count toward max_rollouts (unless the run
-    // keeps them), so a prompt may
-    // take more than its budget: the saving is then none, never negative.
-    s.early_stop_saved = (budget > 0).then(|| (1.0 - s.rollouts as f64 / budget as f64).max(0.0));
+        .collect()
+}
+
+/// Completion tokens of passing and failing responses, latency, and the
+/// throughput over the span of saved responses.
+async fn tokens_and_speed(
+    ctx: &SessionContext,
+    s: &mut Stats,
+    pass: f64,
+) -> Result<(), AnalyzeError> {
     s.completion_tokens_pass = percentiles(
-        &ctx,
+        ctx,
         "completion_tokens",
         &format!("results WHERE valid AND score >= {pass:?}"),
     )
     .await?;
     s.completion_tokens_fail = percentiles(
-        &ctx,
+        ctx,
         "completion_tokens",
         &format!("results WHERE valid AND score < {pass:?}"),
     )
     .await?;
-    s.latency_ms = percentiles(&ctx, "latency_ms", "results WHERE error IS NULL").await?;
+    s.latency_ms = percentiles(ctx, "latency_ms", "results WHERE error IS NULL").await?;
     let span = one_row(
-        &ctx,
+        ctx,
         "SELECT CAST(max(CAST(created_at AS BIGINT)) - min(CAST(created_at AS BIGINT)) AS DOUBLE) / 1000.0, \
          sum(completion_tokens), count(*) FROM rollouts",
     )
@@ -735,11 +782,7 @@ pub async fn compute(
         s.rollouts_per_second = rows.map(|r| r / span);
         s.requests_per_second = (s.requests > 0).then(|| s.requests as f64 / span);
     }
-    if s.verifier == "numeric" {
-        s.best_of_n_error = Some(exact_percentiles(&mut best_errors(&ctx).await?));
-    }
-    s.spending = spending(&ctx, wd, config, &s).await?;
-    Ok(s)
+    Ok(())
 }
 
 /// The smallest absolute error of each prompt's valid responses (numeric).

@@ -149,6 +149,12 @@ pub fn check_section(c: &Config) -> Result<(), SectionError> {
     })
 }
 
+/// Whether verifier `kind`'s predictions are numbers whose error to the
+/// gold is worth reporting (`numeric`: the best-of-N absolute error).
+pub fn measures_error(kind: &str) -> bool {
+    kind == "numeric"
+}
+
 /// The majority vote's line in `rsr verify --list`.
 const MAJORITY_DESCRIPTION: &str = "prompts without gold: the majority of their rollouts' answers (math or mcq extractor) is the label, each rollout scores by agreement";
 
