@@ -268,123 +268,12 @@ pub async fn label(wd: &WorkDir, config: &Config) -> Result<MajorityReport, Resc
     let ctx = crate::sql::session(wd).await?;
     let mut report = MajorityReport::default();
     for shard in &state.shards {
-        let query = format!(
-            "SELECT r.id, r.rollout_idx, r.response, {} AS valid, i.answer, i.metadata \
-             FROM rollouts r JOIN inputs i ON r.id = i.id \
-             WHERE i.shard = {} AND r.error IS NULL ORDER BY r.id, r.rollout_idx",
-            validity.sql("r"),
-            shard.shard
-        );
-        let mut stream = ctx.sql(&query).await?.execute_stream().await?;
-        let mut rows: Vec<Ballot> = Vec::new();
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let (id, response, answer, metadata) = (
-                utf8(&batch, "id")?,
-                utf8(&batch, "response")?,
-                utf8(&batch, "answer")?,
-                utf8(&batch, "metadata")?,
-            );
-            let idx = u32s(&batch, "rollout_idx")?;
-            let valid = bools(&batch, "valid");
-            for i in 0..batch.num_rows() {
-                let ok = valid.is_valid(i) && valid.value(i) && response.is_valid(i);
-                let pred = ok
-                    .then(|| {
-                        v.verify(&Sample {
-                            response: response.value(i),
-                            gold: "",
-                            metadata: metadata.is_valid(i).then(|| metadata.value(i)),
-                        })
-                        .pred
-                    })
-                    .flatten();
-                rows.push(Ballot {
-                    id: id.value(i).to_string(),
-                    rollout_idx: idx.value(i),
-                    valid: ok,
-                    pred,
-                    gold: answer.is_valid(i).then(|| answer.value(i).to_string()),
-                });
-            }
-        }
+        let rows = ballots(&ctx, v.as_ref(), shard.shard, validity).await?;
         if rows.is_empty() {
             continue;
         }
-        let mut out_score: Vec<Option<f64>> = Vec::with_capacity(rows.len());
-        let mut out_outcome: Vec<&str> = Vec::with_capacity(rows.len());
-        let mut out_label: Vec<Option<String>> = Vec::with_capacity(rows.len());
-        let mut out_share: Vec<Option<f64>> = Vec::with_capacity(rows.len());
-        let mut start = 0;
-        while start < rows.len() {
-            let end = rows[start..]
-                .iter()
-                .position(|r| r.id != rows[start].id)
-                .map_or(rows.len(), |p| start + p);
-            let prompt = &rows[start..end];
-            let answers: Vec<Option<String>> = prompt
-                .iter()
-                .filter(|r| r.valid)
-                .map(|r| r.pred.clone())
-                .collect();
-            let vote = vote(v.as_ref(), &options, &answers);
-            if !answers.is_empty() {
-                report.prompts += 1;
-            }
-            if let Some(l) = &vote.label {
-                report.labelled += 1;
-                if let Some(gold) = &prompt[0].gold {
-                    report.with_gold += 1;
-                    report.label_is_gold += u64::from(same(v.as_ref(), options.extractor, l, gold));
-                }
-            }
-            let mut k = 0;
-            for row in prompt {
-                let (score, outcome) = if !row.valid {
-                    (None, "not_valid")
-                } else {
-                    let agrees = vote.agrees[k];
-                    k += 1;
-                    match (&vote.label, &row.pred) {
-                        (None, _) => (None, "unlabelled"),
-                        (Some(_), None) => (Some(0.0), "no_answer"),
-                        (Some(_), Some(_)) if agrees => (Some(1.0), "agrees"),
-                        (Some(_), Some(_)) => (Some(0.0), "disagrees"),
-                    }
-                };
-                if score.is_some() {
-                    report.scored += 1;
-                    report.agree += u64::from(score == Some(1.0));
-                }
-                out_score.push(score);
-                out_outcome.push(outcome);
-                out_label.push(vote.label.clone());
-                out_share.push(row.valid.then_some(vote.share));
-            }
-            start = end;
-        }
-        let n = rows.len();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.id.as_str()),
-            )),
-            Arc::new(UInt32Array::from_iter_values(
-                rows.iter().map(|r| r.rollout_idx),
-            )),
-            Arc::new(Float64Array::from(out_score)),
-            Arc::new(StringArray::from_iter(
-                rows.iter().map(|r| r.pred.as_deref()),
-            )),
-            Arc::new(StringArray::from(vec![label.as_str(); n])),
-            Arc::new(StringArray::from(out_outcome)),
-            Arc::new(StringArray::from(out_label)),
-            Arc::new(Float64Array::from(out_share)),
-        ];
-        let batch = RecordBatch::try_new(schema(), columns)?;
-        let path = rollout::score_path(wd.root(), &label, shard.shard);
-        let mut file = ParquetFile::create(&path, schema())?;
-        file.write(&batch)?;
-        file.commit()?;
+        let verdicts = count_votes(v.as_ref(), &options, &rows, &mut report);
+        write_shard(wd, &label, shard.shard, &rows, verdicts)?;
     }
     let record = serde_json::json!({
         "type": vc.kind,
@@ -397,6 +286,160 @@ pub async fn label(wd: &WorkDir, config: &Config) -> Result<MajorityReport, Resc
     });
     rollout::write_scores_record(wd.root(), &label, &record)?;
     Ok(report)
+}
+
+/// A shard's saved rollouts, each with the answer the extractor reads
+/// (valid ones only), in prompt order.
+async fn ballots(
+    ctx: &datafusion::prelude::SessionContext,
+    v: &dyn Verifier,
+    shard: u32,
+    validity: Validity,
+) -> Result<Vec<Ballot>, RescoreError> {
+    let query = format!(
+        "SELECT r.id, r.rollout_idx, r.response, {} AS valid, i.answer, i.metadata \
+         FROM rollouts r JOIN inputs i ON r.id = i.id \
+         WHERE i.shard = {} AND r.error IS NULL ORDER BY r.id, r.rollout_idx",
+        validity.sql("r"),
+        shard
+    );
+    let mut stream = ctx.sql(&query).await?.execute_stream().await?;
+    let mut rows: Vec<Ballot> = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let (id, response, answer, metadata) = (
+            utf8(&batch, "id")?,
+            utf8(&batch, "response")?,
+            utf8(&batch, "answer")?,
+            utf8(&batch, "metadata")?,
+        );
+        let idx = u32s(&batch, "rollout_idx")?;
+        let valid = bools(&batch, "valid");
+        for i in 0..batch.num_rows() {
+            let ok = valid.is_valid(i) && valid.value(i) && response.is_valid(i);
+            let pred = ok
+                .then(|| {
+                    v.verify(&Sample {
+                        response: response.value(i),
+                        gold: "",
+                        metadata: metadata.is_valid(i).then(|| metadata.value(i)),
+                    })
+                    .pred
+                })
+                .flatten();
+            rows.push(Ballot {
+                id: id.value(i).to_string(),
+                rollout_idx: idx.value(i),
+                valid: ok,
+                pred,
+                gold: answer.is_valid(i).then(|| answer.value(i).to_string()),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The verdict columns of a shard's rollouts, row for row.
+#[derive(Default)]
+struct Verdicts {
+    score: Vec<Option<f64>>,
+    outcome: Vec<&'static str>,
+    label: Vec<Option<String>>,
+    share: Vec<Option<f64>>,
+}
+
+/// Votes each prompt of `rows` (consecutive rows of one id) and scores
+/// every rollout by agreement with its prompt's label, counting into
+/// `report`.
+fn count_votes(
+    v: &dyn Verifier,
+    options: &Options,
+    rows: &[Ballot],
+    report: &mut MajorityReport,
+) -> Verdicts {
+    let mut out = Verdicts::default();
+    let mut start = 0;
+    while start < rows.len() {
+        let end = rows[start..]
+            .iter()
+            .position(|r| r.id != rows[start].id)
+            .map_or(rows.len(), |p| start + p);
+        let prompt = &rows[start..end];
+        let answers: Vec<Option<String>> = prompt
+            .iter()
+            .filter(|r| r.valid)
+            .map(|r| r.pred.clone())
+            .collect();
+        let vote = vote(v, options, &answers);
+        if !answers.is_empty() {
+            report.prompts += 1;
+        }
+        if let Some(l) = &vote.label {
+            report.labelled += 1;
+            if let Some(gold) = &prompt[0].gold {
+                report.with_gold += 1;
+                report.label_is_gold += u64::from(same(v, options.extractor, l, gold));
+            }
+        }
+        let mut k = 0;
+        for row in prompt {
+            let (score, outcome) = if !row.valid {
+                (None, "not_valid")
+            } else {
+                let agrees = vote.agrees[k];
+                k += 1;
+                match (&vote.label, &row.pred) {
+                    (None, _) => (None, "unlabelled"),
+                    (Some(_), None) => (Some(0.0), "no_answer"),
+                    (Some(_), Some(_)) if agrees => (Some(1.0), "agrees"),
+                    (Some(_), Some(_)) => (Some(0.0), "disagrees"),
+                }
+            };
+            if score.is_some() {
+                report.scored += 1;
+                report.agree += u64::from(score == Some(1.0));
+            }
+            out.score.push(score);
+            out.outcome.push(outcome);
+            out.label.push(vote.label.clone());
+            out.share.push(row.valid.then_some(vote.share));
+        }
+        start = end;
+    }
+    out
+}
+
+/// Writes a shard's verdicts as `scores/<label>/shard_NNNN.parquet`.
+fn write_shard(
+    wd: &WorkDir,
+    label: &str,
+    shard: u32,
+    rows: &[Ballot],
+    out: Verdicts,
+) -> Result<(), RescoreError> {
+    let n = rows.len();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.id.as_str()),
+        )),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.rollout_idx),
+        )),
+        Arc::new(Float64Array::from(out.score)),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.pred.as_deref()),
+        )),
+        Arc::new(StringArray::from(vec![label; n])),
+        Arc::new(StringArray::from(out.outcome)),
+        Arc::new(StringArray::from(out.label)),
+        Arc::new(Float64Array::from(out.share)),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns)?;
+    let path = rollout::score_path(wd.root(), label, shard);
+    let mut file = ParquetFile::create(&path, schema())?;
+    file.write(&batch)?;
+    file.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
