@@ -74,90 +74,15 @@ pub async fn prepare_file(
     annotator: &mut dyn Annotator,
 ) -> Result<Summary, DataError> {
     let format = detect_format(input, data.format)?;
-    let meta = std::fs::metadata(input).map_err(|source| DataError::Io {
-        path: input.to_path_buf(),
-        source,
-    })?;
-    if meta.len() == 0 {
-        return Err(DataError::Empty {
-            path: input.to_path_buf(),
-            expected: match format {
-                InputFormat::Csv => "a header row and one prompt per row",
-                InputFormat::Parquet => "a Parquet file",
-                InputFormat::Json => "a JSON array of objects",
-                _ => "one JSON object per line",
-            },
-        });
-    }
-
-    let mut ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
-    for f in udf::transform_udfs() {
-        ctx.register_udf(f);
-    }
-    datafusion_functions_json::register_all(&mut ctx)
-        .map_err(|e| DataError::Internal(format!("cannot register the JSON functions: {e}")))?;
-    let locator = register_raw(&ctx, input, format).await?;
-
-    let transform = match &data.preprocess.transform {
-        Some(t) => Some(transforms::load(t)?),
-        None => None,
-    };
-    let (sql, origin, locator) = match &transform {
-        Some(t) => (
-            t.sql.clone(),
-            t.origin.clone(),
-            Locator::Transform(t.origin.clone(), input.to_path_buf()),
-        ),
-        None => (
-            "SELECT * FROM raw".to_string(),
-            input.display().to_string(),
-            locator,
-        ),
-    };
-    let raw_columns = || async {
-        match ctx.table("raw").await {
-            Ok(t) => t
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| format!("{} ({})", f.name(), f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            Err(_) => "(unknown)".into(),
-        }
-    };
-    let query_error = |message: String, columns: String| match &transform {
-        Some(t) => DataError::Transform {
-            origin: t.origin.clone(),
-            message,
-            columns,
-        },
-        None => DataError::Read {
-            path: input.to_path_buf(),
-            message,
-        },
-    };
-    let mut df = match ctx.sql(&sql).await {
-        Ok(df) => df,
-        Err(e) => return Err(query_error(e.to_string(), raw_columns().await)),
-    };
-    if let Some(limit) = data.limit {
-        df = df
-            .limit(0, Some(limit as usize))
-            .map_err(|e| DataError::Internal(e.to_string()))?;
-    }
-    let mut stream = match df.execute_stream().await {
-        Ok(s) => s,
-        Err(e) => return Err(query_error(e.to_string(), raw_columns().await)),
-    };
-
-    let schema = stream.schema();
+    refuse_empty(input, format)?;
+    let (source, origin, locator) = Source::open(input, format, data).await?;
+    let mut stream = source.rows(data.limit).await?;
     let prompting = validate::Prompting {
         system: data.system_prompt.clone(),
         template: data.prompt_template.clone(),
     };
     let mut validator = validate::Validator::new(
-        &schema,
+        &stream.schema(),
         &origin,
         data.id_from,
         shard_size,
@@ -168,7 +93,7 @@ pub async fn prepare_file(
     while let Some(batch) = stream.next().await {
         let batch = match batch {
             Ok(b) => b,
-            Err(e) => return Err(query_error(e.to_string(), raw_columns().await)),
+            Err(e) => return Err(source.error(e.to_string()).await),
         };
         if let Some(rows) = validator.process(&batch)? {
             let mut columns = rows.columns().to_vec();
@@ -184,17 +109,7 @@ pub async fn prepare_file(
     let has_answer_column = validator.has_answer_column();
     let summary = validator.finish()?;
     if !has_answer_column {
-        if summary.answers_from_metadata > 0 {
-            tracing::info!(
-                "{origin} has no `answer` column: the gold answer is read from metadata.answer ({} of {} prompts have one)",
-                summary.answers_from_metadata,
-                summary.rows
-            );
-        } else {
-            tracing::warn!(
-                "{origin} has no `answer` column and no metadata.answer: verifiers will have no gold answer"
-            );
-        }
+        log_answers_from_metadata(&origin, &summary);
     }
     match writer {
         Some(w) if summary.rows > 0 => {
@@ -203,6 +118,137 @@ pub async fn prepare_file(
         _ => return Err(DataError::NoRows { origin }),
     }
     Ok(summary)
+}
+
+/// An empty input file is refused with what it should hold.
+fn refuse_empty(input: &Path, format: InputFormat) -> Result<(), DataError> {
+    let meta = std::fs::metadata(input).map_err(|source| DataError::Io {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > 0 {
+        return Ok(());
+    }
+    Err(DataError::Empty {
+        path: input.to_path_buf(),
+        expected: match format {
+            InputFormat::Csv => "a header row and one prompt per row",
+            InputFormat::Parquet => "a Parquet file",
+            InputFormat::Json => "a JSON array of objects",
+            _ => "one JSON object per line",
+        },
+    })
+}
+
+/// Says where the gold answers of an input without an `answer` column come
+/// from (`metadata.answer`), or that there are none.
+fn log_answers_from_metadata(origin: &str, summary: &Summary) {
+    if summary.answers_from_metadata > 0 {
+        tracing::info!(
+            "{origin} has no `answer` column: the gold answer is read from metadata.answer ({} of {} prompts have one)",
+            summary.answers_from_metadata,
+            summary.rows
+        );
+    } else {
+        tracing::warn!(
+            "{origin} has no `answer` column and no metadata.answer: verifiers will have no gold answer"
+        );
+    }
+}
+
+/// The raw input as the table `raw` of a one-partition session (file order
+/// kept), with the transform that maps it, if any.
+struct Source<'a> {
+    ctx: SessionContext,
+    input: &'a Path,
+    transform: Option<transforms::Transform>,
+}
+
+impl<'a> Source<'a> {
+    /// Registers `input`; returns the source, how the rows are named in
+    /// messages (the transform or the file) and where each row came from.
+    async fn open(
+        input: &'a Path,
+        format: InputFormat,
+        data: &crate::config::DataConfig,
+    ) -> Result<(Self, String, Locator), DataError> {
+        let mut ctx =
+            SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+        for f in udf::transform_udfs() {
+            ctx.register_udf(f);
+        }
+        datafusion_functions_json::register_all(&mut ctx)
+            .map_err(|e| DataError::Internal(format!("cannot register the JSON functions: {e}")))?;
+        let locator = register_raw(&ctx, input, format).await?;
+        let transform = match &data.preprocess.transform {
+            Some(t) => Some(transforms::load(t)?),
+            None => None,
+        };
+        let (origin, locator) = match &transform {
+            Some(t) => (
+                t.origin.clone(),
+                Locator::Transform(t.origin.clone(), input.to_path_buf()),
+            ),
+            None => (input.display().to_string(), locator),
+        };
+        let source = Self {
+            ctx,
+            input,
+            transform,
+        };
+        Ok((source, origin, locator))
+    }
+
+    /// The rows of the transform (or of `raw`), the first `limit` only.
+    async fn rows(&self, limit: Option<u64>) -> Result<SendableRecordBatchStream, DataError> {
+        let sql = self
+            .transform
+            .as_ref()
+            .map_or_else(|| "SELECT * FROM raw".to_string(), |t| t.sql.clone());
+        let mut df = match self.ctx.sql(&sql).await {
+            Ok(df) => df,
+            Err(e) => return Err(self.error(e.to_string()).await),
+        };
+        if let Some(limit) = limit {
+            df = df
+                .limit(0, Some(limit as usize))
+                .map_err(|e| DataError::Internal(e.to_string()))?;
+        }
+        match df.execute_stream().await {
+            Ok(s) => Ok(s),
+            Err(e) => Err(self.error(e.to_string()).await),
+        }
+    }
+
+    /// A failed query: the transform's error with the raw columns it could
+    /// use, or the input's read error.
+    async fn error(&self, message: String) -> DataError {
+        match &self.transform {
+            Some(t) => DataError::Transform {
+                origin: t.origin.clone(),
+                message,
+                columns: self.raw_columns().await,
+            },
+            None => DataError::Read {
+                path: self.input.to_path_buf(),
+                message,
+            },
+        }
+    }
+
+    /// The columns of `raw` with their types, for a transform's error.
+    async fn raw_columns(&self) -> String {
+        match self.ctx.table("raw").await {
+            Ok(t) => t
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| format!("{} ({})", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(_) => "(unknown)".into(),
+        }
+    }
 }
 
 /// Registers `input` as the table `raw` of `ctx`; returns how its rows are
