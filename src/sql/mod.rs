@@ -88,6 +88,46 @@ async fn open(
     shard: Option<&[u32]>,
     validity: rollout::Validity,
 ) -> datafusion::error::Result<SessionContext> {
+    let ctx = new_session(shard.is_none())?;
+    register_inputs(&ctx, wd, shard).await?;
+    let root = wd.root();
+    let scores_dir = rollout::scores_dir(root);
+    let found = match shard {
+        None => register_whole(&ctx, root, label).await?,
+        Some(group) => register_group(&ctx, root, label, group).await?,
+    };
+    let (has_rollouts, has_scores, hashed) = (found.rollouts, found.scores, found.hashed);
+    if let Some(l) = label
+        && !has_scores
+        && (shard.is_none() || has_rollouts)
+    {
+        let labels = rollout::score_labels(root);
+        let known = if labels.is_empty() {
+            "the work dir has no scores labels yet".to_string()
+        } else {
+            format!("its labels: {}", labels.join(", "))
+        };
+        return Err(datafusion::error::DataFusionError::Plan(format!(
+            "no scores in {}: run rsr verify first, or pick a label the work dir has ({known})",
+            scores_dir.join(l).display()
+        )));
+    }
+    if has_rollouts {
+        views::register(
+            &ctx,
+            label,
+            validity,
+            rollout::pass_score(root, label),
+            hashed,
+        )
+        .await?;
+    }
+    Ok(ctx)
+}
+
+/// A session with rsr's functions; per-file statistics only for a whole
+/// work dir (a shard group's rollouts are read into memory, exact then).
+fn new_session(statistics: bool) -> datafusion::error::Result<SessionContext> {
     // Rollouts and scores live in subdirectories (shard_NNNN/, <label>/).
     let config = SessionConfig::new()
         .set_bool(
@@ -96,12 +136,22 @@ async fn open(
         )
         // A shard group's rollouts are read into memory once (exact
         // statistics then); per-file statistics would only cost a footer walk.
-        .set_bool("datafusion.execution.collect_statistics", shard.is_none());
+        .set_bool("datafusion.execution.collect_statistics", statistics);
     let mut ctx = SessionContext::new_with_config(config);
     for f in crate::verifier::udf::udfs() {
         ctx.register_udf(f);
     }
     datafusion_functions_json::register_all(&mut ctx)?;
+    Ok(ctx)
+}
+
+/// `inputs`: the prepared prompts (of the group's shards only), with
+/// default hygiene columns for work dirs prepared before them.
+async fn register_inputs(
+    ctx: &SessionContext,
+    wd: &WorkDir,
+    shard: Option<&[u32]>,
+) -> datafusion::error::Result<()> {
     let input_path = wd.input_path();
     let input = input_path.to_str().unwrap_or_default();
     // Work dirs prepared before the hygiene columns get them as defaults.
@@ -132,90 +182,89 @@ async fn open(
             .await?;
         }
     }
-    let root = wd.root();
+    Ok(())
+}
+
+/// What a session found to register.
+struct Found {
+    rollouts: bool,
+    /// The scores asked for (the label's, or any).
+    scores: bool,
+    /// Every rollout file has `response_hash`.
+    hashed: bool,
+}
+
+/// `rollouts` and `scores` over every file of the work dir.
+async fn register_whole(
+    ctx: &SessionContext,
+    root: &std::path::Path,
+    label: Option<&str>,
+) -> datafusion::error::Result<Found> {
     let scores_dir = rollout::scores_dir(root);
-    let (has_rollouts, has_scores, hashed) = match shard {
-        None => {
-            let rollout_dir = rollout::rollout_dir(root);
-            let has_rollouts = rollout::has_parquet(&rollout_dir);
-            if has_rollouts {
-                let url = format!("{}/", rollout_dir.display());
-                ctx.register_parquet("rollouts", &url, ParquetReadOptions::default())
-                    .await?;
-            }
-            let has_scores = rollout::has_parquet(&scores_dir);
-            if has_scores {
-                let url = format!("{}/", scores_dir.display());
-                ctx.register_parquet("scores", &url, ParquetReadOptions::default())
-                    .await?;
-            }
-            // Every label is queryable in `scores`; the one asked for must
-            // be among them.
-            let has_label = label.map_or(has_scores, |l| rollout::has_parquet(&scores_dir.join(l)));
-            (has_rollouts, has_label, rollout::all_hashed(&rollout_dir))
-        }
-        Some(group) => {
-            let dirs: Vec<std::path::PathBuf> = group
-                .iter()
-                .map(|&n| rollout::rollout_shard_dir(root, n))
-                .filter(|d| rollout::has_parquet(d))
-                .collect();
-            let has_rollouts = !dirs.is_empty();
-            if has_rollouts {
-                let urls: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
-                let files = listing_table(&ctx, &urls).await?;
-                ctx.register_table(
-                    group::TABLE,
-                    std::sync::Arc::new(group::GroupRollouts::new(files)),
-                )?;
-            }
-            let files: Vec<String> = match label {
-                Some(l) => group
-                    .iter()
-                    .map(|&n| rollout::score_path(root, l, n))
-                    .filter(|p| p.is_file())
-                    .map(|p| p.display().to_string())
-                    .collect(),
-                None => Vec::new(),
-            };
-            let has_scores = !files.is_empty();
-            if has_scores {
-                let table = listing_table(&ctx, &files).await?;
-                ctx.register_table("scores", table)?;
-            }
-            (
-                has_rollouts,
-                has_scores,
-                dirs.iter().all(|d| rollout::all_hashed(d)),
-            )
-        }
-    };
-    if let Some(l) = label
-        && !has_scores
-        && (shard.is_none() || has_rollouts)
-    {
-        let labels = rollout::score_labels(root);
-        let known = if labels.is_empty() {
-            "the work dir has no scores labels yet".to_string()
-        } else {
-            format!("its labels: {}", labels.join(", "))
-        };
-        return Err(datafusion::error::DataFusionError::Plan(format!(
-            "no scores in {}: run rsr verify first, or pick a label the work dir has ({known})",
-            scores_dir.join(l).display()
-        )));
-    }
+    let rollout_dir = rollout::rollout_dir(root);
+    let has_rollouts = rollout::has_parquet(&rollout_dir);
     if has_rollouts {
-        views::register(
-            &ctx,
-            label,
-            validity,
-            rollout::pass_score(root, label),
-            hashed,
-        )
-        .await?;
+        let url = format!("{}/", rollout_dir.display());
+        ctx.register_parquet("rollouts", &url, ParquetReadOptions::default())
+            .await?;
     }
-    Ok(ctx)
+    let has_scores = rollout::has_parquet(&scores_dir);
+    if has_scores {
+        let url = format!("{}/", scores_dir.display());
+        ctx.register_parquet("scores", &url, ParquetReadOptions::default())
+            .await?;
+    }
+    // Every label is queryable in `scores`; the one asked for must
+    // be among them.
+    let has_label = label.map_or(has_scores, |l| rollout::has_parquet(&scores_dir.join(l)));
+    Ok(Found {
+        rollouts: has_rollouts,
+        scores: has_label,
+        hashed: rollout::all_hashed(&rollout_dir),
+    })
+}
+
+/// `rollouts` (a [`group::GroupRollouts`]) and `scores` over the files of
+/// one shard group.
+async fn register_group(
+    ctx: &SessionContext,
+    root: &std::path::Path,
+    label: Option<&str>,
+    group: &[u32],
+) -> datafusion::error::Result<Found> {
+    let dirs: Vec<std::path::PathBuf> = group
+        .iter()
+        .map(|&n| rollout::rollout_shard_dir(root, n))
+        .filter(|d| rollout::has_parquet(d))
+        .collect();
+    let has_rollouts = !dirs.is_empty();
+    if has_rollouts {
+        let urls: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
+        let files = listing_table(ctx, &urls).await?;
+        ctx.register_table(
+            group::TABLE,
+            std::sync::Arc::new(group::GroupRollouts::new(files)),
+        )?;
+    }
+    let files: Vec<String> = match label {
+        Some(l) => group
+            .iter()
+            .map(|&n| rollout::score_path(root, l, n))
+            .filter(|p| p.is_file())
+            .map(|p| p.display().to_string())
+            .collect(),
+        None => Vec::new(),
+    };
+    let has_scores = !files.is_empty();
+    if has_scores {
+        let table = listing_table(ctx, &files).await?;
+        ctx.register_table("scores", table)?;
+    }
+    Ok(Found {
+        rollouts: has_rollouts,
+        scores: has_scores,
+        hashed: dirs.iter().all(|d| rollout::all_hashed(d)),
+    })
 }
 
 /// One table over the Parquet files below `paths` (directories ending in
