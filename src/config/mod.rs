@@ -636,12 +636,42 @@ fn suggest(unknown: &str, parent: &str, expected: &[&str]) -> String {
     }
 }
 
+/// Shape and range checks of the sections `config` owns; the first error
+/// names its key and where it was set.
 fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
     let invalid = |key: &str, message: String| ConfigError::Invalid {
         key: key.to_string(),
         origin: origins.of(key),
         message,
     };
+    validate_shapes(c, &invalid)?;
+    validate_server("sampler", &c.sampler, &invalid)?;
+    validate_server("judge", &c.judge.as_sampler(), &invalid)?;
+    if c.judge.kind == SamplerType::Replay {
+        return Err(invalid(
+            "judge.type",
+            "replay is not a judge: use openai, vllm, sglang or llama-cpp".into(),
+        ));
+    }
+    validate_spending(c, &invalid)?;
+    validate_rates(c, &invalid)?;
+    if let Some(label) = &c.verifier.label
+        && !crate::store::rollout::is_valid_label(label)
+    {
+        return Err(invalid(
+            "verifier.label",
+            format!("`{label}` must be a directory name of letters, digits, `.`, `_` or `-`"),
+        ));
+    }
+    Ok(())
+}
+
+/// A step no larger than a prompt's rollouts; a reasoning mode the export
+/// format keeps.
+fn validate_shapes(
+    c: &Config,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
     if c.sampling.step_size > c.sampling.max_rollouts {
         return Err(invalid(
             "sampling.step_size",
@@ -665,14 +695,14 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 .into(),
         ));
     }
-    validate_server("sampler", &c.sampler, &invalid)?;
-    validate_server("judge", &c.judge.as_sampler(), &invalid)?;
-    if c.judge.kind == SamplerType::Replay {
-        return Err(invalid(
-            "judge.type",
-            "replay is not a judge: use openai, vllm, sglang or llama-cpp".into(),
-        ));
-    }
+    Ok(())
+}
+
+/// Prices and the cost cap: non-negative, and a cap only with prices.
+fn validate_spending(
+    c: &Config,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
     for (key, price) in [
         ("pricing.input", c.pricing.input),
         ("pricing.output", c.pricing.output),
@@ -696,6 +726,14 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 .into(),
         ));
     }
+    Ok(())
+}
+
+/// The guards' and the breaker's rates, and the flush interval.
+fn validate_rates(
+    c: &Config,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
     if !(0.0..=1.0).contains(&c.sampling.max_truncation_rate) {
         return Err(invalid(
             "sampling.max_truncation_rate",
@@ -730,14 +768,6 @@ fn validate(c: &Config, origins: &Origins) -> Result<(), ConfigError> {
                 "{} must be a positive number of seconds",
                 c.sampling.flush_seconds
             ),
-        ));
-    }
-    if let Some(label) = &c.verifier.label
-        && !crate::store::rollout::is_valid_label(label)
-    {
-        return Err(invalid(
-            "verifier.label",
-            format!("`{label}` must be a directory name of letters, digits, `.`, `_` or `-`"),
         ));
     }
     Ok(())
