@@ -1,15 +1,16 @@
 //! `rsr export`: any formatter's rows in any trainer shape, to any file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 
-use crate::config::{ExportFormat, ReasoningMode};
+use crate::config::{Config, ExportFormat, ReasoningMode};
 use crate::formatter::manifest::Manifest;
 use crate::formatter::{self, Formatter};
 
 use crate::hygiene::Exclusion;
+use crate::store::WorkDir;
 
 use super::common::{check_overrides, open_saved};
 
@@ -98,6 +99,48 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &["formatter", "export.", "card."],
     )?;
     let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
+    let (formatter, scores) = chosen_formatter(&args, &wd, &config)?;
+    let formatter = formatter.scoring(
+        crate::store::rollout::score_meaning(wd.root(), scores.as_deref()),
+        scores.as_deref().unwrap_or("inline"),
+    )?;
+    let options = crate::config::ExportConfig {
+        format: shape_for(&args.output, args.format, config.export.format)?,
+        reasoning: args.reasoning.unwrap_or(config.export.reasoning),
+        with_ids: args.with_ids || config.export.with_ids,
+    };
+    let dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let report =
+        formatter::write_formatter(&wd, &formatter, scores.as_deref(), &args.output, options)
+            .await?;
+    tracing::info!(
+        "{}: {} rows from {} prompts -> {}",
+        report.name,
+        report.rows,
+        report.prompts_out,
+        report.path.display()
+    );
+    let written = Written {
+        formatter: &formatter,
+        scores: scores.as_deref(),
+        options,
+        report: &report,
+    };
+    write_manifest_and_card(&args, &wd, &config, &dir, written).await
+}
+
+/// The formatter to export and the verdicts it reads: what `rsr format`
+/// last wrote under the name asked for, unless `formatter.*` overrides
+/// here say otherwise (export and `train/` then agree); else the config's.
+fn chosen_formatter(
+    args: &Args,
+    wd: &WorkDir,
+    config: &Config,
+) -> anyhow::Result<(Formatter, Option<String>)> {
     let base = std::env::current_dir()?;
     let formatters = config
         .formatter
@@ -121,7 +164,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .filter(|m| m.formatter.name.as_deref() == Some(name.as_str()))
         .max_by(|a, b| a.written_at.cmp(&b.written_at));
-    let (formatter, scores) = match (written, overridden) {
+    let chosen = match (written, overridden) {
         (Some(m), false) => {
             tracing::info!(
                 "exporting `{name}` as rsr format last wrote it to {} ({}, {} verdicts)",
@@ -159,50 +202,44 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             (f, args.scores.clone())
         }
     };
-    let formatter = formatter.scoring(
-        crate::store::rollout::score_meaning(wd.root(), scores.as_deref()),
-        scores.as_deref().unwrap_or("inline"),
-    )?;
-    let options = crate::config::ExportConfig {
-        format: shape_for(&args.output, args.format, config.export.format)?,
-        reasoning: args.reasoning.unwrap_or(config.export.reasoning),
-        with_ids: args.with_ids || config.export.with_ids,
-    };
-    let dir = match args.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let report =
-        formatter::write_formatter(&wd, &formatter, scores.as_deref(), &args.output, options)
-            .await?;
-    tracing::info!(
-        "{}: {} rows from {} prompts -> {}",
-        report.name,
-        report.rows,
-        report.prompts_out,
-        report.path.display()
-    );
-    // The file's manifest and the directory's dataset card, unless the
-    // directory has a README.md of its own.
-    if formatter::card::may_write(&dir) {
+    Ok(chosen)
+}
+
+/// What was exported, for its manifest.
+struct Written<'a> {
+    formatter: &'a Formatter,
+    scores: Option<&'a str>,
+    options: crate::config::ExportConfig,
+    report: &'a formatter::FormatReport,
+}
+
+/// The file's manifest and the directory's dataset card, unless the
+/// directory has a README.md of its own.
+async fn write_manifest_and_card(
+    args: &Args,
+    wd: &WorkDir,
+    config: &Config,
+    dir: &Path,
+    w: Written<'_>,
+) -> anyhow::Result<()> {
+    if formatter::card::may_write(dir) {
         let name = args
             .output
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let manifest = Manifest::of(
             name,
-            &formatter,
-            scores.as_deref(),
-            options,
-            &report,
-            formatter::sampling_unfinished(&wd),
+            w.formatter,
+            w.scores,
+            w.options,
+            w.report,
+            formatter::sampling_unfinished(wd),
         );
         let path = formatter::manifest::path_of(&args.output);
         manifest
             .write(&args.output)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        if let Some(card) = formatter::card::write(&wd, &config, &dir).await? {
+        if let Some(card) = formatter::card::write(wd, config, dir).await? {
             tracing::info!("dataset card: {}", card.display());
         }
     } else {
