@@ -225,31 +225,7 @@ pub async fn sample(
     // Prompts the hygiene flags leave out are never fed; a shard whose every
     // prompt left is done.
     let exclusion = crate::hygiene::Exclusion::from_config(&config.data);
-    let excluded = crate::hygiene::excluded_per_shard(&wd.input_path(), exclusion)?;
-    let mut remaining: HashMap<u32, u64> = HashMap::new();
-    for s in state.shards.clone() {
-        if s.status == ShardStatus::Done {
-            continue;
-        }
-        let left = s.prompts - excluded.get(&s.shard).copied().unwrap_or(0).min(s.prompts);
-        if left == 0 {
-            state.set_status(&wd.state_path(), s.shard, ShardStatus::Done)?;
-        } else {
-            remaining.insert(s.shard, left);
-        }
-    }
-    let skip: HashSet<u32> = state
-        .shards
-        .iter()
-        .filter(|s| s.status == ShardStatus::Done)
-        .map(|s| s.shard)
-        .collect();
-    let excluded_total: u64 = excluded.values().sum();
-    if excluded_total > 0 {
-        tracing::info!(
-            "{excluded_total} prompts flagged by decontamination or dedup are left out (data.decontaminate.keep / data.dedup.keep keep them)"
-        );
-    }
+    let (remaining, skip) = shards_to_sample(wd, &mut state, exclusion)?;
     let mut counters = Counters {
         prompts_total: remaining.values().sum(),
         prices: config.pricing.input.zip(config.pricing.output),
@@ -260,31 +236,7 @@ pub async fn sample(
     }
     let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip, exclusion)?;
     let guards = state.guards.clone();
-    let mut budget = {
-        let earlier = if config.budget == crate::config::BudgetConfig::default() {
-            budget::Spent::default()
-        } else {
-            let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
-            budget::saved_spent(wd.root(), &shards)?
-        };
-        let p = &config.pricing;
-        let judge_cost = match (p.judge_input, p.judge_output) {
-            (Some(i), Some(o)) => budget::Spent {
-                requests: 0,
-                prompt_tokens: state.counters.judge_prompt_tokens,
-                completion_tokens: state.counters.judge_completion_tokens,
-            }
-            .cost(i, o),
-            _ => 0.0,
-        };
-        budget::Budget::new(
-            &config.budget,
-            p,
-            config.sampler.max_tokens.get(),
-            earlier,
-            judge_cost,
-        )
-    };
+    let mut budget = run_budget(config, wd, &state)?;
 
     let writer_cfg = WriterConfig {
         root: wd.root().to_path_buf(),
@@ -330,6 +282,74 @@ pub async fn sample(
         parts: report.parts,
         failures: failures.groups(),
     })
+}
+
+/// The prompts left to sample per shard (those the hygiene flags leave
+/// out never are; a shard with none left is marked done) and the shards
+/// already done.
+fn shards_to_sample(
+    wd: &WorkDir,
+    state: &mut RunState,
+    exclusion: crate::hygiene::Exclusion,
+) -> Result<(HashMap<u32, u64>, HashSet<u32>), SampleError> {
+    let excluded = crate::hygiene::excluded_per_shard(&wd.input_path(), exclusion)?;
+    let mut remaining: HashMap<u32, u64> = HashMap::new();
+    for s in state.shards.clone() {
+        if s.status == ShardStatus::Done {
+            continue;
+        }
+        let left = s.prompts - excluded.get(&s.shard).copied().unwrap_or(0).min(s.prompts);
+        if left == 0 {
+            state.set_status(&wd.state_path(), s.shard, ShardStatus::Done)?;
+        } else {
+            remaining.insert(s.shard, left);
+        }
+    }
+    let skip: HashSet<u32> = state
+        .shards
+        .iter()
+        .filter(|s| s.status == ShardStatus::Done)
+        .map(|s| s.shard)
+        .collect();
+    let excluded_total: u64 = excluded.values().sum();
+    if excluded_total > 0 {
+        tracing::info!(
+            "{excluded_total} prompts flagged by decontamination or dedup are left out (data.decontaminate.keep / data.dedup.keep keep them)"
+        );
+    }
+    Ok((remaining, skip))
+}
+
+/// The run's budgets, with what the work dir spent before (its saved
+/// rows, and the judge at its prices) counted; `None` when none is set.
+fn run_budget(
+    config: &Config,
+    wd: &WorkDir,
+    state: &RunState,
+) -> Result<Option<budget::Budget>, SampleError> {
+    let earlier = if config.budget == crate::config::BudgetConfig::default() {
+        budget::Spent::default()
+    } else {
+        let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
+        budget::saved_spent(wd.root(), &shards)?
+    };
+    let p = &config.pricing;
+    let judge_cost = match (p.judge_input, p.judge_output) {
+        (Some(i), Some(o)) => budget::Spent {
+            requests: 0,
+            prompt_tokens: state.counters.judge_prompt_tokens,
+            completion_tokens: state.counters.judge_completion_tokens,
+        }
+        .cost(i, o),
+        _ => 0.0,
+    };
+    Ok(budget::Budget::new(
+        &config.budget,
+        p,
+        config.sampler.max_tokens.get(),
+        earlier,
+        judge_cost,
+    ))
 }
 
 /// The breaker's message: what failed, how often, where.
