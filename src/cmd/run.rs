@@ -163,6 +163,43 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
     if todo.is_empty() {
         return Ok("dry run: every shard is sampled already; nothing would be sent".into());
     }
+    let (prompts, chars) = prompts_and_chars(run, &todo).await?;
+    let s = &c.sampling;
+    let responses = (s.max_steps.get() * s.step_size.get()) as u64;
+    let per_prompt_requests = if c.sampler.use_n {
+        s.max_steps.get() as u64
+    } else {
+        responses
+    };
+    let requests = prompts * per_prompt_requests;
+    // About four bytes a token; each request sends its prompt.
+    let prompt_tokens = chars / 4 * per_prompt_requests;
+    let completion_tokens = prompts * responses * u64::from(c.sampler.max_tokens.get());
+    let prices = c.pricing.input.zip(c.pricing.output);
+    let cost = match prices {
+        Some((i, o)) => format!(
+            "${:.2} at pricing.input={i} and pricing.output={o} per million tokens",
+            (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6
+        ),
+        None => "no cost: set pricing.input and pricing.output (USD per million tokens)".into(),
+    };
+    let notes = budget_notes(run, &state, requests, prompt_tokens, completion_tokens)?;
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" {}.", notes.join("; "))
+    };
+    Ok(format!(
+        "dry run: {prompts} prompts to sample; at most {requests} requests, {prompt_tokens} prompt + \
+         {completion_tokens} completion tokens ({responses} responses of sampler.max_tokens={} per \
+         prompt at most); {cost}. Real runs spend less: early stop, and responses shorter than \
+         max_tokens.{notes} The servers were checked; nothing was sampled.",
+        c.sampler.max_tokens
+    ))
+}
+
+/// The prompts of shards `todo` and the characters of their messages.
+async fn prompts_and_chars(run: &Run, todo: &[String]) -> anyhow::Result<(u64, u64)> {
     let ctx = crate::sql::session(&run.wd).await?;
     let batches = ctx
         .sql(&format!(
@@ -183,26 +220,19 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
             col.value(0)
         }
     };
-    let (prompts, chars) = (value(0), value(1));
-    let s = &c.sampling;
-    let responses = (s.max_steps.get() * s.step_size.get()) as u64;
-    let per_prompt_requests = if c.sampler.use_n {
-        s.max_steps.get() as u64
-    } else {
-        responses
-    };
-    let requests = prompts * per_prompt_requests;
-    // About four bytes a token; each request sends its prompt.
-    let prompt_tokens = chars / 4 * per_prompt_requests;
-    let completion_tokens = prompts * responses * u64::from(c.sampler.max_tokens.get());
+    Ok((value(0), value(1)))
+}
+
+/// What earlier runs spent, and each budget this worst case would pass.
+fn budget_notes(
+    run: &Run,
+    state: &crate::store::RunState,
+    requests: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+) -> anyhow::Result<Vec<String>> {
+    let c = &run.resolved.config;
     let prices = c.pricing.input.zip(c.pricing.output);
-    let cost = match prices {
-        Some((i, o)) => format!(
-            "${:.2} at pricing.input={i} and pricing.output={o} per million tokens",
-            (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6
-        ),
-        None => "no cost: set pricing.input and pricing.output (USD per million tokens)".into(),
-    };
     let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
     let earlier = crate::sampler::budget::saved_spent(run.wd.root(), &shards)?;
     let mut notes = Vec::new();
@@ -250,16 +280,5 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
             ));
         }
     }
-    let notes = if notes.is_empty() {
-        String::new()
-    } else {
-        format!(" {}.", notes.join("; "))
-    };
-    Ok(format!(
-        "dry run: {prompts} prompts to sample; at most {requests} requests, {prompt_tokens} prompt + \
-         {completion_tokens} completion tokens ({responses} responses of sampler.max_tokens={} per \
-         prompt at most); {cost}. Real runs spend less: early stop, and responses shorter than \
-         max_tokens.{notes} The servers were checked; nothing was sampled.",
-        c.sampler.max_tokens
-    ))
+    Ok(notes)
 }
