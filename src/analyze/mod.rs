@@ -872,70 +872,11 @@ pub async fn write_summary(
         || stats.work_dir.clone(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let mut charts: Vec<(String, String)> = Vec::new();
-    if stats.prompts_sampled > 0 {
-        let ctx = crate::sql::session_with_scores(wd, label).await?;
-        let chart = |name: &str| charts_dir.join(name);
-        let tmp = |name: &str| charts_dir.join(format!("{name}.tmp.png"));
-        let mut commit = |name: &str, caption: String| -> Result<(), AnalyzeError> {
-            std::fs::rename(tmp(name), chart(name)).map_err(io(&chart(name)))?;
-            charts.push((name.to_string(), caption));
-            Ok(())
-        };
-        charts::histogram(
-            &tmp("pass_rate.png"),
-            &format!("Per-prompt pass rate — {run}"),
-            "pass rate (passing / valid rollouts)",
-            "prompts",
-            &stats.pass_rate_histogram,
-        )?;
-        commit("pass_rate.png", "Prompts by pass rate".into())?;
-        let (pass, fail) = token_histograms(&ctx, 30).await?;
-        charts::two_histograms(
-            &tmp("completion_tokens.png"),
-            &format!("Completion length, passing vs failing — {run}"),
-            "completion tokens",
-            "valid responses",
-            ("passing", &pass),
-            ("failing", &fail),
-        )?;
-        commit(
-            "completion_tokens.png",
-            "Completion tokens of valid responses".into(),
-        )?;
-        let max_n = stats.rollouts_per_prompt.keys().max().copied().unwrap_or(1);
-        let per_prompt: Vec<Bin> = (1..=max_n)
-            .map(|n| Bin {
-                lo: n as f64 - 0.5,
-                hi: n as f64 + 0.5,
-                count: stats.rollouts_per_prompt.get(&n).copied().unwrap_or(0),
-            })
-            .collect();
-        charts::histogram(
-            &tmp("rollouts_per_prompt.png"),
-            &format!("Rollouts per prompt — {run}"),
-            "rollouts (rows) per prompt",
-            "prompts",
-            &per_prompt,
-        )?;
-        commit(
-            "rollouts_per_prompt.png",
-            "Prompts by number of rollouts".into(),
-        )?;
-        if stats.best_of_n_error.is_some() {
-            let mut errors = best_errors(&ctx).await?;
-            let top = exact_percentiles(&mut errors).p99.unwrap_or(1.0).max(1e-9);
-            let bins = histogram(errors.iter().map(|e| e.min(top)), 0.0, top, 30);
-            charts::histogram(
-                &tmp("best_of_n_error.png"),
-                &format!("Best-of-N absolute error per prompt — {run}"),
-                "smallest absolute error among valid responses (clipped at p99)",
-                "prompts",
-                &bins,
-            )?;
-            commit("best_of_n_error.png", "Best-of-N error per prompt".into())?;
-        }
-    }
+    let charts = if stats.prompts_sampled > 0 {
+        draw_charts(wd, label, &stats, &charts_dir, &run).await?
+    } else {
+        Vec::new()
+    };
     let mut json = serde_json::to_string_pretty(&stats).expect("statistics serialize");
     json.push('\n');
     write_atomic(dir.join("stats.json"), json.as_bytes())?;
@@ -954,6 +895,84 @@ pub async fn write_summary(
         report::html(&stats, &embedded).as_bytes(),
     )?;
     Ok(stats)
+}
+
+/// The summary's charts, each drawn to a temporary file and renamed into
+/// place; returns each file's name and caption.
+async fn draw_charts(
+    wd: &WorkDir,
+    label: Option<&str>,
+    stats: &Stats,
+    charts_dir: &std::path::Path,
+    run: &str,
+) -> Result<Vec<(String, String)>, AnalyzeError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| AnalyzeError::Io { path, source }
+    };
+    let mut charts: Vec<(String, String)> = Vec::new();
+    let ctx = crate::sql::session_with_scores(wd, label).await?;
+    let chart = |name: &str| charts_dir.join(name);
+    let tmp = |name: &str| charts_dir.join(format!("{name}.tmp.png"));
+    let mut commit = |name: &str, caption: String| -> Result<(), AnalyzeError> {
+        std::fs::rename(tmp(name), chart(name)).map_err(io(&chart(name)))?;
+        charts.push((name.to_string(), caption));
+        Ok(())
+    };
+    charts::histogram(
+        &tmp("pass_rate.png"),
+        &format!("Per-prompt pass rate — {run}"),
+        "pass rate (passing / valid rollouts)",
+        "prompts",
+        &stats.pass_rate_histogram,
+    )?;
+    commit("pass_rate.png", "Prompts by pass rate".into())?;
+    let (pass, fail) = token_histograms(&ctx, 30).await?;
+    charts::two_histograms(
+        &tmp("completion_tokens.png"),
+        &format!("Completion length, passing vs failing — {run}"),
+        "completion tokens",
+        "valid responses",
+        ("passing", &pass),
+        ("failing", &fail),
+    )?;
+    commit(
+        "completion_tokens.png",
+        "Completion tokens of valid responses".into(),
+    )?;
+    let max_n = stats.rollouts_per_prompt.keys().max().copied().unwrap_or(1);
+    let per_prompt: Vec<Bin> = (1..=max_n)
+        .map(|n| Bin {
+            lo: n as f64 - 0.5,
+            hi: n as f64 + 0.5,
+            count: stats.rollouts_per_prompt.get(&n).copied().unwrap_or(0),
+        })
+        .collect();
+    charts::histogram(
+        &tmp("rollouts_per_prompt.png"),
+        &format!("Rollouts per prompt — {run}"),
+        "rollouts (rows) per prompt",
+        "prompts",
+        &per_prompt,
+    )?;
+    commit(
+        "rollouts_per_prompt.png",
+        "Prompts by number of rollouts".into(),
+    )?;
+    if stats.best_of_n_error.is_some() {
+        let mut errors = best_errors(&ctx).await?;
+        let top = exact_percentiles(&mut errors).p99.unwrap_or(1.0).max(1e-9);
+        let bins = histogram(errors.iter().map(|e| e.min(top)), 0.0, top, 30);
+        charts::histogram(
+            &tmp("best_of_n_error.png"),
+            &format!("Best-of-N absolute error per prompt — {run}"),
+            "smallest absolute error among valid responses (clipped at p99)",
+            "prompts",
+            &bins,
+        )?;
+        commit("best_of_n_error.png", "Best-of-N error per prompt".into())?;
+    }
+    Ok(charts)
 }
 
 #[cfg(test)]
