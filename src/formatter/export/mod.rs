@@ -137,6 +137,15 @@ impl ExportWriter {
 
     /// Shapes and writes every row of a formatter batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ExportError> {
+        let rows = self.turns(batch)?;
+        let indices = index_columns(batch, self.shape);
+        self.emit(rows, &indices)
+    }
+
+    /// Each row of `batch` as its turns (the prompt with its system turn
+    /// first, the responses with their thinking as the export keeps it),
+    /// with its index in the batch and its id.
+    fn turns(&mut self, batch: &RecordBatch) -> Result<Vec<(usize, String, Turns)>, ExportError> {
         let text = |name: &str| -> Option<Vec<Option<String>>> {
             let col = batch.column_by_name(name)?;
             let col = arrow::compute::cast(col, &DataType::Utf8).ok()?;
@@ -159,17 +168,6 @@ impl ExportWriter {
                 text("rejected_reasoning"),
             ),
         };
-        let index = |name: &str| {
-            let col = batch.column_by_name(name)?;
-            let col = arrow::compute::cast(col, &DataType::UInt64).ok()?;
-            let col = col.as_primitive::<arrow::datatypes::UInt64Type>().clone();
-            Some(col)
-        };
-        let indices: Vec<(&str, Option<arrow::array::UInt64Array>)> =
-            parquet::index_names(self.shape)
-                .iter()
-                .map(|name| (*name, index(name)))
-                .collect();
         let a = a.unwrap_or_else(none);
         let a_reasoning = a_reasoning.unwrap_or_else(none);
         let b = b.unwrap_or_else(none);
@@ -210,6 +208,16 @@ impl ExportWriter {
             };
             rows.push((i, id, turns));
         }
+        Ok(rows)
+    }
+
+    /// Writes shaped rows to the sink (with their ids and rollout indices
+    /// when asked).
+    fn emit(
+        &mut self,
+        rows: Vec<(usize, String, Turns)>,
+        indices: &[(&str, Option<arrow::array::UInt64Array>)],
+    ) -> Result<(), ExportError> {
         let path = self.path.display().to_string();
         let (format, with_ids) = (self.format, self.with_ids);
         match &mut self.sink {
@@ -218,7 +226,7 @@ impl ExportWriter {
                     let mut line = shape_row(format, turns);
                     if with_ids && let Value::Object(m) = &mut line {
                         m.insert("id".into(), id.into());
-                        for (name, col) in &indices {
+                        for (name, col) in indices {
                             if let Some(c) = col.as_ref().filter(|c| c.is_valid(i)) {
                                 m.insert((*name).into(), c.value(i).into());
                             }
@@ -390,6 +398,23 @@ fn turn_text(m: &Value, images: &mut Vec<Value>) -> (String, String) {
         Some(other) => other.to_string(),
     };
     (role, text)
+}
+
+/// The rollout-index columns of `batch` its shape has, as numbers.
+fn index_columns(
+    batch: &RecordBatch,
+    shape: Shape,
+) -> Vec<(&'static str, Option<arrow::array::UInt64Array>)> {
+    let index = |name: &str| {
+        let col = batch.column_by_name(name)?;
+        let col = arrow::compute::cast(col, &DataType::UInt64).ok()?;
+        let col = col.as_primitive::<arrow::datatypes::UInt64Type>().clone();
+        Some(col)
+    };
+    parquet::index_names(shape)
+        .iter()
+        .map(|name| (*name, index(name)))
+        .collect()
 }
 
 #[cfg(test)]
