@@ -642,21 +642,10 @@ fn a_judge_rsr_launches_is_awaited_used_and_stopped() {
     assert!(out.status.success(), "{err}");
     assert!(t.path("run/scores/llm-judge/shard_0000.parquet").is_file());
     assert!(t.path("run/logs/judge/server-0.log").is_file(), "{err}");
-    let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
-    let pids: Vec<u32> = log
-        .lines()
-        .filter_map(|l| l.split("(pid ").nth(1))
-        .filter_map(|rest| rest.split(')').next()?.parse().ok())
-        .collect();
-    assert_eq!(
-        pids.len(),
-        2,
-        "the judge server's start and stop lines: {log}"
-    );
+    let pids = common::server_pids(&t);
+    assert_eq!(pids.len(), 2, "the judge server's start and stop lines");
     assert!(
-        !std::path::Path::new(&format!("/proc/{}", pids[0])).exists()
-            || std::fs::read_to_string(format!("/proc/{}/stat", pids[0]))
-                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z")),
+        !common::pid_alive(pids[0]),
         "the judge server was left running"
     );
 }

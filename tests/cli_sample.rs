@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::mock::Mock;
-use common::{TestDir, gold, prepared_gsm8k, prepared_mock, query, shard_statuses};
+use common::{
+    TestDir, gold, pid_alive, prepared_gsm8k, prepared_mock, query, server_pids, shard_statuses,
+};
 use serde_json::Value;
 
 /// `rsr sample work_dir=run` against `mock`, fast retries, plus `extra`.
@@ -742,19 +744,6 @@ fn unsafe_sigint(pid: u32) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-fn pid_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
-}
-
-fn server_pids(t: &TestDir) -> Vec<u32> {
-    let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
-    log.lines()
-        .filter_map(|l| l.split("(pid ").nth(1))
-        .filter_map(|rest| rest.split(')').next()?.parse().ok())
-        .collect()
 }
 
 #[test]

@@ -389,33 +389,25 @@ mod tests {
 
     #[test]
     fn section_checks_name_the_key_of_the_module_that_owns_it() {
-        let err = resolve_checked(&sources(&["formatter.0.type=best"]), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("formatter.0.type"), "{err}");
-        let err = resolve_checked(&sources(&["verifier.type=math"]), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("invalid `verifier.type`"), "{err}");
+        let err = |overrides: &[&str]| {
+            resolve_checked(&sources(overrides), &[])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&["formatter.0.type=best"]);
+        assert!(e.contains("formatter.0.type"), "{e}");
+        let e = err(&["verifier.type=math"]);
+        assert!(e.contains("invalid `verifier.type`"), "{e}");
         assert!(
-            err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
-            "{err}"
+            e.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
+            "{e}"
         );
-        let err = resolve_checked(&sources(&["verifier.options.tolerance=-1"]), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("invalid `verifier.options.tolerance`"),
-            "{err}"
-        );
-        let err = resolve_checked(&sources(&["formatter.0.type=top_k"]), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("invalid `formatter.0.k`"), "{err}");
-        let err = resolve_checked(&sources(&["data.dedup.threshold=0"]), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("invalid `data.dedup.threshold`"), "{err}");
+        let e = err(&["verifier.options.tolerance=-1"]);
+        assert!(e.contains("invalid `verifier.options.tolerance`"), "{e}");
+        let e = err(&["formatter.0.type=top_k"]);
+        assert!(e.contains("invalid `formatter.0.k`"), "{e}");
+        let e = err(&["data.dedup.threshold=0"]);
+        assert!(e.contains("invalid `data.dedup.threshold`"), "{e}");
     }
 
     fn argv(s: &str) -> Vec<String> {

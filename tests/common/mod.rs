@@ -148,3 +148,19 @@ pub fn query_with(t: &TestDir, work_dir: &str, sql: &str, label: &str) -> Vec<se
         .map(|l| serde_json::from_str(l).expect("jsonl row"))
         .collect()
 }
+
+/// Whether process `pid` runs (a zombie does not).
+pub fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+}
+
+/// The pids of the servers rsr started and stopped, from the run log's
+/// `(pid N)` lines.
+pub fn server_pids(t: &TestDir) -> Vec<u32> {
+    let log = std::fs::read_to_string(t.path("run/logs/run.log")).unwrap();
+    log.lines()
+        .filter_map(|l| l.split("(pid ").nth(1))
+        .filter_map(|rest| rest.split(')').next()?.parse().ok())
+        .collect()
+}
