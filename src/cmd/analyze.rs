@@ -15,21 +15,13 @@ use super::common::open_saved;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directory.
-    work_dir: PathBuf,
+    pub(super) work_dir: PathBuf,
     /// Use the verdicts of scores/LABEL/ instead of the inline ones.
     #[arg(long, value_name = "LABEL")]
     scores: Option<String>,
     /// Prices for the cost figures: pricing.input=0.27 pricing.output=1.10
     #[arg(value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-}
-
-impl Args {
-    /// The work dirs this command reads (their damaged files are named
-    /// when a read fails).
-    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
-        vec![self.work_dir.clone()]
-    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

@@ -21,18 +21,10 @@ use super::common::open_saved;
 pub struct Args {
     /// The run directories.
     #[arg(required = true, num_args = 2..)]
-    work_dirs: Vec<PathBuf>,
+    pub(super) work_dirs: Vec<PathBuf>,
     /// Where compare.csv and compare.png go.
     #[arg(long, value_name = "DIR", default_value = "output/compare")]
     out: PathBuf,
-}
-
-impl Args {
-    /// The work dirs this command reads (their damaged files are named
-    /// when a read fails).
-    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
-        self.work_dirs.clone()
-    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

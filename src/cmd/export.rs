@@ -22,7 +22,7 @@ use super::common::{check_overrides, open_saved};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directory.
-    work_dir: PathBuf,
+    pub(super) work_dir: PathBuf,
     /// formatter.* and export.* overrides.
     #[arg(value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -81,14 +81,6 @@ fn shape_for(
         (None, Some(true)) => Ok(ExportFormat::Parquet),
         (None, Some(false)) if configured == ExportFormat::Parquet => Ok(ExportFormat::Trl),
         (None, _) => Ok(configured),
-    }
-}
-
-impl Args {
-    /// The work dirs this command reads (their damaged files are named
-    /// when a read fails).
-    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
-        vec![self.work_dir.clone()]
     }
 }
 

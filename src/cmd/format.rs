@@ -16,7 +16,7 @@ use super::common::{check_overrides, open_saved};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directory.
-    work_dir: PathBuf,
+    pub(super) work_dir: PathBuf,
     /// formatter.* and export.* overrides.
     #[arg(value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -24,14 +24,6 @@ pub struct Args {
     /// inline ones.
     #[arg(long, value_name = "LABEL")]
     scores: Option<String>,
-}
-
-impl Args {
-    /// The work dirs this command reads (their damaged files are named
-    /// when a read fails).
-    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
-        vec![self.work_dir.clone()]
-    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

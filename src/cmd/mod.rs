@@ -79,12 +79,12 @@ impl Command {
     /// The work dirs the command reads, when given on its command line.
     fn work_dirs(&self) -> Vec<PathBuf> {
         match self {
-            Command::Format(a) => a.work_dirs(),
-            Command::Export(a) => a.work_dirs(),
-            Command::Analyze(a) => a.work_dirs(),
-            Command::Compare(a) => a.work_dirs(),
-            Command::Sql(a) => a.work_dirs(),
-            Command::Verify(a) => a.work_dirs(),
+            Command::Format(a) => vec![a.work_dir.clone()],
+            Command::Export(a) => vec![a.work_dir.clone()],
+            Command::Analyze(a) => vec![a.work_dir.clone()],
+            Command::Sql(a) => vec![a.work_dir.clone()],
+            Command::Compare(a) => a.work_dirs.clone(),
+            Command::Verify(a) => a.work_dir.iter().cloned().collect(),
             Command::Run(_)
             | Command::Prepare(_)
             | Command::Hygiene(_)

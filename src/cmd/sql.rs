@@ -19,7 +19,7 @@ use crate::store::WorkDir;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directory (for example output/20261206_143052).
-    work_dir: PathBuf,
+    pub(super) work_dir: PathBuf,
     /// The query, e.g. "SELECT count(*) FROM inputs".
     query: String,
     /// Output format (default: from --output's extension, else table).
@@ -32,14 +32,6 @@ pub struct Args {
     /// instead of the verdicts given while sampling.
     #[arg(long, value_name = "LABEL")]
     scores: Option<String>,
-}
-
-impl Args {
-    /// The work dirs this command reads (their damaged files are named
-    /// when a read fails).
-    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
-        vec![self.work_dir.clone()]
-    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

@@ -20,7 +20,7 @@ use super::common::{check_overrides, open_saved};
 pub struct Args {
     /// The run directory.
     #[arg(required_unless_present = "list")]
-    work_dir: Option<PathBuf>,
+    pub(super) work_dir: Option<PathBuf>,
     /// Verifier, judge, pricing and budget overrides: verifier.type=mcq-rlvr
     /// verifier.label=mcq-v2 verifier.options.tolerance=1e-4
     /// judge.base_url=http://127.0.0.1:8001/v1 judge.model=NAME
@@ -35,14 +35,6 @@ pub struct Args {
     /// server behind that name changed). Costs the requests again.
     #[arg(long)]
     refresh: bool,
-}
-
-impl Args {
-    /// The work dirs this command reads (their damaged files are named
-    /// when a read fails).
-    pub(super) fn work_dirs(&self) -> Vec<PathBuf> {
-        self.work_dir.iter().cloned().collect()
-    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
