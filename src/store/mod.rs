@@ -180,7 +180,7 @@ impl WorkDir {
 
     /// `state.json`.
     pub fn state_path(&self) -> PathBuf {
-        self.root.join("state.json")
+        state_path(&self.root)
     }
 
     /// `data/`.
@@ -217,11 +217,16 @@ impl WorkDir {
 /// File name of the saved config inside a work dir.
 pub const CONFIG_FILE: &str = "config.yaml";
 
+/// `state.json` of the work dir `root`.
+pub fn state_path(root: &Path) -> PathBuf {
+    root.join("state.json")
+}
+
 /// What makes a rollout of the run in `root` valid: kept in `state.json`
 /// since the run was prepared; for a work dir prepared before that, its
 /// saved `sampler.drop_truncated` (read as plain YAML), else the default.
 pub fn saved_validity(root: &Path) -> Result<rollout::Validity, StoreError> {
-    let state = root.join("state.json");
+    let state = state_path(root);
     if state.is_file()
         && let Some(v) = RunState::load(&state)?.validity
     {
@@ -323,14 +328,14 @@ mod tests {
         .unwrap();
         assert_eq!(saved_validity(root).unwrap(), keep);
         let mut state = RunState::new(&[3], 0);
-        state.save(&root.join("state.json")).unwrap();
+        state.save(&state_path(root)).unwrap();
         assert_eq!(
             saved_validity(root).unwrap(),
             keep,
             "no validity in the state"
         );
         state.validity = Some(rollout::Validity::default());
-        state.save(&root.join("state.json")).unwrap();
+        state.save(&state_path(root)).unwrap();
         assert_eq!(saved_validity(root).unwrap(), rollout::Validity::default());
     }
 }
