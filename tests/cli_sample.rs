@@ -1029,3 +1029,22 @@ fn the_input_format_with_metadata_answer_samples_and_scores_end_to_end() {
     // gold, so nothing of it can pass.
     assert_eq!(passed, [("001", 4), ("002", 4), ("003", 0), ("004", 4)]);
 }
+
+#[test]
+fn a_verifier_scoring_after_sampling_says_early_stop_cannot_end_a_prompt() {
+    let t = prepared_mock(&["verifier.type=majority", "sampling.max_rollouts=8"]);
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    let out = t
+        .cmd(&["sample", "work_dir=run", &mock.base_url_arg()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("verifier majority scores after sampling, so early stop cannot end a prompt"),
+        "{err}"
+    );
+    // As it says: every prompt got every rollout.
+    let rows = query(&t, "run", "SELECT count(*) AS n FROM rollouts");
+    assert_eq!(rows[0]["n"].as_u64(), Some(26 * 8));
+}

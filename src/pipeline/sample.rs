@@ -75,6 +75,18 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
             c.sampling.max_rollouts
         );
     }
+    if c.sampling.early_stop
+        && c.sampling.max_rollouts.get() > c.sampling.step_size.get()
+        && crate::scoring::scored_after_sampling(&c.verifier.kind)
+    {
+        tracing::warn!(
+            "verifier {} scores after sampling, so early stop cannot end a prompt before \
+             sampling.max_rollouts: every prompt gets {} rollouts; lower sampling.max_rollouts \
+             to what the formatters need",
+            c.verifier.kind,
+            c.sampling.max_rollouts
+        );
+    }
     check_judge(c)
 }
 
