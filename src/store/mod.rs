@@ -1,14 +1,22 @@
-//! The work directory: its layout, atomic writes, `state.json` and resume.
+//! The work directory: every path in it, atomic writes, Parquet, the
+//! journal, `state.json`, the table contracts and resume.
 //!
-//! Every command reads and writes a run through [`WorkDir`], so the layout
-//! below lives in one place:
+//! Every command reads and writes a run through [`WorkDir`] and the path
+//! functions here and in [`rollout`], so the layout lives in one place:
 //!
 //! ```text
-//! WORK_DIR/config.yaml        resolved config, no secrets
-//! WORK_DIR/state.json         format version, shard status, counters
-//! WORK_DIR/data/input.parquet prepared prompts
-//! WORK_DIR/logs/run.log       every log line of every command
-//! WORK_DIR/.lock              held by the command writing the work dir
+//! WORK_DIR/config.yaml                      resolved config, no secrets
+//! WORK_DIR/state.json                       format version, shards, counters, validity
+//! WORK_DIR/data/input.parquet               prepared prompts (inputs)
+//! WORK_DIR/data/hygiene.json                the last hygiene check's counts
+//! WORK_DIR/rollout/shard_NNNN/part-*.parquet rollouts (and a journal per part being written)
+//! WORK_DIR/scores/<label>/shard_NNNN.parquet verdicts per label, with verifier.json
+//! WORK_DIR/judge/shard_NNNN/part-*.parquet  the judge's answered requests
+//! WORK_DIR/train/                           training files, manifests, dataset card
+//! WORK_DIR/summary/                         statistics, charts, report.html
+//! WORK_DIR/logs/run.log                     every log line of every command
+//! WORK_DIR/.replay-spill/                   a replay file split per shard, while replaying
+//! WORK_DIR/.lock                            held by the command writing the work dir
 //! ```
 
 pub mod atomic;
