@@ -26,7 +26,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     super::common::check_overrides("analyze", &args.overrides, &["pricing."])?;
-    let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
+    let (wd, config, _) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let wd = wd.locked()?;
     let stats = crate::analyze::write_summary(
         &wd,

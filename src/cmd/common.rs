@@ -1,6 +1,6 @@
 //! Arguments and steps shared by the commands that take a config.
 
-use crate::scoring::Family;
+use crate::scoring::Scoring;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -48,24 +48,20 @@ impl ConfigArgs {
     }
 }
 
-/// The checks of the sections owned by other modules than `config`, in
-/// the order their errors are reported: hygiene's keys, the verifier (the
-/// scoring registry), the formatters.
-const SECTION_CHECKS: &[config::SectionCheck] = &[
-    crate::hygiene::check_section,
-    crate::scoring::check_section,
-    crate::formatter::check::check_section,
-];
-
 /// Resolves the config ([`config::resolve`]: types, shapes, ranges, the
-/// resume rules) and runs every section check on it.
+/// resume rules) and runs the checks of the sections other modules own, in
+/// the order their errors are reported: hygiene's keys, the verifier (the
+/// scoring registry builds the run's [`Scoring`], once), the formatters.
 pub fn resolve_checked(
     sources: &Sources,
     allow_changes: &[&str],
-) -> Result<config::Resolved, config::ConfigError> {
+) -> Result<(config::Resolved, Scoring), config::ConfigError> {
     let resolved = config::resolve(sources, allow_changes)?;
-    resolved.check(SECTION_CHECKS)?;
-    Ok(resolved)
+    resolved.check(&[crate::hygiene::check_section])?;
+    let scoring =
+        crate::scoring::from_section(&resolved.config).map_err(|e| resolved.invalid(e))?;
+    resolved.check(&[crate::formatter::check::check_section])?;
+    Ok((resolved, scoring))
 }
 
 /// Resolves the config and opens its work dir; `allow_changes` lists frozen
@@ -79,7 +75,7 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
              to resume (rsr run work_dir=output/20261206_143052)"
         );
     }
-    let resolved = resolve_checked(&sources, allow_changes)?;
+    let (resolved, scoring) = resolve_checked(&sources, allow_changes)?;
     let root = resolved.work_dir().to_path_buf();
     let created = !root.exists();
     if created && sources.file.is_none() && args.args.iter().any(|a| a.starts_with("work_dir=")) {
@@ -100,6 +96,7 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
     }
     Ok(Run {
         resolved,
+        scoring,
         wd,
         created,
     })
@@ -133,14 +130,15 @@ pub fn open_saved(
     dir: &Path,
     overrides: &[String],
     allow_changes: &[&str],
-) -> anyhow::Result<(WorkDir, Config)> {
+) -> anyhow::Result<(WorkDir, Config, Scoring)> {
     let wd = WorkDir::open_prepared(dir)?;
     if !WorkDir::has_saved_config(dir) {
         bail!("{} has no config.yaml: not an rsr work dir", dir.display());
     }
     let mut all = vec![format!("work_dir={}", dir.display())];
     all.extend(overrides.iter().cloned());
-    let resolved = resolve_checked(&Sources::from_process_env(None, all), allow_changes)?;
+    let (resolved, scoring) =
+        resolve_checked(&Sources::from_process_env(None, all), allow_changes)?;
     let rollouts = crate::store::rollout::rollout_dir(wd.root());
     if !crate::store::rollout::has_parquet(&rollouts) {
         bail!(
@@ -151,7 +149,7 @@ pub fn open_saved(
         );
     }
     crate::logging::attach_run_log(&wd.run_log_path())?;
-    Ok((wd, resolved.config))
+    Ok((wd, resolved.config, scoring))
 }
 
 /// Refuses overrides outside the key prefixes `command` takes (`rsr format`
@@ -276,12 +274,17 @@ pub fn scores_label<'a>(config: &'a Config, given: Option<&'a str>) -> Option<&'
 }
 
 /// The scoring step after sampling for the verifiers that need it
-/// ([`crate::scoring::scored_after_sampling`]): the judge or the vote.
-pub async fn score_after_sampling(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
-    match crate::scoring::Family::of(&config.verifier.kind) {
-        Some(Family::Model) => judge(wd, config, false).await,
-        Some(Family::Majority) => majority(wd, config).await,
-        Some(Family::Rule) | None => Ok(()),
+/// ([`crate::scoring::Family::scores_after_sampling`]): the judge or the
+/// vote.
+pub async fn score_after_sampling(
+    wd: &WorkDir,
+    config: &Config,
+    scoring: &Scoring,
+) -> anyhow::Result<()> {
+    match scoring {
+        Scoring::Model(spec) => judge(wd, config, spec, false).await,
+        Scoring::Majority(_) => majority(wd, config).await,
+        Scoring::Rule(_) => Ok(()),
     }
 }
 
@@ -322,8 +325,13 @@ pub async fn majority(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
 
 /// Judges the saved rollouts of `wd` (the judge step); a stop at a budget
 /// becomes [`BudgetReached`] (exit status 5).
-pub async fn judge(wd: &WorkDir, config: &Config, refresh: bool) -> anyhow::Result<()> {
-    let report = crate::scoring::judge::judge(wd, config, refresh).await?;
+pub async fn judge(
+    wd: &WorkDir,
+    config: &Config,
+    spec: &crate::judge::Spec,
+    refresh: bool,
+) -> anyhow::Result<()> {
+    let report = crate::scoring::judge::judge(wd, config, spec, refresh).await?;
     match report.budget_stop {
         Some(mut stop) => {
             stop.message = format!(

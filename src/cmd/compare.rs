@@ -30,7 +30,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut runs: Vec<Stats> = Vec::new();
     for dir in &args.work_dirs {
-        let (wd, config) = open_saved(dir, &[], &[])?;
+        let (wd, config, _) = open_saved(dir, &[], &[])?;
         // A run scored by a model verifier is compared on its verdicts.
         let label = super::common::scores_label(&config, None);
         runs.push(analyze::compute(&wd, &config, label).await?);

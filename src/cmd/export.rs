@@ -90,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &args.overrides,
         &["formatter", "export.", "card."],
     )?;
-    let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
+    let (wd, config, _) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let (formatter, scores) = chosen_formatter(&args, &wd, &config)?;
     let formatter = formatter.scoring(
         crate::store::rollout::score_meaning(wd.root(), scores.as_deref()),

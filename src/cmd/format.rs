@@ -32,7 +32,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &args.overrides,
         &["formatter", "export.", "card."],
     )?;
-    let (wd, config) = open_saved(&args.work_dir, &args.overrides, &[])?;
+    let (wd, config, _) = open_saved(&args.work_dir, &args.overrides, &[])?;
     let wd = wd.locked()?;
     let reports = formatter::write_all(
         &wd,

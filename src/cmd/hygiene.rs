@@ -44,7 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut all = vec![format!("work_dir={}", dir.display())];
     all.extend(args.overrides.iter().cloned());
-    let resolved = super::common::resolve_checked(
+    let (resolved, _) = super::common::resolve_checked(
         &Sources::from_process_env(None, all),
         &["data.decontaminate", "data.dedup"],
     )?;

@@ -36,19 +36,17 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         // At a budget, what the finished prompts allow is written (marked
         // partial) so the user sees what the money bought; rule verdicts
         // are inline, the others wait for the rollouts to be finished.
-        if stopped.is::<super::BudgetReached>()
-            && !crate::scoring::scored_after_sampling(&config.verifier.kind)
-        {
+        if stopped.is::<super::BudgetReached>() && !run.scoring.family().scores_after_sampling() {
             write_outputs(&run, None).await?;
         }
         return Err(stopped);
     }
-    let scores = if crate::scoring::scored_after_sampling(&config.verifier.kind) {
+    let scores = if run.scoring.family().scores_after_sampling() {
         // The model verifier or the vote scores the finished rollouts; a
         // run with prompts left unfinished is scored once a resume
         // finishes them.
         unfinished(&run, &report)?;
-        super::common::score_after_sampling(&run.wd, config).await?;
+        super::common::score_after_sampling(&run.wd, config, &run.scoring).await?;
         Some(config.verifier.label())
     } else {
         None

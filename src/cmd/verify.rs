@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::scoring::Scoring;
 use crate::store::rollout;
 
 use super::common::{check_overrides, open_saved};
@@ -50,7 +51,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &args.overrides,
         &["verifier.", "judge.", "pricing.", "budget."],
     )?;
-    let (wd, config) = open_saved(&dir, &args.overrides, &["verifier"])?;
+    let (wd, config, scoring) = open_saved(&dir, &args.overrides, &["verifier"])?;
     // The run's own label holds the verdicts given while sampling: other
     // verdicts under it would pass for them.
     if let Some(saved) = crate::config::saved(&dir)? {
@@ -67,14 +68,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let wd = wd.locked()?;
-    match crate::scoring::Family::of(&config.verifier.kind) {
-        Some(crate::scoring::Family::Model) => {
-            return super::common::judge(&wd, &config, args.refresh).await;
+    match &scoring {
+        Scoring::Model(spec) => {
+            return super::common::judge(&wd, &config, spec, args.refresh).await;
         }
-        Some(crate::scoring::Family::Majority) => {
-            return super::common::majority(&wd, &config).await;
-        }
-        Some(crate::scoring::Family::Rule) | None => {}
+        Scoring::Majority(_) => return super::common::majority(&wd, &config).await,
+        Scoring::Rule(_) => {}
     }
     let totals = crate::scoring::rescore::rescore(&wd, &config).await?;
     let vc = &config.verifier;

@@ -212,15 +212,19 @@ impl Resolved {
     /// first failure becomes the error of its key, naming where it was set.
     pub fn check(&self, checks: &[SectionCheck]) -> Result<(), ConfigError> {
         for check in checks {
-            if let Err(e) = check(&self.config) {
-                return Err(ConfigError::Invalid {
-                    origin: self.origins.of(e.origin_of.as_deref().unwrap_or(&e.key)),
-                    key: e.key,
-                    message: e.message,
-                });
-            }
+            check(&self.config).map_err(|e| self.invalid(e))?;
         }
         Ok(())
+    }
+
+    /// A section check's error as the user sees it: the key, where it (or
+    /// the key it names) was set, and the message.
+    pub fn invalid(&self, e: SectionError) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origins.of(e.origin_of.as_deref().unwrap_or(&e.key)),
+            key: e.key,
+            message: e.message,
+        }
     }
 
     /// The run directory.

@@ -23,6 +23,8 @@ pub use sample::{Connection, connect, connect_prepare_sample};
 pub struct Run {
     /// The resolved config.
     pub resolved: Resolved,
+    /// The run's verifier, built once from `resolved`'s `verifier` section.
+    pub scoring: crate::scoring::Scoring,
     /// The work dir.
     pub wd: WorkDir,
     /// Whether this command created the work dir.

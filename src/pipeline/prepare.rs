@@ -55,7 +55,7 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
         drop_truncated: config.sampler.drop_truncated,
     });
     state.save(&run.wd.state_path())?;
-    if summary.without_answer > 0 && needs_gold(config) {
+    if summary.without_answer > 0 && run.scoring.needs_gold() {
         tracing::warn!(
             "{} of {} prompts have no answer: verifiers cannot score them",
             summary.without_answer,
@@ -104,10 +104,4 @@ async fn prepare_input(
             .map_err(|source| StoreError::Io { path, source })?;
     }
     Ok((summary, report))
-}
-
-/// Whether the run's verifier compares with a gold answer (a rubric judge,
-/// a reward model and the majority vote need none).
-fn needs_gold(config: &crate::config::Config) -> bool {
-    crate::scoring::Scoring::build(&config.verifier).is_ok_and(|s| s.needs_gold())
 }

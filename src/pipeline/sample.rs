@@ -12,6 +12,7 @@ use crate::sampler::client::HttpBackend;
 use crate::sampler::replay::ReplayBackend;
 use crate::sampler::server::{self, LaunchContext, ManagedServers};
 use crate::sampler::{self, Backend, SampleContext, SampleReport};
+use crate::scoring::Scoring;
 use crate::store::{RunState, ShardStatus};
 
 use super::Run;
@@ -77,7 +78,7 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
     }
     if c.sampling.early_stop
         && c.sampling.max_rollouts.get() > c.sampling.step_size.get()
-        && crate::scoring::scored_after_sampling(&c.verifier.kind)
+        && run.scoring.family().scores_after_sampling()
     {
         tracing::warn!(
             "verifier {} scores after sampling, so early stop cannot end a prompt before \
@@ -87,7 +88,7 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
             c.sampling.max_rollouts
         );
     }
-    check_judge(c)
+    check_judge(c, &run.scoring)
 }
 
 /// Everything checked before the first request, in order: the sampling
@@ -100,7 +101,7 @@ pub async fn connect(run: &mut Run) -> anyhow::Result<Option<Connection>> {
         .await
         .inspect_err(|_| run.discard_if_new())?;
     if !fully_sampled(run) {
-        crate::scoring::judge::preflight_before_sampling(&run.resolved.config)
+        crate::scoring::judge::preflight_before_sampling(&run.resolved.config, &run.scoring)
             .await
             .inspect_err(|_| run.discard_if_new())?;
     }
@@ -117,8 +118,7 @@ pub async fn connect_prepare_sample(run: &mut Run, quiet: bool) -> anyhow::Resul
 
 /// A model verifier's judge server must be named (or launchable) before
 /// anything is sampled.
-fn check_judge(config: &crate::config::Config) -> anyhow::Result<()> {
-    let scoring = crate::scoring::Scoring::build(&config.verifier)?;
+fn check_judge(config: &crate::config::Config, scoring: &Scoring) -> anyhow::Result<()> {
     let Some(spec) = scoring.model() else {
         return Ok(());
     };
@@ -254,7 +254,7 @@ pub async fn sample(
 ) -> anyhow::Result<SampleReport> {
     let config = &run.resolved.config;
     // A model verifier or majority vote scores after sampling, not inline.
-    let scoring = crate::scoring::Scoring::build(&config.verifier)?;
+    let scoring = &run.scoring;
     let verifier = scoring.inline();
     let state = RunState::load(&run.wd.state_path())?;
     if all_done(&state) {

@@ -29,8 +29,10 @@ fn as_judge_keys(e: impl std::fmt::Display) -> anyhow::Error {
 /// that is down, a refused key or an unknown judge model stops the run
 /// before the sampling bill, not after it. A launched judge is checked
 /// when it starts.
-pub async fn preflight_before_sampling(config: &Config) -> anyhow::Result<()> {
-    let scoring = super::Scoring::build(&config.verifier)?;
+pub async fn preflight_before_sampling(
+    config: &Config,
+    scoring: &super::Scoring,
+) -> anyhow::Result<()> {
     let Some(spec) = scoring.model() else {
         return Ok(());
     };
@@ -146,8 +148,12 @@ fn budget(config: &Config, wd: &WorkDir, spec: &Spec) -> anyhow::Result<Option<B
 /// or requests failed, naming the command that finishes it. A stop at
 /// `budget.max_cost` returns the report with `budget_stop` set. With
 /// `refresh`, saved answers are asked again and replaced.
-pub async fn judge(wd: &WorkDir, config: &Config, refresh: bool) -> anyhow::Result<JudgeReport> {
-    let spec = Spec::from_config(&config.verifier)?;
+pub async fn judge(
+    wd: &WorkDir,
+    config: &Config,
+    spec: &Spec,
+    refresh: bool,
+) -> anyhow::Result<JudgeReport> {
     let state = crate::store::RunState::load(&wd.state_path())?;
     let c = &state.counters;
     if spec.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
@@ -164,8 +170,8 @@ pub async fn judge(wd: &WorkDir, config: &Config, refresh: bool) -> anyhow::Resu
                 .unwrap_or("correctness")
         );
     }
-    let connection = JudgeConnection::open(config, wd, &spec, refresh).await?;
-    let report = crate::judge::judge(wd, config, &spec, &connection.ctx).await?;
+    let connection = JudgeConnection::open(config, wd, spec, refresh).await?;
+    let report = crate::judge::judge(wd, config, spec, &connection.ctx).await?;
     print_report(wd, config, &report);
     // A stop at a budget is the caller's to report (its own exit status).
     if report.budget_stop.is_some() {

@@ -137,10 +137,11 @@ impl Scoring {
     }
 }
 
-/// Checks the `verifier` section for the config: the error names the key
-/// (`verifier.type`, or the option `verifier.options.KEY`).
-pub fn check_section(c: &Config) -> Result<(), SectionError> {
-    Scoring::build(&c.verifier).map(|_| ()).map_err(|e| {
+/// The run's verifier from the config's `verifier` section, or the error
+/// of the key at fault (`verifier.type`, or the option
+/// `verifier.options.KEY`).
+pub fn from_section(c: &Config) -> Result<Scoring, SectionError> {
+    Scoring::build(&c.verifier).map_err(|e| {
         let key = match &e {
             VerifierError::Option { key, .. } => format!("verifier.options.{key}"),
             VerifierError::Unknown { .. } => "verifier.type".to_string(),
@@ -209,7 +210,7 @@ mod tests {
         let check = |vc: VerifierConfig| {
             let mut c: Config = serde_yaml_ng::from_str(crate::config::DEFAULT_YAML).unwrap();
             c.verifier = vc;
-            check_section(&c)
+            from_section(&c).map(|_| ())
         };
         let e = check(section("math", serde_json::json!({}))).unwrap_err();
         assert_eq!(e.key, "verifier.type");
