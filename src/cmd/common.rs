@@ -99,6 +99,7 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
         scoring,
         wd,
         created,
+        judge: None,
     })
 }
 
@@ -224,6 +225,17 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
         c.retries,
         report.parts
     );
+    if let Some(v) = &report.verdicts {
+        tracing::info!(
+            "judged while sampling: {} verdicts ({} without a request: no response, unclosed thinking, rules or saved answers), {} judge requests ({} failed), {} prompt + {} completion judge tokens",
+            v.verdicts,
+            v.settled,
+            v.requests,
+            v.failed_requests,
+            v.prompt_tokens,
+            v.completion_tokens
+        );
+    }
     if !report.failures.is_empty() {
         let total: u64 = report.failures.iter().map(|g| g.requests).sum();
         tracing::warn!("{total} request(s) failed after their retries, by cause:");
@@ -276,13 +288,10 @@ pub fn scores_label<'a>(config: &'a Config, given: Option<&'a str>) -> Option<&'
 /// The scoring step after sampling for the verifiers that need it
 /// ([`crate::scoring::Family::scores_after_sampling`]): the judge or the
 /// vote.
-pub async fn score_after_sampling(
-    wd: &WorkDir,
-    config: &Config,
-    scoring: &Scoring,
-) -> anyhow::Result<()> {
-    match scoring {
-        Scoring::Model(spec) => judge(wd, config, spec, false).await,
+pub async fn score_after_sampling(run: &crate::pipeline::Run) -> anyhow::Result<()> {
+    let (wd, config) = (&run.wd, &run.resolved.config);
+    match &run.scoring {
+        Scoring::Model(spec) => judge(wd, config, spec, false, run.judge.as_ref()).await,
         Scoring::Majority(_) => majority(wd, config).await,
         Scoring::Rule(_) => Ok(()),
     }
@@ -323,15 +332,17 @@ pub async fn majority(wd: &WorkDir, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Judges the saved rollouts of `wd` (the judge step); a stop at a budget
-/// becomes [`BudgetReached`] (exit status 5).
+/// Judges the saved rollouts of `wd` (the judge step) on `connection`
+/// (opened here when `None`); a stop at a budget becomes [`BudgetReached`]
+/// (exit status 5).
 pub async fn judge(
     wd: &WorkDir,
     config: &Config,
     spec: &crate::judge::Spec,
     refresh: bool,
+    connection: Option<&crate::scoring::judge::JudgeConnection>,
 ) -> anyhow::Result<()> {
-    let report = crate::scoring::judge::judge(wd, config, spec, refresh).await?;
+    let report = crate::scoring::judge::judge(wd, config, spec, refresh, connection).await?;
     match report.budget_stop {
         Some(mut stop) => {
             stop.message = format!(

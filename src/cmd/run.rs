@@ -46,7 +46,7 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         // run with prompts left unfinished is scored once a resume
         // finishes them.
         unfinished(&run, &report)?;
-        super::common::score_after_sampling(&run.wd, config, &run.scoring).await?;
+        super::common::score_after_sampling(&run).await?;
         Some(config.verifier.label())
     } else {
         None

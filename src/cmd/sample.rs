@@ -29,6 +29,6 @@ pub async fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let report = pipeline::connect_prepare_sample(&mut run, quiet).await?;
     finish(&run, &report)?;
     unfinished(&run, &report)?;
-    super::common::score_after_sampling(&run.wd, &run.resolved.config, &run.scoring).await?;
+    super::common::score_after_sampling(&run).await?;
     Ok(())
 }

@@ -70,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let wd = wd.locked()?;
     match &scoring {
         Scoring::Model(spec) => {
-            return super::common::judge(&wd, &config, spec, args.refresh).await;
+            return super::common::judge(&wd, &config, spec, args.refresh, None).await;
         }
         Scoring::Majority(_) => return super::common::majority(&wd, &config).await,
         Scoring::Rule(_) => {}

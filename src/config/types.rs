@@ -296,6 +296,10 @@ pub struct SamplingConfig {
     pub early_stop: bool,
     /// Prompts in flight at once.
     pub concurrent_prompts: NonZeroUsize,
+    /// Rollouts waiting for a verdict that arrives after the response (a
+    /// judge, a reward model) above which no new sampling request is sent
+    /// until verdicts arrive.
+    pub max_pending_verdicts: NonZeroUsize,
     /// Keep going when the truncation guard trips.
     pub allow_truncation: bool,
     /// Finished responses the truncation guard looks at.

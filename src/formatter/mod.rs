@@ -25,10 +25,14 @@ use datafusion::scalar::ScalarValue;
 use thiserror::Error;
 
 use crate::config::FormatterConfig;
-use crate::store::rollout::{self, PASS_SCORE, ScoreMeaning};
+use crate::store::rollout::{self, ScoreMeaning};
 use manifest::Manifest;
 
 /// What a formatter needs from one prompt before early stop may end it.
+/// Thresholds are on the run's scores: the formatter's `pass_threshold` /
+/// `fail_threshold`, or the label's own pass and fail scores
+/// ([`ScoreMeaning`]: 1 and 0 for rules and yes/no judges, 7 and 4 of 10
+/// for ratings, a reward of 0 for reward models).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Goal {
     /// At least `k` valid responses scoring at least `pass`.
@@ -38,12 +42,15 @@ pub enum Goal {
         /// Pass threshold.
         pass: f64,
     },
-    /// One passing response (score ≥ `pass`) and one failing (score ≤ `fail`).
+    /// Two responses: one scoring at least `pass`, another at most `fail`,
+    /// the first at least `margin` above the second (dpo).
     PassAndFail {
         /// Pass threshold.
         pass: f64,
         /// Fail threshold.
         fail: f64,
+        /// `min_margin` (0 when unset).
+        margin: f64,
     },
     /// A formatter rsr cannot reason about (a user SQL file): never satisfied.
     Never,
@@ -54,10 +61,33 @@ impl Goal {
     pub fn satisfied(&self, scores: &[f64]) -> bool {
         match *self {
             Goal::Passes { k, pass } => scores.iter().filter(|&&s| s >= pass).count() >= k,
-            Goal::PassAndFail { pass, fail } => {
-                scores.iter().any(|&s| s >= pass) && scores.iter().any(|&s| s <= fail)
+            Goal::PassAndFail { pass, fail, margin } => {
+                scores.iter().enumerate().any(|(i, &chosen)| {
+                    chosen >= pass
+                        && scores.iter().enumerate().any(|(j, &rejected)| {
+                            i != j && rejected <= fail && chosen - rejected >= margin
+                        })
+                })
             }
             Goal::Never => false,
+        }
+    }
+
+    /// Why the goal keeps every prompt sampling to `max_rollouts` (so
+    /// early stop saves nothing), when it does.
+    pub fn never_met(&self, max_rollouts: usize) -> Option<String> {
+        match *self {
+            Goal::Never => Some("is a SQL file rsr cannot read a goal from".into()),
+            Goal::Passes { k, .. } if k == usize::MAX => {
+                Some("keeps every passing response (set k to what it needs)".into())
+            }
+            Goal::Passes { k, .. } if k > max_rollouts => Some(format!(
+                "needs {k} passing responses, more than sampling.max_rollouts ({max_rollouts})"
+            )),
+            Goal::PassAndFail { .. } if max_rollouts < 2 => {
+                Some("needs two responses and sampling.max_rollouts is 1".into())
+            }
+            _ => None,
         }
     }
 }
@@ -88,8 +118,8 @@ pub struct Builtin {
     pub several: bool,
     /// Whether it reads `fail_threshold` (a response below it is rejected).
     pub uses_fail: bool,
-    /// Its early-stop goal for a config item.
-    pub goal: fn(&FormatterConfig) -> Goal,
+    /// Its early-stop goal for a config item, on scores of this meaning.
+    pub goal: fn(&FormatterConfig, &ScoreMeaning) -> Goal,
 }
 
 /// The built-in formatters.
@@ -101,9 +131,9 @@ pub const BUILTINS: &[Builtin] = &[
         several: false,
         uses_fail: false,
         shape: Shape::Sft,
-        goal: |f| Goal::Passes {
+        goal: |f, m| Goal::Passes {
             k: 1,
-            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
+            pass: f.pass_threshold.unwrap_or(m.pass),
         },
     },
     Builtin {
@@ -113,9 +143,10 @@ pub const BUILTINS: &[Builtin] = &[
         several: false,
         uses_fail: true,
         shape: Shape::Pairs,
-        goal: |f| Goal::PassAndFail {
-            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
-            fail: f.fail_threshold.unwrap_or(0.0),
+        goal: |f, m| Goal::PassAndFail {
+            pass: f.pass_threshold.unwrap_or(m.pass),
+            fail: f.fail_threshold.unwrap_or(m.fail),
+            margin: f.min_margin.unwrap_or(0.0),
         },
     },
     Builtin {
@@ -125,9 +156,9 @@ pub const BUILTINS: &[Builtin] = &[
         several: true,
         uses_fail: false,
         shape: Shape::Sft,
-        goal: |f| Goal::Passes {
+        goal: |f, m| Goal::Passes {
             k: f.k.map_or(1, |k| k.get()),
-            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
+            pass: f.pass_threshold.unwrap_or(m.pass),
         },
     },
     Builtin {
@@ -137,9 +168,9 @@ pub const BUILTINS: &[Builtin] = &[
         several: true,
         uses_fail: false,
         shape: Shape::Sft,
-        goal: |f| Goal::Passes {
+        goal: |f, m| Goal::Passes {
             k: f.k.map_or(usize::MAX, |k| k.get()),
-            pass: f.pass_threshold.unwrap_or(PASS_SCORE),
+            pass: f.pass_threshold.unwrap_or(m.pass),
         },
     },
 ];
@@ -149,9 +180,9 @@ pub fn builtin(kind: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == kind)
 }
 
-/// The early-stop goal of a formatter config item.
-pub fn goal(f: &FormatterConfig) -> Goal {
-    builtin(&f.kind).map_or(Goal::Never, |b| (b.goal)(f))
+/// The early-stop goal of a formatter config item on scores of `meaning`.
+pub fn goal(f: &FormatterConfig, meaning: &ScoreMeaning) -> Goal {
+    builtin(&f.kind).map_or(Goal::Never, |b| (b.goal)(f, meaning))
 }
 
 /// Errors setting up or running a formatter.

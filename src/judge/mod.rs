@@ -5,9 +5,10 @@
 //! servers). This module owns their options ([`Spec`]), how one rollout
 //! becomes a request and a request's answer becomes a verdict; [`template`],
 //! [`verdict`] and [`reward`] hold the pieces, [`cache`] the judged
-//! requests on disk and [`run`] the loop that sends them through the
-//! sampler's client.
+//! requests on disk, [`run`] the loop that sends them through the
+//! sampler's client and [`live`] the same requests as a stage of sampling.
 
+pub mod live;
 pub mod reward;
 pub mod run;
 pub mod template;

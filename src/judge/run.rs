@@ -120,6 +120,20 @@ pub struct JudgeContext {
     pub refresh: bool,
 }
 
+impl JudgeContext {
+    /// The same server and model for another loop (the judge stage of
+    /// sampling): no budget of its own (the run's covers both sides), saved
+    /// answers kept.
+    pub fn sharing(&self) -> Self {
+        Self {
+            backend: Arc::clone(&self.backend),
+            model: self.model.clone(),
+            budget: None,
+            refresh: false,
+        }
+    }
+}
+
 /// One saved rollout with its prompt.
 #[derive(Debug, Clone)]
 struct RowData {
@@ -164,7 +178,7 @@ type Preparing<'a> = Pin<Box<dyn Future<Output = Result<ShardWork, JudgeError>> 
 
 /// An answered (or failed) request: its shard, its items' keys, its
 /// prompt's size as the budget estimated it, and the answer.
-type Done = (
+pub(super) type Done = (
     u32,
     Vec<String>,
     u64,
@@ -173,10 +187,10 @@ type Done = (
 
 /// One item's answer.
 #[derive(Debug, Clone)]
-struct Answer {
-    raw: String,
-    prompt_tokens: Option<u32>,
-    completion_tokens: Option<u32>,
+pub(super) struct Answer {
+    pub(super) raw: String,
+    pub(super) prompt_tokens: Option<u32>,
+    pub(super) completion_tokens: Option<u32>,
 }
 
 /// Judges every saved rollout of `wd` with `config.verifier` (a model
@@ -258,8 +272,7 @@ pub async fn judge(
 }
 
 /// Adds this run's judge requests and tokens to `state.json`, and writes
-/// the label's `verifier.json`: what judged, its tokens over every run that
-/// wrote the label, at the prices given now (or those given before).
+/// the label's `verifier.json` ([`record_spend`]).
 fn save_spend(
     wd: &WorkDir,
     config: &Config,
@@ -275,16 +288,38 @@ fn save_spend(
         report.prompt_tokens,
         report.completion_tokens,
     )?;
-    let before = rollout::judge_spend(wd.root(), label).unwrap_or_default();
+    record_spend(
+        wd.root(),
+        config,
+        spec,
+        &ctx.model,
+        label,
+        (report.prompt_tokens, report.completion_tokens),
+    )?;
+    Ok(())
+}
+
+/// Writes the label's `verifier.json`: what judged, its `(prompt,
+/// completion)` tokens added to those of every earlier run that wrote the
+/// label, at the prices given now (or those given before).
+pub(super) fn record_spend(
+    root: &std::path::Path,
+    config: &Config,
+    spec: &Spec,
+    model: &str,
+    label: &str,
+    (prompt_tokens, completion_tokens): (u64, u64),
+) -> Result<(), StoreError> {
+    let before = rollout::judge_spend(root, label).unwrap_or_default();
     let p = &config.pricing;
     let prices = p.judge_input.zip(p.judge_output).or(before.prices);
     let mut record = serde_json::json!({
         "type": config.verifier.kind,
         "options": config.verifier.options,
-        "judge": {"model": ctx.model, "type": config.judge.kind},
+        "judge": {"model": model, "type": config.judge.kind},
         "judge_tokens": {
-            "prompt": before.prompt_tokens + report.prompt_tokens,
-            "completion": before.completion_tokens + report.completion_tokens,
+            "prompt": before.prompt_tokens + prompt_tokens,
+            "completion": before.completion_tokens + completion_tokens,
         },
         "pricing": {
             "judge_input": prices.map(|(i, _)| i),
@@ -292,8 +327,7 @@ fn save_spend(
         },
     });
     spec.meaning().record(&mut record);
-    rollout::write_scores_record(wd.root(), label, &record)?;
-    Ok(())
+    rollout::write_scores_record(root, label, &record)
 }
 
 /// One judging run: the open shards and their queued requests, on the
@@ -528,24 +562,7 @@ impl<'a> Judging<'a> {
         self.report.failed_requests += 1;
         self.failures.record(failure, items);
         let tripped = self.flow.observe(true);
-        let why = if let Some(why) = &failure.systemic {
-            Some(format!(
-                "`{}` from {}: {why}",
-                failure.cause, failure.endpoint
-            ))
-        } else if tripped {
-            let b = self.flow.breaker();
-            Some(format!(
-                "{} of the last {} judge requests failed after their retries (sampling.max_failure_rate); last cause: `{}` from {}",
-                b.failed(),
-                b.len(),
-                failure.cause,
-                failure.endpoint
-            ))
-        } else {
-            None
-        };
-        if let Some(why) = why
+        if let Some(why) = failure_stop(self.flow.breaker(), failure, tripped)
             && !self.flow.stopping()
         {
             self.report.stopped = Some(why);
@@ -554,8 +571,34 @@ impl<'a> Judging<'a> {
     }
 }
 
+/// Why a failed judge request stops the run, when it does: a systemic
+/// cause (a refused key, an unknown model, nothing listening) or the
+/// breaker `tripped` by it.
+pub(super) fn failure_stop(
+    breaker: &Breaker,
+    failure: &RequestFailure,
+    tripped: bool,
+) -> Option<String> {
+    if let Some(why) = &failure.systemic {
+        Some(format!(
+            "`{}` from {}: {why}",
+            failure.cause, failure.endpoint
+        ))
+    } else if tripped {
+        Some(format!(
+            "{} of the last {} judge requests failed after their retries (sampling.max_failure_rate); last cause: `{}` from {}",
+            breaker.failed(),
+            breaker.len(),
+            failure.cause,
+            failure.endpoint
+        ))
+    } else {
+        None
+    }
+}
+
 /// The request of one batch of items, as a task for the flow.
-fn request(
+pub(super) fn request(
     ctx: &JudgeContext,
     spec: &Arc<Spec>,
     shard: u32,

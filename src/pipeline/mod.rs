@@ -29,6 +29,10 @@ pub struct Run {
     pub wd: WorkDir,
     /// Whether this command created the work dir.
     pub created: bool,
+    /// The judge server of a model verifier, once sampling opened it: its
+    /// verdicts are asked while sampling, and the judge step after it
+    /// reuses the connection (a launched judge starts once).
+    pub judge: Option<crate::scoring::judge::JudgeConnection>,
 }
 
 impl Run {

@@ -8,11 +8,15 @@ use std::sync::atomic::AtomicU64;
 use anyhow::Context;
 
 use crate::config::SamplerType;
+use crate::judge::live::LiveJudge;
 use crate::sampler::client::HttpBackend;
 use crate::sampler::replay::ReplayBackend;
 use crate::sampler::server::{self, LaunchContext, ManagedServers};
+use crate::sampler::verdicts::VerdictStage;
 use crate::sampler::{self, Backend, SampleContext, SampleReport};
 use crate::scoring::Scoring;
+use crate::scoring::judge::JudgeConnection;
+use crate::store::rollout::ScoreMeaning;
 use crate::store::{RunState, ShardStatus};
 
 use super::Run;
@@ -78,12 +82,12 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
     }
     if c.sampling.early_stop
         && c.sampling.max_rollouts.get() > c.sampling.step_size.get()
-        && run.scoring.family().scores_after_sampling()
+        && !run.scoring.family().early_stops()
     {
         tracing::warn!(
-            "verifier {} scores after sampling, so early stop cannot end a prompt before \
-             sampling.max_rollouts: every prompt gets {} rollouts; lower sampling.max_rollouts \
-             to what the formatters need",
+            "verifier {} labels a prompt from all its rollouts, so early stop cannot end a prompt \
+             before sampling.max_rollouts: every prompt gets {} rollouts; lower \
+             sampling.max_rollouts to what the vote needs",
             c.verifier.kind,
             c.sampling.max_rollouts
         );
@@ -246,16 +250,14 @@ async fn open_backend(
 }
 
 /// Samples the prepared work dir of `run` through `connection` (opened
-/// and preflighted here when `None`).
+/// and preflighted here when `None`). A model verifier's judge server is
+/// opened here too (kept in `run.judge`): its verdicts are asked while
+/// sampling.
 pub async fn sample(
-    run: &Run,
+    run: &mut Run,
     connection: Option<Connection>,
     quiet: bool,
 ) -> anyhow::Result<SampleReport> {
-    let config = &run.resolved.config;
-    // A model verifier or majority vote scores after sampling, not inline.
-    let scoring = &run.scoring;
-    let verifier = scoring.inline();
     let state = RunState::load(&run.wd.state_path())?;
     if all_done(&state) {
         // Nothing to request: no server is launched or asked.
@@ -266,8 +268,11 @@ pub async fn sample(
             stopped: None,
             parts: 0,
             failures: Vec::new(),
+            verdicts: None,
         });
     }
+    let config = &run.resolved.config;
+    let scoring = &run.scoring;
     let c = &state.counters;
     if scoring.needs_gold() && c.prompts > 0 && c.prompts_without_answer == c.prompts {
         run.discard_if_new();
@@ -294,13 +299,27 @@ pub async fn sample(
     if let Some(w) = sampler::guard::max_tokens_warning(&model, config.sampler.max_tokens.get()) {
         tracing::warn!("{w}");
     }
+    let (stage, meaning) = match &run.scoring {
+        Scoring::Model(spec) => {
+            let spec = spec.clone();
+            let judge = JudgeConnection::open(&run.resolved.config, &run.wd, &spec, false).await?;
+            let ctx = judge.ctx.sharing();
+            run.judge = Some(judge);
+            let live = LiveJudge::new(run.wd.root(), &run.resolved.config, &spec, ctx)?;
+            let stage: Box<dyn VerdictStage> = Box::new(live);
+            (Some(stage), spec.meaning())
+        }
+        _ => (None, ScoreMeaning::BINARY),
+    };
     let ctx = SampleContext {
         backend: Arc::new(connection.backend),
-        verifier,
+        verifier: run.scoring.inline(),
+        stage,
+        meaning,
         model,
         retries: connection.retries,
         quiet,
     };
-    let report = sampler::sample(config, &run.wd, ctx).await?;
+    let report = sampler::sample(&run.resolved.config, &run.wd, ctx).await?;
     Ok(report)
 }

@@ -95,6 +95,9 @@ pub struct Budget {
     now: Spent,
     /// Worst case of the requests in flight.
     in_flight: Spent,
+    /// Worst cost (USD) of the other server's requests in flight (a judge
+    /// asked while sampling, [`Budget::admit_cost`]).
+    other_in_flight: f64,
 }
 
 impl Budget {
@@ -120,6 +123,7 @@ impl Budget {
             judge_cost,
             now: Spent::default(),
             in_flight: Spent::default(),
+            other_in_flight: 0.0,
         })
     }
 
@@ -139,6 +143,7 @@ impl Budget {
             judge_cost: before,
             now: Spent::default(),
             in_flight: Spent::default(),
+            other_in_flight: 0.0,
         }
     }
 
@@ -211,7 +216,7 @@ impl Budget {
             });
         }
         if let (Some(max), Some((input, output))) = (self.limits.max_cost, self.prices)
-            && after.cost(input, output) + self.judge_cost > max
+            && after.cost(input, output) + self.judge_cost + self.other_in_flight > max
         {
             return Err(Cap {
                 key: "budget.max_cost",
@@ -267,6 +272,41 @@ impl Budget {
         round_up(value, money)
     }
 
+    /// Admits a request to another server that costs at most `worst` USD
+    /// (a judge asked while sampling: its prices are its own), against
+    /// `budget.max_cost` only, with the sampling requests in flight and what
+    /// was spent; reserves `worst` until [`Budget::settle_cost`].
+    pub fn admit_cost(&mut self, worst: f64) -> Result<(), Cap> {
+        if let Some(max) = self.limits.max_cost {
+            let sampling = self.prices.map_or(0.0, |(input, output)| {
+                let t = self.total();
+                Spent {
+                    requests: 0,
+                    prompt_tokens: t.prompt_tokens + self.in_flight.prompt_tokens,
+                    completion_tokens: t.completion_tokens + self.in_flight.completion_tokens,
+                }
+                .cost(input, output)
+            });
+            if sampling + self.judge_cost + self.other_in_flight + worst > max {
+                return Err(Cap {
+                    key: "budget.max_cost",
+                    detail: format!(
+                        "budget.max_cost (${max}; the next judge request could cost ${worst:.4})"
+                    ),
+                });
+            }
+        }
+        self.other_in_flight += worst;
+        Ok(())
+    }
+
+    /// Releases a reservation of [`Budget::admit_cost`] and counts the
+    /// `spent` USD it really cost.
+    pub fn settle_cost(&mut self, reserved: f64, spent: f64) {
+        self.other_in_flight = (self.other_in_flight - reserved).max(0.0);
+        self.judge_cost += spent;
+    }
+
     /// Releases an admitted request's reservation and counts what it spent
     /// (`None`: it failed, nothing known spent).
     pub fn settle(&mut self, prompt_tokens: u64, n: u64, spent: Option<Spent>) {
@@ -297,7 +337,9 @@ impl Budget {
                 t.completion_tokens
             ));
         }
-        if let (Some(max), Some((input, output))) = (self.limits.max_cost, self.prices) {
+        if let Some(max) = self.limits.max_cost {
+            // A judge priced alone makes the sampling side free.
+            let (input, output) = self.prices.unwrap_or_default();
             let judge = if self.judge_cost > 0.0 {
                 format!(" (judge ${:.4} of it)", self.judge_cost)
             } else {

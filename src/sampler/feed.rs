@@ -45,6 +45,34 @@ pub struct Feed {
     row: usize,
     loaded_shard: Option<u32>,
     saved: HashMap<String, Vec<SavedRollout>>,
+    /// Whether the saved rows' texts are read too.
+    with_texts: bool,
+    texts: HashMap<String, Vec<SavedResponse>>,
+}
+
+/// The text of a saved rollout, for a verifier whose verdicts come after
+/// the response: a rollout saved before its verdict arrived is judged on
+/// resume from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedResponse {
+    /// `rollout_idx`.
+    pub rollout_idx: u32,
+    /// `response`.
+    pub response: Option<String>,
+    /// `reasoning`.
+    pub reasoning: Option<String>,
+}
+
+/// A prompt to sample with what earlier runs saved for it.
+#[derive(Debug)]
+pub struct Next {
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Its saved rollouts.
+    pub saved: Vec<SavedRollout>,
+    /// The texts of its saved rollouts (failed ones left out), when the
+    /// feed reads them ([`Feed::with_texts`]).
+    pub texts: Vec<SavedResponse>,
 }
 
 impl Feed {
@@ -80,11 +108,19 @@ impl Feed {
             row: 0,
             loaded_shard: None,
             saved: HashMap::new(),
+            with_texts: false,
+            texts: HashMap::new(),
         })
     }
 
+    /// Reads the saved rows' texts too (a shard's responses at a time).
+    pub fn with_texts(mut self) -> Self {
+        self.with_texts = true;
+        self
+    }
+
     /// The next prompt to sample and its saved rollouts, or `None` at the end.
-    pub fn next_prompt(&mut self) -> Result<Option<(Prompt, Vec<SavedRollout>)>, StoreError> {
+    pub fn next_prompt(&mut self) -> Result<Option<Next>, StoreError> {
         loop {
             if self.batch.as_ref().is_none_or(|b| self.row >= b.num_rows()) {
                 match self.reader.next() {
@@ -122,23 +158,38 @@ impl Feed {
                 shard,
             };
             if self.loaded_shard != Some(shard) {
-                self.saved = load_saved(&self.root, shard, &self.policy)?;
+                (self.saved, self.texts) =
+                    load_saved(&self.root, shard, &self.policy, self.with_texts)?;
                 self.loaded_shard = Some(shard);
             }
             let saved = self.saved.remove(prompt.id.as_ref()).unwrap_or_default();
-            return Ok(Some((prompt, saved)));
+            let texts = self.texts.remove(prompt.id.as_ref()).unwrap_or_default();
+            return Ok(Some(Next {
+                prompt,
+                saved,
+                texts,
+            }));
         }
     }
 }
 
-/// The saved rollouts of one shard by prompt id (only what resume needs).
+/// Saved rollouts and (when asked) their texts, by prompt id.
+type Saved = (
+    HashMap<String, Vec<SavedRollout>>,
+    HashMap<String, Vec<SavedResponse>>,
+);
+
+/// The saved rollouts of one shard by prompt id (only what resume needs),
+/// with the texts of those that did not fail when `texts`.
 pub fn load_saved(
     root: &Path,
     shard: u32,
     policy: &Policy,
-) -> Result<HashMap<String, Vec<SavedRollout>>, StoreError> {
+    texts: bool,
+) -> Result<Saved, StoreError> {
     let mut out: HashMap<String, Vec<SavedRollout>> = HashMap::new();
-    crate::store::parts::for_each_saved(root, shard, |id, row| {
+    let mut responses: HashMap<String, Vec<SavedResponse>> = HashMap::new();
+    crate::store::parts::for_each_saved(root, shard, texts, |id, row, text| {
         let valid = policy.is_valid(row.has_response, row.failed, row.truncated);
         out.entry(id.to_string()).or_default().push(SavedRollout {
             rollout_idx: row.rollout_idx,
@@ -147,6 +198,16 @@ pub fn load_saved(
             score: row.score,
             failed: row.failed,
         });
+        if let Some(t) = text.filter(|_| !row.failed) {
+            responses
+                .entry(id.to_string())
+                .or_default()
+                .push(SavedResponse {
+                    rollout_idx: row.rollout_idx,
+                    response: t.response.map(str::to_string),
+                    reasoning: t.reasoning.map(str::to_string),
+                });
+        }
     })?;
-    Ok(out)
+    Ok((out, responses))
 }

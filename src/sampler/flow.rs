@@ -145,12 +145,17 @@ impl<T: Send + 'static> Flow<T> {
         &self.breaker
     }
 
+    /// Waits for the next event with no other work to wait on.
+    pub async fn next_request(&mut self) -> Event<T, ()> {
+        self.next::<std::future::Pending<()>>(None).await
+    }
+
     /// Waits for the next event: a request's outcome, `other` (when given)
     /// finishing, a signal, the grace period's end, or a tick.
-    pub async fn next<E>(
-        &mut self,
-        other: Option<Pin<&mut (dyn Future<Output = E> + '_)>>,
-    ) -> Event<T, E> {
+    pub async fn next<F>(&mut self, other: Option<Pin<&mut F>>) -> Event<T, F::Output>
+    where
+        F: Future + ?Sized,
+    {
         let has_other = other.is_some();
         let other = async {
             match other {
@@ -209,7 +214,7 @@ mod tests {
         assert_eq!(flow.admit(Some(&mut b), 10, 1), Admission::Hold);
         let mut done = Vec::new();
         while done.len() < 2 {
-            if let Event::Done(n) = flow.next::<()>(None).await {
+            if let Event::Done(n) = flow.next_request().await {
                 let spent = crate::sampler::budget::Spent {
                     requests: 1,
                     ..Default::default()
@@ -239,7 +244,7 @@ mod tests {
         flow.stop_after(Duration::from_millis(20));
         assert!(flow.stopping());
         loop {
-            match flow.next::<()>(None).await {
+            match flow.next_request().await {
                 Event::Tick => continue,
                 Event::Abandoned(n) => assert_eq!(n, 1),
                 other => panic!("expected the deadline, got {other:?}"),
@@ -255,7 +260,7 @@ mod tests {
         let mut flow: Flow<u32> = Flow::new(2, Breaker::new(10, 0.5), Duration::from_secs(60));
         let mut read = std::pin::pin!(async { "shard read" });
         // The interval's first tick is immediate.
-        assert!(matches!(flow.next::<()>(None).await, Event::Tick));
+        assert!(matches!(flow.next_request().await, Event::Tick));
         match flow.next(Some(read.as_mut())).await {
             Event::Other(s) => assert_eq!(s, "shard read"),
             other => panic!("expected the other work, got {other:?}"),

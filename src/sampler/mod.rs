@@ -26,6 +26,7 @@ pub mod replay;
 pub mod retry;
 mod schedule;
 pub mod server;
+pub mod verdicts;
 pub mod writer;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -36,6 +37,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::store::rollout::ScoreMeaning;
 use crate::store::{RunState, ShardStatus, StoreError, WorkDir};
 use crate::verifier::{Sample, Verifier};
 use breaker::{Breaker, FailureGroup, FailureLog};
@@ -43,6 +45,7 @@ use client::RequestFailure;
 use feed::{Feed, Prompt};
 use plan::{Policy, PromptState, StepPlan};
 use progress::Counters;
+use verdicts::{StageCounters, VerdictStage};
 use writer::{RolloutRow, WriterConfig};
 
 /// How long requests in flight may finish after Ctrl-C.
@@ -159,6 +162,9 @@ pub struct SampleReport {
     pub parts: u64,
     /// Failed requests by cause, most frequent first.
     pub failures: Vec<FailureGroup>,
+    /// What the verdict stage did, when the verifier gives its verdicts
+    /// after the response.
+    pub verdicts: Option<StageCounters>,
 }
 
 /// Everything [`sample`] needs besides the config.
@@ -166,9 +172,16 @@ pub struct SampleContext {
     /// The backend.
     pub backend: Arc<Backend>,
     /// The verifier scoring inline; `None` when the run's verifier calls a
-    /// model and scores after sampling (rows then have no inline score, and
-    /// prompts sample until `max_rollouts`: early stop needs verdicts).
+    /// model or votes (rows then have no inline score).
     pub verifier: Option<Arc<dyn Verifier>>,
+    /// The verifier whose verdicts arrive after the response (a judge, a
+    /// reward model): asked while sampling goes on, its verdicts move the
+    /// prompts on as inline ones do. `None` with an inline verifier, and
+    /// for the vote (sampled to `max_rollouts`).
+    pub stage: Option<Box<dyn VerdictStage>>,
+    /// What the verdicts' scores mean: the pass and fail scores the
+    /// formatters' early-stop goals default to.
+    pub meaning: ScoreMeaning,
     /// Model name recorded in rows.
     pub model: String,
     /// Retry counter shared with the backend.
@@ -183,6 +196,12 @@ struct Active {
     outstanding: usize,
     /// Failed `max_failed_attempts` times in this run: left unfinished.
     given_up: bool,
+    /// Rollouts of this step handed to the verdict stage whose verdict has
+    /// not arrived, with whether each is valid.
+    waiting: Vec<(u32, bool)>,
+    /// Saved rollouts of a resumed prompt waiting for their verdicts before
+    /// the policy replays them ([`plan::resume`]).
+    resuming: Option<Vec<plan::SavedRollout>>,
     /// Folded hashes of its valid responses, for the sampling guard, until
     /// the guard has seen the prompt.
     hashes: Vec<u64>,
@@ -216,9 +235,21 @@ struct Request {
 pub async fn sample(
     config: &Config,
     wd: &WorkDir,
-    ctx: SampleContext,
+    mut ctx: SampleContext,
 ) -> Result<SampleReport, SampleError> {
-    let policy = Policy::from_config(config);
+    let policy = Policy::from_config(config, &ctx.meaning);
+    let names: Vec<&str> = config
+        .formatter
+        .iter()
+        .map(|f| f.name.as_deref().unwrap_or(&f.kind))
+        .collect();
+    if let Some(why) = policy.cannot_stop_early(&names) {
+        tracing::warn!(
+            "early stop cannot end a prompt before sampling.max_rollouts: {why}; every prompt gets {} valid rollouts",
+            policy.max_rollouts
+        );
+    }
+    let mut stage = ctx.stage.take();
     // Rows a killed run had received become part files before resume reads them.
     crate::store::journal::recover(wd.root())?;
     let mut state = RunState::load(&wd.state_path())?;
@@ -235,6 +266,9 @@ pub async fn sample(
         tracing::info!("{} shard(s) already done: skipped", skip.len());
     }
     let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip, exclusion)?;
+    if stage.is_some() {
+        feed = feed.with_texts();
+    }
     let guards = state.guards.clone();
     let mut budget = run_budget(config, wd, &state)?;
 
@@ -261,11 +295,14 @@ pub async fn sample(
         failures: &mut failures,
         guards: &guards,
         budget: &mut budget,
+        stage: stage.as_mut(),
     })
     .run()
     .await;
     drop(sink);
     let written = writer.join().expect("writer thread panicked");
+    // What the stage received is committed whatever stopped the run.
+    let finished = stage.as_mut().map(|s| s.finish());
     // A writer failure explains a scheduler that lost its writer: report it first.
     let report = written?;
     RunState::add_requests(
@@ -274,6 +311,17 @@ pub async fn sample(
         counters.retries,
         failures.requests(),
     )?;
+    let verdicts = stage.as_ref().map(|s| s.counters());
+    if let Some(v) = verdicts {
+        RunState::add_judge(
+            &wd.state_path(),
+            v.requests,
+            v.failed_requests,
+            v.prompt_tokens,
+            v.completion_tokens,
+        )?;
+    }
+    finished.transpose()?;
     let (stopped, elapsed) = result?;
     Ok(SampleReport {
         counters,
@@ -281,6 +329,7 @@ pub async fn sample(
         stopped,
         parts: report.parts,
         failures: failures.groups(),
+        verdicts,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 pub use crate::formatter::Goal;
-use crate::store::rollout::Validity;
+use crate::store::rollout::{ScoreMeaning, Validity};
 
 /// The rollout policy of a run (`sampling.*` plus the formatters' goals).
 #[derive(Debug, Clone)]
@@ -27,8 +27,9 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy of a resolved config.
-    pub fn from_config(c: &Config) -> Self {
+    /// The policy of a resolved config whose verdicts have `meaning` (the
+    /// pass and fail scores the formatters' goals default to).
+    pub fn from_config(c: &Config, meaning: &ScoreMeaning) -> Self {
         let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
             max_rollouts: to_u32(c.sampling.max_rollouts.get()),
@@ -38,9 +39,27 @@ impl Policy {
             validity: Validity {
                 drop_truncated: c.sampler.drop_truncated,
             },
-            goals: c.formatter.iter().map(crate::formatter::goal).collect(),
+            goals: c
+                .formatter
+                .iter()
+                .map(|f| crate::formatter::goal(f, meaning))
+                .collect(),
             max_failed_attempts: to_u32(c.sampling.max_failed_attempts.get()),
         }
+    }
+
+    /// Why early stop cannot end a prompt before `max_rollouts`, when it
+    /// cannot (early stop off is not a reason: the user chose it): the
+    /// formatter whose goal is never met, or `None` when it can.
+    pub fn cannot_stop_early(&self, names: &[&str]) -> Option<String> {
+        if !self.early_stop || self.goals.is_empty() || self.max_rollouts <= self.step_size {
+            return None;
+        }
+        let max = self.max_rollouts as usize;
+        self.goals.iter().zip(names).find_map(|(g, name)| {
+            g.never_met(max)
+                .map(|why| format!("formatter `{name}` {why}"))
+        })
     }
 
     /// Whether a finished rollout counts toward `max_rollouts`.
@@ -244,6 +263,7 @@ mod tests {
         let dpo = policy(vec![Goal::PassAndFail {
             pass: 1.0,
             fail: 0.0,
+            margin: 0.0,
         }]);
         let mut s = PromptState::default();
         s.start_step(&dpo);
@@ -270,6 +290,42 @@ mod tests {
         s.record(true, Some(1.0));
         assert!(!s.finished(&never));
         assert!(s.finished(&policy(vec![sft()])));
+    }
+
+    #[test]
+    fn reward_goals_use_the_label_thresholds_and_the_dpo_margin() {
+        use crate::config::FormatterConfig;
+        let reward = ScoreMeaning::split_at(0.0, None);
+        let item = |yaml: &str| -> FormatterConfig { serde_yaml_ng::from_str(yaml).unwrap() };
+        // sft on rewards: a reward of 0 or more passes.
+        let sft = crate::formatter::goal(&item("type: sft"), &reward);
+        assert!(sft.satisfied(&[-1.5, 0.25]));
+        assert!(!sft.satisfied(&[-1.5, -0.25]));
+        // dpo: highest against lowest reward, at least min_margin apart.
+        let dpo = crate::formatter::goal(
+            &item("type: dpo\npass_threshold: -1.0e9\nfail_threshold: 1.0e9\nmin_margin: 2.0"),
+            &reward,
+        );
+        assert!(!dpo.satisfied(&[0.5]), "one response is no pair");
+        assert!(!dpo.satisfied(&[0.5, -1.0]), "1.5 apart");
+        assert!(dpo.satisfied(&[0.5, -1.0, 1.2]), "2.2 apart");
+        // A rated judge passes from 7 of 10, not at 1.
+        let rated = ScoreMeaning {
+            pass: 6.0 / 9.0,
+            fail: 3.0 / 9.0,
+            max: Some(1.0),
+        };
+        let sft = crate::formatter::goal(&item("type: sft"), &rated);
+        assert!(sft.satisfied(&[7.0 / 9.0]));
+        // multi_sft without k needs every rollout: said before sampling.
+        let mut p = policy(vec![
+            sft.clone(),
+            crate::formatter::goal(&item("type: multi_sft"), &rated),
+        ]);
+        let why = p.cannot_stop_early(&["sft", "multi_sft"]).unwrap();
+        assert!(why.contains("`multi_sft` keeps every passing"), "{why}");
+        p.goals.pop();
+        assert_eq!(p.cannot_stop_early(&["sft"]), None);
     }
 
     #[test]

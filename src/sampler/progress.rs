@@ -43,6 +43,9 @@ pub struct Counters {
     /// `pricing.input` and `pricing.output` (USD per million tokens), for
     /// the cost in the progress line.
     pub prices: Option<(f64, f64)>,
+    /// The verdict stage's name and totals, when verdicts come after the
+    /// response (shown apart from sampling).
+    pub verdicts: Option<(&'static str, super::verdicts::StageCounters)>,
 }
 
 impl Counters {
@@ -69,6 +72,18 @@ impl Counters {
             self.completion_tokens as f64 / secs,
         );
         line.push_str(&self.spending());
+        if let Some((name, v)) = self.verdicts {
+            line.push_str(&format!(
+                " | {name}: {} verdicts, {} waiting, {} in flight, {:.1} req/s",
+                v.verdicts,
+                v.pending,
+                v.in_flight,
+                v.requests as f64 / secs
+            ));
+            if v.failed_requests > 0 {
+                line.push_str(&format!(", {} failed", v.failed_requests));
+            }
+        }
         line
     }
 

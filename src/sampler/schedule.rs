@@ -10,6 +10,11 @@
 //! - [`Scheduler::on_outcome`]: a finished request's rows to the writer,
 //!   the prompt's state, the truncation guard and the circuit breaker, its
 //!   failed rollouts queued again, its next step or its end;
+//! - with a verifier whose verdicts come after the response
+//!   ([`super::verdicts`]): each finished rollout handed to the stage,
+//!   [`Scheduler::on_verdicts`] moving a prompt on once its step has every
+//!   verdict, and no new sampling request while
+//!   `sampling.max_pending_verdicts` rollouts wait for theirs;
 //! - [`Scheduler::begin_stop`]: no new prompts or requests; those in flight
 //!   get [`INTERRUPT_GRACE`] to finish.
 
@@ -20,10 +25,12 @@ use std::time::Duration;
 
 use super::breaker::{Breaker, FailureLog};
 use super::feed::Feed;
+use super::feed::Next;
 use super::flow::{Admission, Event, Flow};
 use super::guard::{AnswerGuard, IdenticalGuard, TruncationGuard};
-use super::plan::{self, Policy};
+use super::plan::{self, Policy, SavedRollout};
 use super::progress::{Counters, Progress};
+use super::verdicts::{Rollout, StageEvent, Verdict, VerdictStage};
 use super::writer::{RolloutRow, Sink, WriterMsg};
 use super::{
     Active, INTERRUPT_GRACE, Outcome, Request, SampleContext, SampleError, Stop, breaker_message,
@@ -46,6 +53,9 @@ pub(super) struct Inputs<'a> {
     pub guards: &'a BTreeMap<String, GuardRecord>,
     /// The run's budgets, when any is set.
     pub budget: &'a mut Option<super::budget::Budget>,
+    /// The verifier whose verdicts come after the response, if the run's
+    /// does.
+    pub stage: Option<&'a mut Box<dyn VerdictStage>>,
 }
 
 /// The state of one sampling run's loop.
@@ -65,6 +75,8 @@ pub(super) struct Scheduler<'a> {
     feed_done: bool,
     /// Why the run stops early, once it does.
     stop: Option<Stop>,
+    /// `sampling.max_pending_verdicts`.
+    max_pending: usize,
 }
 
 impl<'a> Scheduler<'a> {
@@ -106,6 +118,7 @@ impl<'a> Scheduler<'a> {
             next_key: 0,
             feed_done: false,
             stop: None,
+            max_pending: config.sampling.max_pending_verdicts.get(),
         }
     }
 
@@ -115,32 +128,66 @@ impl<'a> Scheduler<'a> {
         loop {
             self.admit_prompts()?;
             self.send_requests();
-            if self.flow.is_idle() && (self.stopping() || (self.feed_done && self.queue.is_empty()))
-            {
+            self.send_verdict_requests();
+            let idle = self.flow.is_idle() && self.io.stage.as_ref().is_none_or(|s| s.is_idle());
+            let drained = self.feed_done && self.queue.is_empty() && self.pending_verdicts() == 0;
+            if idle && (self.stopping() || drained) {
                 break;
             }
-            match self.flow.next::<()>(None).await {
+            let event = match self.io.stage.as_mut() {
+                Some(stage) => {
+                    let mut next = stage.next();
+                    self.flow.next(Some(next.as_mut())).await
+                }
+                None => {
+                    self.flow
+                        .next::<std::future::Pending<StageEvent>>(None)
+                        .await
+                }
+            };
+            match event {
                 Event::Done(out) => self.on_outcome(out)?,
-                Event::Interrupted => {
-                    self.begin_stop(Stop::Interrupted);
-                    tracing::warn!(
-                        "interrupted: waiting up to {} s for {} request(s) in flight, then saving",
-                        INTERRUPT_GRACE.as_secs(),
-                        self.flow.in_flight()
-                    );
+                Event::Other(StageEvent::Verdicts(verdicts)) => self.on_verdicts(verdicts)?,
+                Event::Other(StageEvent::Error(e)) => return Err(e.into()),
+                Event::Other(StageEvent::Failing(message)) => {
+                    if self.stop.is_none() {
+                        tracing::error!("stopping: {message}");
+                        self.begin_stop(Stop::ServersFailing(message));
+                    }
+                }
+                Event::Interrupted | Event::Other(StageEvent::Interrupted) => {
+                    if !self.stopping() {
+                        self.begin_stop(Stop::Interrupted);
+                        tracing::warn!(
+                            "interrupted: waiting up to {} s for {} request(s) in flight, then saving",
+                            INTERRUPT_GRACE.as_secs(),
+                            self.flow.in_flight() + self.verdict_counters().in_flight as usize
+                        );
+                    }
                 }
                 Event::Abandoned(left) => {
                     tracing::warn!(
                         "{left} request(s) still in flight abandoned; a resume requests them again"
                     );
+                    if let Some(stage) = self.io.stage.as_mut() {
+                        stage.abort();
+                    }
                     break;
                 }
-                Event::Other(()) | Event::Tick => {}
+                Event::Other(StageEvent::Abandoned(left)) => {
+                    let name = self.io.stage.as_ref().map_or("verdict", |s| s.name());
+                    tracing::warn!(
+                        "{left} {name} request(s) still in flight abandoned; a resume asks them again"
+                    );
+                }
+                Event::Other(StageEvent::Tick) | Event::Tick => {}
             }
             self.io.counters.retries = self.io.ctx.retries.load(Ordering::Relaxed);
+            self.io.counters.verdicts = self.io.stage.as_ref().map(|s| (s.name(), s.counters()));
             self.progress.update(self.io.counters);
         }
         self.io.counters.retries = self.io.ctx.retries.load(Ordering::Relaxed);
+        self.io.counters.verdicts = self.io.stage.as_ref().map(|s| (s.name(), s.counters()));
         let elapsed = self.progress.elapsed();
         self.progress.finish();
         // What was spent, once the requests in flight have finished.
@@ -153,6 +200,42 @@ impl<'a> Scheduler<'a> {
             stop.suggested = b.suggest(stop.key, self.io.counters.projection());
         }
         Ok((self.stop, elapsed))
+    }
+
+    /// Rollouts waiting for a verdict from the stage.
+    fn pending_verdicts(&self) -> usize {
+        self.io.stage.as_ref().map_or(0, |s| s.pending())
+    }
+
+    fn verdict_counters(&self) -> super::verdicts::StageCounters {
+        self.io
+            .stage
+            .as_ref()
+            .map(|s| s.counters())
+            .unwrap_or_default()
+    }
+
+    /// Lets the verdict stage send what it has queued, as far as the budget
+    /// allows; a stage request that can never fit stops the run once the
+    /// sampling requests have settled too.
+    fn send_verdict_requests(&mut self) {
+        let Some(stage) = self.io.stage.as_mut() else {
+            return;
+        };
+        let Some(cap) = stage.send(self.io.budget.as_mut()) else {
+            return;
+        };
+        if self.flow.is_idle() && !self.stopping() {
+            tracing::warn!(
+                "stopping at a budget: the next request could pass {}",
+                cap.detail
+            );
+            self.begin_stop(Stop::Budget(super::BudgetStop {
+                key: cap.key,
+                message: cap.detail,
+                suggested: String::new(),
+            }));
+        }
     }
 
     /// Whether the run is stopping (no new prompts or requests).
@@ -170,6 +253,9 @@ impl<'a> Scheduler<'a> {
         };
         self.stop.get_or_insert(why);
         self.flow.stop_after(grace);
+        if let Some(stage) = self.io.stage.as_mut() {
+            stage.stop_after(grace);
+        }
     }
 
     /// A request's prompt tokens as the budget estimates them (about four
@@ -189,52 +275,136 @@ impl<'a> Scheduler<'a> {
     pub(super) fn admit_prompts(&mut self) -> Result<(), SampleError> {
         let max_prompts = self.io.config.sampling.concurrent_prompts.get();
         while !self.stopping() && !self.feed_done && self.active.len() < max_prompts {
-            let Some((prompt, saved)) = self.io.feed.next_prompt()? else {
+            let Some(Next {
+                prompt,
+                saved,
+                texts,
+            }) = self.io.feed.next_prompt()?
+            else {
                 self.feed_done = true;
                 break;
             };
-            let (state, pending) = plan::resume(self.io.policy, saved);
             let key = self.next_key;
             self.next_key += 1;
-            let mut a = Active {
+            let a = Active {
                 prompt: Arc::new(prompt),
-                state,
+                state: plan::PromptState::default(),
                 outstanding: 0,
                 given_up: false,
+                waiting: Vec::new(),
+                resuming: None,
                 hashes: Vec::new(),
                 checked: self.identical.is_none(),
             };
-            match pending.or_else(|| a.state.start_step(self.io.policy)) {
-                Some(p) => {
-                    enqueue(
-                        &mut self.queue,
-                        &mut a,
-                        key,
-                        p,
-                        self.io.config.sampler.use_n,
-                    );
-                    self.active.insert(key, a);
+            self.active.insert(key, a);
+            match self.io.stage.as_mut() {
+                // The saved rollouts' verdicts first (saved answers, or asked
+                // from their text): the policy replays them with their scores.
+                Some(stage) if !texts.is_empty() => {
+                    let rollouts: Vec<Rollout<'_>> = texts
+                        .iter()
+                        .map(|t| Rollout {
+                            rollout_idx: t.rollout_idx,
+                            response: t.response.as_deref(),
+                            reasoning: t.reasoning.as_deref(),
+                        })
+                        .collect();
+                    let a = self.active.get_mut(&key).expect("inserted above");
+                    let ready = stage.submit(key, &a.prompt, &rollouts)?;
+                    a.waiting = texts.iter().map(|t| (t.rollout_idx, false)).collect();
+                    a.resuming = Some(saved);
+                    self.on_verdicts(ready)?;
+                }
+                _ => self.resume_prompt(key, saved)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays a prompt's saved rollouts through the policy and queues its
+    /// interrupted or next step; a prompt they finish is done at once.
+    fn resume_prompt(&mut self, key: u64, saved: Vec<SavedRollout>) -> Result<(), SampleError> {
+        let (state, pending) = plan::resume(self.io.policy, saved);
+        let a = self.active.get_mut(&key).expect("an active prompt");
+        a.state = state;
+        match pending.or_else(|| a.state.start_step(self.io.policy)) {
+            Some(p) => enqueue(&mut self.queue, a, key, p, self.io.config.sampler.use_n),
+            None => {
+                let shard = a.prompt.shard;
+                self.active.remove(&key);
+                self.io.counters.prompts_done += 1;
+                self.io.counters.prompts_resumed += 1;
+                self.send(WriterMsg::PromptDone(shard))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts verdicts that arrived: a resumed prompt replays its saved
+    /// rollouts once all of theirs are in; a prompt whose step has every
+    /// verdict (and nothing in flight) moves on.
+    pub(super) fn on_verdicts(&mut self, verdicts: Vec<Verdict>) -> Result<(), SampleError> {
+        let pass = self
+            .io
+            .stage
+            .as_ref()
+            .map_or(PASS_SCORE, |s| s.pass_score());
+        let mut ready = Vec::new();
+        for v in verdicts {
+            // A prompt given up or stopped may have gone.
+            let Some(a) = self.active.get_mut(&v.prompt) else {
+                continue;
+            };
+            let Some(i) = a.waiting.iter().position(|w| w.0 == v.rollout_idx) else {
+                continue;
+            };
+            let (_, valid) = a.waiting.swap_remove(i);
+            match a.resuming.as_mut() {
+                Some(saved) => {
+                    if let Some(r) = saved.iter_mut().find(|r| r.rollout_idx == v.rollout_idx) {
+                        r.score = v.score;
+                    }
                 }
                 None => {
-                    self.io.counters.prompts_done += 1;
-                    self.io.counters.prompts_resumed += 1;
-                    self.send(WriterMsg::PromptDone(a.prompt.shard))?;
+                    a.state.record(valid, v.score);
+                    let passed = valid && v.score.is_some_and(|s| s >= pass);
+                    self.io.counters.passed += u64::from(passed);
                 }
+            }
+            if a.waiting.is_empty() {
+                ready.push(v.prompt);
+            }
+        }
+        for key in ready {
+            let Some(a) = self.active.get_mut(&key) else {
+                continue;
+            };
+            match a.resuming.take() {
+                Some(saved) => self.resume_prompt(key, saved)?,
+                None => self.advance(key)?,
             }
         }
         Ok(())
     }
 
     /// Sends queued requests while slots are free and the budgets allow.
+    /// With a verdict stage, no request goes while
+    /// `sampling.max_pending_verdicts` rollouts wait for their verdict.
     pub(super) fn send_requests(&mut self) {
         while self.flow.has_slot() {
             let Some(req) = self.queue.front() else {
                 break;
             };
+            if self.pending_verdicts() >= self.max_pending {
+                break;
+            }
             let (prompt_tokens, n) = self.budget_size(req);
+            let stage_busy = self.io.stage.as_ref().is_some_and(|s| !s.is_idle());
             match self.flow.admit(self.io.budget.as_mut(), prompt_tokens, n) {
                 Admission::Send => {}
                 Admission::Hold => break,
+                // The stage's requests in flight settle first.
+                Admission::Stop(_) if stage_busy => break,
                 Admission::Stop(which) => {
                     tracing::warn!(
                         "stopping at a budget: the next request could pass {}",
@@ -289,6 +459,7 @@ impl<'a> Scheduler<'a> {
         let (failed_rows, failed): (Vec<RolloutRow>, Vec<(u32, u32)>) =
             out.failed.into_iter().unzip();
         let guard_stop = self.record_rows(key, &out.rows);
+        let ready = self.submit_rows(key, &out.rows)?;
         let shard = self.active[&key].prompt.shard;
         // Every row reaches the writer's journal, the failed ones too.
         let mut rows = out.rows;
@@ -299,6 +470,8 @@ impl<'a> Scheduler<'a> {
         if let Some(message) = guard_stop? {
             return Err(self.guard_stop(message));
         }
+        // Verdicts known at once (the prompt moves on below, not here).
+        self.record_verdicts(key, ready);
         let a = self
             .active
             .get_mut(&key)
@@ -342,9 +515,50 @@ impl<'a> Scheduler<'a> {
         self.advance(key)
     }
 
-    /// Records a request's finished rollouts in its prompt's state, the
-    /// counters and the truncation and extraction guards; returns a guard's
-    /// message when one fires (its figures are saved either way).
+    /// Hands a request's finished rollouts to the verdict stage, when the
+    /// run has one; returns the verdicts it knew at once.
+    fn submit_rows(&mut self, key: u64, rows: &[RolloutRow]) -> Result<Vec<Verdict>, SampleError> {
+        let Some(stage) = self.io.stage.as_mut() else {
+            return Ok(Vec::new());
+        };
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rollouts: Vec<Rollout<'_>> = rows
+            .iter()
+            .map(|r| Rollout {
+                rollout_idx: r.rollout_idx,
+                response: r.response.as_deref(),
+                reasoning: r.reasoning.as_deref(),
+            })
+            .collect();
+        Ok(stage.submit(key, &self.active[&key].prompt, &rollouts)?)
+    }
+
+    /// Records verdicts of a prompt's current step without moving it on.
+    fn record_verdicts(&mut self, key: u64, verdicts: Vec<Verdict>) {
+        if verdicts.is_empty() {
+            return;
+        }
+        let pass = self
+            .io
+            .stage
+            .as_ref()
+            .map_or(PASS_SCORE, |s| s.pass_score());
+        let a = self.active.get_mut(&key).expect("an active prompt");
+        for v in verdicts {
+            if let Some(i) = a.waiting.iter().position(|w| w.0 == v.rollout_idx) {
+                let (_, valid) = a.waiting.swap_remove(i);
+                a.state.record(valid, v.score);
+                self.io.counters.passed += u64::from(valid && v.score.is_some_and(|s| s >= pass));
+            }
+        }
+    }
+
+    /// Records a request's finished rollouts in its prompt's state (or, when
+    /// their verdicts come later, as waiting for them), the counters and
+    /// the truncation and extraction guards; returns a guard's message when
+    /// one fires (its figures are saved either way).
     fn record_rows(
         &mut self,
         key: u64,
@@ -359,13 +573,18 @@ impl<'a> Scheduler<'a> {
             .get_mut(&key)
             .expect("request of an active prompt");
         let has_gold = a.prompt.answer.is_some();
+        let deferred = self.io.stage.is_some();
         for r in rows {
             let valid = self
                 .io
                 .policy
                 .is_valid(r.response.is_some(), false, r.truncated);
-            a.state.record(valid, r.score);
             let passed = valid && r.score.is_some_and(|s| s >= PASS_SCORE);
+            if deferred {
+                a.waiting.push((r.rollout_idx, valid));
+            } else {
+                a.state.record(valid, r.score);
+            }
             let c = &mut *self.io.counters;
             c.rollouts += 1;
             c.valid += u64::from(valid);
@@ -428,6 +647,9 @@ impl<'a> Scheduler<'a> {
     /// saved by the writer.
     fn guard_stop(&mut self, message: String) -> SampleError {
         self.flow.abort();
+        if let Some(stage) = self.io.stage.as_mut() {
+            stage.abort();
+        }
         self.progress.finish();
         SampleError::Guard(message)
     }
@@ -467,7 +689,8 @@ impl<'a> Scheduler<'a> {
         if self.stopping() {
             return Ok(());
         }
-        if self.active[&key].outstanding > 0 {
+        let a = &self.active[&key];
+        if a.outstanding > 0 || !a.waiting.is_empty() {
             return Ok(());
         }
         if let Some(message) = self.check_identical(key)? {

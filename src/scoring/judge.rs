@@ -147,12 +147,14 @@ fn budget(config: &Config, wd: &WorkDir, spec: &Spec) -> anyhow::Result<Option<B
 /// and prints what it did; fails (non-zero exit) when the run stopped early
 /// or requests failed, naming the command that finishes it. A stop at
 /// `budget.max_cost` returns the report with `budget_stop` set. With
-/// `refresh`, saved answers are asked again and replaced.
+/// `refresh`, saved answers are asked again and replaced. An open
+/// `connection` (the one sampling asked) is used instead of opening one.
 pub async fn judge(
     wd: &WorkDir,
     config: &Config,
     spec: &Spec,
     refresh: bool,
+    connection: Option<&JudgeConnection>,
 ) -> anyhow::Result<JudgeReport> {
     let state = crate::store::RunState::load(&wd.state_path())?;
     let c = &state.counters;
@@ -170,8 +172,20 @@ pub async fn judge(
                 .unwrap_or("correctness")
         );
     }
-    let connection = JudgeConnection::open(config, wd, spec, refresh).await?;
-    let report = crate::judge::judge(wd, config, spec, &connection.ctx).await?;
+    let report = match connection {
+        Some(open) => {
+            let ctx = JudgeContext {
+                budget: budget(config, wd, spec)?,
+                refresh,
+                ..open.ctx.sharing()
+            };
+            crate::judge::judge(wd, config, spec, &ctx).await?
+        }
+        None => {
+            let connection = JudgeConnection::open(config, wd, spec, refresh).await?;
+            crate::judge::judge(wd, config, spec, &connection.ctx).await?
+        }
+    };
     print_report(wd, config, &report);
     // A stop at a budget is the caller's to report (its own exit status).
     if report.budget_stop.is_some() {

@@ -5,8 +5,10 @@
 //!
 //! Three families: rule verifiers ([`crate::verifier`], pure functions that
 //! score each response while sampling), model verifiers ([`crate::judge`]:
-//! a judge or a reward model, asked after sampling by the [`judge`] step)
-//! and the [`majority`] vote (a prompt's label needs all its rollouts).
+//! a judge or a reward model, asked while sampling as a stage beside it,
+//! [`crate::judge::live`], their scores file written by the [`judge`] step
+//! after it) and the [`majority`] vote (a prompt's label needs all its
+//! rollouts).
 //! [`rescore`] scores a saved run again with a rule verifier.
 //!
 //! A new kind of verifier is one more [`Family`] (or an entry of an
@@ -27,8 +29,8 @@ use crate::verifier::{Verifier, VerifierError};
 pub enum Family {
     /// A rule verifier: scores each response inline, while sampling.
     Rule,
-    /// A judge or reward model: scores after sampling, through the judge
-    /// server.
+    /// A judge or reward model: asked while sampling, through the judge
+    /// server; its scores file is written after sampling.
     Model,
     /// The majority vote: labels a prompt from all its rollouts, after
     /// sampling.
@@ -50,11 +52,16 @@ impl Family {
     }
 
     /// Whether this family's verdicts are written after sampling (in
-    /// `scores/<label>/` only) instead of inline: sampling then writes no
-    /// inline verdict, so early stop never ends a prompt before
-    /// `max_rollouts`.
+    /// `scores/<label>/` only) instead of inline in the rollout rows.
     pub fn scores_after_sampling(self) -> bool {
         self != Family::Rule
+    }
+
+    /// Whether its verdicts reach the step policy while sampling, so that
+    /// early stop can end a prompt before `max_rollouts`: inline for rules,
+    /// as a stage of sampling for models; a vote needs every rollout.
+    pub fn early_stops(self) -> bool {
+        self != Family::Majority
     }
 }
 

@@ -213,19 +213,31 @@ pub struct SavedRow {
     pub score: Option<f64>,
 }
 
+/// A saved row's text, for a verifier whose verdicts come after the
+/// response (a judge asks about a row saved before its verdict arrived).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SavedText<'a> {
+    /// `response`.
+    pub response: Option<&'a str>,
+    /// `reasoning`.
+    pub reasoning: Option<&'a str>,
+}
+
 /// Calls `f` with the prompt id and the [`SavedRow`] of every row of
-/// `shard`'s part files, reading only the columns resume needs.
+/// `shard`'s part files, reading only the columns resume needs (with
+/// `text`, the response and reasoning too).
 pub fn for_each_saved(
     root: &Path,
     shard: u32,
-    mut f: impl FnMut(&str, SavedRow),
+    text: bool,
+    mut f: impl FnMut(&str, SavedRow, Option<SavedText<'_>>),
 ) -> Result<(), StoreError> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Float64Type, UInt32Type};
 
     let dir = super::rollout::rollout_shard_dir(root, shard);
     let parts = shard_parts(root, shard).map_err(|source| StoreError::Io { path: dir, source })?;
-    let wanted = [
+    let mut wanted = vec![
         "id",
         "rollout_idx",
         "step",
@@ -234,6 +246,9 @@ pub fn for_each_saved(
         "error",
         "score",
     ];
+    if text {
+        wanted.push("reasoning");
+    }
     for part in parts {
         for batch in projected(&part, &wanted)? {
             let batch = batch.map_err(|e| corrupt(&part, e))?;
@@ -250,12 +265,19 @@ pub fn for_each_saved(
                 col("error")?,
                 col("score")?,
             );
+            let reasoning = if text { Some(col("reasoning")?) } else { None };
             let id = id.as_string::<i32>();
             let idx = idx.as_primitive::<UInt32Type>();
             let step = step.as_primitive::<UInt32Type>();
             let truncated = truncated.as_boolean();
             let score = score.as_primitive::<Float64Type>();
+            let responses = response.as_string::<i32>();
+            let reasoning = reasoning.as_ref().map(|r| r.as_string::<i32>());
             for i in 0..batch.num_rows() {
+                let text = reasoning.map(|r| SavedText {
+                    response: responses.is_valid(i).then(|| responses.value(i)),
+                    reasoning: r.is_valid(i).then(|| r.value(i)),
+                });
                 f(
                     id.value(i),
                     SavedRow {
@@ -266,6 +288,7 @@ pub fn for_each_saved(
                         failed: error.is_valid(i),
                         score: score.is_valid(i).then(|| score.value(i)),
                     },
+                    text,
                 );
             }
         }
