@@ -496,14 +496,17 @@ fn general_chat_without_gold_runs_end_to_end_with_a_rubric_judge() {
     let err = String::from_utf8_lossy(&run.stderr);
     // A rubric needs no gold: no warning that the prompts have none.
     assert!(!err.contains("have no answer"), "{err}");
-    // Every prompt sampled max_rollouts times, every reply rated.
+    // Every reply rated; a prompt stops once its ratings give both files
+    // what they need, at 8 replies at most.
     let rows = query(
         &t,
         "run",
         "SELECT count(*) AS n, count(score) AS rated, min(pred) AS lo, max(pred) AS hi \
          FROM scores WHERE verifier = 'llm-judge'",
     );
-    assert_eq!((count(&rows, "n"), count(&rows, "rated")), (12 * 4, 12 * 4));
+    let n = count(&rows, "n");
+    assert!((12 * 2..=12 * 8).contains(&n), "{n}");
+    assert_eq!(count(&rows, "rated"), n);
     // Ratings pass from 7 of 10: the best-of-N set has rows, and so do
     // the pairs.
     let lines = |f: &str| std::fs::read_to_string(t.path(f)).unwrap().lines().count();

@@ -1031,7 +1031,7 @@ fn the_input_format_with_metadata_answer_samples_and_scores_end_to_end() {
 }
 
 #[test]
-fn a_verifier_scoring_after_sampling_says_early_stop_cannot_end_a_prompt() {
+fn the_majority_vote_says_early_stop_cannot_end_a_prompt() {
     let t = prepared_mock(&["verifier.type=majority", "sampling.max_rollouts=8"]);
     let mock = Mock::start(&["--gold", &gold(&t)]);
     let out = t
@@ -1041,10 +1041,35 @@ fn a_verifier_scoring_after_sampling_says_early_stop_cannot_end_a_prompt() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("verifier majority scores after sampling, so early stop cannot end a prompt"),
+        err.contains(
+            "verifier majority labels a prompt from all its rollouts, so early stop cannot end a prompt"
+        ),
         "{err}"
     );
     // As it says: every prompt got every rollout.
+    let rows = query(&t, "run", "SELECT count(*) AS n FROM rollouts");
+    assert_eq!(rows[0]["n"].as_u64(), Some(26 * 8));
+}
+
+#[test]
+fn a_formatter_that_needs_every_rollout_says_so_before_sampling() {
+    // multi_sft without k keeps every passing response: no prompt can stop
+    // early, and the run says which formatter is why.
+    let t = prepared_mock(&[
+        "sampling.max_rollouts=8",
+        "formatter=[{type: sft}, {type: multi_sft}]",
+    ]);
+    let mock = Mock::start(&["--gold", &gold(&t), "--accuracy", "1"]);
+    let out = t
+        .cmd(&["sample", "work_dir=run", &mock.base_url_arg()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("early stop cannot end a prompt before sampling.max_rollouts: formatter `multi_sft` keeps every passing response"),
+        "{err}"
+    );
     let rows = query(&t, "run", "SELECT count(*) AS n FROM rollouts");
     assert_eq!(rows[0]["n"].as_u64(), Some(26 * 8));
 }

@@ -450,6 +450,33 @@ mod tests {
     }
 
     #[test]
+    fn a_judge_asked_while_sampling_draws_on_the_same_cost_cap() {
+        // $0.0045 spent sampling; judge requests of at most $0.0005 each.
+        let mut b = budget(Some(0.006), None, None);
+        assert!(b.admit_cost(0.0005).is_ok());
+        assert!(b.admit_cost(0.0005).is_ok());
+        assert!(b.admit_cost(0.0005).is_ok());
+        let e = b.admit_cost(0.0005).unwrap_err();
+        assert_eq!(e.key, "budget.max_cost");
+        assert!(
+            e.detail.contains("next judge request could cost $0.0005"),
+            "{e:?}"
+        );
+        // A sampling request sees the judge's reservations too.
+        assert!(b.admit(10, 1).is_err());
+        // Answers settle at what they cost: room again.
+        for _ in 0..3 {
+            b.settle_cost(0.0005, 0.0001);
+        }
+        assert!(b.admit_cost(0.0005).is_ok());
+        assert!(
+            b.report().contains("(judge $0.0003 of it)"),
+            "{}",
+            b.report()
+        );
+    }
+
+    #[test]
     fn suggestions_project_the_run_and_round_up() {
         assert_eq!(round_up(0.8352, true), "0.84");
         assert_eq!(round_up(5.82, true), "5.9");
