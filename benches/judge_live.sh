@@ -15,10 +15,10 @@
 #    (judge.concurrent_requests 64: room to spare); sampling requests/s of
 #    each against C_S/L_S, and the judged run's over the judge-free one
 #    (target >= 0.95).
-# 2. judge-bound: P/4 prompts, judge.concurrent_requests C_J (default 4):
-#    the judge is the bottleneck; judge requests/s against C_J/L_J (target
-#    >= 0.95: the pipeline keeps a slow judge busy), with the sampler held
-#    at sampling.max_pending_verdicts.
+# 2. judge-bound: the fixed-N run with judge.concurrent_requests C_J
+#    (default 4): the judge is the bottleneck; judge requests/s over the
+#    run against C_J/L_J (target >= 0.95: the pipeline keeps a slow judge
+#    busy), with the sampler held at sampling.max_pending_verdicts (256).
 # 3. early stop: the judged run again with early stop (sft: one passing
 #    response); rollouts and judge requests against fixed N, and the SFT
 #    rows of each.
@@ -45,12 +45,12 @@ prompts() { # count file
     printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' > "$2"
 }
 
-start_mock() { # name args...
+start_mock() { # name args...: sets root
   local name=$1; shift
-  "$dir/rsr-mock" --port 0 "$@" > "$work/$name.out" &
+  "$dir/rsr-mock" --port 0 "$@" > "$work/$name.out" 2>/dev/null &
   pids+=($!)
   until grep -q listening "$work/$name.out" 2>/dev/null; do sleep 0.05; done
-  echo "$(sed -n 's/^listening on //p' "$work/$name.out")"
+  root=$(sed -n 's/^listening on //p' "$work/$name.out")
 }
 
 stat() { # root name
@@ -90,10 +90,10 @@ rate() { awk -v r="$1" -v s="$2" 'BEGIN { printf "%.0f", r / s }'; }
 prepare rules "$P" math-rlvr sampling.early_stop=false
 prepare fixed "$P" llm-judge sampling.early_stop=false
 prepare early "$P" llm-judge
-prepare bound $((P / 4)) llm-judge sampling.early_stop=false
+prepare bound "$P" llm-judge sampling.early_stop=false
 gold="$work/rules/data/input.parquet"
-sroot=$(start_mock sampler --gold "$gold" --latency-ms "$L_S")
-jroot=$(start_mock judge --latency-ms "$L_J")
+start_mock sampler --gold "$gold" --latency-ms "$L_S"; sroot=$root
+start_mock judge --latency-ms "$L_J"; jroot=$root
 ideal_s=$(( C_S * 1000 / L_S ))
 
 echo "| case | work | sampling | judge | rollouts / SFT rows | peak RSS |"
@@ -111,7 +111,7 @@ echo "| llm-judge while sampling, fixed N | same, judge C=64, L=$L_J ms | $reque
 run early "$sroot" "$jroot" judge.concurrent_requests=64
 echo "| llm-judge while sampling, early stop | same | $requests req in $secs s | $judge_requests requests ($(ratio "$judge_requests" "$fixed_judge") of fixed N) | $rollouts / $sft ($(ratio "$rollouts" "$fixed_rollouts") of the rollouts for $(ratio "$sft" "$fixed_sft") of the rows) | $rss_mib MiB |"
 
-run bound "$sroot" "$jroot" "judge.concurrent_requests=$C_J" sampling.max_pending_verdicts=64
+run bound "$sroot" "$jroot" "judge.concurrent_requests=$C_J"
 jrate=$(awk -v r="$judge_requests" -v s="$secs" 'BEGIN { printf "%.1f", r / s }')
 ideal_j=$(awk -v c="$C_J" -v l="$L_J" 'BEGIN { printf "%.1f", c * 1000 / l }')
-echo "| judge-bound | $((P / 4)) prompts x 8, judge C=$C_J, L=$L_J ms, 64 pending at most | $requests req in $secs s | $judge_requests requests = $jrate req/s = $(ratio "$jrate" "$ideal_j") of C/L = $ideal_j | $rollouts / $sft | $rss_mib MiB |"
+echo "| judge-bound | $P prompts x 8, judge C=$C_J, L=$L_J ms, 256 pending at most | $requests req in $secs s | $judge_requests requests = $jrate req/s = $(ratio "$jrate" "$ideal_j") of C/L = $ideal_j | $rollouts / $sft | $rss_mib MiB |"
