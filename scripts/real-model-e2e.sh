@@ -91,7 +91,7 @@ fi
 cargo build --quiet --bins
 rsr="${CARGO_TARGET_DIR:-target}/debug/rsr"
 if [ -n "${E2E_OUT:-}" ]; then
-  out="$E2E_OUT"; rm -rf "$out/main" "$out/truncated"; mkdir -p "$out"
+  out="$E2E_OUT"; rm -rf "$out/main" "$out/live" "$out/truncated"; mkdir -p "$out"
 else
   out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 fi
@@ -139,6 +139,23 @@ agree() { # label pass-score
 }
 judge_line="verdicts parsed $parsed of $rows ($(agree judge 1.0) agree with math-rlvr); logprobs parsed $lp_parsed of $rows, P(yes) $lp_range ($(agree judge-p 0.5) agree with math-rlvr at 0.5)"
 
+step "rsr run with the judge asked while sampling (P(yes) from logprobs, early stop), sampler and judge launched by rsr"
+live="$out/live"; rm -rf "$live"
+"$rsr" run recipes/cpu-smollm2/config.yaml "work_dir=$live" data.limit=10 \
+  "sampler.model_path=$gguf" "sampler.server_bin=$server" sampler.max_tokens=256 \
+  sampling.step_size=2 sampling.max_rollouts=8 sampling.max_steps=4 sampling.early_stop=true \
+  sampling.allow_truncation=true verifier.type=llm-judge verifier.options.score=logprobs \
+  "${judge_args[@]}" \
+  || fail "rsr run with the judge while sampling failed; see $live/logs/"
+live_rows=$(sql "$live" "SELECT count(*) FROM rollouts WHERE error IS NULL")
+live_scored=$(sql "$live" "SELECT count(*) FROM scores WHERE verifier = 'llm-judge'")
+[ "$live_scored" -eq "$live_rows" ] || fail "$live_scored of $live_rows rollouts have a verdict of the judge asked while sampling"
+[ "$live_rows" -lt 80 ] || fail "early stop on the judge's verdicts ended no prompt before 8 rollouts"
+grep -q "0 request item(s) sent" "$live/logs/run.log" || fail "the judge step after sampling asked the judge again"
+live_saved=$(python3 -c "import json; print(round(100 * json.load(open('$live/summary/stats.json'))['early_stop_saved'], 1))")
+judge_line="$judge_line
+  judge while sampling  $live_rows rollouts for 10 prompts (fixed N: 80), early stop saved $live_saved% of the rollout budget"
+
 step "rsr run with sampler.max_tokens=8: every response is cut off"
 if "$rsr" run recipes/cpu-smollm2/config.yaml "work_dir=$out/truncated" \
   "sampler.model_path=$gguf" "sampler.server_bin=$server" sampler.max_tokens=8 \
@@ -147,7 +164,7 @@ if "$rsr" run recipes/cpu-smollm2/config.yaml "work_dir=$out/truncated" \
 fi
 grep -q "were truncated" "$out/truncated.err" || fail "unexpected failure: $(tail -3 "$out/truncated.err")"
 # No llama-server left behind by either run (finished or stopped by the guard).
-for log in "$main/logs/run.log" "$out/truncated/logs/run.log"; do
+for log in "$main/logs/run.log" "$live/logs/run.log" "$out/truncated/logs/run.log"; do
   for pid in $(grep -o '(pid [0-9]*)' "$log" | tr -dc '0-9\n' | sort -u); do
     if [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
       fail "llama-server (pid $pid, $log) is still running"
