@@ -120,6 +120,47 @@ fn a_judged_chat_run_stops_prompts_early_for_the_same_rows_and_verify_asks_nothi
     assert_eq!(judge.stat("judge_requests"), asked, "{out}");
 }
 
+#[test]
+fn a_reward_model_run_stops_a_prompt_once_a_reward_passes_and_two_are_min_margin_apart() {
+    let t = TestDir::new();
+    let (sampler, judge) = (Mock::start(&[]), Mock::start(&[]));
+    chat_run(
+        &t,
+        "rw",
+        &sampler,
+        &judge,
+        &[
+            "verifier.type=reward-model",
+            "verifier.options={api: openrlhf}",
+            "formatter=[{type: sft}, {type: dpo, pass_threshold: -1.0e9, fail_threshold: 1.0e9, min_margin: 0.5}]",
+        ],
+    );
+    assert!(judge.stat("reward_items") > 0);
+    // Raw rewards: a prompt that stopped before 8 replies had one rewarded
+    // 0 or more and two 0.5 apart; one that went on never had both before
+    // its last step.
+    let rows = query(
+        &t,
+        "rw",
+        "SELECT id, count(*) AS n, max(score) AS hi, min(score) AS lo FROM scores \
+         WHERE verifier = 'reward-model' GROUP BY id",
+    );
+    let mut early = 0;
+    for r in &rows {
+        let (n, hi, lo) = (
+            r["n"].as_u64().unwrap(),
+            r["hi"].as_f64().unwrap(),
+            r["lo"].as_f64().unwrap(),
+        );
+        if n < 8 {
+            early += 1;
+            assert!(hi >= 0.0 && hi - lo >= 0.5, "{r}");
+        }
+    }
+    assert!(early > 0, "{rows:?}");
+    assert!(lines(&t, "rw/train/dpo.jsonl") > 0);
+}
+
 fn cached_keys_of(t: &TestDir, dir: &str) -> u64 {
     let mut keys = HashSet::new();
     for shard in std::fs::read_dir(t.path(&format!("{dir}/judge")))
