@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::run::{Done, failure_stop, record_spend, request};
+use super::run::{Done, failure_stop, record_spend, records, request};
 use super::{JudgeContext, Plan, Row, Spec};
 use crate::config::Config;
 use crate::sampler::breaker::Breaker;
@@ -204,25 +204,7 @@ impl LiveJudge {
         };
         self.flow.observe(false);
         self.counters.requests += 1;
-        let mut spent = Spent {
-            requests: 1,
-            ..Spent::default()
-        };
-        let mut records = Vec::with_capacity(keys.len());
-        for (n, (key, answer)) in keys.iter().zip(reply.value).enumerate() {
-            spent.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
-            spent.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
-            records.push(Record {
-                key: key.clone(),
-                raw: answer.raw,
-                prompt_tokens: if n == 0 { answer.prompt_tokens } else { None },
-                completion_tokens: answer.completion_tokens,
-                latency_ms: reply.latency_ms,
-                endpoint: reply.endpoint.clone(),
-                model: self.ctx.model.clone(),
-                created_at: chrono::Utc::now().timestamp(),
-            });
-        }
+        let (records, spent) = records(keys.clone(), reply, &self.ctx.model);
         self.counters.prompt_tokens += spent.prompt_tokens;
         self.counters.completion_tokens += spent.completion_tokens;
         if let (Some(w), Some((input, output))) = (worst, self.prices) {

@@ -522,29 +522,14 @@ impl<'a> Judging<'a> {
         self.report.requests += 1;
         let tripped = self.flow.observe(false);
         debug_assert!(!tripped);
-        let mut spent = crate::sampler::budget::Spent {
-            requests: 1,
-            ..Default::default()
-        };
-        for (n, (key, answer)) in keys.into_iter().zip(reply.value).enumerate() {
-            let r = &mut self.report;
-            r.sent += 1;
-            r.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
-            r.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
-            spent.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
-            spent.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
-            let record = Record {
-                key: key.clone(),
-                raw: answer.raw,
-                prompt_tokens: if n == 0 { answer.prompt_tokens } else { None },
-                completion_tokens: answer.completion_tokens,
-                latency_ms: reply.latency_ms,
-                endpoint: reply.endpoint.clone(),
-                model: self.ctx.model.clone(),
-                created_at: chrono::Utc::now().timestamp(),
-            };
+        let (records, spent) = records(keys, reply, &self.ctx.model);
+        let r = &mut self.report;
+        r.sent += records.len() as u64;
+        r.prompt_tokens += spent.prompt_tokens;
+        r.completion_tokens += spent.completion_tokens;
+        for record in records {
             w.writer.append(record.clone())?;
-            w.saved.insert(key, record);
+            w.saved.insert(record.key.clone(), record);
         }
         if let Some(b) = self.budget.as_mut() {
             b.settle(prompt_tokens, 1, Some(spent));
@@ -569,6 +554,40 @@ impl<'a> Judging<'a> {
             self.flow.stop_after(crate::sampler::INTERRUPT_GRACE);
         }
     }
+}
+
+/// The answers of a request's items as judge-cache records (a batch's
+/// prompt tokens on its first item), and what the request spent.
+pub(super) fn records(
+    keys: Vec<String>,
+    reply: Reply<Vec<Answer>>,
+    model: &str,
+) -> (Vec<Record>, crate::sampler::budget::Spent) {
+    let mut spent = crate::sampler::budget::Spent {
+        requests: 1,
+        ..Default::default()
+    };
+    let created_at = chrono::Utc::now().timestamp();
+    let records = keys
+        .into_iter()
+        .zip(reply.value)
+        .enumerate()
+        .map(|(n, (key, answer))| {
+            spent.prompt_tokens += u64::from(answer.prompt_tokens.unwrap_or(0));
+            spent.completion_tokens += u64::from(answer.completion_tokens.unwrap_or(0));
+            Record {
+                key,
+                raw: answer.raw,
+                prompt_tokens: if n == 0 { answer.prompt_tokens } else { None },
+                completion_tokens: answer.completion_tokens,
+                latency_ms: reply.latency_ms,
+                endpoint: reply.endpoint.clone(),
+                model: model.to_string(),
+                created_at,
+            }
+        })
+        .collect();
+    (records, spent)
 }
 
 /// Why a failed judge request stops the run, when it does: a systemic
