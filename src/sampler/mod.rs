@@ -376,20 +376,24 @@ fn run_budget(
     wd: &WorkDir,
     state: &RunState,
 ) -> Result<Option<budget::Budget>, SampleError> {
-    let earlier = if config.budget == crate::config::BudgetConfig::default() {
-        budget::Spent::default()
-    } else {
-        let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
-        budget::saved_spent(wd.root(), &shards)?
-    };
+    if config.budget == crate::config::BudgetConfig::default() {
+        return Ok(None);
+    }
+    let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
+    let earlier = budget::saved_spent(wd.root(), &shards)?;
     let p = &config.pricing;
     let judge_cost = match (p.judge_input, p.judge_output) {
-        (Some(i), Some(o)) => budget::Spent {
-            requests: 0,
-            prompt_tokens: state.counters.judge_prompt_tokens,
-            completion_tokens: state.counters.judge_completion_tokens,
+        (Some(i), Some(o)) => {
+            // Saved answers, a killed run's included (state.json's totals
+            // miss what a kill cut short).
+            let (prompt_tokens, completion_tokens) = crate::store::judged::spent(wd.root())?;
+            budget::Spent {
+                requests: 0,
+                prompt_tokens,
+                completion_tokens,
+            }
+            .cost(i, o)
         }
-        .cost(i, o),
         _ => 0.0,
     };
     Ok(budget::Budget::new(

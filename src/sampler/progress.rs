@@ -72,18 +72,7 @@ impl Counters {
             self.completion_tokens as f64 / secs,
         );
         line.push_str(&self.spending());
-        if let Some((name, v)) = self.verdicts {
-            line.push_str(&format!(
-                " | {name}: {} verdicts, {} waiting, {} in flight, {:.1} req/s",
-                v.verdicts,
-                v.pending,
-                v.in_flight,
-                v.requests as f64 / secs
-            ));
-            if v.failed_requests > 0 {
-                line.push_str(&format!(", {} failed", v.failed_requests));
-            }
-        }
+        line.push_str(&verdicts(self, secs));
         line
     }
 
@@ -213,7 +202,7 @@ fn short(c: &Counters, elapsed: Duration) -> String {
             100.0 * a as f64 / b as f64
         }
     };
-    format!(
+    let mut line = format!(
         "valid {} pass {:.0}% trunc {:.1}% err {} retry {} | {:.1} req/s {:.0} tok/s{}",
         c.valid,
         rate(c.passed, c.valid),
@@ -223,7 +212,28 @@ fn short(c: &Counters, elapsed: Duration) -> String {
         c.requests as f64 / secs,
         c.completion_tokens as f64 / secs,
         c.spending()
-    )
+    );
+    line.push_str(&verdicts(c, secs));
+    line
+}
+
+/// ` | judge: 120 verdicts, 8 waiting, 4 in flight, 3.1 req/s[, 2 failed]`
+/// for a run whose verdicts come after the response; empty otherwise.
+fn verdicts(c: &Counters, secs: f64) -> String {
+    let Some((name, v)) = c.verdicts else {
+        return String::new();
+    };
+    let mut out = format!(
+        " | {name}: {} verdicts, {} waiting, {} in flight, {:.1} req/s",
+        v.verdicts,
+        v.pending,
+        v.in_flight,
+        v.requests as f64 / secs
+    );
+    if v.failed_requests > 0 {
+        out.push_str(&format!(", {} failed", v.failed_requests));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -249,6 +259,26 @@ mod tests {
             c.spending(),
             " | 10000 tokens (≈ 50000 for the run) | $0.0190 (≈ $0.0950)"
         );
+    }
+
+    #[test]
+    fn verdicts_that_come_later_are_shown_apart_from_sampling() {
+        let mut c = Counters::default();
+        assert!(!c.line(Duration::from_secs(10)).contains("judge"));
+        c.verdicts = Some((
+            "judge",
+            crate::sampler::verdicts::StageCounters {
+                verdicts: 120,
+                requests: 31,
+                failed_requests: 2,
+                in_flight: 4,
+                pending: 8,
+                ..Default::default()
+            },
+        ));
+        let tail = " | judge: 120 verdicts, 8 waiting, 4 in flight, 3.1 req/s, 2 failed";
+        assert!(c.line(Duration::from_secs(10)).ends_with(tail));
+        assert!(short(&c, Duration::from_secs(10)).ends_with(tail));
     }
 
     #[test]

@@ -124,13 +124,14 @@ fn budget(config: &Config, wd: &WorkDir, spec: &Spec) -> anyhow::Result<Option<B
     let state = crate::store::RunState::load(&wd.state_path())?;
     let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
     let sampling = crate::sampler::budget::saved_spent(wd.root(), &shards)?;
+    // Every saved judge answer, a killed run's included.
+    crate::store::judged::recover(wd.root())?;
+    let (judge_prompt, judge_completion) = crate::store::judged::spent(wd.root())?;
     let before = p
         .input
         .zip(p.output)
         .map_or(0.0, |(i, o)| sampling.cost(i, o))
-        + (state.counters.judge_prompt_tokens as f64 * input
-            + state.counters.judge_completion_tokens as f64 * output)
-            / 1e6;
+        + (judge_prompt as f64 * input + judge_completion as f64 * output) / 1e6;
     let max_tokens = match spec {
         Spec::Reward { .. } => 0,
         _ => u64::from(config.judge.max_tokens.get()),

@@ -180,6 +180,46 @@ pub fn load(root: &Path, shard: u32) -> Result<HashMap<String, Record>, StoreErr
     Ok(out)
 }
 
+/// The `(prompt, completion)` tokens of every answer saved under `judge/`
+/// (every run, every label; a `--refresh` answer beside the one it
+/// replaced: both were paid for). Unlike the totals in `state.json`, these
+/// include the answers of a killed run once [`recover`] has read its
+/// journal, so a budget counts what was really spent.
+pub fn spent(root: &Path) -> Result<(u64, u64), StoreError> {
+    let dir = judge_dir(root);
+    let shards = match std::fs::read_dir(&dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(io(&dir)(e)),
+    };
+    let (mut prompt, mut completion) = (0u64, 0u64);
+    for shard in shards {
+        let shard = shard.map_err(io(&dir))?.path();
+        if !shard.is_dir() {
+            continue;
+        }
+        for (_, part) in entries(&shard, "parquet")? {
+            for batch in read_batches(&part)? {
+                let tokens = |name: &str| {
+                    batch
+                        .column_by_name(name)
+                        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+                        .map(|c| c.iter().flatten().map(u64::from).sum::<u64>())
+                        .ok_or_else(|| {
+                            crate::store::parquet::corrupt(
+                                &part,
+                                format!("not a judge cache file (no {name} column of UInt32)"),
+                            )
+                        })
+                };
+                prompt += tokens("prompt_tokens")?;
+                completion += tokens("completion_tokens")?;
+            }
+        }
+    }
+    Ok((prompt, completion))
+}
+
 /// The new answers of one shard in this run: journaled as they arrive,
 /// committed as one part file.
 #[derive(Debug)]
@@ -268,6 +308,8 @@ mod tests {
         let saved = load(root, 3).unwrap();
         assert_eq!(saved.len(), 3);
         assert!(saved.contains_key("c") && !saved.contains_key("d"));
+        // Every saved answer's tokens, the recovered one's too.
+        assert_eq!(spent(root).unwrap(), (30, 0));
         // The next writer takes the next number.
         let w = ShardWriter::open(root, 3).unwrap();
         assert!(
