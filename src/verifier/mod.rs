@@ -8,6 +8,7 @@
 //! verifiers as SQL functions. New verifiers are one file plus one entry in
 //! [`REGISTRY`] (name, description, builder, SQL functions).
 
+pub mod code;
 pub mod extract;
 pub mod math;
 pub mod mcq;
