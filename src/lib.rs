@@ -15,6 +15,7 @@ pub mod judge;
 pub mod logging;
 pub mod pipeline;
 pub mod sampler;
+pub mod sandbox;
 pub mod scoring;
 pub mod sql;
 pub mod store;
