@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod execute;
 pub mod formatter;
 pub mod hygiene;
 pub mod judge;

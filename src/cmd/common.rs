@@ -225,8 +225,8 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
         c.retries,
         report.parts
     );
-    if let Some(v) = &report.verdicts {
-        tracing::info!(
+    match &report.verdicts {
+        Some(("judge", v)) => tracing::info!(
             "judged while sampling: {} verdicts ({} without a request: no response, unclosed thinking, rules or saved answers), {} judge requests ({} failed), {} prompt + {} completion judge tokens",
             v.verdicts,
             v.settled,
@@ -234,7 +234,14 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
             v.failed_requests,
             v.prompt_tokens,
             v.completion_tokens
-        );
+        ),
+        Some((name, v)) => tracing::info!(
+            "{name} verdicts while sampling: {} ({} without a run: no code, another language, no tests or a saved verdict), {} program(s) run",
+            v.verdicts,
+            v.settled,
+            v.requests
+        ),
+        None => {}
     }
     if !report.failures.is_empty() {
         let total: u64 = report.failures.iter().map(|g| g.requests).sum();
@@ -293,8 +300,43 @@ pub async fn score_after_sampling(run: &crate::pipeline::Run) -> anyhow::Result<
     match &run.scoring {
         Scoring::Model(spec) => judge(wd, config, spec, false, run.judge.as_ref()).await,
         Scoring::Majority(_) => majority(wd, config).await,
+        Scoring::Code(spec) => code(wd, config, spec).await,
         Scoring::Rule(_) => Ok(()),
     }
+}
+
+/// Scores the saved rollouts of `wd` by running their programs in the
+/// sandbox (saved verdicts are read back, not run again) and logs what it
+/// found.
+pub async fn code(
+    wd: &WorkDir,
+    config: &Config,
+    spec: &crate::execute::CodeSpec,
+) -> anyhow::Result<()> {
+    let sandbox = crate::execute::open_sandbox(spec)?;
+    let r = crate::execute::rescore::score(wd, config, spec, &sandbox).await?;
+    fn join<K: std::fmt::Display>(m: &std::collections::BTreeMap<K, u64>) -> String {
+        m.iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    tracing::info!(
+        "scored {} rollouts with {} -> {} ({} shard file(s)): {} pass; {}; tests {}; {} program(s) run in {:.1} s, {} verdict(s) read from saved runs",
+        r.scored,
+        config.verifier.kind,
+        crate::store::rollout::scores_dir(wd.root())
+            .join(config.verifier.label())
+            .display(),
+        r.shards,
+        r.passed,
+        join(&r.outcomes),
+        join(&r.statuses),
+        r.runs,
+        r.running.as_secs_f64(),
+        r.cached
+    );
+    Ok(())
 }
 
 /// Labels the prompts of `wd` by majority vote and logs what it found.

@@ -416,6 +416,13 @@ impl VerdictStage for LiveJudge {
         }
         self.opened.clear();
         let c = &self.counters;
+        crate::store::RunState::add_judge(
+            &crate::store::state_path(&self.root),
+            c.requests,
+            c.failed_requests,
+            c.prompt_tokens,
+            c.completion_tokens,
+        )?;
         if c.requests + c.failed_requests > 0 {
             record_spend(
                 &self.root,

@@ -40,7 +40,7 @@ pub fn check_before_sampling(run: &mut Run) -> anyhow::Result<()> {
     if fully_sampled(run) {
         return Ok(());
     }
-    let result = check_sampler(run);
+    let result = check_sampler(run).and_then(|()| check_verifier(run));
     if result.is_err() {
         run.discard_if_new();
     }
@@ -92,7 +92,16 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
             c.sampling.max_rollouts
         );
     }
-    check_judge(c, &run.scoring)
+    Ok(())
+}
+
+/// What the verifier needs before anything is sampled: a judge server to
+/// name, or a machine that isolates programs (one that cannot runs none).
+fn check_verifier(run: &Run) -> anyhow::Result<()> {
+    if let Scoring::Code(spec) = &run.scoring {
+        crate::execute::open_sandbox(spec)?;
+    }
+    check_judge(&run.resolved.config, &run.scoring)
 }
 
 /// Everything checked before the first request, in order: the sampling
@@ -308,6 +317,12 @@ pub async fn sample(
             let live = LiveJudge::new(run.wd.root(), &run.resolved.config, &spec, ctx)?;
             let stage: Box<dyn VerdictStage> = Box::new(live);
             (Some(stage), spec.meaning())
+        }
+        Scoring::Code(spec) => {
+            let sandbox = crate::execute::open_sandbox(spec)?;
+            let stage = crate::execute::stage::CodeStage::new(run.wd.root(), spec, sandbox)?;
+            let stage: Box<dyn VerdictStage> = Box::new(stage);
+            (Some(stage), ScoreMeaning::BINARY)
         }
         _ => (None, ScoreMeaning::BINARY),
     };

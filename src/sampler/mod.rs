@@ -162,9 +162,9 @@ pub struct SampleReport {
     pub parts: u64,
     /// Failed requests by cause, most frequent first.
     pub failures: Vec<FailureGroup>,
-    /// What the verdict stage did, when the verifier gives its verdicts
-    /// after the response.
-    pub verdicts: Option<StageCounters>,
+    /// What the verdict stage (by its name) did, when the verifier gives
+    /// its verdicts after the response.
+    pub verdicts: Option<(&'static str, StageCounters)>,
 }
 
 /// Everything [`sample`] needs besides the config.
@@ -311,16 +311,7 @@ pub async fn sample(
         counters.retries,
         failures.requests(),
     )?;
-    let verdicts = stage.as_ref().map(|s| s.counters());
-    if let Some(v) = verdicts {
-        RunState::add_judge(
-            &wd.state_path(),
-            v.requests,
-            v.failed_requests,
-            v.prompt_tokens,
-            v.completion_tokens,
-        )?;
-    }
+    let verdicts = stage.as_ref().map(|s| (s.name(), s.counters()));
     finished.transpose()?;
     let (stopped, elapsed) = result?;
     Ok(SampleReport {

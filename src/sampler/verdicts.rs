@@ -130,7 +130,8 @@ pub trait VerdictStage: Send {
     /// This run's totals so far.
     fn counters(&self) -> StageCounters;
 
-    /// Makes what arrived durable in its final form (called once, after
-    /// the loop; a killed run's answers come back from their journal).
+    /// Makes what arrived durable in its final form and records what the
+    /// stage spent (called once, after the loop and the rollout writer; a
+    /// killed run's answers come back from their journal).
     fn finish(&mut self) -> Result<(), StoreError>;
 }

@@ -8,7 +8,8 @@
 //! a judge or a reward model, asked while sampling as a stage beside it,
 //! [`crate::judge::live`], their scores file written by the [`judge`] step
 //! after it) and the [`majority`] vote (a prompt's label needs all its
-//! rollouts).
+//! rollouts), and code run in the sandbox ([`crate::execute`], a stage
+//! of sampling like the judge).
 //! [`rescore`] scores a saved run again with a rule verifier.
 //!
 //! A new kind of verifier is one more [`Family`] (or an entry of an
@@ -35,6 +36,9 @@ pub enum Family {
     /// The majority vote: labels a prompt from all its rollouts, after
     /// sampling.
     Majority,
+    /// Code run in the sandbox against the prompt's tests: while sampling,
+    /// as a stage beside it; its scores file written after sampling.
+    Code,
 }
 
 impl Family {
@@ -46,6 +50,8 @@ impl Family {
             Some(Family::Model)
         } else if name == majority::NAME {
             Some(Family::Majority)
+        } else if name == crate::execute::NAME {
+            Some(Family::Code)
         } else {
             None
         }
@@ -81,6 +87,8 @@ pub enum Scoring {
     Model(Spec),
     /// The majority vote.
     Majority(majority::Options),
+    /// Code run in the sandbox.
+    Code(crate::execute::CodeSpec),
 }
 
 impl std::fmt::Debug for Scoring {
@@ -89,6 +97,7 @@ impl std::fmt::Debug for Scoring {
             Scoring::Rule(v) => write!(f, "Rule({})", v.name()),
             Scoring::Model(spec) => write!(f, "Model({spec:?})"),
             Scoring::Majority(o) => write!(f, "Majority({o:?})"),
+            Scoring::Code(spec) => write!(f, "Code({spec:?})"),
         }
     }
 }
@@ -100,6 +109,9 @@ impl Scoring {
             Some(Family::Rule) => crate::verifier::build(&vc.kind, &vc.options).map(Scoring::Rule),
             Some(Family::Model) => Spec::from_config(vc).map(Scoring::Model),
             Some(Family::Majority) => majority::Options::read(&vc.options).map(Scoring::Majority),
+            Some(Family::Code) => {
+                crate::execute::CodeSpec::from_options(&vc.options).map(Scoring::Code)
+            }
             None => Err(VerifierError::Unknown {
                 name: vc.kind.clone(),
                 known: known_names(),
@@ -113,6 +125,7 @@ impl Scoring {
             Scoring::Rule(_) => Family::Rule,
             Scoring::Model(_) => Family::Model,
             Scoring::Majority(_) => Family::Majority,
+            Scoring::Code(_) => Family::Code,
         }
     }
 
@@ -140,6 +153,7 @@ impl Scoring {
             Scoring::Rule(v) => v.needs_gold(),
             Scoring::Model(spec) => spec.needs_gold(),
             Scoring::Majority(_) => false,
+            Scoring::Code(_) => true,
         }
     }
 }
@@ -173,6 +187,10 @@ pub fn list() -> Vec<(&'static str, &'static str)> {
         .map(|e| (e.name, e.description))
         .chain(crate::judge::KINDS.iter().copied())
         .chain(std::iter::once((majority::NAME, MAJORITY_DESCRIPTION)))
+        .chain(std::iter::once((
+            crate::execute::NAME,
+            crate::execute::DESCRIPTION,
+        )))
         .collect()
 }
 
