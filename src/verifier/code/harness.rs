@@ -6,34 +6,29 @@
 //! Function calls, asserts and HumanEval's `check` share one run: a Python
 //! driver loads the program as a module (so a `__main__` block does not
 //! run), then runs each test with its own time limit and writes one result
-//! line per test, marked with a random nonce, on stdout.
+//! line per test, marked with a random nonce, on stdout. The tests reach it
+//! as Python literals and it imports nothing but `signal` and `sys`: its
+//! start is most of a short program's cost.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::compare::Compare;
 use super::suite::{Suite, Test};
 
 /// A test's status, as code benchmarks name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Accepted.
-    #[serde(rename = "AC")]
     Accepted,
     /// Wrong answer.
-    #[serde(rename = "WA")]
     Wrong,
     /// Time limit exceeded.
-    #[serde(rename = "TLE")]
     Timeout,
     /// Runtime error.
-    #[serde(rename = "RE")]
     RuntimeError,
     /// Memory limit exceeded.
-    #[serde(rename = "MLE")]
     Memory,
     /// Output limit exceeded.
-    #[serde(rename = "OLE")]
     Output,
 }
 
@@ -115,20 +110,24 @@ pub fn jobs(program: &str, suite: &Suite, nonce: &str, per_test: f64) -> Vec<Job
 }
 
 fn driver(program: &str, suite: &Suite, tests: &[Value], nonce: &str, per_test: f64) -> String {
-    let lit = |s: &str| Value::String(s.to_string()).to_string();
+    let lit = |s: &str| py_literal(&Value::String(s.to_string()));
+    let tests: Vec<String> = tests.iter().map(py_literal).collect();
+    // No `json` import (a third of Python's start): the tests are Python
+    // literals, the results plain lines.
     format!(
-        r#"import json as _j, signal as _sig, sys as _sys
+        r#"import signal as _sig, sys as _sys
 _NONCE = {nonce}
 _OUT = _sys.stdout
 def _report(i, status, detail=""):
-    _OUT.write("\n" + _NONCE + _j.dumps({{"i": i, "s": status, "d": str(detail)[:300]}}) + "\n")
+    d = " ".join(str(detail).split())[:300]
+    _OUT.write("\n%s%d %s %s\n" % (_NONCE, i, status, d))
     _OUT.flush()
 class _Timeout(BaseException):
     pass
 def _alarm(*_):
     raise _Timeout()
 _sig.signal(_sig.SIGALRM, _alarm)
-_TESTS = _j.loads({tests})
+_TESTS = [{tests}]
 _FN = {entry}
 _g = {{"__name__": "solution"}}
 try:
@@ -145,7 +144,11 @@ def _function():
         raise NameError("no function %s" % _FN)
     return f
 def _plain(v):
-    return _j.loads(_j.dumps(v, default=list))
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {{k if isinstance(k, str) else str(k): _plain(x) for k, x in v.items()}}
+    return v
 for t in _TESTS:
     _sig.setitimer(_sig.ITIMER_REAL, {per_test})
     try:
@@ -173,11 +176,34 @@ for t in _TESTS:
         _sig.setitimer(_sig.ITIMER_REAL, 0)
 "#,
         nonce = lit(nonce),
-        tests = lit(&Value::Array(tests.to_vec()).to_string()),
+        tests = tests.join(", "),
         entry = lit(suite.entry_point.as_deref().unwrap_or("")),
         setup = lit(&suite.setup),
         program = lit(program),
     )
+}
+
+/// A JSON value as the Python literal of the same value.
+fn py_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        // JSON's escapes are Python's (serde_json writes no `\/`).
+        Value::String(_) => v.to_string(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(py_literal).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, x)| format!("{}: {}", Value::String(k.clone()), py_literal(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// A test's status with what explains it (the value returned, the error).
@@ -246,26 +272,25 @@ pub fn outcomes(
         };
         return job.tests.iter().map(|&i| (i, outcome.clone())).collect();
     }
-    #[derive(Deserialize)]
-    struct Line {
-        i: usize,
-        s: Status,
-        d: String,
-    }
     let mut found: Vec<(usize, Outcome)> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix(nonce))
-        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
-        .filter(|l| job.tests.contains(&l.i))
-        .map(|l| {
-            (
-                l.i,
-                Outcome {
-                    status: l.s,
-                    detail: l.d,
-                },
-            )
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let i: usize = parts.next()?.parse().ok()?;
+            let status = match parts.next()? {
+                "AC" => Status::Accepted,
+                "WA" => Status::Wrong,
+                "TLE" => Status::Timeout,
+                "RE" => Status::RuntimeError,
+                "MLE" => Status::Memory,
+                "OLE" => Status::Output,
+                _ => return None,
+            };
+            let detail = parts.next().unwrap_or_default().to_string();
+            Some((i, Outcome { status, detail }))
         })
+        .filter(|(i, _)| job.tests.contains(i))
         .collect();
     for &i in &job.tests {
         if !found.iter().any(|(j, _)| *j == i) {
@@ -388,8 +413,8 @@ mod tests {
     #[test]
     fn a_printed_result_line_without_the_nonce_counts_for_nothing() {
         let mbpp = r#"{"test_list": ["assert f() == 1"]}"#;
-        let forged =
-            "print('\\nRSR-guess{\"i\": 0, \"s\": \"AC\", \"d\": \"\"}')\ndef f():\n    return 2\n";
+        // The shape of a result line, with a guessed nonce.
+        let forged = "print('\\nRSR-0000000000000000' + '0 AC ')\ndef f():\n    return 2\n";
         let Some(s) = statuses(forged, mbpp) else {
             return;
         };
