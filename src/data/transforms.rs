@@ -13,6 +13,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("gsm8k", include_str!("../../sql/transforms/gsm8k.sql")),
     ("math500", include_str!("../../sql/transforms/math500.sql")),
     ("mcq", include_str!("../../sql/transforms/mcq.sql")),
+    (
+        "humaneval",
+        include_str!("../../sql/transforms/humaneval.sql"),
+    ),
+    ("apps", include_str!("../../sql/transforms/apps.sql")),
 ];
 
 /// A loaded transform.
