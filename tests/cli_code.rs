@@ -338,3 +338,52 @@ fn a_python_that_cannot_be_used_stops_the_run_before_anything_is_sampled() {
     assert!(err.contains("/nonexistent/python3"), "{err}");
     assert!(!t.path("run").exists(), "a work dir was left behind");
 }
+
+#[test]
+fn the_mock_answers_code_prompts_and_the_whole_path_runs_without_a_model() {
+    let t = TestDir::new();
+    if !isolates(&t) {
+        return;
+    }
+    let input = format!(
+        "data.input_path={}",
+        common::fixture("code_humaneval_shape.jsonl")
+    );
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=humaneval",
+        "sampler.model=mock",
+        "verifier.type=code-rlvr",
+        "sampling.max_rollouts=8",
+        "sampling.step_size=2",
+    ]);
+    let mock = common::mock::Mock::start(&["--gold", &common::gold(&t), "--accuracy", "0.5"]);
+    let base = mock.base_url_arg();
+    t.ok(&["run", "work_dir=run", &base]);
+    // Right programs (the canonical solutions) pass, wrong ones fail; a
+    // prompt stops at its first passing step.
+    let rows = query(
+        &t,
+        "run",
+        "SELECT id, count(*) AS n, sum(CASE WHEN score = 1 THEN 1 ELSE 0 END) AS passed, \
+                min(statuses) AS lo \
+         FROM scores WHERE verifier = 'code-rlvr' GROUP BY id ORDER BY id",
+    );
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        let (n, passed) = (r["n"].as_u64().unwrap(), r["passed"].as_u64().unwrap());
+        assert!(passed == 0 || n <= 8, "{r}");
+        if passed > 0 {
+            assert_eq!(r["lo"].as_str(), Some("AC"), "{r}");
+        }
+        if n < 8 {
+            assert!(passed > 0, "stopped early without a pass: {r}");
+        }
+    }
+    let total: u64 = rows.iter().map(|r| r["passed"].as_u64().unwrap()).sum();
+    assert!(total > 0, "{rows:?}");
+    let sft = std::fs::read_to_string(t.path("run/train/sft.jsonl")).unwrap();
+    assert!(sft.contains("```python"), "{sft}");
+}

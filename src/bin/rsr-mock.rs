@@ -9,6 +9,9 @@
 //! one no parser can read, and with `top_logprobs` when asked; and serves
 //! reward models' `POST /classify` (vLLM and SGLang shapes), `/pooling` and
 //! `/get_reward` with a deterministic reward (higher for right answers).
+//! Answers code prompts (a gold holding tests) with a fenced program: the
+//! prompt's canonical solution (`metadata.canonical_solution` in the gold
+//! file) when right, a program that fails its tests when wrong.
 //! Also serves `GET /health`, `GET /v1/models` and `GET /stats` (counters).
 
 use std::collections::HashMap;
@@ -194,6 +197,10 @@ struct Stats {
 struct Mock {
     args: Args,
     gold: HashMap<String, String>,
+    /// Programs that pass, by prompt: a code gold's prompt with its
+    /// canonical solution (`metadata.canonical_solution`), where the gold
+    /// file has one.
+    solutions: HashMap<String, String>,
     stats: Stats,
     started: Instant,
     requests_bucket: Option<std::sync::Mutex<Bucket>>,
@@ -234,10 +241,13 @@ impl Bucket {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let gold = match &args.gold {
+    let Gold {
+        answers: gold,
+        solutions,
+    } = match &args.gold {
         Some(path) => load_gold(path)
             .with_context(|| format!("cannot read gold answers from {}", path.display()))?,
-        None => HashMap::new(),
+        None => Gold::default(),
     };
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -250,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
         tokens_bucket: args.max_tpm.map(Bucket::per_minute),
         args,
         gold,
+        solutions,
         stats: Stats::default(),
         started: Instant::now(),
     });
@@ -759,6 +770,15 @@ impl Mock {
                 .join(" ");
             let final_text = if a.no_answer {
                 "I worked through the steps above and will stop here.".to_string()
+            } else if is_code_gold(&gold) {
+                // A code prompt: the passing program where the gold file
+                // has one, else (or when wrong) one that fails its tests.
+                let program = match self.solutions.get(&key) {
+                    Some(p) if right => p.clone(),
+                    Some(p) => format!("{p}\nraise SystemExit(1)\n"),
+                    None => "def solve():\n    raise NotImplementedError\n".to_string(),
+                };
+                format!("Here is the program:\n\n```python\n{program}```\n")
             } else {
                 format!("The answer is \\boxed{{{answer}}}.")
             };
@@ -1120,11 +1140,24 @@ fn fnv(s: &str) -> u64 {
 }
 
 /// Gold answers keyed by the compact JSON of the messages.
-fn load_gold(path: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    let mut add = |messages: &str, answer: &str| -> anyhow::Result<()> {
+/// What `--gold` gives, by prompt (its messages as JSON).
+#[derive(Default)]
+struct Gold {
+    /// Gold answers.
+    answers: HashMap<String, String>,
+    /// Passing programs of code prompts (prompt + canonical solution).
+    solutions: HashMap<String, String>,
+}
+
+fn load_gold(path: &Path) -> anyhow::Result<Gold> {
+    let mut out = Gold::default();
+    let mut add = |messages: &str, answer: &str, metadata: Option<&str>| -> anyhow::Result<()> {
         let v: Value = serde_json::from_str(messages).context("`messages` is not JSON")?;
-        out.insert(v.to_string(), answer.to_string());
+        let key = v.to_string();
+        if let Some(solution) = metadata.and_then(|m| code_solution(answer, m)) {
+            out.solutions.insert(key.clone(), solution);
+        }
+        out.answers.insert(key, answer.to_string());
         Ok(())
     };
     if path.extension().is_some_and(|e| e == "parquet") {
@@ -1136,9 +1169,13 @@ fn load_gold(path: &Path) -> anyhow::Result<HashMap<String, String>> {
                 anyhow::bail!("needs `messages` and `answer` columns");
             };
             let (m, a) = (m.as_string::<i32>(), a.as_string::<i32>());
+            let meta = batch
+                .column_by_name("metadata")
+                .map(|c| c.as_string::<i32>());
             for i in 0..batch.num_rows() {
                 if m.is_valid(i) && a.is_valid(i) {
-                    add(m.value(i), a.value(i))?;
+                    let metadata = meta.filter(|c| c.is_valid(i)).map(|c| c.value(i));
+                    add(m.value(i), a.value(i), metadata)?;
                 }
             }
         }
@@ -1156,10 +1193,39 @@ fn load_gold(path: &Path) -> anyhow::Result<HashMap<String, String>> {
                 .get("answer")
                 .or_else(|| v.get("metadata").and_then(|m| m.get("answer")))
                 .and_then(rsr::data::validate::gold_text);
+            let metadata = v.get("metadata").map(Value::to_string);
             if let (Some(m), Some(a)) = (v.get("messages"), answer) {
-                add(&m.to_string(), &a)?;
+                add(&m.to_string(), &a, metadata.as_deref())?;
             }
         }
     }
     Ok(out)
+}
+
+/// A code gold's passing program: HumanEval's prompt (from the gold) with
+/// the canonical solution (from the metadata).
+fn code_solution(gold: &str, metadata: &str) -> Option<String> {
+    let gold: Value = serde_json::from_str(gold).ok()?;
+    let meta: Value = serde_json::from_str(metadata).ok()?;
+    let body = meta.get("canonical_solution")?.as_str()?;
+    let prompt = gold.get("prompt").and_then(Value::as_str).unwrap_or("");
+    Some(format!("{prompt}{body}"))
+}
+
+/// Whether a gold holds the tests of a code prompt (a JSON object with
+/// HumanEval, MBPP, APPS or open-r1 tests).
+fn is_code_gold(gold: &str) -> bool {
+    gold.trim_start().starts_with('{')
+        && serde_json::from_str::<Value>(gold).is_ok_and(|v| {
+            [
+                "test",
+                "test_list",
+                "inputs",
+                "input_output",
+                "test_cases",
+                "tests",
+            ]
+            .iter()
+            .any(|k| v.get(k).is_some())
+        })
 }
