@@ -179,7 +179,8 @@ function highlighted(text, pred) {
   return [pre, null];
 }
 
-// What a judge said: short answers inline, long ones folded.
+// What a judge said (or what explains a program's first failed test):
+// short answers inline, long ones folded.
 function said(text) {
   if (text === null || text === undefined) return "";
   const pre = el("pre", { class: "raw" }, text);
@@ -208,12 +209,12 @@ async function prompt(id) {
     const pred = r.pred ?? (labels[0] ? labels[0][1].pred : null);
     const table = el("table", { class: "verdicts" },
       el("tr", {}, el("th", {}, "source"), el("th", {}, "score"), el("th", {}, "extracted / read"),
-        el("th", {}, "outcome"), el("th", {}, "judge said")),
+        el("th", {}, "outcome"), el("th", {}, "judge said / detail")),
       r.error ? null : el("tr", {}, el("td", {}, "inline"), el("td", {}, verdict(r.score, 1.0)),
         el("td", {}, fmt(r.pred)), el("td", {}, ""), el("td", {}, "")),
       ...labels.map(([label, v]) => el("tr", {}, el("td", {}, label),
         el("td", {}, verdict(v.score, passOf[label] ?? 1.0)), el("td", {}, fmt(v.pred)),
-        el("td", {}, fmt(v.outcome)), el("td", {}, said(v.judge_raw ?? v.judge_error)))));
+        el("td", {}, fmt(v.outcome)), el("td", {}, said(v.judge_raw ?? v.judge_error ?? v.detail)))));
     const [final, note] = parts.final === null ? [el("p", { class: "flag" }, "thinking never closed: no final answer"), null]
       : highlighted(parts.final.trim(), pred);
     return el("div", { class: "card rollout", "data-rollout": r.rollout_idx },

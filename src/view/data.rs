@@ -484,16 +484,22 @@ impl Data {
             if ctx.table_exist("scores")? {
                 let schema = ctx.table("scores").await?.schema().clone();
                 let has = |c: &str| schema.field_with_unqualified_name(c).is_ok();
-                let extra: String = ["outcome", "judge_raw", "judge_error", "judge_latency_ms"]
-                    .iter()
-                    .map(|c| {
-                        if has(c) {
-                            format!(", {c}")
-                        } else {
-                            format!(", NULL AS {c}")
-                        }
-                    })
-                    .collect();
+                let extra: String = [
+                    "outcome",
+                    "judge_raw",
+                    "judge_error",
+                    "judge_latency_ms",
+                    "detail",
+                ]
+                .iter()
+                .map(|c| {
+                    if has(c) {
+                        format!(", {c}")
+                    } else {
+                        format!(", NULL AS {c}")
+                    }
+                })
+                .collect();
                 for v in rows(
                     &ctx,
                     &format!(
