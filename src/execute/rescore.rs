@@ -5,7 +5,8 @@
 //! each verdict journaled as it arrives. The columns beyond the rule
 //! verifiers' five: `outcome`, `tests_passed`, `tests_total`, `statuses`
 //! (`AC WA TLE …` in the tests' order), `detail` (what explains the first
-//! test that did not pass) and `run_ms`.
+//! test that did not pass), `tests` (every test's status and detail, as a
+//! JSON list) and `run_ms`.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,7 @@ pub fn code_score_schema() -> SchemaRef {
         Field::new("tests_total", DataType::UInt32, true),
         Field::new("statuses", DataType::Utf8, true),
         Field::new("detail", DataType::Utf8, true),
+        Field::new("tests", DataType::Utf8, true),
         Field::new("run_ms", DataType::UInt64, true),
     ])
 }
@@ -226,8 +228,14 @@ fn write_shard(
     let mut score = Vec::with_capacity(n);
     let mut pred = Vec::with_capacity(n);
     let mut outcome = Vec::with_capacity(n);
-    let (mut passed, mut total, mut statuses, mut detail, mut ms) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut passed, mut total, mut statuses, mut detail, mut tests, mut ms) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for r in rows {
         let (run, took): (CodeRun, Option<u64>) = match r.plan() {
             Plan::Settled(run) => (run.clone(), None),
@@ -273,6 +281,7 @@ fn write_shard(
                 .map(|t| t.detail.clone())
                 .or_else(|| (!run.note.is_empty()).then(|| run.note.clone())),
         );
+        tests.push(tested.then(|| serde_json::to_string(&run.tests).expect("results serialize")));
         ms.push(took);
     }
     let columns: Vec<ArrayRef> = vec![
@@ -290,6 +299,7 @@ fn write_shard(
         Arc::new(UInt32Array::from(total)),
         Arc::new(StringArray::from(statuses)),
         Arc::new(StringArray::from(detail)),
+        Arc::new(StringArray::from(tests)),
         Arc::new(UInt64Array::from(ms)),
     ];
     let batch =
