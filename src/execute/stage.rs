@@ -19,7 +19,7 @@ use crate::sampler::verdicts::{
 };
 use crate::sandbox::Sandbox;
 use crate::store::StoreError;
-use crate::store::judged::{self as cache, Record, ShardWriter};
+use crate::store::judged::{self as cache, OpenShards};
 
 /// Shards whose saved verdicts are held at once.
 const MAX_OPEN_SHARDS: usize = 4;
@@ -40,23 +40,15 @@ struct Done {
     took: Duration,
 }
 
-struct OpenShard {
-    saved: HashMap<String, Record>,
-    writer: ShardWriter,
-    pending: usize,
-}
-
 /// The code verifier of a sampling run.
 pub struct CodeStage {
-    root: std::path::PathBuf,
     spec: Arc<CodeSpec>,
     python: String,
     jobs: Option<mpsc::Sender<Job>>,
     results: tokio::sync::mpsc::UnboundedReceiver<Done>,
     threads: Vec<std::thread::JoinHandle<()>>,
     workers: usize,
-    shards: HashMap<u32, OpenShard>,
-    opened: VecDeque<u32>,
+    shards: OpenShards,
     queue: VecDeque<Job>,
     waiters: HashMap<String, Vec<(u64, u32)>>,
     in_flight: usize,
@@ -109,15 +101,13 @@ impl CodeStage {
             })
             .collect();
         Ok(Self {
-            root: root.to_path_buf(),
             python: spec.python.clone(),
             spec,
             jobs: Some(jobs),
             results,
             threads,
             workers,
-            shards: HashMap::new(),
-            opened: VecDeque::new(),
+            shards: OpenShards::new(root, MAX_OPEN_SHARDS),
             queue: VecDeque::new(),
             waiters: HashMap::new(),
             in_flight: 0,
@@ -127,37 +117,11 @@ impl CodeStage {
         })
     }
 
-    /// The open shard, its saved verdicts read when it opens; beyond
-    /// [`MAX_OPEN_SHARDS`] the oldest with nothing pending is committed.
-    fn shard(&mut self, shard: u32) -> Result<&mut OpenShard, StoreError> {
-        if !self.shards.contains_key(&shard) {
-            if self.shards.len() >= MAX_OPEN_SHARDS
-                && let Some(i) = self
-                    .opened
-                    .iter()
-                    .position(|s| self.shards.get(s).is_some_and(|o| o.pending == 0))
-            {
-                let old = self.opened.remove(i).expect("found above");
-                if let Some(o) = self.shards.remove(&old) {
-                    o.writer.commit()?;
-                }
-            }
-            let open = OpenShard {
-                saved: cache::load(&self.root, shard)?,
-                writer: ShardWriter::open(&self.root, shard)?,
-                pending: 0,
-            };
-            self.shards.insert(shard, open);
-            self.opened.push_back(shard);
-        }
-        Ok(self.shards.get_mut(&shard).expect("opened above"))
-    }
-
     fn on_done(&mut self, done: Done) -> StageEvent {
         self.in_flight -= 1;
         self.counters.requests += 1;
         let record = super::record(done.key.clone(), &done.run, done.took, &self.python);
-        if let Some(o) = self.shards.get_mut(&done.shard) {
+        if let Some(o) = self.shards.get_mut(done.shard) {
             o.pending = o.pending.saturating_sub(1);
             // Durable before it counts.
             if let Err(e) = o.writer.append(record.clone()) {
@@ -215,7 +179,8 @@ impl VerdictStage for CodeStage {
                 };
             let partial = self.spec.partial;
             let saved = self
-                .shard(prompt.shard)?
+                .shards
+                .open(prompt.shard)?
                 .saved
                 .get(&item)
                 .and_then(|r| super::read(&r.raw));
@@ -227,7 +192,7 @@ impl VerdictStage for CodeStage {
             match self.waiters.get_mut(&item) {
                 Some(w) => w.push((key, r.rollout_idx)),
                 None => {
-                    self.shard(prompt.shard)?.pending += 1;
+                    self.shards.open(prompt.shard)?.pending += 1;
                     self.waiters
                         .insert(item.clone(), vec![(key, r.rollout_idx)]);
                     self.queue.push_back(Job {
@@ -300,10 +265,7 @@ impl VerdictStage for CodeStage {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        for (_, open) in self.shards.drain() {
-            open.writer.commit()?;
-        }
-        self.opened.clear();
+        self.shards.commit_all()?;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ use crate::sampler::verdicts::{
     Rollout, StageCounters, StageEvent, StageFuture, Verdict, VerdictStage,
 };
 use crate::store::StoreError;
-use crate::store::judged::{self as cache, Record, ShardWriter};
+use crate::store::judged::{self as cache, OpenShards};
 
 /// Shards whose saved answers are held at once.
 pub const MAX_OPEN_SHARDS: usize = 4;
@@ -39,14 +39,6 @@ struct Waiter {
     prompt: Arc<Prompt>,
     key: u64,
     rollout_idx: u32,
-}
-
-/// One shard's saved answers and the writer of this run's new ones.
-struct OpenShard {
-    saved: HashMap<String, Record>,
-    writer: ShardWriter,
-    /// Items of this shard queued or in flight.
-    pending: usize,
 }
 
 /// The judge of a sampling run.
@@ -61,9 +53,7 @@ pub struct LiveJudge {
     prices: Option<(f64, f64)>,
     /// Completion tokens an answer may use (none for a reward).
     max_tokens: u64,
-    shards: HashMap<u32, OpenShard>,
-    /// Open shards, least recently opened first.
-    opened: VecDeque<u32>,
+    shards: OpenShards,
     /// Items not yet sent: their shard, key and body.
     queue: VecDeque<(u32, String, String)>,
     /// Rollouts waiting, by the key of their item (queued or in flight).
@@ -105,41 +95,13 @@ impl LiveJudge {
             ),
             prices: p.judge_input.zip(p.judge_output),
             max_tokens,
-            shards: HashMap::new(),
-            opened: VecDeque::new(),
+            shards: OpenShards::new(root, MAX_OPEN_SHARDS),
             queue: VecDeque::new(),
             waiters: HashMap::new(),
             pending: 0,
             to_settle: Vec::new(),
             counters: StageCounters::default(),
         })
-    }
-
-    /// The open shard `shard`, its saved answers read when it opens; the
-    /// least recently opened shard with nothing pending is closed (its new
-    /// answers committed) beyond [`MAX_OPEN_SHARDS`].
-    fn shard(&mut self, shard: u32) -> Result<&mut OpenShard, StoreError> {
-        if !self.shards.contains_key(&shard) {
-            if self.shards.len() >= MAX_OPEN_SHARDS
-                && let Some(i) = self
-                    .opened
-                    .iter()
-                    .position(|s| self.shards.get(s).is_some_and(|o| o.pending == 0))
-            {
-                let old = self.opened.remove(i).expect("found above");
-                if let Some(o) = self.shards.remove(&old) {
-                    o.writer.commit()?;
-                }
-            }
-            let open = OpenShard {
-                saved: cache::load(&self.root, shard)?,
-                writer: ShardWriter::open(&self.root, shard)?,
-                pending: 0,
-            };
-            self.shards.insert(shard, open);
-            self.opened.push_back(shard);
-        }
-        Ok(self.shards.get_mut(&shard).expect("opened above"))
     }
 
     /// The verdict of a waiter from a judge's raw answer.
@@ -176,7 +138,7 @@ impl LiveJudge {
     fn on_answer(&mut self, (shard, keys, prompt_tokens, result): Done) -> StageEvent {
         let items = keys.len() as u64;
         let worst = self.worst_cost(prompt_tokens, items);
-        if let Some(o) = self.shards.get_mut(&shard) {
+        if let Some(o) = self.shards.get_mut(shard) {
             o.pending = o.pending.saturating_sub(keys.len());
         }
         let reply = match result {
@@ -215,7 +177,7 @@ impl LiveJudge {
             .iter()
             .map(|r| (r.key.clone(), r.raw.clone()))
             .collect();
-        if let Some(o) = self.shards.get_mut(&shard) {
+        if let Some(o) = self.shards.get_mut(shard) {
             for r in records {
                 if let Err(e) = o.writer.append(r.clone()) {
                     return StageEvent::Error(e);
@@ -294,7 +256,8 @@ impl VerdictStage for LiveJudge {
             let saved = match self.ctx.refresh {
                 true => None,
                 false => self
-                    .shard(prompt.shard)?
+                    .shards
+                    .open(prompt.shard)?
                     .saved
                     .get(&item_key)
                     .map(|r| r.raw.clone()),
@@ -317,7 +280,7 @@ impl VerdictStage for LiveJudge {
                 // The same request is queued or in flight: its answer serves both.
                 Some(w) => w.push(waiter),
                 None => {
-                    self.shard(prompt.shard)?.pending += 1;
+                    self.shards.open(prompt.shard)?.pending += 1;
                     self.waiters.insert(item_key.clone(), vec![waiter]);
                     self.queue.push_back((prompt.shard, item_key, item));
                 }
@@ -411,10 +374,7 @@ impl VerdictStage for LiveJudge {
     }
 
     fn finish(&mut self) -> Result<(), StoreError> {
-        for (_, open) in self.shards.drain() {
-            open.writer.commit()?;
-        }
-        self.opened.clear();
+        self.shards.commit_all()?;
         let c = &self.counters;
         crate::store::RunState::add_judge(
             &crate::store::state_path(&self.root),

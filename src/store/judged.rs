@@ -264,6 +264,81 @@ impl ShardWriter {
     }
 }
 
+/// One shard's saved answers and the writer of this run's new ones, for a
+/// loop that answers rollouts as sampling brings them.
+#[derive(Debug)]
+pub struct OpenShard {
+    /// The answers saved (and those added in this run), by key.
+    pub saved: HashMap<String, Record>,
+    /// This run's new answers.
+    pub writer: ShardWriter,
+    /// Requests of this shard queued or in flight.
+    pub pending: usize,
+}
+
+/// The shards a loop answers into, at most `max` open at once: the least
+/// recently opened one with nothing pending is committed and closed to
+/// open another (a shard that comes back is read again).
+#[derive(Debug)]
+pub struct OpenShards {
+    root: PathBuf,
+    max: usize,
+    shards: HashMap<u32, OpenShard>,
+    /// Open shards, least recently opened first.
+    opened: std::collections::VecDeque<u32>,
+}
+
+impl OpenShards {
+    /// No shard open yet, in work dir `root`.
+    pub fn new(root: &Path, max: usize) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            max,
+            shards: HashMap::new(),
+            opened: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Shard `shard`, its saved answers read when it opens.
+    pub fn open(&mut self, shard: u32) -> Result<&mut OpenShard, StoreError> {
+        if !self.shards.contains_key(&shard) {
+            if self.shards.len() >= self.max
+                && let Some(i) = self
+                    .opened
+                    .iter()
+                    .position(|s| self.shards.get(s).is_some_and(|o| o.pending == 0))
+            {
+                let old = self.opened.remove(i).expect("found above");
+                if let Some(o) = self.shards.remove(&old) {
+                    o.writer.commit()?;
+                }
+            }
+            let open = OpenShard {
+                saved: load(&self.root, shard)?,
+                writer: ShardWriter::open(&self.root, shard)?,
+                pending: 0,
+            };
+            self.shards.insert(shard, open);
+            self.opened.push_back(shard);
+        }
+        Ok(self.shards.get_mut(&shard).expect("opened above"))
+    }
+
+    /// Shard `shard` if it is open.
+    pub fn get_mut(&mut self, shard: u32) -> Option<&mut OpenShard> {
+        self.shards.get_mut(&shard)
+    }
+
+    /// Commits every open shard's new answers.
+    pub fn commit_all(&mut self) -> Result<(), StoreError> {
+        self.opened.clear();
+        for (_, open) in self.shards.drain() {
+            open.writer.commit()?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs::OpenOptions;
