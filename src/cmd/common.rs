@@ -100,6 +100,7 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
         wd,
         created,
         judge: None,
+        sandbox: None,
     })
 }
 
@@ -300,21 +301,29 @@ pub async fn score_after_sampling(run: &crate::pipeline::Run) -> anyhow::Result<
     match &run.scoring {
         Scoring::Model(spec) => judge(wd, config, spec, false, run.judge.as_ref()).await,
         Scoring::Majority(_) => majority(wd, config).await,
-        Scoring::Code(spec) => code(wd, config, spec).await,
+        Scoring::Code(spec) => code(wd, config, spec, run.sandbox.as_ref()).await,
         Scoring::Rule(_) => Ok(()),
     }
 }
 
-/// Scores the saved rollouts of `wd` by running their programs in the
-/// sandbox (saved verdicts are read back, not run again) and logs what it
-/// found.
+/// Scores the saved rollouts of `wd` by running their programs in
+/// `sandbox` (opened here when `None`; saved verdicts are read back, not
+/// run again) and logs what it found.
 pub async fn code(
     wd: &WorkDir,
     config: &Config,
     spec: &crate::execute::CodeSpec,
+    sandbox: Option<&crate::sandbox::Sandbox>,
 ) -> anyhow::Result<()> {
-    let sandbox = crate::execute::open_sandbox(spec)?;
-    let r = crate::execute::rescore::score(wd, config, spec, &sandbox).await?;
+    let opened;
+    let sandbox = match sandbox {
+        Some(s) => s,
+        None => {
+            opened = crate::execute::open_sandbox(spec)?;
+            &opened
+        }
+    };
+    let r = crate::execute::rescore::score(wd, config, spec, sandbox).await?;
     fn join<K: std::fmt::Display>(m: &std::collections::BTreeMap<K, u64>) -> String {
         m.iter()
             .map(|(k, v)| format!("{v} {k}"))

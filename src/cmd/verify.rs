@@ -73,7 +73,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             return super::common::judge(&wd, &config, spec, args.refresh, None).await;
         }
         Scoring::Majority(_) => return super::common::majority(&wd, &config).await,
-        Scoring::Code(spec) => return super::common::code(&wd, &config, spec).await,
+        Scoring::Code(spec) => return super::common::code(&wd, &config, spec, None).await,
         Scoring::Rule(_) => {}
     }
     let totals = crate::scoring::rescore::rescore(&wd, &config).await?;

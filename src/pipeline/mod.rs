@@ -33,6 +33,9 @@ pub struct Run {
     /// verdicts are asked while sampling, and the judge step after it
     /// reuses the connection (a launched judge starts once).
     pub judge: Option<crate::scoring::judge::JudgeConnection>,
+    /// The sandbox of `code-rlvr`, once the check before sampling has
+    /// probed it (sampling and the scoring after it use the same one).
+    pub sandbox: Option<crate::sandbox::Sandbox>,
 }
 
 impl Run {

@@ -96,10 +96,11 @@ fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
 }
 
 /// What the verifier needs before anything is sampled: a judge server to
-/// name, or a machine that isolates programs (one that cannot runs none).
-fn check_verifier(run: &Run) -> anyhow::Result<()> {
+/// name, or a machine that isolates programs (one that cannot runs none;
+/// the sandbox probed is kept for the run).
+fn check_verifier(run: &mut Run) -> anyhow::Result<()> {
     if let Scoring::Code(spec) = &run.scoring {
-        crate::execute::open_sandbox(spec)?;
+        run.sandbox = Some(crate::execute::open_sandbox(spec)?);
     }
     check_judge(&run.resolved.config, &run.scoring)
 }
@@ -319,7 +320,14 @@ pub async fn sample(
             (Some(stage), spec.meaning())
         }
         Scoring::Code(spec) => {
-            let sandbox = crate::execute::open_sandbox(spec)?;
+            let sandbox = match &run.sandbox {
+                Some(s) => s.clone(),
+                None => {
+                    let s = crate::execute::open_sandbox(spec)?;
+                    run.sandbox = Some(s.clone());
+                    s
+                }
+            };
             let stage = crate::execute::stage::CodeStage::new(run.wd.root(), spec, sandbox)?;
             let stage: Box<dyn VerdictStage> = Box::new(stage);
             (Some(stage), ScoreMeaning::BINARY)

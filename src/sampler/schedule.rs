@@ -301,14 +301,7 @@ impl<'a> Scheduler<'a> {
                 // The saved rollouts' verdicts first (saved answers, or asked
                 // from their text): the policy replays them with their scores.
                 Some(stage) if !texts.is_empty() => {
-                    let rollouts: Vec<Rollout<'_>> = texts
-                        .iter()
-                        .map(|t| Rollout {
-                            rollout_idx: t.rollout_idx,
-                            response: t.response.as_deref(),
-                            reasoning: t.reasoning.as_deref(),
-                        })
-                        .collect();
+                    let rollouts: Vec<Rollout<'_>> = texts.iter().map(Rollout::from).collect();
                     let a = self.active.get_mut(&key).expect("inserted above");
                     let ready = stage.submit(key, &a.prompt, &rollouts)?;
                     a.waiting = texts.iter().map(|t| (t.rollout_idx, false)).collect();
@@ -470,8 +463,9 @@ impl<'a> Scheduler<'a> {
         if let Some(message) = guard_stop? {
             return Err(self.guard_stop(message));
         }
-        // Verdicts known at once (the prompt moves on below, not here).
-        self.record_verdicts(key, ready);
+        // Verdicts known at once; the prompt still has this request
+        // outstanding, so it moves on below, not here.
+        self.on_verdicts(ready)?;
         let a = self
             .active
             .get_mut(&key)
@@ -524,35 +518,8 @@ impl<'a> Scheduler<'a> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let rollouts: Vec<Rollout<'_>> = rows
-            .iter()
-            .map(|r| Rollout {
-                rollout_idx: r.rollout_idx,
-                response: r.response.as_deref(),
-                reasoning: r.reasoning.as_deref(),
-            })
-            .collect();
+        let rollouts: Vec<Rollout<'_>> = rows.iter().map(Rollout::from).collect();
         Ok(stage.submit(key, &self.active[&key].prompt, &rollouts)?)
-    }
-
-    /// Records verdicts of a prompt's current step without moving it on.
-    fn record_verdicts(&mut self, key: u64, verdicts: Vec<Verdict>) {
-        if verdicts.is_empty() {
-            return;
-        }
-        let pass = self
-            .io
-            .stage
-            .as_ref()
-            .map_or(PASS_SCORE, |s| s.pass_score());
-        let a = self.active.get_mut(&key).expect("an active prompt");
-        for v in verdicts {
-            if let Some(i) = a.waiting.iter().position(|w| w.0 == v.rollout_idx) {
-                let (_, valid) = a.waiting.swap_remove(i);
-                a.state.record(valid, v.score);
-                self.io.counters.passed += u64::from(valid && v.score.is_some_and(|s| s >= pass));
-            }
-        }
     }
 
     /// Records a request's finished rollouts in its prompt's state (or, when

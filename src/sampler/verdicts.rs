@@ -32,6 +32,26 @@ pub struct Rollout<'a> {
     pub reasoning: Option<&'a str>,
 }
 
+impl<'a> From<&'a super::writer::RolloutRow> for Rollout<'a> {
+    fn from(r: &'a super::writer::RolloutRow) -> Self {
+        Self {
+            rollout_idx: r.rollout_idx,
+            response: r.response.as_deref(),
+            reasoning: r.reasoning.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a super::feed::SavedResponse> for Rollout<'a> {
+    fn from(r: &'a super::feed::SavedResponse) -> Self {
+        Self {
+            rollout_idx: r.rollout_idx,
+            response: r.response.as_deref(),
+            reasoning: r.reasoning.as_deref(),
+        }
+    }
+}
+
 /// A rollout's verdict, for the prompt the scheduler knows by `prompt`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {
