@@ -345,6 +345,16 @@ pub async fn code(
         r.running.as_secs_f64(),
         r.cached
     );
+    let no_tests = r.outcomes.get("no_tests").copied().unwrap_or(0);
+    if no_tests > 0 {
+        tracing::warn!(
+            "{no_tests} of {} rollouts have no score: their prompt's gold holds no tests code-rlvr can read \
+             (rsr sql WORK_DIR --scores {} \"SELECT id, detail FROM scores WHERE outcome = 'no_tests'\" says why; \
+             the shapes it reads are in docs/verifiers.md)",
+            r.scored,
+            config.verifier.label()
+        );
+    }
     Ok(())
 }
 
