@@ -179,6 +179,19 @@ function highlighted(text, pred) {
   return [pre, null];
 }
 
+// An ifeval verdict: `id=followed|loose|failed` per instruction, shown as
+// a list instead of an extracted answer.
+const INSTRUCTIONS = /^[a-z_]+:[a-z_]+=(followed|loose|failed)( [a-z_]+:[a-z_]+=(followed|loose|failed))*$/;
+function instructionList(pred) {
+  const words = { followed: ["pass", "followed"], loose: ["loose", "followed only loosely (IFEval's loose variants)"],
+    failed: ["fail", "not followed"] };
+  return el("ul", { class: "instructions" }, ...pred.split(" ").map((item) => {
+    const [id, outcome] = item.split("=");
+    const [cls, word] = words[outcome];
+    return el("li", {}, el("code", {}, id), " ", el("span", { class: cls }, word));
+  }));
+}
+
 // What a judge said (or what explains a program's first failed test):
 // short answers inline, long ones folded.
 function said(text) {
@@ -216,6 +229,7 @@ async function prompt(id) {
         el("td", {}, verdict(v.score, passOf[label] ?? 1.0)), el("td", {}, fmt(v.pred)),
         el("td", {}, fmt(v.outcome)), el("td", {}, said(v.judge_raw ?? v.judge_error ?? v.detail)))));
     const [final, note] = parts.final === null ? [el("p", { class: "flag" }, "thinking never closed: no final answer"), null]
+      : pred && INSTRUCTIONS.test(pred) ? [el("pre", { class: "final" }, parts.final.trim()), instructionList(pred)]
       : highlighted(parts.final.trim(), pred);
     return el("div", { class: "card rollout", "data-rollout": r.rollout_idx },
       el("h3", {}, `rollout ${r.rollout_idx}`, r.error ? el("span", { class: "fail" }, " failed request") : ""),

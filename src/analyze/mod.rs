@@ -6,6 +6,7 @@
 
 pub mod charts;
 pub mod compare;
+pub mod ifeval;
 pub mod report;
 
 use crate::sql::columns::{float_at, one_row};
@@ -146,6 +147,10 @@ pub struct Stats {
     /// `verifier.type=majority`) and how often their label equals the gold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub majority_labels: Vec<MajorityLabels>,
+    /// IFEval's numbers, for a run whose verdicts hold per-instruction
+    /// results (the `ifeval` verifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifeval: Option<ifeval::IfevalStats>,
     /// What decontamination and dedup found (`data/hygiene.json`), when
     /// they ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -584,6 +589,7 @@ pub async fn compute(
         s.maj_at_k = maj_at_k(wd, &state, label, extractor, &ks).await?;
     }
     s.majority_labels = majority_labels(wd.root());
+    s.ifeval = ifeval::compute(&ctx).await?;
     s.hygiene = crate::hygiene::Report::load(wd.root()).filter(|r| r.checked());
     s.mean_rollouts_per_prompt =
         (s.prompts_sampled > 0).then(|| s.rollouts as f64 / s.prompts_sampled as f64);

@@ -134,6 +134,7 @@ pub fn rows(s: &Stats) -> Vec<Row> {
     for section in [
         count_rows,
         pass_rate_rows,
+        ifeval_rows,
         hygiene_rows,
         majority_rows,
         token_and_speed_rows,
@@ -295,6 +296,60 @@ fn pass_rate_rows(s: &Stats) -> Vec<Row> {
                 ),
             ));
         }
+    }
+    r
+}
+
+/// IFEval's four numbers and how often each instruction id was followed.
+fn ifeval_rows(s: &Stats) -> Vec<Row> {
+    let Some(f) = &s.ifeval else {
+        return Vec::new();
+    };
+    let share = |x: u64, n: u64| format!("{} ({x} of {n})", pct(Some(x as f64 / n.max(1) as f64)));
+    let mut r = vec![
+        (
+            "instruction following (IFEval)",
+            "prompt-level strict".into(),
+            format!(
+                "{} of {} responses",
+                pct(Some(f.prompt_strict)),
+                f.responses
+            ),
+        ),
+        (
+            "instruction following (IFEval)",
+            "prompt-level loose".into(),
+            format!("{} of {} responses", pct(Some(f.prompt_loose)), f.responses),
+        ),
+        (
+            "instruction following (IFEval)",
+            "instruction-level strict".into(),
+            format!(
+                "{} of {} instructions",
+                pct(Some(f.instruction_strict)),
+                f.instructions
+            ),
+        ),
+        (
+            "instruction following (IFEval)",
+            "instruction-level loose".into(),
+            format!(
+                "{} of {} instructions",
+                pct(Some(f.instruction_loose)),
+                f.instructions
+            ),
+        ),
+    ];
+    for row in &f.per_id {
+        r.push((
+            "instruction following (IFEval)",
+            row.id.clone(),
+            format!(
+                "strict {}, loose {}",
+                share(row.strict, row.count),
+                share(row.loose, row.count)
+            ),
+        ));
     }
     r
 }

@@ -770,6 +770,10 @@ impl Mock {
                 .join(" ");
             let final_text = if a.no_answer {
                 "I worked through the steps above and will stop here.".to_string()
+            } else if let Some(text) = instruction_response(&gold, right, &mut rng) {
+                // An instruction-following prompt: a reply that tries to
+                // follow its instructions when right, some of them when wrong.
+                text
             } else if is_code_gold(&gold) {
                 // A code prompt: the passing program where the gold file
                 // has one, else (or when wrong) one that fails its tests.
@@ -1210,6 +1214,213 @@ fn code_solution(gold: &str, metadata: &str) -> Option<String> {
     let body = meta.get("canonical_solution")?.as_str()?;
     let prompt = gold.get("prompt").and_then(Value::as_str).unwrap_or("");
     Some(format!("{prompt}{body}"))
+}
+
+/// A reply to an instruction-following prompt (a gold with
+/// `instruction_id_list` and `kwargs`): prose that tries to follow each
+/// instruction (nine times in ten when `follow`, four in ten otherwise),
+/// sometimes opened by a chatty line or with markdown bold, as models write.
+/// `None` for other golds.
+fn instruction_response(gold: &str, follow: bool, rng: &mut SplitMix) -> Option<String> {
+    let gold: Value = serde_json::from_str(gold).ok()?;
+    let ids: Vec<&str> = gold
+        .get("instruction_id_list")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let empty = serde_json::Map::new();
+    let kwargs: Vec<&serde_json::Map<String, Value>> = gold
+        .get("kwargs")
+        .and_then(Value::as_array)
+        .map(|k| k.iter().map(|v| v.as_object().unwrap_or(&empty)).collect())
+        .unwrap_or_default();
+    let pick = |rng: &mut SplitMix| WORDS[(rng.next_u64() % WORDS.len() as u64) as usize];
+    let sentence = |rng: &mut SplitMix| {
+        let n = 5 + (rng.next_u64() % 9) as usize;
+        let mut words: Vec<String> = (0..n).map(|_| pick(rng).to_string()).collect();
+        if rng.next_f64() < 0.3 {
+            words[n / 2].push(',');
+        }
+        let mut s = words.join(" ");
+        s[..1].make_ascii_uppercase();
+        s.push(if rng.next_f64() < 0.1 { '!' } else { '.' });
+        s
+    };
+    let mut paragraphs: Vec<Vec<String>> = (0..3)
+        .map(|_| (0..3).map(|_| sentence(rng)).collect())
+        .collect();
+    let text = |kw: &serde_json::Map<String, Value>, k: &str| {
+        kw.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+    };
+    let num = |kw: &serde_json::Map<String, Value>, k: &str| {
+        kw.get(k).and_then(Value::as_u64).unwrap_or(1) as usize
+    };
+    let (mut divider, mut extra, mut prefix, mut suffix) =
+        ("\n\n".to_string(), Vec::new(), Vec::new(), Vec::new());
+    let (mut case, mut no_comma, mut json_wrap, mut quote, mut two) =
+        (0, false, false, false, false);
+    let mut sections: Option<(String, usize)> = None;
+    for (i, id) in ids.iter().enumerate() {
+        let kw = kwargs.get(i).copied().unwrap_or(&empty);
+        if rng.next_f64() >= if follow { 0.9 } else { 0.4 } {
+            continue;
+        }
+        let at_least = text(kw, "relation") != "less than";
+        match *id {
+            "keywords:existence" => {
+                let words: Vec<String> = kw
+                    .get("keywords")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                extra.push(format!("This touches on {}.", words.join(" and ")));
+            }
+            "keywords:frequency" if at_least => {
+                let w = text(kw, "keyword");
+                extra.push(format!("{}.", vec![w; num(kw, "frequency")].join(" ")));
+            }
+            "keywords:letter_frequency" if text(kw, "let_relation") != "less than" => {
+                extra.push(format!(
+                    "{}.",
+                    text(kw, "letter").repeat(num(kw, "let_frequency"))
+                ));
+            }
+            "length_constraints:number_sentences" => {
+                let n = num(kw, "num_sentences");
+                let n = if at_least {
+                    n
+                } else {
+                    n.saturating_sub(1).max(1)
+                };
+                paragraphs = vec![(0..n).map(|_| sentence(rng)).collect()];
+            }
+            "length_constraints:number_paragraphs" => {
+                paragraphs.resize_with(num(kw, "num_paragraphs"), || vec![sentence(rng)]);
+                divider = "\n\n***\n\n".into();
+            }
+            "length_constraints:nth_paragraph_first_word" => {
+                paragraphs.resize_with(num(kw, "num_paragraphs"), || vec![sentence(rng)]);
+                let nth = num(kw, "nth_paragraph").clamp(1, paragraphs.len());
+                let first = text(kw, "first_word");
+                paragraphs[nth - 1].insert(
+                    0,
+                    format!("{}{} begins here.", first[..1].to_uppercase(), &first[1..]),
+                );
+            }
+            "length_constraints:number_words" => {
+                let n = num(kw, "num_words");
+                if at_least {
+                    extra.push(format!(
+                        "{}.",
+                        (0..n).map(|_| pick(rng)).collect::<Vec<_>>().join(" ")
+                    ));
+                } else {
+                    paragraphs = vec![vec![sentence(rng)]];
+                }
+            }
+            "detectable_content:number_placeholders" => {
+                extra.push(
+                    (0..num(kw, "num_placeholders"))
+                        .map(|k| format!("[field {k}]"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            "detectable_content:postscript" => {
+                suffix.push(format!(
+                    "{} {}",
+                    text(kw, "postscript_marker"),
+                    sentence(rng)
+                ));
+            }
+            "detectable_format:number_bullet_lists" => {
+                extra.push(
+                    (0..num(kw, "num_bullets"))
+                        .map(|_| format!("* {}", sentence(rng)))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+            }
+            "detectable_format:constrained_response" => {
+                prefix.push(
+                    [
+                        "My answer is yes.",
+                        "My answer is no.",
+                        "My answer is maybe.",
+                    ][(rng.next_u64() % 3) as usize]
+                        .to_string(),
+                );
+            }
+            "detectable_format:number_highlighted_sections" => {
+                for k in 0..num(kw, "num_highlights") {
+                    let p = k % paragraphs.len();
+                    paragraphs[p].push(format!("*{}*", sentence(rng)));
+                }
+            }
+            "detectable_format:multiple_sections" => {
+                sections = Some((text(kw, "section_spliter"), num(kw, "num_sections")));
+            }
+            "detectable_format:json_format" => json_wrap = true,
+            "detectable_format:title" => prefix.insert(0, format!("<<{}>>", pick(rng))),
+            "combination:two_responses" => two = true,
+            "combination:repeat_prompt" => prefix.insert(0, text(kw, "prompt_to_repeat")),
+            "startend:end_checker" => suffix.push(text(kw, "end_phrase")),
+            "change_case:capital_word_frequency" if text(kw, "capital_relation") != "less than" => {
+                extra.push(
+                    (0..num(kw, "capital_frequency"))
+                        .map(|_| pick(rng).to_uppercase())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            "change_case:english_capital" => case = 1,
+            "change_case:english_lowercase" => case = 2,
+            "punctuation:no_comma" => no_comma = true,
+            "startend:quotation" => quote = true,
+            _ => {}
+        }
+    }
+    let mut body: Vec<String> = match sections {
+        Some((name, n)) => (1..=n)
+            .map(|k| format!("{name} {k}\n{}", sentence(rng)))
+            .collect(),
+        None => paragraphs.iter().map(|p| p.join(" ")).collect(),
+    };
+    body.extend(extra);
+    let mut out = prefix;
+    out.push(body.join(&divider));
+    out.extend(suffix);
+    let mut reply = out.join("\n\n");
+    if two {
+        reply = format!("{reply}\n******\n{}", sentence(rng));
+    }
+    match case {
+        1 => reply = reply.to_uppercase(),
+        2 => reply = reply.to_lowercase(),
+        _ => {}
+    }
+    if no_comma {
+        reply = reply.replace(',', "");
+    }
+    if json_wrap {
+        reply = format!("```json\n{}\n```", json!({"answer": reply}));
+    }
+    if quote {
+        reply = format!("\"{reply}\"");
+    }
+    if rng.next_f64() < 0.2 {
+        reply = reply.replacen(". ", ". **", 1).replacen(". ", "** ", 1);
+    }
+    if rng.next_f64() < 0.25 {
+        reply = format!("Sure, here is my response:\n{reply}");
+    }
+    Some(reply)
 }
 
 /// Whether a gold holds the tests of a code prompt (a JSON object with

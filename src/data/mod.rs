@@ -72,6 +72,7 @@ pub async fn prepare_file(
     shard_size: u64,
     dest: &Path,
     annotator: &mut dyn Annotator,
+    verifier: Option<&dyn crate::verifier::Verifier>,
 ) -> Result<Summary, DataError> {
     let format = detect_format(input, data.format)?;
     refuse_empty(input, format)?;
@@ -90,6 +91,8 @@ pub async fn prepare_file(
         &prompting,
     )?;
     let mut writer: Option<ParquetFile> = None;
+    let mut gold_errors = error::RowErrors::for_origin(origin.clone());
+    let mut golds_from_metadata = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = match batch {
             Ok(b) => b,
@@ -97,6 +100,11 @@ pub async fn prepare_file(
         };
         if let Some(rows) = validator.process(&batch)? {
             let mut columns = rows.columns().to_vec();
+            if let Some(v) = verifier {
+                let (answers, filled) = read_golds(v, &rows, &mut gold_errors);
+                columns[2] = answers;
+                golds_from_metadata += filled;
+            }
             columns.extend(annotator.columns(&rows)?);
             let rows = RecordBatch::try_new(inputs_schema(), columns)
                 .map_err(|e| DataError::Internal(e.to_string()))?;
@@ -106,8 +114,10 @@ pub async fn prepare_file(
             writer.as_mut().expect("created above").write(&rows)?;
         }
     }
+    gold_errors.into_result()?;
     let has_answer_column = validator.has_answer_column();
-    let summary = validator.finish()?;
+    let mut summary = validator.finish()?;
+    summary.without_answer -= golds_from_metadata;
     if !has_answer_column {
         log_answers_from_metadata(&origin, &summary);
     }
@@ -118,6 +128,41 @@ pub async fn prepare_file(
         _ => return Err(DataError::NoRows { origin }),
     }
     Ok(summary)
+}
+
+/// The `answer` column as the run's verifier reads each row's gold
+/// ([`crate::verifier::Verifier::read_gold`]), and how many rows had none
+/// before; a gold it cannot read is a row error naming the prompt.
+fn read_golds(
+    verifier: &dyn crate::verifier::Verifier,
+    rows: &RecordBatch,
+    errors: &mut error::RowErrors,
+) -> (ArrayRef, u64) {
+    use arrow::array::{Array, AsArray, StringArray};
+    let ids = rows.column(0).as_string::<i32>();
+    let answers = rows.column(2).as_string::<i32>();
+    let metadata = rows.column(3).as_string::<i32>();
+    let mut filled = 0;
+    let out: StringArray = (0..rows.num_rows())
+        .map(|i| {
+            let answer = (!answers.is_null(i)).then(|| answers.value(i));
+            let meta = (!metadata.is_null(i)).then(|| metadata.value(i));
+            match verifier.read_gold(answer, meta) {
+                Ok(gold) => {
+                    filled += u64::from(answer.is_none() && gold.is_some());
+                    gold
+                }
+                Err(e) => {
+                    errors.push(
+                        format!("prompt {}", ids.value(i)),
+                        format!("gold for verifier {}: {e}", verifier.name()),
+                    );
+                    None
+                }
+            }
+        })
+        .collect();
+    (Arc::new(out), filled)
 }
 
 /// An empty input file is refused with what it should hold.

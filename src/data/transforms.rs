@@ -18,6 +18,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../sql/transforms/humaneval.sql"),
     ),
     ("apps", include_str!("../../sql/transforms/apps.sql")),
+    ("ifeval", include_str!("../../sql/transforms/ifeval.sql")),
+    (
+        "ifeval_constraints",
+        include_str!("../../sql/transforms/ifeval_constraints.sql"),
+    ),
 ];
 
 /// A loaded transform.

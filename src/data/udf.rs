@@ -13,7 +13,91 @@ use datafusion::logical_expr::{
 
 /// The functions registered in the `prepare` session.
 pub fn transform_udfs() -> Vec<ScalarUDF> {
-    vec![ScalarUDF::from(FormatChoices::new())]
+    vec![
+        ScalarUDF::from(FormatChoices::new()),
+        ScalarUDF::from(IfevalConstraints::new()),
+    ]
+}
+
+/// `ifeval_constraints(prompt, key, max, seed)`: the prompt with 1 to `max`
+/// IFEval instructions attached, drawn from `key` and `seed`
+/// ([`crate::verifier::ifeval::generate::constrain`]), as a struct of
+/// `prompt` (the text) and `gold` (the ids and kwargs as JSON).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct IfevalConstraints {
+    signature: Signature,
+}
+
+impl IfevalConstraints {
+    fn new() -> Self {
+        Self {
+            signature: Signature::any(4, Volatility::Immutable),
+        }
+    }
+
+    fn fields() -> arrow::datatypes::Fields {
+        vec![
+            Field::new("prompt", DataType::Utf8, true),
+            Field::new("gold", DataType::Utf8, true),
+        ]
+        .into()
+    }
+}
+
+impl ScalarUDFImpl for IfevalConstraints {
+    fn name(&self) -> &str {
+        "ifeval_constraints"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(Self::fields()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let text = |i: usize| -> Result<ArrayRef> {
+            Ok(cast(&args.args[i].to_array(n)?, &DataType::Utf8)?)
+        };
+        let number = |i: usize| -> Result<ArrayRef> {
+            Ok(cast(&args.args[i].to_array(n)?, &DataType::UInt64)?)
+        };
+        let (prompts, keys) = (text(0)?, text(1)?);
+        let (maxes, seeds) = (number(2)?, number(3)?);
+        let (prompts, keys) = (prompts.as_string::<i32>(), keys.as_string::<i32>());
+        let maxes = maxes.as_primitive::<arrow::datatypes::UInt64Type>();
+        let seeds = seeds.as_primitive::<arrow::datatypes::UInt64Type>();
+        let mut out_prompts = StringBuilder::new();
+        let mut out_golds = StringBuilder::new();
+        for i in 0..n {
+            if prompts.is_null(i) || keys.is_null(i) || maxes.is_null(i) || seeds.is_null(i) {
+                out_prompts.append_null();
+                out_golds.append_null();
+                continue;
+            }
+            if maxes.value(i) == 0 {
+                return exec_err!(
+                    "ifeval_constraints: the most instructions per prompt must be ≥ 1"
+                );
+            }
+            let (prompt, gold) = crate::verifier::ifeval::generate::constrain(
+                prompts.value(i),
+                keys.value(i),
+                maxes.value(i) as usize,
+                seeds.value(i),
+            );
+            out_prompts.append_value(prompt);
+            out_golds.append_value(gold);
+        }
+        let columns: Vec<ArrayRef> =
+            vec![Arc::new(out_prompts.finish()), Arc::new(out_golds.finish())];
+        Ok(ColumnarValue::Array(Arc::new(
+            arrow::array::StructArray::new(Self::fields(), columns, None),
+        )))
+    }
 }
 
 /// `format_choices(options)`: a list of option texts (an Arrow list, or a

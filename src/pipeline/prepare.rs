@@ -43,7 +43,11 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let (summary, hygiene) = match prepare_input(config, &run.wd).await {
+    let verifier = match &run.scoring {
+        crate::scoring::Scoring::Rule(v) => Some(v.as_ref()),
+        _ => None,
+    };
+    let (summary, hygiene) = match prepare_input(config, &run.wd, verifier).await {
         Ok(r) => r,
         Err(e) => {
             run.discard_if_new();
@@ -80,6 +84,7 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
 async fn prepare_input(
     config: &Config,
     wd: &WorkDir,
+    verifier: Option<&dyn crate::verifier::Verifier>,
 ) -> anyhow::Result<(data::Summary, hygiene::Report)> {
     let input = config
         .data
@@ -94,6 +99,7 @@ async fn prepare_input(
         shard_size,
         &wd.input_path(),
         &mut checker,
+        verifier,
     )
     .await?;
     let report = checker.into_report();

@@ -21,6 +21,8 @@ pub const PROMPTS: &str = include_str!("../../sql/views/prompts.sql");
 pub const DISAGREEMENTS: &str = include_str!("../../sql/views/disagreements.sql");
 /// `sql/views/candidates.sql`.
 pub const CANDIDATES: &str = include_str!("../../sql/views/candidates.sql");
+/// `sql/views/instructions.sql`.
+pub const INSTRUCTIONS: &str = include_str!("../../sql/views/instructions.sql");
 
 /// `sql/views/best.sql`, with `{pass_threshold}` to fill in.
 pub const BEST: &str = include_str!("../../sql/views/best.sql");
@@ -92,6 +94,7 @@ pub async fn register(
     ctx.sql(&results).await?;
     let pass = format!("{pass_score:?}");
     ctx.sql(&fill(PROMPTS, &[("pass_score", &pass)])).await?;
+    ctx.sql(INSTRUCTIONS).await?;
     if label.is_some() {
         let inline = format!("{PASS_SCORE:?}");
         ctx.sql(&fill(

@@ -10,6 +10,7 @@
 
 pub mod code;
 pub mod extract;
+pub mod ifeval;
 pub mod math;
 pub mod mcq;
 pub mod numeric;
@@ -69,6 +70,16 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
     /// verifier can); sampling refuses an input where no prompt has one.
     fn needs_gold(&self) -> bool {
         true
+    }
+    /// The gold to store for a prompt at prepare time, from its answer or
+    /// its metadata; an error (a gold this verifier cannot read) stops
+    /// prepare with the prompt named. By default the answer as it is.
+    fn read_gold(
+        &self,
+        answer: Option<&str>,
+        _metadata: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        Ok(answer.map(str::to_string))
     }
 }
 
@@ -166,6 +177,23 @@ pub const REGISTRY: &[Entry] = &[
                 name: "numeric_extract",
                 output: Output::Pred,
                 arities: &[1],
+            },
+        ],
+    },
+    Entry {
+        name: ifeval::NAME,
+        description: "instruction following: Google's 25 IFEval instructions (ids and kwargs in the gold), strict or loose, all followed or the fraction",
+        build: |options| Ok(Arc::new(ifeval::IfEval::from_options(options)?)),
+        sql: &[
+            SqlFunction {
+                name: "ifeval_verify",
+                output: Output::Score,
+                arities: &[2],
+            },
+            SqlFunction {
+                name: "ifeval_results",
+                output: Output::Pred,
+                arities: &[2],
             },
         ],
     },
@@ -334,7 +362,7 @@ mod tests {
         assert_eq!(build("mcq-rlvr", &Map::new()).unwrap().name(), "mcq-rlvr");
         let err = build("nope", &Map::new()).unwrap_err().to_string();
         assert!(
-            err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric"),
+            err.contains("known verifiers: math-rlvr, mcq-rlvr, numeric, ifeval"),
             "{err}"
         );
         let mut opts = Map::new();
