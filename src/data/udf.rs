@@ -22,7 +22,9 @@ pub fn transform_udfs() -> Vec<ScalarUDF> {
 /// `ifeval_constraints(prompt, key, max, seed)`: the prompt with 1 to `max`
 /// IFEval instructions attached, drawn from `key` and `seed`
 /// ([`crate::verifier::ifeval::generate::constrain`]), as a struct of
-/// `prompt` (the text) and `gold` (the ids and kwargs as JSON).
+/// `prompt` (the text) and `gold` (the ids and kwargs as JSON). `prompt` is
+/// text, or chat messages (a list of `{role, content}`, or its JSON text):
+/// then the last user turn's content.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct IfevalConstraints {
     signature: Signature,
@@ -65,26 +67,30 @@ impl ScalarUDFImpl for IfevalConstraints {
         let number = |i: usize| -> Result<ArrayRef> {
             Ok(cast(&args.args[i].to_array(n)?, &DataType::UInt64)?)
         };
-        let (prompts, keys) = (text(0)?, text(1)?);
+        let prompts = last_user_turns(&args.args[0].to_array(n)?)?;
+        let keys = text(1)?;
         let (maxes, seeds) = (number(2)?, number(3)?);
-        let (prompts, keys) = (prompts.as_string::<i32>(), keys.as_string::<i32>());
+        let keys = keys.as_string::<i32>();
         let maxes = maxes.as_primitive::<arrow::datatypes::UInt64Type>();
         let seeds = seeds.as_primitive::<arrow::datatypes::UInt64Type>();
         let mut out_prompts = StringBuilder::new();
         let mut out_golds = StringBuilder::new();
         for i in 0..n {
-            if prompts.is_null(i) || keys.is_null(i) || maxes.is_null(i) || seeds.is_null(i) {
+            let Some(prompt) = prompts[i]
+                .as_deref()
+                .filter(|_| !(keys.is_null(i) || maxes.is_null(i) || seeds.is_null(i)))
+            else {
                 out_prompts.append_null();
                 out_golds.append_null();
                 continue;
-            }
+            };
             if maxes.value(i) == 0 {
                 return exec_err!(
                     "ifeval_constraints: the most instructions per prompt must be ≥ 1"
                 );
             }
             let (prompt, gold) = crate::verifier::ifeval::generate::constrain(
-                prompts.value(i),
+                prompt,
                 keys.value(i),
                 maxes.value(i) as usize,
                 seeds.value(i),
@@ -132,6 +138,59 @@ impl ScalarUDFImpl for FormatChoices {
         let array = args.args[0].to_array(args.number_rows)?;
         Ok(ColumnarValue::Array(format_choices(&array)?))
     }
+}
+
+/// The prompt text of each row: the text itself, or the content of the last
+/// user turn of chat messages (an Arrow list of structs, or JSON text).
+fn last_user_turns(array: &ArrayRef) -> Result<Vec<Option<String>>> {
+    let last_user = |messages: &[serde_json::Value]| {
+        messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+            .and_then(|m| m.get("content")?.as_str().map(str::to_string))
+    };
+    if matches!(
+        array.data_type(),
+        DataType::List(_) | DataType::LargeList(_)
+    ) {
+        // Through JSON: one path for both shapes.
+        let mut buf = Vec::new();
+        {
+            let batch = arrow::array::RecordBatch::try_from_iter([("m", array.clone())])?;
+            let mut writer = arrow::json::LineDelimitedWriter::new(&mut buf);
+            writer.write(&batch)?;
+            writer.finish()?;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let mut out = Vec::with_capacity(array.len());
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            out.push(
+                row.get("m")
+                    .and_then(|m| m.as_array())
+                    .and_then(|m| last_user(m)),
+            );
+        }
+        out.resize(array.len(), None);
+        return Ok(out);
+    }
+    let texts = cast(array, &DataType::Utf8)?;
+    let texts = texts.as_string::<i32>();
+    Ok((0..texts.len())
+        .map(|i| {
+            if texts.is_null(i) {
+                return None;
+            }
+            let t = texts.value(i);
+            match serde_json::from_str::<serde_json::Value>(t) {
+                Ok(serde_json::Value::Array(messages)) if t.trim_start().starts_with('[') => {
+                    last_user(&messages)
+                }
+                _ => Some(t.to_string()),
+            }
+        })
+        .collect())
 }
 
 fn format_choices(array: &ArrayRef) -> Result<ArrayRef> {

@@ -21,8 +21,9 @@ const WORDS: &[&str] = &[
 /// Phrases a response may be asked to end with.
 const ENDINGS: &[&str] = &[
     "Any other questions?",
-    "Is there anything else I can help with?",
     "Let me know if this helps.",
+    "That is all for now.",
+    "Hope this is useful.",
 ];
 
 /// Languages a response may be asked to be in (all detectable).
@@ -180,23 +181,33 @@ fn instruction(id: &str, prompt: &str, d: &mut Draw) -> (String, Map<String, Val
     let mut put = |k: &str, v: Value| {
         kw.insert(k.to_string(), v);
     };
+    // Worded apart from IFEval's own prompts (no run of 8 words in common),
+    // so that decontaminating against IFEval flags a copied prompt, never
+    // the instructions attached to it.
+    let fewer = |r: &str| {
+        if r == "less than" {
+            "fewer than"
+        } else {
+            "at least"
+        }
+    };
     let text = match id {
         "keywords:existence" => {
             let (a, b) = (*d.pick(WORDS), *d.pick(WORDS));
             put("keywords", json!([a, b]));
-            format!("Include the keywords \"{a}\" and \"{b}\" in your response.")
+            format!("Make sure the words \"{a}\" and \"{b}\" both appear in what you write.")
         }
         "keywords:frequency" => {
             let (w, n, r) = (*d.pick(WORDS), d.range(1, 3), d.relation());
             put("keyword", json!(w));
             put("frequency", json!(n));
             put("relation", json!(r));
-            format!("In your response, the word \"{w}\" should appear {r} {n} times.")
+            format!("Use the word \"{w}\" {} {n} times.", fewer(r))
         }
         "keywords:forbidden_words" => {
             let (a, b) = (*d.pick(WORDS), *d.pick(WORDS));
             put("forbidden_words", json!([a, b]));
-            format!("Do not use the words \"{a}\" or \"{b}\" anywhere in your response.")
+            format!("Avoid the words \"{a}\" and \"{b}\" entirely.")
         }
         "keywords:letter_frequency" => {
             let letter = (b'a' + d.range(0, 25) as u8) as char;
@@ -204,31 +215,32 @@ fn instruction(id: &str, prompt: &str, d: &mut Draw) -> (String, Map<String, Val
             put("letter", json!(letter.to_string()));
             put("let_frequency", json!(n));
             put("let_relation", json!(r));
-            format!("In your response, the letter \"{letter}\" should appear {r} {n} times.")
+            format!("The letter \"{letter}\" must occur {} {n} times in your reply.", fewer(r))
         }
         "language:response_language" => {
             let (code, name) = *d.pick(LANGUAGES);
             put("language", json!(code));
-            format!("Your entire response must be in {name}; no other language is allowed.")
+            format!("Reply only in {name}, with no English or any other language mixed in.")
         }
         "length_constraints:number_sentences" => {
             let (n, r) = (d.range(2, 12), d.relation());
             put("num_sentences", json!(n));
             put("relation", json!(r));
-            format!("Your response should contain {r} {n} sentences.")
+            format!("Keep your reply to {} {n} sentences.", fewer(r))
         }
         "length_constraints:number_paragraphs" => {
             let n = d.range(2, 5);
             put("num_paragraphs", json!(n));
             format!(
-                "Write exactly {n} paragraphs, separated from each other by the markdown divider ***."
+                "Split your reply into {n} paragraphs, with a line holding only *** between consecutive ones."
             )
         }
         "length_constraints:number_words" => {
             let (n, r) = (d.range(5, 40) * 10, d.relation());
             put("num_words", json!(n));
             put("relation", json!(r));
-            format!("Answer with {r} {n} words.")
+            let bound = if r == "less than" { "under" } else { "at least" };
+            format!("Your reply must be {bound} {n} words long.")
         }
         "length_constraints:nth_paragraph_first_word" => {
             let n = d.range(2, 5);
@@ -238,80 +250,72 @@ fn instruction(id: &str, prompt: &str, d: &mut Draw) -> (String, Map<String, Val
             put("nth_paragraph", json!(nth));
             put("first_word", json!(w));
             format!(
-                "Write exactly {n} paragraphs separated by blank lines (two new lines), and start paragraph {nth} with the word \"{w}\"."
+                "Write {n} paragraphs with one blank line between neighbours; paragraph number {nth} has to begin with the word \"{w}\"."
             )
         }
         "detectable_content:number_placeholders" => {
             let n = d.range(1, 4);
             put("num_placeholders", json!(n));
-            format!(
-                "Include at least {n} placeholders in square brackets, such as [name] or [date]."
-            )
+            format!("Leave at least {n} blanks to fill in later, written in square brackets like [name].")
         }
         "detectable_content:postscript" => {
             let m = *d.pick(&["P.S.", "P.P.S"]);
             put("postscript_marker", json!(m));
-            format!("At the end of your response, add a postscript starting with {m}")
+            format!("Close with a postscript that begins with {m}")
         }
         "detectable_format:number_bullet_lists" => {
             let n = d.range(2, 6);
             put("num_bullets", json!(n));
             format!(
-                "Your answer must contain exactly {n} bullet points, written as markdown bullets:\n* first point\n* second point"
+                "Give exactly {n} points as a markdown list, each on its own line starting with an asterisk:\n* one point\n* another point"
             )
         }
         "detectable_format:constrained_response" => {
-            "Answer with one of these options only: \"My answer is yes.\", \"My answer is no.\", \"My answer is maybe.\"".to_string()
+            "Reply with just one sentence: \"My answer is yes.\" to agree, \"My answer is no.\" to disagree, \"My answer is maybe.\" when unsure.".to_string()
         }
         "detectable_format:number_highlighted_sections" => {
             let n = d.range(1, 4);
             put("num_highlights", json!(n));
-            format!(
-                "Highlight at least {n} sections of your answer with markdown, like *highlighted section*."
-            )
+            format!("Mark at least {n} parts of your reply with markdown italics, for example *this part*.")
         }
         "detectable_format:multiple_sections" => {
             let (s, n) = (*d.pick(&["Section", "SECTION"]), d.range(2, 5));
             put("section_spliter", json!(s));
             put("num_sections", json!(n));
             format!(
-                "Your response must have {n} sections; mark the start of each with \"{s} X\" (for example {s} 1, {s} 2)."
+                "Organise your reply in {n} parts, each opening with a heading line \"{s} X\" where X is its number."
             )
         }
         "detectable_format:json_format" => {
-            "Wrap your entire output in JSON format; you may use markdown ticks such as ```.".to_string()
+            "Format the whole reply as valid JSON (a markdown code fence around it is fine).".to_string()
         }
         "detectable_format:title" => {
-            "Give your answer a title wrapped in double angular brackets, such as <<my title>>.".to_string()
+            "Start with a title set between double angle brackets, like <<a title>>.".to_string()
         }
         "combination:two_responses" => {
-            "Give two different responses, separated by six asterisks: ****** and nothing else.".to_string()
+            "Write two different replies with six asterisks (******) on their own between them and nothing else.".to_string()
         }
         "combination:repeat_prompt" => {
             put("prompt_to_repeat", json!(prompt.trim_end()));
-            "First repeat the request above word for word without change, then give your answer (do not say anything before repeating the request; the request to repeat does not include this sentence).".to_string()
+            "Begin by copying the request above exactly as written, saying nothing before it, and then answer it (this sentence is not part of what you copy).".to_string()
         }
         "startend:end_checker" => {
             let e = *d.pick(ENDINGS);
             put("end_phrase", json!(e));
-            format!("Finish your response with this exact phrase: \"{e}\". No other words should follow it.")
+            format!("Your last words must be \"{e}\", with nothing after them.")
         }
         "change_case:capital_word_frequency" => {
             let (n, r) = (d.range(2, 20), d.relation());
             put("capital_frequency", json!(n));
             put("capital_relation", json!(r));
-            format!("In your response, words written in all capital letters should appear {r} {n} times.")
+            format!("Write {} {n} words fully in capital letters.", fewer(r))
         }
-        "change_case:english_capital" => {
-            "Your entire response should be in English, in capital letters only.".to_string()
-        }
+        "change_case:english_capital" => "Reply in English using capital letters only.".to_string(),
         "change_case:english_lowercase" => {
-            "Your entire response should be in English, in lowercase letters only; no capital letters are allowed.".to_string()
+            "Reply in English using lowercase letters only, with no capitals at all.".to_string()
         }
-        "punctuation:no_comma" => "Do not use any commas in your response.".to_string(),
-        "startend:quotation" => {
-            "Wrap your entire response in double quotation marks.".to_string()
-        }
+        "punctuation:no_comma" => "Do not put a single comma anywhere in your reply.".to_string(),
+        "startend:quotation" => "Put your whole reply inside double quotation marks.".to_string(),
         other => unreachable!("{other} is one of IDS"),
     };
     (text, kw)
