@@ -75,8 +75,8 @@ impl ScalarUDFImpl for IfevalConstraints {
         let seeds = seeds.as_primitive::<arrow::datatypes::UInt64Type>();
         let mut out_prompts = StringBuilder::new();
         let mut out_golds = StringBuilder::new();
-        for i in 0..n {
-            let Some(prompt) = prompts[i]
+        for (i, prompt) in prompts.iter().enumerate() {
+            let Some(prompt) = prompt
                 .as_deref()
                 .filter(|_| !(keys.is_null(i) || maxes.is_null(i) || seeds.is_null(i)))
             else {

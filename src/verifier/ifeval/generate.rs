@@ -130,7 +130,7 @@ impl Draw {
     }
 
     fn relation(&mut self) -> &'static str {
-        if self.next() % 2 == 0 {
+        if self.next().is_multiple_of(2) {
             "less than"
         } else {
             "at least"

@@ -443,11 +443,11 @@ fn end_contexts(text: &str) -> Vec<(Candidate, String)> {
     for m in candidates(text) {
         let start = word_start(text, prev_slice.1, m.at, prev_slice.0);
         let word = (start, m.at);
-        if let Some(p) = prev.take() {
-            if prev_slice.1 <= word.0 {
-                let c = context(prev_slice, &p);
-                out.push((p, c));
-            }
+        if let Some(p) = prev.take()
+            && prev_slice.1 <= word.0
+        {
+            let c = context(prev_slice, &p);
+            out.push((p, c));
         }
         prev = Some(m);
         prev_slice = word;
