@@ -208,7 +208,7 @@ fn errors_and_listing() {
     let err = t.fails(&["verify", "run", "verifier.type=regex"]);
     assert!(
         err.contains(
-            "known verifiers: math-rlvr, mcq-rlvr, numeric, llm-judge, mcq-llm-as-judge, reward-model"
+            "known verifiers: math-rlvr, mcq-rlvr, numeric, ifeval, llm-judge, mcq-llm-as-judge, reward-model"
         ),
         "{err}"
     );
@@ -219,6 +219,7 @@ fn errors_and_listing() {
         "math-rlvr",
         "mcq-rlvr",
         "numeric",
+        "ifeval",
         "llm-judge",
         "mcq-llm-as-judge",
         "reward-model",

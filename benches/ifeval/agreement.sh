@@ -59,3 +59,12 @@ for wd in "$@"; do
   t1=$(date +%s.%N)
   python3 -c "n=$n*20; s=$t1-$t0; print(f'rsr: {s:.2f} s wall for {n} responses (strict+loose, one core): {n/s:.0f} responses/s')"
 done
+# Language detection alone, on generated texts in IFEval's languages and
+# their neighbours (one language or two mixed), against langdetect.
+texts=$cache/langdetect_texts.jsonl
+"$venv/bin/python" "$here/langdetect_agreement.py" generate "$texts" 3000
+rm -rf "$cache/langdetect_wd"
+"$rsr" prepare -q work_dir="$cache/langdetect_wd" data.input_path="$texts" sampler.model=none
+"$rsr" sql -q "$cache/langdetect_wd" "SELECT id, detect_language(json_get_str(messages, 0, 'content')) AS lang FROM inputs" \
+  --output "$cache/langdetect_rsr.jsonl"
+"$venv/bin/python" "$here/langdetect_agreement.py" compare "$texts" "$cache/langdetect_rsr.jsonl"

@@ -62,6 +62,13 @@ pub fn udfs() -> Vec<ScalarUDF> {
             .collect();
         Arc::new(out)
     }));
+    out.push(text_udf("detect_language", DataType::Utf8, |texts| {
+        let out: StringArray = texts
+            .iter()
+            .map(|t| t.and_then(super::ifeval::langdetect::detect))
+            .collect();
+        Arc::new(out)
+    }));
     out.push(text_udf("fold_hash", DataType::UInt64, |text| {
         let out: arrow::array::UInt64Array = text
             .iter()
@@ -73,7 +80,9 @@ pub fn udfs() -> Vec<ScalarUDF> {
 }
 
 /// A function of one text argument: `strip_thinking(response)` (the final
-/// part, null when the thinking never closed) and `fold_hash(text)`
+/// part, null when the thinking never closed), `detect_language(text)`
+/// (langdetect's answer, as `ifeval` computes it; null when the text has
+/// no letters to go by) and `fold_hash(text)`
 /// ([`crate::store::rollout::fold_hash`], for counting identical responses
 /// without holding their text).
 fn text_udf(
@@ -101,7 +110,7 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY
         .iter()
         .flat_map(|e| e.sql.iter().map(|f| f.name))
-        .chain(["strip_thinking", "fold_hash"])
+        .chain(["strip_thinking", "detect_language", "fold_hash"])
         .collect()
 }
 
