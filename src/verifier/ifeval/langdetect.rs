@@ -7,6 +7,7 @@
 //! same language as the reference, every time.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use arrow::array::{Array, AsArray};
@@ -24,10 +25,42 @@ const BASE_FREQ: f64 = 10000.0;
 const TRIALS: usize = 7;
 const MAX_TEXT_CHARS: usize = 10_000;
 
-/// The profiles: every n-gram's probability per language.
+/// The profiles: every n-gram's probability in each language that has it
+/// (a sparse row: most n-grams occur in a few of the 55 languages), keyed
+/// by its packed characters ([`pack`]).
 struct Profiles {
     languages: Vec<String>,
-    grams: HashMap<String, Vec<f64>>,
+    grams: HashMap<u64, Vec<(u8, f64)>, BuildHasherDefault<Fx>>,
+}
+
+/// Up to three characters in one integer, 21 bits each; the characters
+/// langdetect keeps are never NUL, so shorter n-grams cannot collide.
+fn pack(chars: &[char]) -> u64 {
+    chars
+        .iter()
+        .enumerate()
+        .fold(0, |k, (i, &c)| k | (u64::from(c as u32) << (21 * i)))
+}
+
+/// A multiplicative hash for the packed n-grams (a hash map keyed by
+/// integers needs no SipHash).
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 static PROFILES: LazyLock<Profiles> = LazyLock::new(load_profiles);
@@ -46,7 +79,7 @@ fn load_profiles() -> Profiles {
     let langs: Vec<(String, u64, u64, u64)> =
         serde_json::from_str(&meta).expect("languages as [name, n1, n2, n3]");
     let n = langs.len();
-    let mut grams: HashMap<String, Vec<f64>> = HashMap::new();
+    let mut grams: HashMap<u64, Vec<(u8, f64)>, BuildHasherDefault<Fx>> = HashMap::default();
     for batch in builder.build().expect("readable") {
         let batch = batch.expect("readable");
         let lang = batch.column(0).as_primitive::<UInt8Type>();
@@ -64,10 +97,14 @@ fn load_profiles() -> Profiles {
                 2 => langs[l].2,
                 _ => langs[l].3,
             };
-            grams.entry(g.to_string()).or_insert_with(|| vec![0.0; n])[l] =
-                f64::from(count.value(i)) / total as f64;
+            let chars: Vec<char> = g.chars().collect();
+            grams
+                .entry(pack(&chars))
+                .or_default()
+                .push((l as u8, f64::from(count.value(i)) / total as f64));
         }
     }
+    debug_assert!(n <= usize::from(u8::MAX));
     Profiles {
         languages: langs.into_iter().map(|l| l.0).collect(),
         grams,
@@ -152,16 +189,22 @@ pub fn detect(text: &str) -> Option<String> {
     let n = profiles.languages.len();
     let mut langprob = vec![0.0; n];
     let mut rng = PyRandom::seeded_zero();
+    let mut factors = vec![0.0; n];
     for _ in 0..TRIALS {
         let mut prob = vec![1.0 / n as f64; n];
         let alpha = ALPHA + rng.gauss() * ALPHA_WIDTH;
         let weight = alpha / BASE_FREQ;
         let mut i = 0;
         loop {
-            let word = ngrams[rng.below(ngrams.len())];
-            let p = &profiles.grams[word];
-            for (x, q) in prob.iter_mut().zip(p) {
-                *x *= weight + q;
+            let row = ngrams[rng.below(ngrams.len())];
+            // `weight + p` per language, `weight + 0.0` (= weight) where the
+            // n-gram is absent: the reference's dense row, bit for bit.
+            factors.fill(weight);
+            for &(l, p) in row {
+                factors[usize::from(l)] = weight + p;
+            }
+            for (x, f) in prob.iter_mut().zip(&factors) {
+                *x *= f;
             }
             if i % 5 == 0 && (normalize(&mut prob) > CONV_THRESHOLD || i >= ITERATION_LIMIT) {
                 break;
@@ -209,9 +252,10 @@ fn prepare(text: &str) -> Vec<char> {
     let mut composed = Vec::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
+        // A combining mark is rare: look for it first.
         if i + 1 < chars.len()
-            && let Some(a) = t.vi_letters.iter().position(|&c| c == chars[i])
             && let Some(m) = t.vi_marks.iter().position(|&c| c == chars[i + 1])
+            && let Some(a) = t.vi_letters.iter().position(|&c| c == chars[i])
         {
             composed.push(t.vi_normalized[m][a]);
             i += 2;
@@ -308,24 +352,28 @@ fn char_is_upper(c: char) -> bool {
 
 /// `Detector._extract_ngrams`: the 1-, 2- and 3-grams the profiles know,
 /// in text order, skipping words in capitals.
-fn extract_ngrams<'p>(text: &[char], profiles: &'p Profiles) -> Vec<&'p str> {
+fn extract_ngrams<'p>(text: &[char], profiles: &'p Profiles) -> Vec<&'p [(u8, f64)]> {
     let mut out = Vec::new();
-    let mut grams: Vec<char> = vec![' '];
+    // The last (up to) three characters.
+    let mut grams = [' ', '\0', '\0'];
+    let mut len = 1;
     let mut capital = false;
-    let mut buf = String::new();
     for &raw in text {
         let c = normalize_char(raw);
-        let last = *grams.last().expect("never empty");
+        let last = grams[len - 1];
         if last == ' ' {
-            grams = vec![' '];
+            grams[0] = ' ';
+            len = 1;
             capital = false;
             if c == ' ' {
                 continue;
             }
-        } else if grams.len() >= 3 {
-            grams.remove(0);
+        } else if len >= 3 {
+            grams.copy_within(1..3, 0);
+            len = 2;
         }
-        grams.push(c);
+        grams[len] = c;
+        len += 1;
         if char_is_upper(c) {
             if char_is_upper(last) {
                 capital = true;
@@ -336,17 +384,13 @@ fn extract_ngrams<'p>(text: &[char], profiles: &'p Profiles) -> Vec<&'p str> {
         if capital {
             continue;
         }
-        for n in 1..=3 {
-            if grams.len() < n {
-                break;
-            }
-            buf.clear();
-            buf.extend(&grams[grams.len() - n..]);
-            if buf == " " {
+        for n in 1..=len {
+            let window = &grams[len - n..len];
+            if window == [' '] {
                 continue;
             }
-            if let Some((k, _)) = profiles.grams.get_key_value(buf.as_str()) {
-                out.push(k.as_str());
+            if let Some(row) = profiles.grams.get(&pack(window)) {
+                out.push(row.as_slice());
             }
         }
     }

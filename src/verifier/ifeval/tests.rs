@@ -137,3 +137,56 @@ fn read_gold_stores_one_shape() {
         "{e}"
     );
 }
+
+/// langdetect 1.0.9 (seed 0) on generated texts in IFEval's languages and
+/// their neighbours, mixed, with capitals, URLs, e-mail addresses and
+/// decomposed Vietnamese (`benches/ifeval/record_reference_cases.py`).
+#[test]
+fn language_detection_agrees_with_langdetect() {
+    let cases = include_str!("../../../tests/fixtures/ifeval/langdetect_cases.jsonl");
+    let mut n = 0;
+    for line in cases.lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(
+            langdetect::detect(text).as_deref(),
+            case["lang"].as_str(),
+            "{text:?}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 300);
+}
+
+/// nltk 3.9.1 on SmolLM2-135M-Instruct's answers to IFEval prompts: punkt's
+/// sentence count, `\w+` words and capitalised `word_tokenize` tokens.
+#[test]
+fn counts_agree_with_nltk_on_model_text() {
+    let cases = include_str!("../../../tests/fixtures/ifeval/nltk_cases.jsonl");
+    let mut n = 0;
+    for line in cases.lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(
+            punkt::count_sentences(text) as u64,
+            case["sentences"].as_u64().unwrap(),
+            "sentences of {text:?}"
+        );
+        assert_eq!(
+            text::count_words(text) as u64,
+            case["words"].as_u64().unwrap(),
+            "words of {text:?}"
+        );
+        let capitals = words::word_tokenize(text)
+            .iter()
+            .filter(|w| text::is_upper(w))
+            .count();
+        assert_eq!(
+            capitals as u64,
+            case["capital_words"].as_u64().unwrap(),
+            "capital words of {text:?}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 300);
+}
