@@ -85,7 +85,11 @@ static CONTRACTIONS: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 
 fn apply(text: String, rules: &[Rule]) -> String {
     rules.iter().fold(text, |t, Rule(re, with)| {
-        re.replace_all(&t, *with).into_owned()
+        match re.replace_all(&t, *with) {
+            // No match: keep the text without copying it.
+            std::borrow::Cow::Borrowed(_) => t,
+            std::borrow::Cow::Owned(changed) => changed,
+        }
     })
 }
 
