@@ -245,8 +245,18 @@ fn normalize(prob: &mut [f64]) -> f64 {
 /// letter + combining mark pairs composed, runs of spaces collapsed, the
 /// first 10,000 characters kept.
 fn prepare(text: &str) -> Vec<char> {
-    let text = URL.replace_all(text, " ");
-    let text = MAIL.replace_all(&text, " ");
+    // The patterns' counted repetitions make them slow to run: they run
+    // only on text that can hold a match.
+    let text = if text.contains("http") {
+        URL.replace_all(text, " ")
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    let text = if text.contains('@') {
+        MAIL.replace_all(&text, " ")
+    } else {
+        std::borrow::Cow::Borrowed(text.as_ref())
+    };
     let t = &*TABLES;
     let chars: Vec<char> = text.chars().collect();
     let mut composed = Vec::with_capacity(chars.len());
