@@ -26,11 +26,51 @@ const TRIALS: usize = 7;
 const MAX_TEXT_CHARS: usize = 10_000;
 
 /// The profiles: every n-gram's probability in each language that has it
-/// (a sparse row: most n-grams occur in a few of the 55 languages), keyed
-/// by its packed characters ([`pack`]).
+/// (a sparse row: most n-grams occur in a few of the 55 languages). Rows
+/// are found by a direct index for n-grams of ASCII letters and spaces
+/// (most of what is looked up), else by the packed characters ([`pack`]).
 struct Profiles {
     languages: Vec<String>,
-    grams: HashMap<u64, Vec<(u8, f64)>, BuildHasherDefault<Fx>>,
+    rows: Vec<Vec<(u8, f64)>>,
+    /// Row + 1 per ASCII n-gram ([`ascii_index`]); 0: not in any profile.
+    ascii: Vec<u32>,
+    other: HashMap<u64, u32, BuildHasherDefault<Fx>>,
+}
+
+/// Symbols of the ASCII n-gram index: space and the 52 letters.
+const SYMBOLS: usize = 53;
+
+fn symbol(c: char) -> Option<usize> {
+    match c {
+        ' ' => Some(0),
+        'A'..='Z' => Some(1 + c as usize - 'A' as usize),
+        'a'..='z' => Some(27 + c as usize - 'a' as usize),
+        _ => None,
+    }
+}
+
+/// The slot of an n-gram of spaces and ASCII letters: 1-grams, then
+/// 2-grams, then 3-grams.
+fn ascii_index(chars: &[char]) -> Option<usize> {
+    let mut index = 0;
+    for &c in chars {
+        index = index * SYMBOLS + symbol(c)?;
+    }
+    Some(match chars.len() {
+        1 => index,
+        2 => SYMBOLS + index,
+        _ => SYMBOLS + SYMBOLS * SYMBOLS + index,
+    })
+}
+
+impl Profiles {
+    fn row(&self, chars: &[char]) -> Option<&[(u8, f64)]> {
+        let r = match ascii_index(chars) {
+            Some(i) => self.ascii[i].checked_sub(1)?,
+            None => *self.other.get(&pack(chars))?,
+        };
+        Some(&self.rows[r as usize])
+    }
 }
 
 /// Up to three characters in one integer, 21 bits each; the characters
@@ -105,10 +145,28 @@ fn load_profiles() -> Profiles {
         }
     }
     debug_assert!(n <= usize::from(u8::MAX));
-    Profiles {
+    let mut profiles = Profiles {
         languages: langs.into_iter().map(|l| l.0).collect(),
-        grams,
+        rows: Vec::with_capacity(grams.len()),
+        ascii: vec![0; SYMBOLS + SYMBOLS.pow(2) + SYMBOLS.pow(3)],
+        other: HashMap::default(),
+    };
+    for (key, row) in grams {
+        let r = profiles.rows.len() as u32;
+        profiles.rows.push(row);
+        let chars: Vec<char> = (0..3)
+            .map(|i| ((key >> (21 * i)) & 0x1f_ffff) as u32)
+            .take_while(|&c| c != 0)
+            .filter_map(char::from_u32)
+            .collect();
+        match ascii_index(&chars) {
+            Some(i) => profiles.ascii[i] = r + 1,
+            None => {
+                profiles.other.insert(key, r);
+            }
+        }
     }
+    profiles
 }
 
 /// langdetect's normalisation tables.
@@ -399,8 +457,8 @@ fn extract_ngrams<'p>(text: &[char], profiles: &'p Profiles) -> Vec<&'p [(u8, f6
             if window == [' '] {
                 continue;
             }
-            if let Some(row) = profiles.grams.get(&pack(window)) {
-                out.push(row.as_slice());
+            if let Some(row) = profiles.row(window) {
+                out.push(row);
             }
         }
     }

@@ -61,30 +61,29 @@ fn is_titlecase(c: char) -> bool {
     TITLECASE.is_match(c.encode_utf8(&mut buf))
 }
 
+/// Whether `s` has a cased character and every cased one is `wanted`
+/// (none `other`, none title case): `str.isupper`/`str.islower`.
+fn all_cased(s: &str, wanted: fn(char) -> bool, other: fn(char) -> bool) -> bool {
+    let mut cased = false;
+    for c in s.chars() {
+        if other(c) || is_titlecase(c) {
+            return false;
+        }
+        cased |= wanted(c);
+    }
+    cased
+}
+
 /// Python's `str.isupper()`: at least one cased character and no lower- or
 /// title-case one.
 pub fn is_upper(s: &str) -> bool {
-    let mut cased = false;
-    for c in s.chars() {
-        if c.is_lowercase() || is_titlecase(c) {
-            return false;
-        }
-        cased |= c.is_uppercase();
-    }
-    cased
+    all_cased(s, char::is_uppercase, char::is_lowercase)
 }
 
 /// Python's `str.islower()`: at least one cased character and no upper- or
 /// title-case one.
 pub fn is_lower(s: &str) -> bool {
-    let mut cased = false;
-    for c in s.chars() {
-        if c.is_uppercase() || is_titlecase(c) {
-            return false;
-        }
-        cased |= c.is_lowercase();
-    }
-    cased
+    all_cased(s, char::is_lowercase, char::is_uppercase)
 }
 
 /// Python's `str.lower()`.
