@@ -248,37 +248,24 @@ pub fn detect(text: &str) -> Option<String> {
     let mut langprob = vec![0.0; n];
     let mut rng = PyRandom::seeded_zero();
     let mut factors = vec![0.0; n];
-    let mut active: Vec<usize> = Vec::with_capacity(n);
     for _ in 0..TRIALS {
         let mut prob = vec![1.0 / n as f64; n];
         let alpha = ALPHA + rng.gauss() * ALPHA_WIDTH;
         let weight = alpha / BASE_FREQ;
-        // A language whose probability reached 0 stays at 0 (0 × x and
-        // 0 / sum are 0, and adding 0 to the sum changes nothing): only the
-        // others are updated, which leaves every value as the reference's.
-        active.clear();
-        active.extend(0..n);
-        factors.fill(weight);
         let mut i = 0;
         loop {
             let row = ngrams[rng.below(ngrams.len())];
-            // `weight + p` where the n-gram is in a language's profile,
-            // `weight` (= weight + 0.0) where it is not.
+            // `weight + p` per language, `weight + 0.0` (= weight) where the
+            // n-gram is absent: the reference's dense row, bit for bit.
+            factors.fill(weight);
             for &(l, p) in row {
                 factors[usize::from(l)] = weight + p;
             }
-            for &l in &active {
-                prob[l] *= factors[l];
+            for (x, f) in prob.iter_mut().zip(&factors) {
+                *x *= f;
             }
-            for &(l, _) in row {
-                factors[usize::from(l)] = weight;
-            }
-            if i % 5 == 0 {
-                let max = normalize(&mut prob, &active);
-                active.retain(|&l| prob[l] != 0.0);
-                if max > CONV_THRESHOLD || i >= ITERATION_LIMIT {
-                    break;
-                }
+            if i % 5 == 0 && (normalize(&mut prob) > CONV_THRESHOLD || i >= ITERATION_LIMIT) {
+                break;
             }
             i += 1;
         }
@@ -300,15 +287,13 @@ pub fn detect(text: &str) -> Option<String> {
     }))
 }
 
-/// `Detector._normalize_prob` over the languages still above 0 (in index
-/// order, as Python sums them): divides by the sum, returns the largest.
-fn normalize(prob: &mut [f64], active: &[usize]) -> f64 {
-    let sum: f64 = active.iter().fold(0.0, |a, &l| a + prob[l]);
+fn normalize(prob: &mut [f64]) -> f64 {
+    let sum: f64 = prob.iter().fold(0.0, |a, b| a + b);
     let mut max = 0.0;
-    for &l in active {
-        prob[l] /= sum;
-        if max < prob[l] {
-            max = prob[l];
+    for p in prob.iter_mut() {
+        *p /= sum;
+        if max < *p {
+            max = *p;
         }
     }
     max
