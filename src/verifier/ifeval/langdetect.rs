@@ -287,16 +287,15 @@ pub fn detect(text: &str) -> Option<String> {
     }))
 }
 
+/// `Detector._normalize_prob`: divides by the sum (added left to right, as
+/// Python 3.11's `sum` does), returns the largest.
 fn normalize(prob: &mut [f64]) -> f64 {
     let sum: f64 = prob.iter().fold(0.0, |a, b| a + b);
-    let mut max = 0.0;
+    // Divisions apart from the comparisons, so that they run side by side.
     for p in prob.iter_mut() {
         *p /= sum;
-        if max < *p {
-            max = *p;
-        }
     }
-    max
+    prob.iter().fold(0.0, |max, &p| if max < p { p } else { max })
 }
 
 /// `Detector.append`: URLs and e-mail addresses blanked, Vietnamese
