@@ -24,6 +24,9 @@ pub mod pyjson;
 pub mod text;
 pub mod words;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::Deserialize;
 
 use super::split::split;
@@ -57,6 +60,8 @@ struct Options {
 pub struct IfEval {
     mode: Mode,
     partial: bool,
+    /// Parsed golds by their text.
+    golds: Mutex<HashMap<String, Arc<gold::Gold>>>,
 }
 
 /// One instruction's outcome.
@@ -78,6 +83,7 @@ impl IfEval {
         Ok(Self {
             mode: o.mode.unwrap_or_default(),
             partial: o.partial.unwrap_or(false),
+            golds: Mutex::default(),
         })
     }
 }
@@ -134,32 +140,27 @@ pub fn encode(ids: &[String], outcomes: &[Outcome]) -> String {
         .join(" ")
 }
 
-/// Golds read on this thread, by their text: a prompt's rollouts (and a
-/// run's few distinct golds) are checked against one parse, its patterns
-/// compiled once.
-fn cached_gold(answer: &str, metadata: Option<&str>) -> Result<std::rc::Rc<gold::Gold>, String> {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    use std::rc::Rc;
-    const MAX: usize = 4096;
-    thread_local! {
-        static CACHE: RefCell<HashMap<String, Rc<gold::Gold>>> = RefCell::new(HashMap::new());
-    }
-    if answer.trim().is_empty() {
-        return gold::read(None, metadata).map(Rc::new);
-    }
-    if let Some(g) = CACHE.with(|c| c.borrow().get(answer).cloned()) {
-        return Ok(g);
-    }
-    let g = Rc::new(gold::read(Some(answer), None)?);
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
+impl IfEval {
+    /// The gold of a sample, parsed once per distinct text (its patterns
+    /// compiled once): a prompt's rollouts, and a run's prompts in every
+    /// batch, are checked against one parse.
+    fn gold(&self, answer: &str, metadata: Option<&str>) -> Result<Arc<gold::Gold>, String> {
+        const MAX: usize = 4096;
+        if answer.trim().is_empty() {
+            return gold::read(None, metadata).map(Arc::new);
+        }
+        let cache = || self.golds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(g) = cache().get(answer) {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(gold::read(Some(answer), None)?);
+        let mut c = cache();
         if c.len() >= MAX {
             c.clear();
         }
         c.insert(answer.to_string(), g.clone());
-    });
-    Ok(g)
+        Ok(g)
+    }
 }
 
 impl Verifier for IfEval {
@@ -168,7 +169,7 @@ impl Verifier for IfEval {
     }
 
     fn verify(&self, sample: &Sample<'_>) -> Verdict {
-        let gold = match cached_gold(sample.gold, sample.metadata) {
+        let gold = match self.gold(sample.gold, sample.metadata) {
             Ok(g) => g,
             Err(e) => {
                 return Verdict {
