@@ -295,7 +295,8 @@ fn normalize(prob: &mut [f64]) -> f64 {
     for p in prob.iter_mut() {
         *p /= sum;
     }
-    prob.iter().fold(0.0, |max, &p| if max < p { p } else { max })
+    prob.iter()
+        .fold(0.0, |max, &p| if max < p { p } else { max })
 }
 
 /// `Detector.append`: URLs and e-mail addresses blanked, Vietnamese

@@ -149,7 +149,11 @@ impl IfEval {
         if answer.trim().is_empty() {
             return gold::read(None, metadata).map(Arc::new);
         }
-        let cache = || self.golds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = || {
+            self.golds
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         if let Some(g) = cache().get(answer) {
             return Ok(g.clone());
         }
