@@ -153,8 +153,10 @@ fn under_defaults_429s_without_headers_slow_the_run_instead_of_stopping_it() {
         "{refused} 429s for {requests} requests"
     );
     // Not much slower than the limit allows (208 requests at 20 a second,
-    // less the first second's burst).
-    assert!(secs < 25.0, "{secs} s");
+    // less the first second's burst: about 10 s); the bound leaves room for
+    // a loaded 2-core machine (25.3 s seen once) and still catches a run
+    // that stalls on its retries.
+    assert!(secs < 40.0, "{secs} s");
 }
 
 #[test]
