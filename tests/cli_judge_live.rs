@@ -77,13 +77,18 @@ fn a_judged_chat_run_stops_prompts_early_for_the_same_rows_and_verify_asks_nothi
         early < 48,
         "early stop sent {early} of 48 sampling requests"
     );
-    // The rows a user keeps: nearly the same (ratings are random draws).
-    for f in ["sft", "dpo"] {
+    // The rows a user keeps: nearly the same (ratings are random draws,
+    // seeded by the judge's request count, which early stop changes; and
+    // identical replies share one cached rating, so a prompt whose replies
+    // are all the same right answer has no DPO pair either way). A DPO row
+    // per prompt is a coin toss over 12 prompts: the counts of two runs
+    // differ by 2.4 rows (one standard deviation), so the bound is 6.
+    for (f, slack) in [("sft", 2), ("dpo", 6)] {
         let (a, b) = (
             lines(&t, &format!("fixed/train/{f}.jsonl")),
             lines(&t, &format!("early/train/{f}.jsonl")),
         );
-        assert!(b + 2 >= a && b > 0, "{f}: {b} rows early, {a} fixed");
+        assert!(b + slack >= a && b > 0, "{f}: {b} rows early, {a} fixed");
     }
     // Every rollout has its verdict in scores/llm-judge/, as rsr verify
     // writes it, and the run's verdicts were the policy's.
