@@ -257,12 +257,7 @@ pub fn run(sandbox: &Sandbox, slot: u32, spec: &CodeSpec, program: &str, gold: &
             Ok(r) => r,
             Err(e) => return CodeRun::settled(CodeOutcome::Failed, e.to_string()),
         };
-        let end = match r.ended {
-            Ended::Exited(c) => End::Exited(c),
-            Ended::WallTime | Ended::Signaled(libc::SIGKILL | libc::SIGXCPU) => End::TimedOut,
-            Ended::Output => End::TooMuchOutput,
-            Ended::Signaled(_) => End::Crashed,
-        };
+        let end = end_of(r.ended);
         let (out, err) = (
             String::from_utf8_lossy(&r.stdout),
             String::from_utf8_lossy(&r.stderr),
@@ -324,6 +319,17 @@ pub fn open_sandbox(spec: &CodeSpec) -> Result<Sandbox, SandboxError> {
 fn nonce() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
+/// How a sandboxed run ended, as the harness reads it: CPU limit, wall time
+/// and SIGKILL are a timeout.
+pub(crate) fn end_of(ended: Ended) -> End {
+    match ended {
+        Ended::Exited(c) => End::Exited(c),
+        Ended::WallTime | Ended::Signaled(libc::SIGKILL | libc::SIGXCPU) => End::TimedOut,
+        Ended::Output => End::TooMuchOutput,
+        Ended::Signaled(_) => End::Crashed,
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
         return Ok(());
     }
     let verifier = match &run.scoring {
-        crate::scoring::Scoring::Rule(v) => Some(v.as_ref()),
+        crate::scoring::Scoring::Rule(v) if v.reads_gold() => Some(v.as_ref()),
         _ => None,
     };
     let (summary, hygiene) = match prepare_input(config, &run.wd, verifier).await {

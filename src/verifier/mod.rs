@@ -71,6 +71,11 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
     fn needs_gold(&self) -> bool {
         true
     }
+    /// Whether it reads and checks each prompt's gold at prepare time
+    /// ([`Verifier::read_gold`]); the others keep the answer as it is.
+    fn reads_gold(&self) -> bool {
+        false
+    }
     /// The gold to store for a prompt at prepare time, from its answer or
     /// its metadata; an error (a gold this verifier cannot read) stops
     /// prepare with the prompt named. By default the answer as it is.

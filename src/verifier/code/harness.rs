@@ -339,12 +339,7 @@ mod tests {
             let run = sandbox
                 .run(0, &job.script, job.stdin.as_bytes(), &limits)
                 .unwrap();
-            let end = match run.ended {
-                Ended::Exited(c) => End::Exited(c),
-                Ended::WallTime | Ended::Signaled(libc::SIGKILL | libc::SIGXCPU) => End::TimedOut,
-                Ended::Output => End::TooMuchOutput,
-                Ended::Signaled(_) => End::Crashed,
-            };
+            let end = crate::execute::end_of(run.ended);
             let (out, err) = (
                 String::from_utf8_lossy(&run.stdout),
                 String::from_utf8_lossy(&run.stderr),

@@ -111,8 +111,9 @@ pub enum Instruction {
     NthParagraphFirstWord(u64, u64, String),
     /// At least N `[placeholders]`.
     NumberPlaceholders(u64),
-    /// A postscript starting with a marker.
-    Postscript(String),
+    /// A postscript starting with a marker (the pattern over the
+    /// lower-cased response).
+    Postscript(Regex),
     /// Exactly N markdown bullets.
     NumberBulletLists(u64),
     /// One of "My answer is yes./no./maybe.".
@@ -284,7 +285,7 @@ impl Instruction {
                 Self::NumberPlaceholders(k.count("num_placeholders")?)
             }
             "detectable_content:postscript" => {
-                Self::Postscript(strip(&k.text("postscript_marker")?).to_string())
+                Self::Postscript(postscript(strip(&k.text("postscript_marker")?))?)
             }
             "detectable_format:number_bullet_lists" => {
                 Self::NumberBulletLists(k.count("num_bullets")?)
@@ -352,7 +353,7 @@ impl Instruction {
             Self::NumberWords(n, rel) => rel.holds(count_words(value), *n),
             Self::NthParagraphFirstWord(n, nth, word) => nth_paragraph(value, *n, *nth, word),
             Self::NumberPlaceholders(n) => PLACEHOLDER.find_iter(value).count() as u64 >= *n,
-            Self::Postscript(marker) => postscript(value, marker),
+            Self::Postscript(re) => re.is_match(&lower(value)),
             Self::NumberBulletLists(n) => {
                 (STAR_BULLET.find_iter(value).count() + DASH_BULLET.find_iter(value).count()) as u64
                     == *n
@@ -453,16 +454,17 @@ fn nth_paragraph(value: &str, n: u64, nth: u64, first_word: &str) -> bool {
     count == n && first == first_word
 }
 
-fn postscript(value: &str, marker: &str) -> bool {
-    let value = lower(value);
+/// The reference's postscript pattern for `marker`: `P.S.` and `P.P.S`
+/// with optional spaces between the letters, any other marker as a pattern.
+fn postscript(marker: &str) -> Result<Regex, String> {
     match marker {
-        "P.P.S" => PPS.is_match(&value),
-        "P.S." => PS.is_match(&value),
+        "P.P.S" => Ok(PPS.clone()),
+        "P.S." => Ok(PS.clone()),
         other => Regex::new(&format!(
             "(?m){SPACE_CLASS}*{}.*$",
             python_source(&lower(other))
         ))
-        .is_ok_and(|re| re.is_match(&value)),
+        .map_err(|e| format!("detectable_content:postscript: kwargs.postscript_marker: {e}")),
     }
 }
 

@@ -170,7 +170,7 @@ pub fn constrain(prompt: &str, key: &str, max_k: usize, seed: u64) -> (String, S
 }
 
 /// FNV-1a of a key, to seed its draw.
-pub fn hash(key: &str) -> u64 {
+fn hash(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

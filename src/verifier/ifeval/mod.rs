@@ -222,6 +222,10 @@ impl Verifier for IfEval {
         }
     }
 
+    fn reads_gold(&self) -> bool {
+        true
+    }
+
     /// Google's rows keep the gold beside the prompt (`metadata`): it is
     /// read from there, checked, and stored in one shape.
     fn read_gold(
