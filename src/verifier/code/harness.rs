@@ -313,7 +313,7 @@ pub fn outcomes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::{Ended, Limits, Sandbox, SandboxError};
+    use crate::sandbox::{Limits, Sandbox, SandboxError};
     use crate::verifier::code::suite::parse;
 
     /// Runs `program` against `gold` in the sandbox; `None` without isolation.
