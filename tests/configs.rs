@@ -9,10 +9,28 @@ use rsr::config::{Sources, resolve};
 fn shipped_configs_resolve() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
-    for dir in ["configs", "examples", "recipes/cpu-smollm2"] {
-        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+    // Every recipe folder (one level, and the GPU recipes below recipes/gpu).
+    let mut dirs: Vec<std::path::PathBuf> = ["configs", "configs/eval", "examples"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    for parent in ["recipes", "recipes/gpu"] {
+        for entry in std::fs::read_dir(root.join(parent)).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            if path.is_dir() && path.file_name() != Some("gpu".as_ref()) {
+                dirs.push(path);
+            }
+        }
+    }
+    for dir in dirs {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // Trainer configs (TRL, LLaMA-Factory) sit beside rsr's.
+            if !name.ends_with(".yaml")
+                || name.starts_with("trl_")
+                || name.starts_with("llamafactory_")
+            {
                 continue;
             }
             let sources = Sources {
@@ -35,5 +53,5 @@ fn shipped_configs_resolve() {
             checked += 1;
         }
     }
-    assert!(checked >= 6, "found only {checked} configs");
+    assert!(checked >= 24, "found only {checked} configs");
 }

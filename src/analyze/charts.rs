@@ -259,6 +259,103 @@ pub fn grouped_bars(
     Ok(())
 }
 
+/// Points with vertical interval bars, one slot per name in the order
+/// given, joined by a line (checkpoints draw a learning curve); each point
+/// is `(value, lo, hi)` or missing. The y axis spans the intervals with a
+/// margin, within [0, 1], so small differences stay visible.
+pub fn intervals(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    points: &[(String, Option<(f64, f64, f64)>)],
+) -> Result<(), ChartError> {
+    font();
+    let err = fail(path);
+    let n = points.len().max(1);
+    let present = || points.iter().filter_map(|(_, p)| *p);
+    let lo = present().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = present().map(|p| p.2).fold(f64::NEG_INFINITY, f64::max);
+    let (y0, y1) = if lo.is_finite() && hi.is_finite() {
+        let pad = ((hi - lo) * 0.15).max(0.02);
+        (
+            ((lo - pad) * 20.0).floor().max(0.0) / 20.0,
+            ((hi + pad) * 20.0).ceil().min(20.0) / 20.0,
+        )
+    } else {
+        (0.0, 1.0)
+    };
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = frame(&root, title)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y0..y1)
+        .map_err(|e| err(&e))?;
+    let names: Vec<String> = points
+        .iter()
+        .map(|(name, _)| ellipsize(name, 100 / n + 8))
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(WHITE)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .x_labels(n + 1)
+        .x_label_formatter(&|v| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| format!("{v:.2}"))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let shown: Vec<(f64, (f64, f64, f64))> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, p))| p.map(|p| (i as f64, p)))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(
+            shown.iter().map(|(x, p)| (*x, p.0)),
+            BLUE_.mix(0.5).stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?;
+    // The interval: a vertical bar with caps 0.08 slot wide.
+    let bars = shown.iter().flat_map(|(x, p)| {
+        [
+            vec![(*x, p.1), (*x, p.2)],
+            vec![(x - 0.04, p.1), (x + 0.04, p.1)],
+            vec![(x - 0.04, p.2), (x + 0.04, p.2)],
+        ]
+    });
+    chart
+        .draw_series(bars.map(|line| PathElement::new(line, BLUE_.stroke_width(2))))
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(
+            shown
+                .iter()
+                .map(|(x, p)| Circle::new((*x, p.0), 6, ORANGE_.filled())),
+        )
+        .map_err(|e| err(&e))?;
+    for (x, p) in &shown {
+        let (px, py) = chart.backend_coord(&(*x, p.0));
+        let style =
+            TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(
+            format!("{:.3} [{:.3}, {:.3}]", p.0, p.1, p.2),
+            (px + 14, py),
+            style,
+        ))
+        .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
 /// `1200`, `1.2k`, `0.25`: short axis labels.
 fn short_number(v: f64) -> String {
     if v.abs() >= 10_000.0 {

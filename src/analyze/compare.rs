@@ -1,8 +1,10 @@
 //! Several runs side by side: one row of numbers per run (prompts,
-//! rollouts, pass rates, pass@1 and pass@k at the largest k every run has,
+//! rollouts, accuracy with its 95% interval, the paired difference from the
+//! first run, pass rates, pass@1 and pass@k at the largest k every run has,
 //! rollouts per prompt, truncation rate, best-of-N error, tokens, cost,
 //! early-stop savings and tokens and cost per kept row) as an Arrow batch,
-//! written as CSV by arrow's writer, and a grouped-bar chart of the rates.
+//! written as CSV by arrow's writer, a grouped-bar chart of the rates and a
+//! chart of accuracy per run with its interval.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +13,9 @@ use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array
 use arrow::datatypes::{DataType, Field, Schema};
 use thiserror::Error;
 
-use super::Stats;
+use super::accuracy::Difference;
 use super::charts::{self, ChartError};
+use super::{AnalyzeError, Stats};
 use crate::store::AtomicFile;
 
 /// Errors writing a comparison.
@@ -60,8 +63,53 @@ fn round4(v: Option<f64>) -> Option<f64> {
     v.map(|v| (v * 1e4).round() / 1e4)
 }
 
+/// Each sampled prompt's accuracy (passing / finished rollouts) by id,
+/// with `label`'s verdicts or the inline ones.
+pub async fn prompt_accuracies(
+    wd: &crate::store::WorkDir,
+    label: Option<&str>,
+) -> Result<std::collections::HashMap<String, f64>, AnalyzeError> {
+    use futures::StreamExt;
+    let ctx = crate::sql::session_with_scores(wd, label).await?;
+    let mut out = std::collections::HashMap::new();
+    if ctx.table("prompts").await.is_err() {
+        return Ok(out);
+    }
+    let mut stream = ctx
+        .sql(
+            "SELECT id, CAST(n_pass AS DOUBLE) / CAST(n_rollouts AS DOUBLE) AS accuracy \
+             FROM prompts WHERE n_rollouts > 0",
+        )
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        let b = batch?;
+        let arrow = |e| datafusion::error::DataFusionError::ArrowError(Box::new(e), None);
+        let ids = crate::sql::columns::utf8(&b, "id").map_err(arrow)?;
+        let acc = crate::sql::columns::f64s(&b, "accuracy").map_err(arrow)?;
+        for i in 0..b.num_rows() {
+            out.insert(ids.value(i).to_string(), acc.value(i));
+        }
+    }
+    Ok(out)
+}
+
+/// The paired difference of `run` from `base` over the prompt ids both have.
+pub fn difference(
+    base: &std::collections::HashMap<String, f64>,
+    run: &std::collections::HashMap<String, f64>,
+) -> Option<Difference> {
+    Difference::paired(
+        run.iter()
+            .filter_map(|(id, r)| base.get(id).map(|b| (*b, *r))),
+    )
+}
+
 /// One row per run. pass@k is a column only when every run has k > 1.
-pub fn table(runs: &[Stats]) -> RecordBatch {
+/// `diffs[i]` is run i's paired difference from the first run (none for
+/// the first).
+pub fn table(runs: &[Stats], diffs: &[Option<Difference>]) -> RecordBatch {
     let k = common_k(runs);
     let rate = |f: &dyn Fn(&Stats) -> Option<f64>| -> ArrayRef {
         Arc::new(Float64Array::from_iter(runs.iter().map(|r| round4(f(r)))))
@@ -71,6 +119,15 @@ pub fn table(runs: &[Stats]) -> RecordBatch {
         Field::new("model", DataType::Utf8, false),
         Field::new("prompts", DataType::UInt64, false),
         Field::new("rollouts", DataType::UInt64, false),
+        Field::new("accuracy", DataType::Float64, true),
+        Field::new("accuracy_lo", DataType::Float64, true),
+        Field::new("accuracy_hi", DataType::Float64, true),
+        Field::new("diff_vs_first", DataType::Float64, true),
+        Field::new("diff_lo", DataType::Float64, true),
+        Field::new("diff_hi", DataType::Float64, true),
+        Field::new("shared_prompts", DataType::UInt64, true),
+        Field::new("better", DataType::UInt64, true),
+        Field::new("worse", DataType::UInt64, true),
         Field::new("pass_rate", DataType::Float64, true),
         Field::new("mean_prompt_pass_rate", DataType::Float64, true),
         Field::new("pass@1", DataType::Float64, true),
@@ -88,10 +145,31 @@ pub fn table(runs: &[Stats]) -> RecordBatch {
         Arc::new(UInt64Array::from_iter_values(
             runs.iter().map(|r| r.rollouts),
         )),
+        rate(&|r| r.accuracy.as_ref().map(|a| a.value)),
+        rate(&|r| r.accuracy.as_ref().map(|a| a.lo)),
+        rate(&|r| r.accuracy.as_ref().map(|a| a.hi)),
+    ];
+    let diff = |f: &dyn Fn(&Difference) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(
+            (0..runs.len()).map(|i| round4(diffs.get(i)?.as_ref().map(f))),
+        ))
+    };
+    let count = |f: &dyn Fn(&Difference) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter(
+            (0..runs.len()).map(|i| diffs.get(i)?.as_ref().map(f)),
+        ))
+    };
+    columns.extend([
+        diff(&|d| d.value),
+        diff(&|d| d.lo),
+        diff(&|d| d.hi),
+        count(&|d| d.shared),
+        count(&|d| d.better),
+        count(&|d| d.worse),
         rate(&|r| r.pass_rate),
         rate(&|r| r.mean_prompt_pass_rate),
         rate(&|r| pass_at(r, 1)),
-    ];
+    ]);
     if k > 1 {
         fields.push(Field::new(format!("pass@{k}"), DataType::Float64, true));
         columns.push(rate(&|r| pass_at(r, k)));
@@ -177,14 +255,7 @@ pub fn write_csv(path: &Path, table: &RecordBatch) -> Result<(), CompareError> {
 
 /// The grouped-bar chart of the rates per run, written to `path` (PNG).
 pub fn write_chart(path: &Path, runs: &[Stats]) -> Result<(), CompareError> {
-    let names: Vec<String> = runs
-        .iter()
-        .map(|r| {
-            Path::new(&r.work_dir)
-                .file_name()
-                .map_or_else(|| r.work_dir.clone(), |n| n.to_string_lossy().into_owned())
-        })
-        .collect();
+    let names: Vec<String> = runs.iter().map(run_name).collect();
     let k = common_k(runs);
     let metric = |value: &dyn Fn(&Stats) -> Option<f64>| runs.iter().map(value).collect();
     let pass_at_k = format!("pass@{k}");
@@ -213,6 +284,34 @@ pub fn write_chart(path: &Path, runs: &[Stats]) -> Result<(), CompareError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Accuracy per run with its 95% interval, the runs in the order given
+/// (checkpoints in training order draw a learning curve), written to
+/// `path` (PNG).
+pub fn write_accuracy_chart(path: &Path, runs: &[Stats]) -> Result<(), CompareError> {
+    let points: Vec<(String, Option<(f64, f64, f64)>)> = runs
+        .iter()
+        .map(|r| {
+            (
+                run_name(r),
+                r.accuracy.as_ref().map(|a| (a.value, a.lo, a.hi)),
+            )
+        })
+        .collect();
+    let tmp = path.with_extension("png.tmp.png");
+    charts::intervals(&tmp, "Accuracy per run (95% interval)", "accuracy", &points)?;
+    std::fs::rename(&tmp, path).map_err(|source| CompareError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A run's short name: its work dir's last component.
+fn run_name(r: &Stats) -> String {
+    Path::new(&r.work_dir)
+        .file_name()
+        .map_or_else(|| r.work_dir.clone(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The warning for runs sampled with early stop, whose rates rest on few

@@ -4,6 +4,7 @@
 //! from the saved data with SQL aggregates and one streaming pass over the
 //! `prompts` view, so memory does not grow with the number of rollouts.
 
+pub mod accuracy;
 pub mod charts;
 pub mod compare;
 pub mod ifeval;
@@ -128,6 +129,10 @@ pub struct Stats {
     pub pass_rate: Option<f64>,
     /// Mean of the per-prompt pass rates.
     pub mean_prompt_pass_rate: Option<f64>,
+    /// Accuracy as an evaluation reports it (every rollout counted, a
+    /// truncated one as a failure) with its 95% interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<accuracy::Accuracy>,
     /// Prompts whose valid rollouts all passed.
     pub prompts_all_pass: u64,
     /// Prompts whose valid rollouts all failed.
@@ -699,6 +704,7 @@ async fn prompt_counts(
         .await?;
     let mut rates = Vec::new();
     let mut per_prompt: Vec<(u64, u64)> = Vec::new();
+    let mut counted: Vec<(u64, u64)> = Vec::new();
     while let Some(batch) = stream.next().await {
         let b = batch?;
         for i in 0..b.num_rows() {
@@ -724,12 +730,14 @@ async fn prompt_counts(
                 rates.push(r);
             }
             per_prompt.push((n_valid, n_pass));
+            counted.push((n_pass, n_rollouts));
         }
     }
     s.pass_rate = (s.valid > 0).then(|| s.passed as f64 / s.valid as f64);
     s.mean_prompt_pass_rate =
         (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64);
     s.pass_rate_histogram = histogram(rates.iter().copied(), 0.0, 1.0, 10);
+    s.accuracy = accuracy::Accuracy::of(counted);
     Ok(per_prompt)
 }
 

@@ -260,6 +260,13 @@ fn pass_rate_rows(s: &Stats) -> Vec<Row> {
             pct(s.mean_prompt_pass_rate),
         ),
     ]);
+    if let Some(a) = s.accuracy.as_ref().filter(|_| !s.is_vote()) {
+        r.push((
+            "pass rate",
+            "accuracy (every rollout; truncated = failed)".into(),
+            a.describe(),
+        ));
+    }
     if let Some(m) = s.vote_accuracy() {
         r.push((
             "pass rate",

@@ -12,11 +12,16 @@ use super::common::open_saved;
 
 /// Compare runs side by side (for example one per checkpoint)
 ///
-/// Prints one row per run — prompts, rollouts, pass rate, mean per-prompt
-/// pass rate, pass@1 and pass@k at the largest k every run has, mean
-/// rollouts per prompt, truncation rate, mean best-of-N error (numeric
-/// verifier) — and writes the same table as OUT/compare.csv with a chart of
-/// the rates (pass rate, pass@k, truncation rate) per run, OUT/compare.png.
+/// Prints one column per run — prompts, rollouts, accuracy (every rollout
+/// counted, a truncated one as failed) with its 95% interval, the
+/// difference from the first run paired by prompt with its interval, pass
+/// rate, mean per-prompt pass rate, pass@1 and pass@k at the largest k
+/// every run has, mean rollouts per prompt, truncation rate, mean best-of-N
+/// error (numeric verifier) — then one line per run against the first, and
+/// writes the same table as OUT/compare.csv with a chart of the rates per
+/// run (OUT/compare.png) and of accuracy with its interval per run in the
+/// order given (OUT/accuracy.png: checkpoints in training order draw a
+/// learning curve). Put the baseline first.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run directories.
@@ -29,11 +34,20 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut runs: Vec<Stats> = Vec::new();
+    let mut diffs = vec![None];
+    let mut base = None;
     for dir in &args.work_dirs {
         let (wd, config, _) = open_saved(dir, &[], &[])?;
         // A run scored by a model verifier is compared on its verdicts.
         let label = super::common::scores_label(&config, None);
         runs.push(analyze::compute(&wd, &config, label).await?);
+        // The baseline's per-prompt accuracies are held (one number a
+        // prompt); each later run's are paired with them and dropped.
+        let prompts = compare::prompt_accuracies(&wd, label).await?;
+        match &base {
+            None => base = Some(prompts),
+            Some(b) => diffs.push(compare::difference(b, &prompts)),
+        }
     }
     if runs.iter().all(|r| r.prompts_sampled == 0) {
         bail!("none of these runs has rollouts yet");
@@ -41,14 +55,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(warning) = compare::early_stop_warning(&runs) {
         tracing::warn!("{warning}");
     }
-    let table = compare::table(&runs);
+    let table = compare::table(&runs, &diffs);
     print_aligned(&table)?;
+    println!();
+    for (run, diff) in runs.iter().zip(&diffs).skip(1) {
+        match diff {
+            Some(d) => println!("{} vs {}: {}", run.work_dir, runs[0].work_dir, d.describe()),
+            None => println!(
+                "{} vs {}: no prompt id in common, nothing to pair",
+                run.work_dir, runs[0].work_dir
+            ),
+        }
+    }
     std::fs::create_dir_all(&args.out)?;
     let csv = args.out.join("compare.csv");
     compare::write_csv(&csv, &table)?;
     let png = args.out.join("compare.png");
     compare::write_chart(&png, &runs)?;
-    tracing::info!("wrote {} and {}", csv.display(), png.display());
+    let accuracy = args.out.join("accuracy.png");
+    compare::write_accuracy_chart(&accuracy, &runs)?;
+    tracing::info!(
+        "wrote {}, {} and {}",
+        csv.display(),
+        png.display(),
+        accuracy.display()
+    );
     Ok(())
 }
 

@@ -116,6 +116,9 @@ fn print_summary(run: &Run, s: &Stats) {
         s.prompts_all_fail,
         s.prompts_all_pass
     );
+    if let Some(a) = s.accuracy.as_ref().filter(|_| !s.is_vote()) {
+        println!("accuracy      {}", a.describe());
+    }
     let sp = &s.spending;
     let cost = match (sp.cost, sp.judge_cost) {
         (Some(c), Some(j)) if j > 0.0 => format!(", ${:.4} (judge ${j:.4} of it)", c + j),

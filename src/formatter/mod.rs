@@ -447,6 +447,10 @@ pub async fn write_all(
     config: &crate::config::Config,
     label: Option<&str>,
 ) -> Result<Vec<FormatReport>, RunError> {
+    // An evaluation (no formatters) has no training files and no card.
+    if config.formatter.is_empty() {
+        return Ok(Vec::new());
+    }
     let train = crate::store::train_dir(wd.root());
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -457,7 +461,7 @@ pub async fn write_all(
     let mut names = std::collections::HashSet::new();
     let mut reports = Vec::new();
     let partial = sampling_unfinished(wd);
-    if partial && !config.formatter.is_empty() {
+    if partial {
         tracing::warn!(
             "sampling is not finished: the training files hold the prompts finished so far (marked partial in their manifests); the run's resume writes them again"
         );
