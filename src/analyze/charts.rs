@@ -259,6 +259,9 @@ pub fn grouped_bars(
     Ok(())
 }
 
+/// A value with its interval: `(value, lo, hi)`.
+pub type Interval = (f64, f64, f64);
+
 /// Points with vertical interval bars, one slot per name in the order
 /// given, joined by a line (checkpoints draw a learning curve); each point
 /// is `(value, lo, hi)` or missing. The y axis spans the intervals with a
@@ -267,7 +270,7 @@ pub fn intervals(
     path: &Path,
     title: &str,
     y_desc: &str,
-    points: &[(String, Option<(f64, f64, f64)>)],
+    points: &[(String, Option<Interval>)],
 ) -> Result<(), ChartError> {
     font();
     let err = fail(path);
@@ -312,7 +315,7 @@ pub fn intervals(
         .y_label_formatter(&|v| format!("{v:.2}"))
         .draw()
         .map_err(|e| err(&e))?;
-    let shown: Vec<(f64, (f64, f64, f64))> = points
+    let shown: Vec<(f64, Interval)> = points
         .iter()
         .enumerate()
         .filter_map(|(i, (_, p))| p.map(|p| (i as f64, p)))

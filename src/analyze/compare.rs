@@ -290,7 +290,7 @@ pub fn write_chart(path: &Path, runs: &[Stats]) -> Result<(), CompareError> {
 /// (checkpoints in training order draw a learning curve), written to
 /// `path` (PNG).
 pub fn write_accuracy_chart(path: &Path, runs: &[Stats]) -> Result<(), CompareError> {
-    let points: Vec<(String, Option<(f64, f64, f64)>)> = runs
+    let points: Vec<(String, Option<charts::Interval>)> = runs
         .iter()
         .map(|r| {
             (
