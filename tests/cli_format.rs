@@ -666,15 +666,21 @@ fn compare_puts_runs_side_by_side() {
     );
     let csv = std::fs::read_to_string(t.path("cmp/compare.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows[0][4], "pass_rate");
-    assert_eq!(rows[1][4], "0.6923");
-    assert_eq!(rows[2][4].parse::<f64>().unwrap(), 0.0);
-    assert_eq!(rows[2][1], "m2");
-    // Spending: tokens always, cost only with prices.
     let col = |name: &str| rows[0].iter().position(|c| *c == name).unwrap();
+    assert_eq!(rows[1][col("pass_rate")], "0.6923");
+    assert_eq!(rows[2][col("pass_rate")].parse::<f64>().unwrap(), 0.0);
+    assert_eq!(rows[2][1], "m2");
+    // The second run against the first, paired by prompt: it never passes,
+    // so it is worse wherever the first passed and never better.
+    assert!(rows[2][col("diff_vs_first")].parse::<f64>().unwrap() < 0.0);
+    assert_eq!(rows[2][col("better")], "0");
+    assert_eq!(rows[1][col("diff_vs_first")], "");
+    assert!(out.contains("vs run:"), "{out}");
+    // Spending: tokens always, cost only with prices.
     assert!(rows[1][col("tokens")].parse::<u64>().unwrap() > 0);
     assert_eq!(rows[1][col("cost")], "");
     assert_eq!(png_size(&t.path("cmp/compare.png")), (960, 600));
+    assert_eq!(png_size(&t.path("cmp/accuracy.png")), (960, 600));
     let err = t.fails(&["compare", "run"]);
     assert!(
         err.contains("required") || err.contains("2 values"),
