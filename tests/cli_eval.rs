@@ -84,7 +84,7 @@ fn the_eval_preset_reports_accuracy_with_wilsons_interval() {
     // The preset writes no training file.
     assert!(!t.path("base/train/sft.jsonl").exists());
     let report = std::fs::read_to_string(t.path("base/summary/statistics.txt")).unwrap();
-    assert!(report.contains("accuracy (every rollout; truncated = failed)"));
+    assert!(report.contains("accuracy (truncated = failed)"));
 }
 
 #[test]

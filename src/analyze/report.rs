@@ -263,7 +263,7 @@ fn pass_rate_rows(s: &Stats) -> Vec<Row> {
     if let Some(a) = s.accuracy.as_ref().filter(|_| !s.is_vote()) {
         r.push((
             "pass rate",
-            "accuracy (every rollout; truncated = failed)".into(),
+            "accuracy (truncated = failed)".into(),
             a.describe(),
         ));
     }
