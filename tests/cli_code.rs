@@ -63,15 +63,18 @@ fn statuses(t: &TestDir) -> std::collections::HashMap<String, String> {
     query(
         t,
         "run",
-        "SELECT id, rollout_idx, statuses, outcome FROM scores WHERE verifier = 'code-rlvr' ORDER BY id, rollout_idx",
+        "SELECT id, rollout_idx, statuses, outcome, detail FROM scores WHERE verifier = 'code-rlvr' ORDER BY id, rollout_idx",
     )
     .iter()
     .map(|r| {
-        let s = r["statuses"].as_str().unwrap_or(r["outcome"].as_str().unwrap());
-        (
-            format!("{}/{}", r["id"].as_str().unwrap(), r["rollout_idx"]),
-            s.to_string(),
-        )
+        // Without statuses, the outcome, and for a sandbox that failed its
+        // cause (so a failure in CI says why).
+        let s = match (r["statuses"].as_str(), r["outcome"].as_str().unwrap()) {
+            (Some(s), _) => s.to_string(),
+            (None, "failed") => format!("failed: {}", r["detail"].as_str().unwrap_or("")),
+            (None, o) => o.to_string(),
+        };
+        (format!("{}/{}", r["id"].as_str().unwrap(), r["rollout_idx"]), s)
     })
     .collect()
 }

@@ -2,7 +2,7 @@
 # The whole loop on a CPU machine: data -> sampling -> training ->
 # evaluation, with SmolLM2-135M-Instruct on llama-server.
 #
-#   bash recipes/cpu-loop/run.sh            # the full run (about 70 min on 2 cores)
+#   bash recipes/cpu-loop/run.sh            # the full run (about 65 min on 2 cores)
 #   SMOKE=1 bash recipes/cpu-loop/run.sh    # a few prompts and steps (minutes)
 #
 # Steps (each recorded in $OUT/steps.tsv with its wall time, and skipped

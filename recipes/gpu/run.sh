@@ -11,9 +11,10 @@
 # Needs: rsr on PATH, vLLM (`vllm serve`), and a Python with trl and
 # transformers (`pip install -r recipes/cpu-loop/requirements.txt` pins a
 # set that works; add your CUDA torch). Each step writes a marker under
-# OUT (default output/gpu/RECIPE) and is skipped on a rerun; rsr's own
+# output/gpu/RECIPE and is skipped on a rerun; rsr's own
 # steps resume inside a step. Settings: TRAIN, TEST (the recipe README
-# says where to get them), OUT, STUDENT (default: the recipe's), PYTHON.
+# says where to get them), STUDENT (default: the recipe's), PYTHON. The
+# output is output/gpu/RECIPE, where the training configs look.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 recipe="${1:?usage: bash recipes/gpu/run.sh RECIPE (math-distill, mcq, chat-judge, code, ifeval)}"
@@ -21,7 +22,8 @@ dir="recipes/gpu/$recipe"
 [ -f "$dir/sample.yaml" ] || { echo "no recipe $dir" >&2; exit 2; }
 : "${TRAIN:?set TRAIN to the training prompts (see $dir/README.md)}"
 : "${TEST:?set TEST to the test set (see $dir/README.md)}"
-OUT="${OUT:-output/gpu/$recipe}"
+# The training configs read and write below this path.
+OUT="output/gpu/$recipe"
 py="${PYTHON:-python3}"
 # The student the TRL configs train (model_name_or_path), unless STUDENT says.
 student="${STUDENT:-$(sed -n 's/^model_name_or_path: *//p' "$dir/trl_sft.yaml")}"
