@@ -43,20 +43,22 @@ run_step() { # name command...
 run_step sample rsr run "$dir/sample.yaml" "work_dir=$OUT/sample" "data.input_path=$TRAIN" \
   "data.decontaminate.benchmarks=[$TEST]"
 
+# The rows rsr wrote to an export, from its manifest.
+rows() { "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'])" "$1.manifest.json"; }
 export_() {
   local x="$OUT/exports"
   mkdir -p "$x"
   rsr export "$OUT/sample" --formatter sft --format trl_prompt_completion -o "$x/sft.jsonl"
   rsr export "$OUT/sample" --formatter sft --format sharegpt -o "$x/sft.sharegpt.jsonl"
-  rows=("$x/sft.jsonl" sft "$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'])" "$x/sft.jsonl.manifest.json")")
+  local checks=("$x/sft.jsonl" sft "$(rows "$x/sft.jsonl")")
   if [ -f "$dir/trl_dpo.yaml" ]; then
     rsr export "$OUT/sample" --formatter dpo --format trl -o "$x/dpo.jsonl"
     rsr export "$OUT/sample" --formatter dpo --format sharegpt -o "$x/dpo.sharegpt.jsonl"
-    rows+=("$x/dpo.jsonl" dpo "$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'])" "$x/dpo.jsonl.manifest.json")")
+    checks+=("$x/dpo.jsonl" dpo "$(rows "$x/dpo.jsonl")")
   fi
   cp recipes/gpu/dataset_info.json "$x/"
   # TRL takes each file as written (no row dropped, no format warning).
-  "$py" recipes/cpu-loop/loop.py check --model "$student" --scratch "$OUT/scratch" "${rows[@]}"
+  "$py" recipes/cpu-loop/loop.py check --model "$student" --scratch "$OUT/scratch" "${checks[@]}"
 }
 run_step export export_
 
