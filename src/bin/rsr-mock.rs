@@ -93,9 +93,10 @@ struct Args {
     /// The first N chat requests are answered 503 (with Retry-After).
     #[arg(long, default_value_t = 0)]
     fail_first: u64,
-    /// Answer N chat requests, then die when the next one arrives (the
-    /// process exits: requests in flight are cut, later connections are
-    /// refused), like a server that crashes mid-run.
+    /// Answer N chat requests, then die when the next one arrives (once
+    /// the N answers are out, the process exits: later requests in flight
+    /// are cut, later connections refused), like a server that crashes
+    /// mid-run.
     #[arg(long, value_name = "N")]
     die_after: Option<u64>,
     /// Refuse n > 1 with 400, like servers without `n`.
@@ -188,6 +189,8 @@ struct Stats {
     malformed: AtomicU64,
     dropped: AtomicU64,
     in_flight: AtomicU64,
+    /// Chat requests whose handler returned (answered or refused).
+    handled: AtomicU64,
     max_in_flight: AtomicU64,
     judge_requests: AtomicU64,
     reward_requests: AtomicU64,
@@ -373,6 +376,7 @@ impl Mock {
                     Err(limited) => Ok(*limited),
                 };
                 self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+                self.stats.handled.fetch_add(1, Ordering::Relaxed);
                 out
             }
             ("POST", "/classify" | "/v1/classify" | "/pooling" | "/get_reward") => {
@@ -561,10 +565,11 @@ impl Mock {
             if garbage {
                 return Some(("A reasonable reply overall.".into(), None));
             }
-            // Spread over 1..=10 for every request, so that replies whose
-            // final text is the same still get different ratings.
-            let reply = section("[Reply]", "Rate the reply").unwrap_or_default();
-            let rating = 1 + (fnv(&reply) ^ rng.next_u64()) % 10;
+            // Spread over 1..=10, one rating per question and reply: the
+            // same request is rated the same in every run, as a greedy
+            // judge would, so two runs that sample the same replies keep
+            // the same rows.
+            let rating = 1 + SplitMix::new(fnv(prompt)).next_u64() % 10;
             Some((
                 format!("The reply addresses the request.\nRating: [[{rating}]]"),
                 None,
@@ -621,8 +626,15 @@ impl Mock {
     async fn chat(&self, body: &[u8]) -> Result<Response<Body>, Hangup> {
         let a = &self.args;
         let count = self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        if a.die_after.is_some_and(|n| count >= n) {
-            eprintln!("rsr-mock: dying after {count} chat requests (--die-after)");
+        if let Some(n) = a.die_after.filter(|&n| count >= n) {
+            // The first n answers go out whole (bounded, for a slow one);
+            // then the process dies with everything else in flight.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.stats.handled.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            eprintln!("rsr-mock: dying after {n} chat requests (--die-after)");
             std::process::exit(0);
         }
         let mut rng = SplitMix::new(a.seed ^ count.wrapping_mul(0xA24B_AED4_963E_E407));
@@ -745,6 +757,12 @@ impl Mock {
         let accuracy = a
             .accuracy
             .unwrap_or_else(|| SplitMix::new(fnv(&key)).next_f64());
+        if let Some(seed) = request.get("seed").and_then(Value::as_u64) {
+            // A seeded request is answered the same way every time it is
+            // sent (faults above still come by arrival), as a server with
+            // seeded sampling does.
+            rng = SplitMix::new(a.seed ^ fnv(&key) ^ seed.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        }
         let mut choices = Vec::with_capacity(n as usize);
         let mut completion_tokens = 0;
         for i in 0..n {

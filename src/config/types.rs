@@ -387,7 +387,8 @@ pub struct SamplerConfig {
     pub top_p: f64,
     /// Completion token budget per response.
     pub max_tokens: NonZeroU32,
-    /// Request seed; none: the server's own randomness.
+    /// Seed of each request, derived from this one, the prompt id and the
+    /// request's first rollout index; none: the server's own randomness.
     pub seed: Option<i64>,
     /// Stop sequences.
     pub stop: Option<Vec<String>>,

@@ -250,6 +250,7 @@ async fn open_backend(
         let (urls, launched) = server::endpoints(s, &ctx, per_request).await?;
         *_servers = launched;
         let mut http = HttpBackend::new(s, model, &urls, Arc::clone(retries))?;
+        http.seed_each_request();
         if s.kind == SamplerType::LlamaCpp {
             // llama-server's usage counts one choice when n > 1.
             http.count_tokens_by_tokenizing();

@@ -25,6 +25,10 @@ pub struct HttpBackend {
     pool: EndpointPool,
     /// The request body's fixed fields, serialized without braces.
     fixed_fields: String,
+    /// `sampler.seed`, unless `extra_params` sets the seed itself.
+    seed: Option<i64>,
+    /// Each sampling request gets its own seed derived from `seed`.
+    seed_each_request: bool,
     api_key: Option<String>,
     api_key_env: Option<String>,
     policy: RetryPolicy,
@@ -155,6 +159,8 @@ impl HttpBackend {
             client,
             pool: EndpointPool::new(urls),
             fixed_fields: fixed_fields(s, model),
+            seed: s.seed.filter(|_| !s.extra_params.contains_key("seed")),
+            seed_each_request: false,
             api_key,
             api_key_env: s.api_key_env.clone(),
             policy: RetryPolicy {
@@ -173,6 +179,13 @@ impl HttpBackend {
     /// request returns several choices (llama.cpp's `usage` counts one).
     pub fn count_tokens_by_tokenizing(&mut self) {
         self.tokenize = true;
+    }
+
+    /// Gives each sampling request its own seed, derived from
+    /// `sampler.seed`, the prompt id and the request's first rollout index
+    /// (see [`request_seed`]), instead of one seed for every request.
+    pub fn seed_each_request(&mut self) {
+        self.seed_each_request = true;
     }
 
     /// The endpoints' base URLs.
@@ -216,10 +229,17 @@ impl HttpBackend {
         }
     }
 
-    /// Requests `n` responses to `messages` (a JSON array, sent as is),
-    /// retrying per the policy. The error is the last attempt's reason.
-    pub async fn generate(&self, messages: &str, n: u32) -> Result<Generation, RequestFailure> {
-        let body = self.chat_body(messages, n);
+    /// Requests `n` responses to `messages` (a JSON array, sent as is) of
+    /// prompt `id`, rollouts from `first_rollout` on, retrying per the
+    /// policy. The error is the last attempt's reason.
+    pub async fn generate(
+        &self,
+        id: &str,
+        messages: &str,
+        n: u32,
+        first_rollout: u32,
+    ) -> Result<Generation, RequestFailure> {
+        let body = self.sample_body(id, messages, n, first_rollout);
         let max_tokens = self.max_tokens;
         let reply = self
             .post(Route::V1("chat/completions"), &body, |text| {
@@ -239,10 +259,18 @@ impl HttpBackend {
     /// The `/chat/completions` body for `messages` (a JSON array) with the
     /// configured model and parameters.
     pub fn chat_body(&self, messages: &str, n: u32) -> String {
-        format!(
-            "{{\"messages\":{messages},\"n\":{n},{}}}",
-            self.fixed_fields
-        )
+        body(messages, n, self.seed, &self.fixed_fields)
+    }
+
+    /// The body of a sampling request: [`chat_body`](Self::chat_body) with
+    /// the request's own seed when [`seed_each_request`](Self::seed_each_request)
+    /// is on.
+    pub fn sample_body(&self, id: &str, messages: &str, n: u32, first_rollout: u32) -> String {
+        let seed = match self.seed {
+            Some(base) if self.seed_each_request => Some(request_seed(base, id, first_rollout)),
+            seed => seed,
+        };
+        body(messages, n, seed, &self.fixed_fields)
     }
 
     /// `POST`s `body` to `route` on the least-loaded endpoint and reads the
@@ -512,16 +540,35 @@ pub(super) fn error_text(body: &str) -> String {
     message
 }
 
-/// The body fields every request shares, as `"k":v,...` (no braces).
+/// A `/chat/completions` body: `messages`, `n`, `seed` if any, and the
+/// fixed fields.
+fn body(messages: &str, n: u32, seed: Option<i64>, fixed: &str) -> String {
+    match seed {
+        Some(seed) => format!("{{\"messages\":{messages},\"n\":{n},\"seed\":{seed},{fixed}}}"),
+        None => format!("{{\"messages\":{messages},\"n\":{n},{fixed}}}"),
+    }
+}
+
+/// The seed of the sampling request for rollouts `first_rollout..` of
+/// prompt `id` under `sampler.seed = base`: the same request gets the same
+/// seed in every run (resumed, repeated, online or batch), different
+/// requests of a prompt get different ones. In `0..2^31`, which every
+/// server's seed field accepts.
+pub fn request_seed(base: i64, id: &str, first_rollout: u32) -> i64 {
+    let key = crate::data::validate::fnv1a64(id.as_bytes())
+        ^ (u64::from(first_rollout)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mixed = SplitMix::new(key ^ base as u64).next_u64();
+    (mixed >> 33) as i64
+}
+
+/// The body fields every request shares but `messages`, `n` and `seed`,
+/// as `"k":v,...` (no braces).
 fn fixed_fields(s: &SamplerConfig, model: &str) -> String {
     let mut m = Map::new();
     m.insert("model".into(), model.into());
     m.insert("temperature".into(), s.temperature.into());
     m.insert("top_p".into(), s.top_p.into());
     m.insert("max_tokens".into(), s.max_tokens.get().into());
-    if let Some(seed) = s.seed {
-        m.insert("seed".into(), seed.into());
-    }
     if let Some(stop) = &s.stop {
         m.insert("stop".into(), stop.clone().into());
     }
@@ -716,7 +763,7 @@ mod tests {
             serde_json::json!({"enable_thinking": true}),
         );
         s.extra_params.insert("top_p".into(), 0.95.into());
-        let body = format!("{{\"messages\":[],\"n\":2,{}}}", fixed_fields(&s, "m"));
+        let body = body("[]", 2, s.seed, &fixed_fields(&s, "m"));
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["model"], "m");
         assert_eq!(v["n"], 2);
@@ -724,5 +771,19 @@ mod tests {
         assert_eq!(v["top_p"], 0.95);
         assert_eq!(v["stop"][0], "</answer>");
         assert_eq!(v["chat_template_kwargs"]["enable_thinking"], true);
+    }
+
+    #[test]
+    fn request_seeds_are_stable_distinct_and_in_31_bits() {
+        let a = request_seed(7, "p1", 0);
+        assert_eq!(a, request_seed(7, "p1", 0));
+        let others = [
+            request_seed(7, "p1", 2),
+            request_seed(7, "p2", 0),
+            request_seed(8, "p1", 0),
+        ];
+        assert!(others.iter().all(|&o| o != a), "{a} {others:?}");
+        let all = (0..1000).map(|i| request_seed(-1, &format!("id{i}"), i));
+        assert!(all.chain([a]).all(|s| (0..1 << 31).contains(&s)));
     }
 }

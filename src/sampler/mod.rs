@@ -94,7 +94,7 @@ impl Backend {
         ordinal: u32,
     ) -> Result<Generation, RequestFailure> {
         match self {
-            Backend::Http(h) => h.generate(&prompt.messages, n).await,
+            Backend::Http(h) => h.generate(&prompt.id, &prompt.messages, n, ordinal).await,
             // A replay file that cannot be read fails every request alike.
             Backend::Replay(r) => {
                 r.generate(&prompt.id, prompt.shard, n, ordinal)
