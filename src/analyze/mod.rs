@@ -290,7 +290,7 @@ async fn spending(
     )
     .await?;
     let n = |i: usize| spent.get(i).copied().flatten().unwrap_or(0.0) as u64;
-    let p = &config.pricing;
+    let p = &config.pricing.for_mode(config.sampler.mode);
     let price = |tokens_in: u64, tokens_out: u64, input: Option<f64>, output: Option<f64>| {
         Some((tokens_in as f64 * input? + tokens_out as f64 * output?) / 1e6)
     };

@@ -2,6 +2,7 @@
 //! single dispatch `match`.
 
 mod analyze;
+mod batch;
 mod common;
 mod compare;
 mod export;
@@ -43,6 +44,7 @@ enum Command {
     Export(export::Args),
     Analyze(analyze::Args),
     Compare(compare::Args),
+    Batch(batch::Args),
     Sql(sql::Args),
     Verify(verify::Args),
     View(view::Args),
@@ -65,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Export(args) => export::run(args).await,
             Command::Analyze(args) => analyze::run(args).await,
             Command::Compare(args) => compare::run(args).await,
+            Command::Batch(args) => batch::run(args).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::View(args) => view::run(args).await,
@@ -84,6 +87,7 @@ impl Command {
             Command::Analyze(a) => vec![a.work_dir.clone()],
             Command::Sql(a) => vec![a.work_dir.clone()],
             Command::Compare(a) => a.work_dirs.clone(),
+            Command::Batch(a) => vec![a.work_dir().to_path_buf()],
             Command::Verify(a) => a.work_dir.iter().cloned().collect(),
             Command::Run(_)
             | Command::Prepare(_)

@@ -1,6 +1,7 @@
 //! `rsr run`: the whole pipeline on one config, resumable with `work_dir=`.
 
 use crate::analyze::Stats;
+use crate::config::SamplerMode;
 use crate::pipeline::{self, Run};
 
 use super::common::{ConfigArgs, finish, open_run, unfinished};
@@ -167,7 +168,7 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
     let (prompts, chars) = prompts_and_chars(run, &todo).await?;
     let s = &c.sampling;
     let responses = (s.max_steps.get() * s.step_size.get()) as u64;
-    let per_prompt_requests = if c.sampler.use_n {
+    let per_prompt_requests = if c.sampler.sends_n() {
         s.max_steps.get() as u64
     } else {
         responses
@@ -176,13 +177,47 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
     // About four bytes a token; each request sends its prompt.
     let prompt_tokens = chars / 4 * per_prompt_requests;
     let completion_tokens = prompts * responses * u64::from(c.sampler.max_tokens.get());
-    let prices = c.pricing.input.zip(c.pricing.output);
-    let cost = match prices {
-        Some((i, o)) => format!(
-            "${:.2} at pricing.input={i} and pricing.output={o} per million tokens",
-            (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6
+    let worst =
+        |(i, o): (f64, f64)| (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6;
+    let cost = match (
+        c.pricing.sampling(c.sampler.mode),
+        c.pricing.sampling(SamplerMode::Online),
+    ) {
+        (Some(batch), Some(online)) if c.sampler.mode == SamplerMode::Batch => format!(
+            "${:.2} at batch prices ({}% of pricing.input={} and pricing.output={} per million tokens), against ${:.2} online: ${:.2} saved",
+            worst(batch),
+            c.pricing.batch_discount * 100.0,
+            online.0,
+            online.1,
+            worst(online),
+            worst(online) - worst(batch)
         ),
-        None => "no cost: set pricing.input and pricing.output (USD per million tokens)".into(),
+        (Some((i, o)), _) => format!(
+            "${:.2} at pricing.input={i} and pricing.output={o} per million tokens",
+            worst((i, o))
+        ),
+        _ => "no cost: set pricing.input and pricing.output (USD per million tokens)".into(),
+    };
+    let plan = if c.sampler.mode == SamplerMode::Batch {
+        let per_step = per_prompt_requests / s.max_steps.get() as u64;
+        let window = (c.sampler.batch.round_prompts.get() as u64).min(prompts);
+        let (limit, _) = match c.sampler.batch.api {
+            crate::config::BatchApi::Openai => (50_000usize, 0),
+            crate::config::BatchApi::Anthropic => (100_000, 0),
+        };
+        let max_requests = c
+            .sampler
+            .batch
+            .max_requests
+            .map_or(limit, |n| n.get().min(limit)) as u64;
+        let first = window * per_step;
+        format!(
+            " Batch plan: prompts in rounds of at most {window}, each prompt in at most {} rounds; a first round of {first} requests in {} batch(es) of at most {max_requests} requests, later rounds only for the prompts still sampling.",
+            s.max_steps,
+            first.div_ceil(max_requests.max(1))
+        )
+    } else {
+        String::new()
     };
     let notes = budget_notes(run, &state, requests, prompt_tokens, completion_tokens)?;
     let notes = if notes.is_empty() {
@@ -194,7 +229,7 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
         "dry run: {prompts} prompts to sample; at most {requests} requests, {prompt_tokens} prompt + \
          {completion_tokens} completion tokens ({responses} responses of sampler.max_tokens={} per \
          prompt at most); {cost}. Real runs spend less: early stop, and responses shorter than \
-         max_tokens.{notes} The servers were checked; nothing was sampled.",
+         max_tokens.{plan}{notes} The servers were checked; nothing was sampled.",
         c.sampler.max_tokens
     ))
 }
@@ -233,7 +268,7 @@ fn budget_notes(
     completion_tokens: u64,
 ) -> anyhow::Result<Vec<String>> {
     let c = &run.resolved.config;
-    let prices = c.pricing.input.zip(c.pricing.output);
+    let prices = c.pricing.sampling(c.sampler.mode);
     let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
     let earlier = crate::sampler::budget::saved_spent(run.wd.root(), &shards)?;
     let mut notes = Vec::new();

@@ -1,7 +1,7 @@
 //! The typed configuration. Field names and defaults mirror
 //! `configs/default.yaml`, which is the reference for every key.
 
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -414,6 +414,71 @@ pub struct SamplerConfig {
     pub drop_truncated: bool,
     /// Extra fields merged into each request body.
     pub extra_params: serde_json::Map<String, serde_json::Value>,
+    /// Requests one by one, or through the provider's batch API.
+    pub mode: SamplerMode,
+    /// `sampler.batch.*`: the batch API, with `mode: batch`.
+    pub batch: BatchConfig,
+}
+
+impl SamplerConfig {
+    /// Whether a step is one request with `n` responses: `use_n`, except
+    /// through Anthropic's batches (a message has one response).
+    pub fn sends_n(&self) -> bool {
+        self.use_n && !(self.mode == SamplerMode::Batch && self.batch.api == BatchApi::Anthropic)
+    }
+}
+
+/// How sampling requests are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplerMode {
+    /// One by one, as slots free up.
+    Online,
+    /// In rounds of provider batches, at the batch discount.
+    Batch,
+}
+
+/// Which batch API a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchApi {
+    /// Files + Batches (`/v1/files`, `/v1/batches`): OpenAI, Azure OpenAI,
+    /// Together, Groq, kluster.ai, OpenRouter and other OpenAI-shaped APIs.
+    Openai,
+    /// Message Batches (`/v1/messages/batches`).
+    Anthropic,
+}
+
+/// `sampler.batch.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// The API.
+    pub api: BatchApi,
+    /// Prompts in a round at most (what the client holds at once).
+    pub round_prompts: NonZeroUsize,
+    /// Requests per batch at most; none: the API's limit.
+    pub max_requests: Option<NonZeroUsize>,
+    /// Bytes per batch at most; none: the API's limit.
+    pub max_bytes: Option<NonZeroU64>,
+    /// OpenAI's `completion_window`.
+    pub completion_window: String,
+    /// Seconds between status checks.
+    pub poll_interval: f64,
+}
+
+impl Default for BatchConfig {
+    /// `configs/default.yaml`'s values.
+    fn default() -> Self {
+        Self {
+            api: BatchApi::Openai,
+            round_prompts: NonZeroUsize::new(10_000).expect("non-zero"),
+            max_requests: None,
+            max_bytes: None,
+            completion_window: "24h".into(),
+            poll_interval: 30.0,
+        }
+    }
 }
 
 /// `judge.*`: the server the model-calling verifiers (`llm-judge`,
@@ -501,6 +566,8 @@ impl JudgeConfig {
             retry_delay: self.retry_delay,
             drop_truncated: true,
             extra_params: self.extra_params.clone(),
+            mode: SamplerMode::Online,
+            batch: BatchConfig::default(),
         }
     }
 }
@@ -517,6 +584,31 @@ pub struct PricingConfig {
     pub judge_input: Option<f64>,
     /// The judge model's completion tokens.
     pub judge_output: Option<f64>,
+    /// Share of the online price a batch API charges (0.5: half price).
+    pub batch_discount: f64,
+}
+
+impl PricingConfig {
+    /// These prices as `sampler.mode` pays them: the sampling prices times
+    /// `batch_discount` through a batch API (the judge's stay online).
+    pub fn for_mode(&self, mode: SamplerMode) -> PricingConfig {
+        let share = match mode {
+            SamplerMode::Online => 1.0,
+            SamplerMode::Batch => self.batch_discount,
+        };
+        PricingConfig {
+            input: self.input.map(|p| p * share),
+            output: self.output.map(|p| p * share),
+            ..self.clone()
+        }
+    }
+
+    /// `(input, output)` sampling prices as `mode` pays them, when both
+    /// are known.
+    pub fn sampling(&self, mode: SamplerMode) -> Option<(f64, f64)> {
+        let p = self.for_mode(mode);
+        p.input.zip(p.output)
+    }
 }
 
 /// `budget.*`: caps over every run of a work dir (none: no cap).

@@ -7,8 +7,9 @@ use std::sync::atomic::AtomicU64;
 
 use anyhow::Context;
 
-use crate::config::SamplerType;
+use crate::config::{SamplerMode, SamplerType};
 use crate::judge::live::LiveJudge;
+use crate::sampler::batch::BatchBackend;
 use crate::sampler::client::HttpBackend;
 use crate::sampler::replay::ReplayBackend;
 use crate::sampler::server::{self, LaunchContext, ManagedServers};
@@ -184,10 +185,14 @@ impl Connection {
         let retries = Arc::new(AtomicU64::new(0));
         let mut _servers = None;
         let backend = open_backend(run, &model, &retries, &mut _servers).await?;
-        if let Backend::Http(http) = &backend {
-            for w in sampler::preflight::check(http, &model).await? {
-                tracing::warn!("{w}");
+        match &backend {
+            Backend::Http(http) => {
+                for w in sampler::preflight::check(http, &model).await? {
+                    tracing::warn!("{w}");
+                }
             }
+            Backend::Batch(b) => b.preflight().await?,
+            Backend::Replay(_) => {}
         }
         Ok(Self {
             backend,
@@ -247,6 +252,19 @@ async fn open_backend(
         } else {
             1
         };
+        if s.mode == SamplerMode::Batch {
+            // The bodies are built as online; the batch API is the transport.
+            let urls = s
+                .base_url
+                .as_ref()
+                .map(|b| b.urls().to_vec())
+                .unwrap_or_default();
+            let mut bodies = HttpBackend::new(s, model, &urls, Arc::clone(retries))?;
+            bodies.seed_each_request();
+            let b = BatchBackend::open(config, run.wd.root(), bodies)?;
+            tracing::info!("sampling through {} in rounds", b.describe());
+            return Ok(Backend::Batch(b));
+        }
         let (urls, launched) = server::endpoints(s, &ctx, per_request).await?;
         *_servers = launched;
         let mut http = HttpBackend::new(s, model, &urls, Arc::clone(retries))?;

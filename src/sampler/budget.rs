@@ -375,6 +375,7 @@ mod tests {
                 output: Some(10.0),
                 judge_input: None,
                 judge_output: None,
+                batch_discount: 0.5,
             },
             100,
             Spent {

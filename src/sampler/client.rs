@@ -486,14 +486,19 @@ struct UsageOnly {
     usage: Option<Usage>,
 }
 
-fn transport_failure(e: reqwest::Error) -> Failure {
-    let message = if e.is_timeout() {
+/// What a transport error says, as rsr words it everywhere.
+pub fn transport_message(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
         "request timed out".to_string()
     } else if e.is_connect() {
-        format!("cannot connect: {}", root_cause(&e))
+        format!("cannot connect: {}", root_cause(e))
     } else {
-        format!("connection failed: {}", root_cause(&e))
-    };
+        format!("connection failed: {}", root_cause(e))
+    }
+}
+
+fn transport_failure(e: reqwest::Error) -> Failure {
+    let message = transport_message(&e);
     let mut f = Failure::new(message, true, true);
     f.refused = e.is_connect() && !e.is_timeout();
     f

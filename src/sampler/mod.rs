@@ -10,6 +10,7 @@
 //! one drains. Resume replays saved rows through the same policy, so only
 //! missing rollouts are requested.
 
+pub mod batch;
 pub mod breaker;
 pub mod budget;
 pub mod client;
@@ -84,16 +85,43 @@ pub enum Backend {
     Http(client::HttpBackend),
     /// Saved responses.
     Replay(replay::ReplayBackend),
+    /// A provider's batch API.
+    Batch(batch::BatchBackend),
 }
 
 impl Backend {
+    /// Parks a request with the batch transport when sent (so that a round
+    /// is complete once the scheduler has sent what it can); `None` for the
+    /// other backends, which send it when its task runs.
+    fn park(&self, prompt: &Prompt, rollouts: &[(u32, u32)]) -> Option<batch::Ticket> {
+        match self {
+            Backend::Batch(b) => Some(b.park(prompt, rollouts)),
+            _ => None,
+        }
+    }
+
     async fn generate(
         &self,
         prompt: &Prompt,
         n: u32,
         ordinal: u32,
+        ticket: Option<batch::Ticket>,
     ) -> Result<Generation, RequestFailure> {
         match self {
+            Backend::Batch(b) => match ticket {
+                Some(t) => t.await.unwrap_or_else(|_| {
+                    Err(RequestFailure::new(
+                        "the batch transport stopped".into(),
+                        &b.describe(),
+                        Some("the batch transport stopped"),
+                    ))
+                }),
+                None => Err(RequestFailure::new(
+                    "a batch request was sent without being parked, a bug in rsr".into(),
+                    &b.describe(),
+                    Some("a bug in rsr"),
+                )),
+            },
             Backend::Http(h) => h.generate(&prompt.id, &prompt.messages, n, ordinal).await,
             // A replay file that cannot be read fails every request alike.
             Backend::Replay(r) => {
@@ -259,7 +287,7 @@ pub async fn sample(
     let (remaining, skip) = shards_to_sample(wd, &mut state, exclusion)?;
     let mut counters = Counters {
         prompts_total: remaining.values().sum(),
-        prices: config.pricing.input.zip(config.pricing.output),
+        prices: config.pricing.sampling(config.sampler.mode),
         ..Counters::default()
     };
     if !skip.is_empty() {
@@ -372,7 +400,7 @@ fn run_budget(
     }
     let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
     let earlier = budget::saved_spent(wd.root(), &shards)?;
-    let p = &config.pricing;
+    let p = &config.pricing.for_mode(config.sampler.mode);
     let judge_cost = match (p.judge_input, p.judge_output) {
         (Some(i), Some(o)) => {
             // Saved answers, a killed run's included (state.json's totals
@@ -514,10 +542,11 @@ async fn run_request(
     req: Request,
     verifier: Option<&dyn Verifier>,
     model: &Arc<str>,
+    ticket: Option<batch::Ticket>,
 ) -> Outcome {
     let n = req.rollouts.len() as u32;
     let ordinal = req.rollouts.first().map_or(0, |r| r.1);
-    let outcome = backend.generate(prompt, n, ordinal).await;
+    let outcome = backend.generate(prompt, n, ordinal, ticket).await;
     let created_at = chrono::Utc::now().timestamp_millis();
     let step = req.step;
     let row = |rollout_idx: u32| blank_row(prompt, model, rollout_idx, step, created_at);

@@ -40,6 +40,31 @@ use crate::config::Config;
 use crate::store::rollout::PASS_SCORE;
 use crate::store::state::GuardRecord;
 
+/// Prompts sampled at once: `sampling.concurrent_prompts`, or a round's
+/// (`sampler.batch.round_prompts`) through a batch API.
+fn prompt_slots(config: &Config) -> usize {
+    match config.sampler.mode {
+        crate::config::SamplerMode::Online => config.sampling.concurrent_prompts.get(),
+        crate::config::SamplerMode::Batch => config.sampler.batch.round_prompts.get(),
+    }
+}
+
+/// Requests in flight at once: `sampler.concurrent_requests`, or through a
+/// batch API every request of a round (a step of each of its prompts).
+fn request_slots(config: &Config) -> usize {
+    match config.sampler.mode {
+        crate::config::SamplerMode::Online => config.sampler.concurrent_requests.get(),
+        crate::config::SamplerMode::Batch => {
+            let per_step = if config.sampler.sends_n() {
+                1
+            } else {
+                config.sampling.step_size.get()
+            };
+            prompt_slots(config) * per_step
+        }
+    }
+}
+
 /// What a scheduler works with and reports into.
 pub(super) struct Inputs<'a> {
     pub config: &'a Config,
@@ -107,11 +132,7 @@ impl<'a> Scheduler<'a> {
             truncation,
             identical,
             answers,
-            flow: Flow::new(
-                config.sampler.concurrent_requests.get(),
-                breaker,
-                Duration::from_millis(500),
-            ),
+            flow: Flow::new(request_slots(config), breaker, Duration::from_millis(500)),
             progress,
             active: HashMap::new(),
             queue: VecDeque::new(),
@@ -129,6 +150,7 @@ impl<'a> Scheduler<'a> {
             self.admit_prompts()?;
             self.send_requests();
             self.send_verdict_requests();
+            self.seal_round();
             let idle = self.flow.is_idle() && self.io.stage.as_ref().is_none_or(|s| s.is_idle());
             let drained = self.feed_done && self.queue.is_empty() && self.pending_verdicts() == 0;
             if idle && (self.stopping() || drained) {
@@ -202,6 +224,19 @@ impl<'a> Scheduler<'a> {
         Ok((self.stop, elapsed))
     }
 
+    /// With the batch transport: once nothing more can be sent and every
+    /// verdict is in, the parked requests are the next round.
+    fn seal_round(&mut self) {
+        let super::Backend::Batch(b) = self.io.ctx.backend.as_ref() else {
+            return;
+        };
+        let verdicts_out =
+            self.pending_verdicts() > 0 || self.io.stage.as_ref().is_some_and(|s| !s.is_idle());
+        if !verdicts_out && !self.stopping() {
+            b.seal(self.flow.in_flight());
+        }
+    }
+
     /// Rollouts waiting for a verdict from the stage.
     fn pending_verdicts(&self) -> usize {
         self.io.stage.as_ref().map_or(0, |s| s.pending())
@@ -273,7 +308,7 @@ impl<'a> Scheduler<'a> {
     /// queues their first (or resumed) step; a prompt the saved rows already
     /// finish is done at once.
     pub(super) fn admit_prompts(&mut self) -> Result<(), SampleError> {
-        let max_prompts = self.io.config.sampling.concurrent_prompts.get();
+        let max_prompts = prompt_slots(self.io.config);
         while !self.stopping() && !self.feed_done && self.active.len() < max_prompts {
             let Some(Next {
                 prompt,
@@ -321,7 +356,7 @@ impl<'a> Scheduler<'a> {
         let a = self.active.get_mut(&key).expect("an active prompt");
         a.state = state;
         match pending.or_else(|| a.state.start_step(self.io.policy)) {
-            Some(p) => enqueue(&mut self.queue, a, key, p, self.io.config.sampler.use_n),
+            Some(p) => enqueue(&mut self.queue, a, key, p, self.io.config.sampler.sends_n()),
             None => {
                 let shard = a.prompt.shard;
                 self.active.remove(&key);
@@ -416,9 +451,11 @@ impl<'a> Scheduler<'a> {
             let verifier = self.io.ctx.verifier.clone();
             let model = Arc::clone(&self.model);
             let backend = Arc::clone(&self.io.ctx.backend);
+            let ticket = backend.park(&prompt, &req.rollouts);
             self.flow.spawn(async move {
                 let asked = req.clone();
-                let request = run_request(&backend, &prompt, req, verifier.as_deref(), &model);
+                let request =
+                    run_request(&backend, &prompt, req, verifier.as_deref(), &model, ticket);
                 caught(request, &prompt, asked, &model).await
             });
         }
@@ -673,7 +710,7 @@ impl<'a> Scheduler<'a> {
             a.state.start_step(self.io.policy)
         };
         match next {
-            Some(p) => enqueue(&mut self.queue, a, key, p, self.io.config.sampler.use_n),
+            Some(p) => enqueue(&mut self.queue, a, key, p, self.io.config.sampler.sends_n()),
             None if a.given_up => {
                 tracing::debug!(
                     "prompt {} failed {} times in this run: left unfinished for the next resume",

@@ -12,7 +12,11 @@
 //! Answers code prompts (a gold holding tests) with a fenced program: the
 //! prompt's canonical solution (`metadata.canonical_solution` in the gold
 //! file) when right, a program that fails its tests when wrong.
+//! Speaks the batch APIs too ([`batches`]): OpenAI's Files + Batches and
+//! Anthropic's Message Batches, with a time scale.
 //! Also serves `GET /health`, `GET /v1/models` and `GET /stats` (counters).
+
+mod batches;
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -146,6 +150,22 @@ struct Args {
     /// With a limit, do not send the x-ratelimit-* headers.
     #[arg(long)]
     no_ratelimit_headers: bool,
+    /// Seconds a batch takes from creation to its end (its "24 h").
+    #[arg(long, default_value_t = 1.0)]
+    batch_seconds: f64,
+    /// Requests a batch may hold; more fail validation.
+    #[arg(long, default_value_t = 50_000)]
+    batch_max_requests: u64,
+    /// Bytes an uploaded file may have; more is refused.
+    #[arg(long, default_value_t = 200 << 20)]
+    batch_max_bytes: u64,
+    /// Tokens a batch may enqueue (max_tokens x n + prompt); more fail
+    /// validation with the provider's message.
+    #[arg(long, value_name = "TOKENS")]
+    batch_max_enqueued_tokens: Option<u64>,
+    /// Batches expire after running this many of their requests.
+    #[arg(long, value_name = "N")]
+    batch_expire_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -208,6 +228,7 @@ struct Mock {
     started: Instant,
     requests_bucket: Option<std::sync::Mutex<Bucket>>,
     tokens_bucket: Option<std::sync::Mutex<Bucket>>,
+    batches: batches::Batches,
 }
 
 /// A rate limit: `capacity` (one second's worth), refilled continuously.
@@ -266,6 +287,7 @@ async fn main() -> anyhow::Result<()> {
         solutions,
         stats: Stats::default(),
         started: Instant::now(),
+        batches: batches::Batches::default(),
     });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -318,6 +340,12 @@ fn error_response(status: StatusCode, message: &str) -> Response<Body> {
 impl Mock {
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Hangup> {
         let path = req.uri().path().to_string();
+        if path.starts_with("/v1/files")
+            || path.starts_with("/v1/batches")
+            || path.starts_with("/v1/messages/batches")
+        {
+            return self.batch_route(req).await.expect("a batch path");
+        }
         match (req.method().as_str(), path.as_str()) {
             ("GET", "/health") => {
                 let ready =
@@ -620,6 +648,8 @@ impl Mock {
             "in_flight": g(&s.in_flight), "max_in_flight": g(&s.max_in_flight),
             "judge_requests": g(&s.judge_requests),
             "reward_requests": g(&s.reward_requests), "reward_items": g(&s.reward_items),
+            "batch_uploads": g(&self.batches.uploads), "batches_created": g(&self.batches.created),
+            "batch_requests": g(&self.batches.requests), "batch_cancels": g(&self.batches.cancels),
         })
     }
 
