@@ -380,3 +380,87 @@ fn status_shows_a_running_batch_and_cancel_keeps_what_it_finished() {
     let status = t.ok(&["batch", "status", "run"]);
     assert!(status.contains("cancelled"), "{status}");
 }
+
+/// Runs an exported request file against the mock as `vllm run-batch`
+/// would, writing OpenAI batch output lines.
+fn run_by_hand(mock: &Mock, requests: &std::path::Path, results: &std::path::Path) {
+    let mut out = String::new();
+    for (i, line) in std::fs::read_to_string(requests)
+        .unwrap()
+        .lines()
+        .enumerate()
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["url"], "/v1/chat/completions");
+        let (status, body) = mock.chat(&v["body"].to_string());
+        out.push_str(
+            &serde_json::json!({
+                "id": format!("vllm-{i}"), "custom_id": v["custom_id"],
+                "response": {"status_code": status, "body": body}, "error": null,
+            })
+            .to_string(),
+        );
+        out.push('\n');
+    }
+    std::fs::write(results, out).unwrap();
+}
+
+#[test]
+fn rounds_exported_to_files_and_imported_back_give_the_online_rows() {
+    let t = prepared();
+    let mock = Mock::start(&["--gold", &gold(&t)]);
+    let mut rounds_run = 0;
+    loop {
+        let out = t.ok(&["batch", "export", "run", "-o", "requests.jsonl"]);
+        if out.contains("nothing to export") {
+            break;
+        }
+        rounds_run += 1;
+        assert!(out.contains(&format!("round {rounds_run}:")), "{out}");
+        assert!(out.contains("rsr batch import run results.jsonl"), "{out}");
+        run_by_hand(&mock, &t.path("requests.jsonl"), &t.path("results.jsonl"));
+        let out = t.ok(&["batch", "import", "run", "results.jsonl"]);
+        assert!(out.contains("imported"), "{out}");
+        // The same results twice are refused.
+        let again = t.fails(&["batch", "import", "run", "results.jsonl"]);
+        assert!(again.contains("was imported already"), "{again}");
+        if out.contains("every prompt is sampled") {
+            break;
+        }
+        assert!(rounds_run < 5, "{out}");
+    }
+    assert!(rounds_run >= 2, "early stop needs a second round here");
+    assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
+    assert_eq!(rows(&t), online_rows(&[]));
+    // Every request ran once; a pause at an export wrote no failed rollout.
+    assert_eq!(mock.stat("requests") * 2, rows(&t).len() as u64);
+    let failed = query(
+        &t,
+        "run",
+        "SELECT count(*) AS n FROM rollouts WHERE error IS NOT NULL",
+    );
+    assert_eq!(failed[0]["n"], 0);
+    let status = t.ok(&["batch", "status", "run"]);
+    assert!(status.contains("results, ingested"), "{status}");
+}
+
+#[test]
+fn a_refused_key_fails_before_anything_is_submitted_and_is_never_printed() {
+    let t = prepared();
+    let mock = Mock::start(&["--gold", &gold(&t), "--require-key", "sk-right"]);
+    let args = batch_args(&mock, "openai", &["sampler.api_key_env=BATCH_TEST_KEY"]);
+    let out = t
+        .cmd(&refs(&args))
+        .env("BATCH_TEST_KEY", "sk-wrong-1234")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("BATCH_TEST_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-wrong-1234"), "{err}");
+    assert_eq!(mock.stat("batches_created"), 0);
+    assert_eq!(mock.stat("batch_uploads"), 0);
+}

@@ -260,7 +260,7 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
             work_dir,
         }
         .into()),
-        None => Ok(()),
+        Some(Stop::Paused) | None => Ok(()),
     }
 }
 

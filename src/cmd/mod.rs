@@ -67,7 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Export(args) => export::run(args).await,
             Command::Analyze(args) => analyze::run(args).await,
             Command::Compare(args) => compare::run(args).await,
-            Command::Batch(args) => batch::run(args).await,
+            Command::Batch(args) => batch::run(args, cli.quiet).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::View(args) => view::run(args).await,

@@ -16,7 +16,10 @@ use crate::config::Resolved;
 use crate::store::WorkDir;
 
 pub use prepare::prepare;
-pub use sample::{Connection, connect, connect_prepare_sample};
+pub use sample::{
+    Connection, check_before_batch_files, check_before_sampling, connect, connect_prepare_sample,
+    fully_sampled, sample,
+};
 
 /// A resolved config with its work dir opened (created when new) and the
 /// run log attached.

@@ -48,6 +48,24 @@ pub fn check_before_sampling(run: &mut Run) -> anyhow::Result<()> {
     result
 }
 
+/// [`check_before_sampling`] for rounds run by hand (`rsr batch export`):
+/// no server is needed, only the model the bodies name and the verifier's
+/// needs.
+pub fn check_before_batch_files(run: &mut Run) -> anyhow::Result<()> {
+    if fully_sampled(run) {
+        return Ok(());
+    }
+    let result = run
+        .resolved
+        .require("sampler.model")
+        .map_err(anyhow::Error::from)
+        .and_then(|()| check_verifier(run));
+    if result.is_err() {
+        run.discard_if_new();
+    }
+    result
+}
+
 fn check_sampler(run: &mut Run) -> anyhow::Result<()> {
     let s = &run.resolved.config.sampler;
     if s.kind == SamplerType::Replay {
@@ -172,6 +190,26 @@ impl Connection {
         Self::open(run).await.map(Some)
     }
 
+    /// The batch-file transport of `rsr batch export` (the next round
+    /// written to `export_to`) and `rsr batch import` (`None`): nothing is
+    /// sent anywhere.
+    pub fn batch_files(run: &Run, export_to: Option<std::path::PathBuf>) -> anyhow::Result<Self> {
+        run.resolved.require("sampler.model")?;
+        let config = &run.resolved.config;
+        let model = config.sampler.model.clone().unwrap_or_default();
+        let retries = Arc::new(AtomicU64::new(0));
+        let mut bodies = HttpBackend::new(&config.sampler, &model, &[], Arc::clone(&retries))?;
+        bodies.seed_each_request();
+        let files = BatchBackend::files(config, run.wd.root(), bodies, export_to)?;
+        let backend = Backend::Batch(Box::new(files));
+        Ok(Self {
+            backend,
+            model,
+            retries,
+            _servers: None,
+        })
+    }
+
     /// Opens the backend of `run` (launching servers when the config asks
     /// for it) and runs the preflight.
     pub async fn open(run: &Run) -> anyhow::Result<Self> {
@@ -263,7 +301,7 @@ async fn open_backend(
             bodies.seed_each_request();
             let b = BatchBackend::open(config, run.wd.root(), bodies)?;
             tracing::info!("sampling through {} in rounds", b.describe());
-            return Ok(Backend::Batch(b));
+            return Ok(Backend::Batch(Box::new(b)));
         }
         let (urls, launched) = server::endpoints(s, &ctx, per_request).await?;
         *_servers = launched;

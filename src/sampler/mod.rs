@@ -86,7 +86,7 @@ pub enum Backend {
     /// Saved responses.
     Replay(replay::ReplayBackend),
     /// A provider's batch API.
-    Batch(batch::BatchBackend),
+    Batch(Box<batch::BatchBackend>),
 }
 
 impl Backend {
@@ -163,6 +163,9 @@ pub enum Stop {
     ServersFailing(String),
     /// The next request could pass a budget.
     Budget(BudgetStop),
+    /// The next round is written for running by hand (`rsr batch export`),
+    /// or not needed (`rsr batch import`).
+    Paused,
 }
 
 /// A stop at a budget: which, what was spent, and a value that would let

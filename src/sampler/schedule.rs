@@ -150,7 +150,7 @@ impl<'a> Scheduler<'a> {
             self.admit_prompts()?;
             self.send_requests();
             self.send_verdict_requests();
-            self.seal_round();
+            self.seal_round()?;
             let idle = self.flow.is_idle() && self.io.stage.as_ref().is_none_or(|s| s.is_idle());
             let drained = self.feed_done && self.queue.is_empty() && self.pending_verdicts() == 0;
             if idle && (self.stopping() || drained) {
@@ -188,9 +188,11 @@ impl<'a> Scheduler<'a> {
                     }
                 }
                 Event::Abandoned(left) => {
-                    tracing::warn!(
-                        "{left} request(s) still in flight abandoned; a resume requests them again"
-                    );
+                    if self.stop != Some(Stop::Paused) {
+                        tracing::warn!(
+                            "{left} request(s) still in flight abandoned; a resume requests them again"
+                        );
+                    }
                     if let Some(stage) = self.io.stage.as_mut() {
                         stage.abort();
                     }
@@ -226,15 +228,19 @@ impl<'a> Scheduler<'a> {
 
     /// With the batch transport: once nothing more can be sent and every
     /// verdict is in, the parked requests are the next round.
-    fn seal_round(&mut self) {
+    fn seal_round(&mut self) -> Result<(), SampleError> {
         let super::Backend::Batch(b) = self.io.ctx.backend.as_ref() else {
-            return;
+            return Ok(());
         };
         let verdicts_out =
             self.pending_verdicts() > 0 || self.io.stage.as_ref().is_some_and(|s| !s.is_idle());
-        if !verdicts_out && !self.stopping() {
-            b.seal(self.flow.in_flight());
+        if !verdicts_out
+            && !self.stopping()
+            && b.seal(self.flow.in_flight())? == super::batch::Sealed::Pause
+        {
+            self.begin_stop(Stop::Paused);
         }
+        Ok(())
     }
 
     /// Rollouts waiting for a verdict from the stage.
@@ -284,6 +290,8 @@ impl<'a> Scheduler<'a> {
     fn begin_stop(&mut self, why: Stop) {
         let grace = match why {
             Stop::Budget(_) => Duration::from_secs_f64(self.io.config.sampler.timeout),
+            // Parked requests were never sent: nothing to wait for.
+            Stop::Paused => Duration::ZERO,
             _ => INTERRUPT_GRACE,
         };
         self.stop.get_or_insert(why);

@@ -57,6 +57,24 @@ impl Mock {
         serde_json::from_str(body).expect("stats json")
     }
 
+    /// `POST /v1/chat/completions` with `body`: the status and the answer.
+    pub fn chat(&self, body: &str) -> (u16, serde_json::Value) {
+        let addr = self.root.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).expect("connect to mock");
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().expect("http status");
+        let answer = text.split("\r\n\r\n").nth(1).expect("http body");
+        (status, serde_json::from_str(answer).expect("json answer"))
+    }
+
     /// One counter of `GET /stats`.
     pub fn stat(&self, name: &str) -> u64 {
         self.stats()[name]

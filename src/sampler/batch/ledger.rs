@@ -50,6 +50,9 @@ pub enum Entry {
         /// Worst-case cost in USD at batch prices, when priced.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         worst_cost: Option<f64>,
+        /// Written for running by hand (`rsr batch export`), never sent.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        manual: bool,
     },
     /// The request file is uploaded (OpenAI).
     Uploaded {
@@ -134,6 +137,8 @@ pub struct BatchRecord {
     pub at: i64,
     /// Worst-case cost at batch prices, when priced.
     pub worst_cost: Option<f64>,
+    /// Written for running by hand, never sent to a provider.
+    pub manual: bool,
     /// The uploaded file (OpenAI).
     pub file_id: Option<String>,
     /// The provider's batch id.
@@ -229,6 +234,7 @@ impl Ledger {
                     hash,
                     at,
                     worst_cost,
+                    manual,
                 } = &entry
                 {
                     batches.insert(
@@ -242,6 +248,7 @@ impl Ledger {
                             hash: hash.clone(),
                             at: *at,
                             worst_cost: *worst_cost,
+                            manual: *manual,
                             file_id: None,
                             remote_id: None,
                             status: None,
@@ -320,6 +327,7 @@ impl Ledger {
             hash,
             at,
             worst_cost,
+            manual,
         } = entry
         else {
             unreachable!("an intent")
@@ -333,6 +341,7 @@ impl Ledger {
             hash: hash.clone(),
             at: *at,
             worst_cost: *worst_cost,
+            manual: *manual,
             file_id: None,
             remote_id: None,
             status: None,
@@ -424,6 +433,7 @@ mod tests {
             hash: "h".into(),
             at: 5,
             worst_cost: None,
+            manual: false,
         }
     }
 

@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod lines;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,18 +92,55 @@ enum ToDriver {
 /// the driver task round by round.
 pub struct BatchBackend {
     shared: Arc<Mutex<Shared>>,
-    to_driver: mpsc::UnboundedSender<ToDriver>,
     bodies: HttpBackend,
-    api: BatchApi,
-    base: String,
-    client: Api,
+    mode: Mode,
+}
+
+/// Where rounds go.
+enum Mode {
+    /// A provider's API, followed by the driver task.
+    Provider {
+        to_driver: mpsc::UnboundedSender<ToDriver>,
+        client: Api,
+    },
+    /// Files run by hand (`rsr batch export` / `import`): the run pauses
+    /// at the next round, written to `export_to` when given.
+    Files {
+        ledger: Mutex<Ledger>,
+        run_id: String,
+        export_to: Option<PathBuf>,
+        exported: Mutex<Option<Exported>>,
+    },
+}
+
+/// A round written for running by hand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    /// The ledger's name for it.
+    pub batch: String,
+    /// Its round.
+    pub round: u32,
+    /// Request lines.
+    pub requests: usize,
+    /// Where the lines were written.
+    pub path: PathBuf,
+}
+
+/// What [`BatchBackend::seal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// No round yet (or none left).
+    Nothing,
+    /// A round went to the provider.
+    Round,
+    /// The next round is written to a file (or, importing, not needed):
+    /// the run pauses here.
+    Pause,
 }
 
 impl std::fmt::Debug for BatchBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchBackend")
-            .field("api", &self.api)
-            .finish()
+        f.debug_struct("BatchBackend").finish_non_exhaustive()
     }
 }
 
@@ -151,10 +189,9 @@ impl BatchBackend {
         let run_id = ledger.run_id()?;
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (tx, rx) = mpsc::unbounded_channel();
-        let base = api.base().to_string();
-        let kind = api.kind();
         let client = api.clone();
         let driver = Driver {
+            endpoint: format!("{} batch", api.base()),
             api,
             ledger,
             run_id,
@@ -162,25 +199,67 @@ impl BatchBackend {
             settings,
             open: Vec::new(),
         };
-        driver.load()?;
+        load(
+            &driver.ledger,
+            &shared,
+            s.max_tokens.get(),
+            Some(driver.api.base()),
+        )?;
         tokio::spawn(driver.run(rx));
         Ok(Self {
             shared,
-            to_driver: tx,
             bodies,
-            api: kind,
-            base,
-            client,
+            mode: Mode::Provider {
+                to_driver: tx,
+                client,
+            },
         })
+    }
+
+    /// The transport of `rsr batch export` (rounds written to `export_to`
+    /// in the OpenAI batch line format) and `rsr batch import` (`None`):
+    /// results imported into the ledger answer the requests they hold, and
+    /// the run pauses at the next round.
+    pub fn files(
+        config: &Config,
+        root: &std::path::Path,
+        bodies: HttpBackend,
+        export_to: Option<PathBuf>,
+    ) -> Result<Self, BatchError> {
+        let mut ledger = Ledger::open(root)?;
+        let run_id = ledger.run_id()?;
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        load(&ledger, &shared, config.sampler.max_tokens.get(), None)?;
+        Ok(Self {
+            shared,
+            bodies,
+            mode: Mode::Files {
+                ledger: Mutex::new(ledger),
+                run_id,
+                export_to,
+                exported: Mutex::new(None),
+            },
+        })
+    }
+
+    /// The round written by an export, once it is.
+    pub fn exported(&self) -> Option<Exported> {
+        match &self.mode {
+            Mode::Files { exported, .. } => exported.lock().expect("export lock").clone(),
+            Mode::Provider { .. } => None,
+        }
     }
 
     /// Checks the URL and the key by listing the provider's batches.
     pub async fn preflight(&self) -> Result<(), BatchError> {
-        self.client
-            .list_since(i64::MAX)
-            .await
-            .map(|_| ())
-            .map_err(BatchError::Api)
+        match &self.mode {
+            Mode::Provider { client, .. } => client
+                .list_since(i64::MAX)
+                .await
+                .map(|_| ())
+                .map_err(BatchError::Api),
+            Mode::Files { .. } => Ok(()),
+        }
     }
 
     /// Parks the request for `rollouts` of `prompt`: answered from results
@@ -219,30 +298,64 @@ impl BatchBackend {
     /// answered and not yet taken in), and no batch is out: the parked
     /// requests go to the driver. Batches whose results were all taken in
     /// are marked ingested. Returns whether a round was sealed.
-    pub fn seal(&self, in_flight: usize) -> bool {
+    pub fn seal(&self, in_flight: usize) -> Result<Sealed, StoreError> {
         let mut s = self.shared.lock().expect("batch state lock");
         if in_flight != s.parked.len() + s.waiting.len() {
-            return false;
+            return Ok(Sealed::Nothing);
         }
-        if !s.dispatched.is_empty() {
-            let done = std::mem::take(&mut s.dispatched);
-            let _ = self.to_driver.send(ToDriver::Ingested(done));
+        let done = std::mem::take(&mut s.dispatched);
+        match &self.mode {
+            Mode::Provider { to_driver, .. } => {
+                if !done.is_empty() {
+                    let _ = to_driver.send(ToDriver::Ingested(done));
+                }
+                if s.open > 0 || s.parked.is_empty() || !s.waiting.is_empty() {
+                    return Ok(Sealed::Nothing);
+                }
+                let round = std::mem::take(&mut s.parked);
+                s.open += 1; // held until the driver has submitted the round
+                Ok(if to_driver.send(ToDriver::Round(round)).is_ok() {
+                    Sealed::Round
+                } else {
+                    Sealed::Nothing
+                })
+            }
+            Mode::Files {
+                ledger,
+                run_id,
+                export_to,
+                exported,
+            } => {
+                let mut ledger = ledger.lock().expect("ledger lock");
+                for batch in done {
+                    ledger.append(Entry::Ingested { batch })?;
+                }
+                if s.parked.is_empty() {
+                    return Ok(Sealed::Nothing);
+                }
+                if let Some(path) = export_to {
+                    // The requests stay parked (never answered): the pause
+                    // abandons them unanswered, so no row is written.
+                    let written = export_round(&mut ledger, run_id, &s.parked, path)?;
+                    *exported.lock().expect("export lock") = Some(written);
+                }
+                Ok(Sealed::Pause)
+            }
         }
-        if s.open > 0 || s.parked.is_empty() || !s.waiting.is_empty() {
-            return false;
-        }
-        let round = std::mem::take(&mut s.parked);
-        s.open += 1; // held until the driver has submitted the round
-        self.to_driver.send(ToDriver::Round(round)).is_ok()
     }
 
     /// The API's base URL and kind, for messages.
     pub fn describe(&self) -> String {
-        let api = match self.api {
-            BatchApi::Openai => "OpenAI batches",
-            BatchApi::Anthropic => "Anthropic message batches",
-        };
-        format!("{api} at {}", self.base)
+        match &self.mode {
+            Mode::Provider { client, .. } => {
+                let api = match client.kind() {
+                    BatchApi::Openai => "OpenAI batches",
+                    BatchApi::Anthropic => "Anthropic message batches",
+                };
+                format!("{api} at {}", client.base())
+            }
+            Mode::Files { .. } => "batch files run by hand".into(),
+        }
     }
 }
 
@@ -283,6 +396,8 @@ struct OpenBatch {
 /// results; the only writer of the ledger while a run goes.
 struct Driver {
     api: Api,
+    /// `<base URL> batch`, what rows record as their endpoint.
+    endpoint: String,
     ledger: Ledger,
     run_id: String,
     shared: Arc<Mutex<Shared>>,
@@ -303,45 +418,8 @@ fn failpoint(name: &str) {
 }
 
 impl Driver {
-    /// Reads what earlier runs left: results on disk become ready answers,
-    /// requests of unfinished batches are marked as held by them.
-    fn load(&self) -> Result<(), BatchError> {
-        let mut s = self.shared.lock().expect("batch state lock");
-        for b in self.ledger.batches.values() {
-            if b.ingested
-                || b.status.as_ref().is_some_and(|st| st.0 == "failed") && b.downloaded.is_none()
-            {
-                continue;
-            }
-            let map = ledger::read_map(&self.ledger.map_path(&b.name))?;
-            match b.downloaded {
-                Some(_) => {
-                    let endpoint = self.endpoint(b.remote_id.as_deref().unwrap_or(""));
-                    let results = read_results(
-                        &self.ledger.results_path(&b.name),
-                        self.api.kind(),
-                        &map,
-                        self.settings.max_tokens,
-                    )?;
-                    for (key, outcome) in results {
-                        if !matches!(outcome, Outcome::NotRun(_)) {
-                            s.ready.insert(key, (outcome, endpoint.clone()));
-                        }
-                    }
-                }
-                None => {
-                    for m in &map {
-                        s.remote.insert(key_of(m), b.name.clone());
-                    }
-                    s.open += 1;
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn endpoint(&self, remote_id: &str) -> String {
-        format!("{} batch {remote_id}", self.api.base())
+        format!("{} {remote_id}", self.endpoint)
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ToDriver>) {
@@ -450,7 +528,7 @@ impl Driver {
             .ledger
             .batches
             .values()
-            .filter(|b| b.downloaded.is_none() && !b.ingested)
+            .filter(|b| b.downloaded.is_none() && !b.ingested && !b.manual)
             .filter(|b| b.status.as_ref().is_none_or(|st| st.0 != "failed"))
             .cloned()
             .collect();
@@ -579,6 +657,7 @@ impl Driver {
             hash: format!("{:032x}", crate::data::validate::fnv1a128(&file)),
             at,
             worst_cost: self.settings.output_price.map(|p| p * worst_tokens as f64),
+            manual: false,
         })?;
         {
             let mut s = self.shared.lock().expect("batch state lock");
@@ -817,6 +896,107 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+/// Reads what earlier runs left in the ledger: results on disk become
+/// ready answers (their batches are marked ingested at the next seal);
+/// with a `provider` (its base URL), the requests of batches still out are marked as held
+/// by them. Batches written for running by hand and never imported hold
+/// nothing: their requests are asked again.
+fn load(
+    ledger: &Ledger,
+    shared: &Mutex<Shared>,
+    max_tokens: u32,
+    provider: Option<&str>,
+) -> Result<(), BatchError> {
+    let mut s = shared.lock().expect("batch state lock");
+    for b in ledger.batches.values() {
+        let failed = b.status.as_ref().is_some_and(|st| st.0 == "failed");
+        if b.ingested || (failed || b.manual) && b.downloaded.is_none() {
+            continue;
+        }
+        let map = ledger::read_map(&ledger.map_path(&b.name))?;
+        match b.downloaded {
+            Some(_) => {
+                let endpoint = match (&b.remote_id, provider) {
+                    (Some(id), Some(base)) => format!("{base} batch {id}"),
+                    (Some(id), None) => format!("batch {id}"),
+                    (None, _) => format!("batch file {}", b.name),
+                };
+                let api = if b.manual { BatchApi::Openai } else { b.api };
+                let results = read_results(&ledger.results_path(&b.name), api, &map, max_tokens)?;
+                for (key, outcome) in results {
+                    if !matches!(outcome, Outcome::NotRun(_)) {
+                        s.ready.insert(key, (outcome, endpoint.clone()));
+                    }
+                }
+                s.dispatched.push(b.name.clone());
+            }
+            None if provider.is_some() => {
+                for m in &map {
+                    s.remote.insert(key_of(m), b.name.clone());
+                }
+                s.open += 1;
+            }
+            None => {
+                return Err(BatchError::Api(ApiError {
+                    message: format!(
+                        "batch {} is still out at the provider ({}): finish it first with rsr sample (sampler.mode=batch), or cancel it with rsr batch cancel",
+                        b.name,
+                        b.remote_id.as_deref().unwrap_or("id not recorded")
+                    ),
+                    refused: false,
+                }));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `round` as a batch to run by hand: its request file (OpenAI
+/// batch lines), map and intent in the ledger, and a copy at `path`.
+fn export_round(
+    ledger: &mut Ledger,
+    run_id: &str,
+    round: &[Parked],
+    path: &std::path::Path,
+) -> Result<Exported, StoreError> {
+    let name = ledger.next_name();
+    let number = ledger.last_round() + 1;
+    let mut file = Vec::new();
+    let mut map_file = Vec::new();
+    for (i, p) in round.iter().enumerate() {
+        let custom_id = lines::custom_id(run_id, &name, i);
+        file.extend_from_slice(lines::openai_line(&custom_id, &p.body).as_bytes());
+        file.push(b'\n');
+        let m = MapLine {
+            custom_id,
+            id: p.key.id.clone(),
+            rollouts: p.key.rollouts.clone(),
+        };
+        map_file.extend_from_slice(serde_json::to_string(&m).expect("serializes").as_bytes());
+        map_file.push(b'\n');
+    }
+    ledger.write_file(&ledger.map_path(&name), &map_file)?;
+    ledger.write_file(&ledger.requests_path(&name), &file)?;
+    ledger.append(Entry::Intent {
+        batch: name.clone(),
+        round: number,
+        api: BatchApi::Openai,
+        requests: round.len() as u64,
+        bytes: file.len() as u64,
+        hash: format!("{:032x}", crate::data::validate::fnv1a128(&file)),
+        at: chrono::Utc::now().timestamp(),
+        worst_cost: None,
+        manual: true,
+    })?;
+    ledger.write_file(path, &file)?;
+    Ok(Exported {
+        batch: name,
+        round: number,
+        requests: round.len(),
+        path: path.to_path_buf(),
+    })
 }
 
 fn key_of(m: &MapLine) -> Key {
