@@ -134,6 +134,12 @@ fn an_openai_batch_run_keeps_the_online_rows_and_stops_prompts_between_rounds() 
     assert_eq!(mock.stat("batches_created"), batches);
     assert_eq!(mock.stat("batch_requests"), asked);
     assert_eq!(mock.stat("requests"), asked);
+    // What was spent is shown at the batch price, with the online one.
+    let analysis = t.ok(&["analyze", "run", "pricing.input=1", "pricing.output=2"]);
+    assert!(
+        analysis.contains("at batch prices (50% of pricing.*;"),
+        "{analysis}"
+    );
     // custom_ids are short and safe.
     let map = std::fs::read_to_string(t.path("run/batch/requests/b000001.map.jsonl")).unwrap();
     for line in map.lines() {

@@ -237,6 +237,10 @@ pub struct Spending {
     pub completion_tokens: u64,
     /// Sampling cost in USD (`pricing.input`/`output`); null without prices.
     pub cost: Option<f64>,
+    /// The share of the online prices `cost` was counted at: a batch
+    /// API's discount (`pricing.batch_discount`), null when online.
+    #[serde(default)]
+    pub batch_share: Option<f64>,
     /// Judge cost in USD (`pricing.judge_*`); null without prices.
     pub judge_cost: Option<f64>,
     /// Tokens early stop did not spend: the rollouts not requested (against
@@ -301,6 +305,8 @@ async fn spending(
         ..Spending::default()
     };
     out.cost = price(out.prompt_tokens, out.completion_tokens, p.input, p.output);
+    out.batch_share = (config.sampler.mode == crate::config::SamplerMode::Batch)
+        .then_some(config.pricing.batch_discount);
     // The judge's prices as given now, else as each label recorded them
     // when `rsr verify` was given them.
     let given = p.judge_input.zip(p.judge_output);

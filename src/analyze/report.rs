@@ -479,7 +479,16 @@ fn spending_rows(s: &Stats) -> Vec<Row> {
             sp.prompt_tokens, sp.completion_tokens, sp.requests
         ),
     ));
-    r.push(("spending", "sampling cost".into(), usd(sp.cost)));
+    let cost = match (sp.cost, sp.batch_share) {
+        (Some(c), Some(share)) if share > 0.0 => format!(
+            "{} at batch prices ({:.0}% of pricing.*; {} online)",
+            usd(Some(c)),
+            share * 100.0,
+            usd(Some(c / share))
+        ),
+        _ => usd(sp.cost),
+    };
+    r.push(("spending", "sampling cost".into(), cost));
     if s.judge_requests > 0 {
         r.push(("spending", "judge cost".into(), usd(sp.judge_cost)));
     }

@@ -121,9 +121,17 @@ fn print_summary(run: &Run, s: &Stats) {
         println!("accuracy      {}", a.describe());
     }
     let sp = &s.spending;
+    let at = match sp.batch_share.filter(|&s| s > 0.0) {
+        Some(share) => format!(
+            " (sampling at batch prices, {:.0}% of online: ${:.4} online)",
+            share * 100.0,
+            sp.cost.unwrap_or(0.0) / share
+        ),
+        None => String::new(),
+    };
     let cost = match (sp.cost, sp.judge_cost) {
-        (Some(c), Some(j)) if j > 0.0 => format!(", ${:.4} (judge ${j:.4} of it)", c + j),
-        (Some(c), _) => format!(", ${c:.4}"),
+        (Some(c), Some(j)) if j > 0.0 => format!(", ${:.4} (judge ${j:.4} of it){at}", c + j),
+        (Some(c), _) => format!(", ${c:.4}{at}"),
         (None, _) => ", no cost (set pricing.input and pricing.output)".into(),
     };
     println!(
