@@ -6,7 +6,8 @@
 # train/ written, and the cost of the same tokens at online and batch
 # prices (pricing.input=0.27, pricing.output=1.10 per million tokens).
 #
-#   bash benches/batch.sh            # PROMPTS=100000 BATCH_SECONDS=5
+#   bash benches/batch.sh            # PROMPTS=100000 BATCH_SECONDS=5, ROUND=N for
+#                                    # sampler.batch.round_prompts (default 10,000)
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ stamp() { while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line";
 /usr/bin/time -f '%U %S %M %e' -o "$work/time" \
   "$dir/rsr" run "work_dir=$work/run" "data.input_path=$work/prompts.jsonl" \
   sampler.model=mock "sampler.base_url=$url" sampler.mode=batch \
-  sampler.batch.poll_interval=0.5 sampling.max_rollouts=1 sampling.step_size=1 \
+  sampler.batch.poll_interval=0.5 sampling.max_rollouts=1 sampling.step_size=1 ${ROUND:+sampler.batch.round_prompts=$ROUND} \
   shard.size=10000 pricing.input=0.27 pricing.output=1.10 \
   > "$work/out" 2> >(stamp > "$work/err")
 sleep 0.5
