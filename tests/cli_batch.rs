@@ -470,3 +470,65 @@ fn a_refused_key_fails_before_anything_is_submitted_and_is_never_printed() {
     assert_eq!(mock.stat("batches_created"), 0);
     assert_eq!(mock.stat("batch_uploads"), 0);
 }
+
+#[test]
+fn a_judge_through_batches_scores_every_rollout_and_a_kill_costs_no_second_batch() {
+    let t = prepared();
+    let sampler = Mock::start(&["--gold", &gold(&t)]);
+    let mut sample = vec!["sample", "work_dir=run"];
+    let base = sampler.base_url_arg();
+    sample.push(&base);
+    t.ok(&sample);
+    let judge = Mock::start(&["--gold", &gold(&t), "--batch-seconds", "0.2"]);
+    let judge_url = format!("judge.base_url={}", judge.url());
+    let verify = [
+        "verify",
+        "run",
+        "verifier.type=llm-judge",
+        "judge.model=mock",
+        &judge_url,
+        "judge.mode=batch",
+        "judge.batch.poll_interval=0.05",
+    ];
+    let out = t
+        .cmd(&verify)
+        .env("FAILPOINTS", "batch-after-create")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = t.ok(&verify);
+    let rollouts = rows(&t).len() as u64;
+    let scored = query(
+        &t,
+        "run",
+        "SELECT count(*) AS n, count(score) AS s FROM scores WHERE verifier = 'llm-judge'",
+    );
+    assert_eq!(scored[0]["n"], rollouts, "{log}");
+    assert_eq!(scored[0]["s"], rollouts, "{log}");
+    // One batch, found again after the kill; every request run once, none
+    // sent online.
+    let intents: Vec<serde_json::Value> =
+        std::fs::read_to_string(t.path("run/judge/batch/log.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["event"] == "intent")
+            .collect();
+    let asked: u64 = intents
+        .iter()
+        .map(|e| e["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(judge.stat("batches_created"), intents.len() as u64);
+    assert_eq!(judge.stat("batch_requests"), asked);
+    assert_eq!(judge.stat("requests"), asked, "nothing asked online");
+    assert_eq!(judge.stat("judge_requests"), asked);
+    // Judging again asks nothing.
+    t.ok(&verify);
+    assert_eq!(judge.stat("batches_created"), intents.len() as u64);
+    assert_eq!(judge.stat("requests"), asked);
+}

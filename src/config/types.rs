@@ -534,6 +534,12 @@ pub struct JudgeConfig {
     pub retry_delay: f64,
     /// Extra fields merged into each request body.
     pub extra_params: serde_json::Map<String, serde_json::Value>,
+    /// Judge requests one by one (while sampling), or through the
+    /// provider's batch API after sampling.
+    pub mode: SamplerMode,
+    /// `judge.batch.*`, with `mode: batch` (`round_prompts`: judge
+    /// requests per round).
+    pub batch: BatchConfig,
 }
 
 impl JudgeConfig {
@@ -566,8 +572,8 @@ impl JudgeConfig {
             retry_delay: self.retry_delay,
             drop_truncated: true,
             extra_params: self.extra_params.clone(),
-            mode: SamplerMode::Online,
-            batch: BatchConfig::default(),
+            mode: self.mode,
+            batch: self.batch.clone(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! requests on disk, [`run`] the loop that sends them through the
 //! sampler's client and [`live`] the same requests as a stage of sampling.
 
+pub mod batch;
 pub mod live;
 pub mod reward;
 pub mod run;

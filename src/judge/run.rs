@@ -161,7 +161,7 @@ impl RowData {
 }
 
 /// One shard being judged.
-struct ShardWork {
+pub(super) struct ShardWork {
     shard: u32,
     rows: Vec<RowData>,
     plans: Vec<Plan>,
@@ -723,6 +723,11 @@ fn parse_chat(text: &str, logprobs: bool) -> Result<Answer, String> {
 }
 
 impl ShardWork {
+    /// The batches of `(key, item)` the shard must ask.
+    pub(super) fn into_queue(self) -> VecDeque<Vec<(String, String)>> {
+        self.queue
+    }
+
     /// Items answered from saved answers.
     fn cached_items(&self) -> u64 {
         let mut seen = std::collections::HashSet::new();
@@ -738,7 +743,7 @@ impl ShardWork {
 }
 
 /// Reads a shard's rollouts, plans them, and queues what must be asked.
-async fn prepare(
+pub(super) async fn prepare(
     wd: &WorkDir,
     session: &datafusion::prelude::SessionContext,
     spec: &Spec,

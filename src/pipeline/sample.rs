@@ -366,7 +366,10 @@ pub async fn sample(
     if let Some(w) = sampler::guard::max_tokens_warning(&model, config.sampler.max_tokens.get()) {
         tracing::warn!("{w}");
     }
+    let judge_batch = config.judge.mode == SamplerMode::Batch;
     let (stage, meaning) = match &run.scoring {
+        // Judged through batches after sampling: no verdict while sampling.
+        Scoring::Model(spec) if judge_batch => (None, spec.meaning()),
         Scoring::Model(spec) => {
             let spec = spec.clone();
             let judge = JudgeConnection::open(&run.resolved.config, &run.wd, &spec, false).await?;

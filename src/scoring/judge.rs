@@ -36,6 +36,10 @@ pub async fn preflight_before_sampling(
     let Some(spec) = scoring.model() else {
         return Ok(());
     };
+    if config.judge.mode == crate::config::SamplerMode::Batch {
+        // Checked by listing batches when judging starts.
+        return crate::judge::batch::batchable(spec).map_err(|e| anyhow::anyhow!("{e}"));
+    }
     let s = spec.server_config(&config.judge);
     let (Some(base), Some(model)) = (&s.base_url, &s.model) else {
         return Ok(());
@@ -97,7 +101,9 @@ impl JudgeConnection {
             .await
             .map_err(as_judge_keys)?;
         let backend = HttpBackend::new(&s, &model, &urls, Arc::new(AtomicU64::new(0)))?;
-        preflight(&backend, &model).await?;
+        if config.judge.mode == crate::config::SamplerMode::Online {
+            preflight(&backend, &model).await?;
+        }
         Ok(Self {
             ctx: JudgeContext {
                 backend: Arc::new(backend),
@@ -173,20 +179,26 @@ pub async fn judge(
                 .unwrap_or("correctness")
         );
     }
-    let report = match connection {
+    let opened;
+    let shared;
+    let ctx = match connection {
         Some(open) => {
-            let ctx = JudgeContext {
+            shared = JudgeContext {
                 budget: budget(config, wd, spec)?,
                 refresh,
                 ..open.ctx.sharing()
             };
-            crate::judge::judge(wd, config, spec, &ctx).await?
+            &shared
         }
         None => {
-            let connection = JudgeConnection::open(config, wd, spec, refresh).await?;
-            crate::judge::judge(wd, config, spec, &connection.ctx).await?
+            opened = JudgeConnection::open(config, wd, spec, refresh).await?;
+            &opened.ctx
         }
     };
+    if config.judge.mode == crate::config::SamplerMode::Batch {
+        crate::judge::batch::prefill(wd, config, spec, ctx).await?;
+    }
+    let report = crate::judge::judge(wd, config, spec, ctx).await?;
     print_report(wd, config, &report);
     // A stop at a budget is the caller's to report (its own exit status).
     if report.budget_stop.is_some() {

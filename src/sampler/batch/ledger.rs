@@ -202,7 +202,12 @@ impl Ledger {
     /// [`Ledger::run_id`] needs it. A last log line cut off by a kill is
     /// dropped (its step is taken again).
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        let dir = ledger_dir(root);
+        Self::open_dir(&ledger_dir(root))
+    }
+
+    /// The ledger kept in `dir` (the judge's is `W/judge/batch/`).
+    pub fn open_dir(dir: &Path) -> Result<Self, StoreError> {
+        let dir = dir.to_path_buf();
         let run_id = std::fs::read_to_string(dir.join("run_id"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();

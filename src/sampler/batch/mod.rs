@@ -165,6 +165,16 @@ impl BatchBackend {
         root: &std::path::Path,
         bodies: HttpBackend,
     ) -> Result<Self, BatchError> {
+        Self::open_dir(config, &ledger::ledger_dir(root), bodies)
+    }
+
+    /// [`BatchBackend::open`] with the ledger in `dir`, for `config.sampler`
+    /// (the judge's batches run on a copy whose sampler is the judge).
+    pub fn open_dir(
+        config: &Config,
+        dir: &std::path::Path,
+        bodies: HttpBackend,
+    ) -> Result<Self, BatchError> {
         let s = &config.sampler;
         let api = Api::new(s).map_err(BatchError::Api)?;
         let (limit_requests, limit_bytes) = api.limits();
@@ -185,7 +195,7 @@ impl BatchBackend {
                 .output
                 .map(|p| p * config.pricing.batch_discount / 1e6),
         };
-        let mut ledger = Ledger::open(root)?;
+        let mut ledger = Ledger::open_dir(dir)?;
         let run_id = ledger.run_id()?;
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -291,6 +301,39 @@ impl BatchBackend {
             s.parked.push(parked);
         }
         rx
+    }
+
+    /// Parks a request whose body is built already, under `key` (the
+    /// judge's request key): answered from results on disk, by the batch
+    /// in flight that holds it, or by the next round's.
+    pub fn park_body(&self, key: &str, body: String) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        let key = Key {
+            id: key.to_string(),
+            rollouts: Vec::new(),
+        };
+        let mut s = self.shared.lock().expect("batch state lock");
+        if let Some(f) = &s.failed {
+            let _ = tx.send(Err(f.clone()));
+            return rx;
+        }
+        if let Some((outcome, endpoint)) = s.ready.remove(&key) {
+            let _ = tx.send(reply(outcome, &endpoint));
+            return rx;
+        }
+        let parked = Parked { key, body, tx };
+        if s.remote.contains_key(&parked.key) {
+            s.waiting.insert(parked.key.clone(), parked);
+        } else {
+            s.parked.push(parked);
+        }
+        rx
+    }
+
+    /// Requests parked for the next round and waiting for a batch out.
+    pub fn pending(&self) -> usize {
+        let s = self.shared.lock().expect("batch state lock");
+        s.parked.len() + s.waiting.len()
     }
 
     /// Ends the round when the scheduler can send nothing more, every
