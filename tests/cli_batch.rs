@@ -532,3 +532,21 @@ fn a_judge_through_batches_scores_every_rollout_and_a_kill_costs_no_second_batch
     assert_eq!(judge.stat("batches_created"), intents.len() as u64);
     assert_eq!(judge.stat("requests"), asked);
 }
+
+#[test]
+fn a_budget_caps_what_a_round_sends_and_a_raised_cap_finishes() {
+    let t = prepared();
+    let mock = Mock::start(&["--gold", &gold(&t), "--batch-seconds", "0.1"]);
+    let capped = batch_args(&mock, "openai", &["budget.max_requests=30"]);
+    let out = t.cmd(&refs(&capped)).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("budget.max_requests"), "{err}");
+    // Never more than the cap was submitted.
+    assert_eq!(rounds(&t).iter().sum::<u64>(), 30, "{:?}", rounds(&t));
+    assert_eq!(mock.stat("batch_requests"), 30);
+    let raised = batch_args(&mock, "openai", &["budget.max_requests=1000"]);
+    t.ok(&refs(&raised));
+    assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
+    assert_eq!(rows(&t), online_rows(&[]));
+}
