@@ -230,39 +230,8 @@ impl Ledger {
                         continue;
                     }
                 };
-                if let Entry::Intent {
-                    batch,
-                    round,
-                    api,
-                    requests,
-                    bytes,
-                    hash,
-                    at,
-                    worst_cost,
-                    manual,
-                } = &entry
-                {
-                    batches.insert(
-                        batch.clone(),
-                        BatchRecord {
-                            name: batch.clone(),
-                            round: *round,
-                            api: *api,
-                            requests: *requests,
-                            bytes: *bytes,
-                            hash: hash.clone(),
-                            at: *at,
-                            worst_cost: *worst_cost,
-                            manual: *manual,
-                            file_id: None,
-                            remote_id: None,
-                            status: None,
-                            error: None,
-                            downloaded: None,
-                            ingested: false,
-                            cancel_asked: false,
-                        },
-                    );
+                if let Entry::Intent { batch, .. } = &entry {
+                    batches.insert(batch.clone(), Self::record_of(&entry));
                 } else if let Some(b) = batches.get_mut(entry.batch()) {
                     b.apply(&entry);
                 }

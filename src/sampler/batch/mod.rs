@@ -276,42 +276,31 @@ impl BatchBackend {
     /// already on disk, by the batch in flight that holds it, or by the next
     /// round's.
     pub fn park(&self, prompt: &Prompt, rollouts: &[(u32, u32)]) -> Ticket {
-        let (tx, rx) = oneshot::channel();
         let key = Key {
             id: prompt.id.to_string(),
             rollouts: rollouts.to_vec(),
         };
-        let mut s = self.shared.lock().expect("batch state lock");
-        if let Some(f) = &s.failed {
-            let _ = tx.send(Err(f.clone()));
-            return rx;
-        }
-        if let Some((outcome, endpoint)) = s.ready.remove(&key) {
-            let _ = tx.send(reply(outcome, &endpoint));
-            return rx;
-        }
         let first = rollouts.first().map_or(0, |r| r.0);
-        let body =
+        self.park_key(key, || {
             self.bodies
-                .sample_body(&prompt.id, &prompt.messages, rollouts.len() as u32, first);
-        let parked = Parked { key, body, tx };
-        if s.remote.contains_key(&parked.key) {
-            s.waiting.insert(parked.key.clone(), parked);
-        } else {
-            s.parked.push(parked);
-        }
-        rx
+                .sample_body(&prompt.id, &prompt.messages, rollouts.len() as u32, first)
+        })
     }
 
     /// Parks a request whose body is built already, under `key` (the
     /// judge's request key): answered from results on disk, by the batch
     /// in flight that holds it, or by the next round's.
     pub fn park_body(&self, key: &str, body: String) -> Ticket {
-        let (tx, rx) = oneshot::channel();
         let key = Key {
             id: key.to_string(),
             rollouts: Vec::new(),
         };
+        self.park_key(key, || body)
+    }
+
+    /// Parks the request `key` (its body built only when it is sent).
+    fn park_key(&self, key: Key, body: impl FnOnce() -> String) -> Ticket {
+        let (tx, rx) = oneshot::channel();
         let mut s = self.shared.lock().expect("batch state lock");
         if let Some(f) = &s.failed {
             let _ = tx.send(Err(f.clone()));
@@ -321,7 +310,11 @@ impl BatchBackend {
             let _ = tx.send(reply(outcome, &endpoint));
             return rx;
         }
-        let parked = Parked { key, body, tx };
+        let parked = Parked {
+            key,
+            body: body(),
+            tx,
+        };
         if s.remote.contains_key(&parked.key) {
             s.waiting.insert(parked.key.clone(), parked);
         } else {
