@@ -20,8 +20,8 @@ pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,
     /// Prepare, print the worst case of sampling the unfinished shards
-    /// (requests, tokens, cost at pricing.*), and stop before anything is
-    /// sent.
+    /// (requests, tokens, cost at pricing.*; with sampler.mode=batch the
+    /// batch plan and the saving), and stop before anything is sent.
     #[arg(long)]
     dry_run: bool,
 }

@@ -17,7 +17,11 @@ use super::common::{ConfigArgs, finish, open_run, unfinished};
 /// what arrived; running the same command with work_dir=WORK_DIR resumes
 /// exactly where it stopped. A verifier that calls a model (llm-judge,
 /// mcq-llm-as-judge, reward-model) scores the rollouts after sampling,
-/// through the judge.* server, into WORK_DIR/scores/<label>/.
+/// through the judge.* server, into WORK_DIR/scores/<label>/. With
+/// sampler.mode=batch the requests go through the provider's batch API
+/// (sampler.batch.api=openai|anthropic) at pricing.batch_discount, in
+/// rounds with early stop between them; `rsr batch status WORK_DIR` shows
+/// the batches.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
