@@ -209,15 +209,7 @@ async fn worst_case(run: &Run) -> anyhow::Result<String> {
     let plan = if c.sampler.mode == SamplerMode::Batch {
         let per_step = per_prompt_requests / s.max_steps.get() as u64;
         let window = (c.sampler.batch.round_prompts.get() as u64).min(prompts);
-        let (limit, _) = match c.sampler.batch.api {
-            crate::config::BatchApi::Openai => (50_000usize, 0),
-            crate::config::BatchApi::Anthropic => (100_000, 0),
-        };
-        let max_requests = c
-            .sampler
-            .batch
-            .max_requests
-            .map_or(limit, |n| n.get().min(limit)) as u64;
+        let max_requests = c.sampler.batch.limits().0 as u64;
         let first = window * per_step;
         format!(
             " Batch plan: prompts in rounds of at most {window}, each prompt in at most {} rounds; a first round of {first} requests in {} batch(es) of at most {max_requests} requests, later rounds only for the prompts still sampling.",

@@ -467,6 +467,23 @@ pub struct BatchConfig {
     pub poll_interval: f64,
 }
 
+impl BatchConfig {
+    /// Requests and bytes per batch: `max_requests` and `max_bytes`, at
+    /// most the API's limits (OpenAI 50,000 and 200 MB, Anthropic 100,000
+    /// and 256 MB).
+    pub fn limits(&self) -> (usize, u64) {
+        let (requests, bytes) = match self.api {
+            BatchApi::Openai => (50_000, 200 << 20),
+            BatchApi::Anthropic => (100_000, 256 << 20),
+        };
+        (
+            self.max_requests
+                .map_or(requests, |n| n.get().min(requests)),
+            self.max_bytes.map_or(bytes, |n| n.get().min(bytes)),
+        )
+    }
+}
+
 impl Default for BatchConfig {
     /// `configs/default.yaml`'s values.
     fn default() -> Self {

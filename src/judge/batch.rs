@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::run::{JudgeContext, JudgeError, prepare};
 use super::{ScoreMode, Spec};
-use crate::config::{Config, SamplerMode};
+use crate::config::Config;
 use crate::sampler::batch::{BatchBackend, Ticket};
 use crate::sampler::client::HttpBackend;
 use crate::store::judged::{self as cache, Record, ShardWriter};
@@ -70,7 +70,6 @@ pub async fn prefill(
     // The batch transport runs on the judge as its sampler, at its prices.
     let mut batch_config = config.clone();
     batch_config.sampler = config.judge.as_sampler();
-    batch_config.sampler.mode = SamplerMode::Batch;
     batch_config.pricing.output = config.pricing.judge_output;
     let bodies = HttpBackend::new(
         &batch_config.sampler,

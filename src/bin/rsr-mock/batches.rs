@@ -69,50 +69,25 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Unix seconds as RFC 3339 (`YYYY-MM-DDTHH:MM:SSZ`), as Anthropic writes times.
 fn rfc3339(unix: i64) -> String {
-    chrono_like(unix)
-}
-
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
-fn chrono_like(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Mock {
-    /// Routes the batch endpoints; `None` for any other path.
+    /// Routes the batch endpoints (`/v1/files…`, `/v1/batches…`,
+    /// `/v1/messages/batches…`).
     pub(super) async fn batch_route(
         &self,
         req: Request<hyper::body::Incoming>,
-    ) -> Option<Result<Response<Body>, Hangup>> {
+    ) -> Result<Response<Body>, Hangup> {
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("").to_string();
         let method = req.method().as_str().to_string();
-        let is_batch = path.starts_with("/v1/files")
-            || path.starts_with("/v1/batches")
-            || path.starts_with("/v1/messages/batches");
-        if !is_batch {
-            return None;
-        }
         if let Some(refused) = self.refuse_key(&req) {
-            return Some(Ok(refused));
+            return Ok(refused);
         }
         let host = req
             .headers()
@@ -128,7 +103,7 @@ impl Mock {
             .to_string();
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return Some(Err(Hangup)),
+            Err(_) => return Err(Hangup),
         };
         let parts: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
         let param = |k: &str| {
@@ -174,7 +149,7 @@ impl Mock {
             ("GET", ["messages", "batches", id, "results"]) => self.anthropic_results(id).await,
             _ => error_response(StatusCode::NOT_FOUND, "no such route"),
         };
-        Some(Ok(out))
+        Ok(out)
     }
 
     fn upload(&self, content_type: &str, body: &[u8]) -> Response<Body> {

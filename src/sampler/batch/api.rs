@@ -111,14 +111,6 @@ impl Api {
         &self.base
     }
 
-    /// Requests per batch and bytes per file the API takes.
-    pub fn limits(&self) -> (usize, u64) {
-        match self.kind {
-            BatchApi::Openai => (50_000, 200 << 20),
-            BatchApi::Anthropic => (100_000, 256 << 20),
-        }
-    }
-
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         let r = self.client.request(method, url);
         match (self.kind, &self.key) {

@@ -81,10 +81,16 @@ pub enum Outcome {
 }
 
 /// Reads an OpenAI batch output or error line: `(custom_id, outcome)`.
-/// `n` and `max_tokens` are the request's, for the per-choice tokens.
-pub fn read_openai(line: &str, n: u32, max_tokens: u32) -> Result<(String, Outcome), String> {
+/// `n_of` gives a custom_id's number of responses asked and `max_tokens`
+/// is the requests', for the per-choice tokens.
+pub fn read_openai(
+    line: &str,
+    n_of: &dyn Fn(&str) -> u32,
+    max_tokens: u32,
+) -> Result<(String, Outcome), String> {
     let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let id = v["custom_id"].as_str().ok_or("no custom_id")?.to_string();
+    let n = n_of(&id);
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
         let code = err["code"].as_str().unwrap_or("");
         let message = err["message"].as_str().unwrap_or(code).to_string();
@@ -195,19 +201,19 @@ mod tests {
         let ok = r#"{"id":"r1","custom_id":"c1","response":{"status_code":200,"body":
             {"choices":[{"index":0,"message":{"content":"4"},"finish_reason":"stop"}],
              "usage":{"prompt_tokens":9,"completion_tokens":2}}},"error":null}"#;
-        let (id, o) = read_openai(&ok.replace('\n', ""), 1, 100).unwrap();
+        let (id, o) = read_openai(&ok.replace('\n', ""), &|_| 1, 100).unwrap();
         assert_eq!(id, "c1");
         let Outcome::Answered(g) = o else { panic!() };
         assert_eq!(g.choices[0].content.as_deref(), Some("4"));
         assert_eq!(g.prompt_tokens, Some(9));
         let bad = r#"{"custom_id":"c2","response":{"status_code":400,"body":{"error":{"message":"context too long"}}},"error":null}"#;
         assert_eq!(
-            read_openai(bad, 1, 100).unwrap().1,
+            read_openai(bad, &|_| 1, 100).unwrap().1,
             Outcome::Failed("HTTP 400: context too long".into())
         );
         let expired = r#"{"custom_id":"c3","response":null,"error":{"code":"batch_expired","message":"This request could not be executed before the completion window expired."}}"#;
         assert!(matches!(
-            read_openai(expired, 1, 100).unwrap().1,
+            read_openai(expired, &|_| 1, 100).unwrap().1,
             Outcome::NotRun(_)
         ));
     }

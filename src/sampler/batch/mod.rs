@@ -109,21 +109,7 @@ enum Mode {
         ledger: Mutex<Ledger>,
         run_id: String,
         export_to: Option<PathBuf>,
-        exported: Mutex<Option<Exported>>,
     },
-}
-
-/// A round written for running by hand.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exported {
-    /// The ledger's name for it.
-    pub batch: String,
-    /// Its round.
-    pub round: u32,
-    /// Request lines.
-    pub requests: usize,
-    /// Where the lines were written.
-    pub path: PathBuf,
 }
 
 /// What [`BatchBackend::seal`] did.
@@ -177,16 +163,10 @@ impl BatchBackend {
     ) -> Result<Self, BatchError> {
         let s = &config.sampler;
         let api = Api::new(s).map_err(BatchError::Api)?;
-        let (limit_requests, limit_bytes) = api.limits();
+        let (max_requests, max_bytes) = s.batch.limits();
         let settings = Settings {
-            max_requests: s
-                .batch
-                .max_requests
-                .map_or(limit_requests, |n| n.get().min(limit_requests)),
-            max_bytes: s
-                .batch
-                .max_bytes
-                .map_or(limit_bytes, |n| n.get().min(limit_bytes)),
+            max_requests,
+            max_bytes,
             completion_window: s.batch.completion_window.clone(),
             poll: Duration::from_secs_f64(s.batch.poll_interval.max(0.01)),
             max_tokens: s.max_tokens.get(),
@@ -247,17 +227,8 @@ impl BatchBackend {
                 ledger: Mutex::new(ledger),
                 run_id,
                 export_to,
-                exported: Mutex::new(None),
             },
         })
-    }
-
-    /// The round written by an export, once it is.
-    pub fn exported(&self) -> Option<Exported> {
-        match &self.mode {
-            Mode::Files { exported, .. } => exported.lock().expect("export lock").clone(),
-            Mode::Provider { .. } => None,
-        }
     }
 
     /// Checks the URL and the key by listing the provider's batches.
@@ -360,7 +331,6 @@ impl BatchBackend {
                 ledger,
                 run_id,
                 export_to,
-                exported,
             } => {
                 let mut ledger = ledger.lock().expect("ledger lock");
                 for batch in done {
@@ -372,8 +342,7 @@ impl BatchBackend {
                 if let Some(path) = export_to {
                     // The requests stay parked (never answered): the pause
                     // abandons them unanswered, so no row is written.
-                    let written = export_round(&mut ledger, run_id, &s.parked, path)?;
-                    *exported.lock().expect("export lock") = Some(written);
+                    export_round(&mut ledger, run_id, &s.parked, path)?;
                 }
                 Ok(Sealed::Pause)
             }
@@ -459,63 +428,56 @@ impl Driver {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ToDriver>) {
-        if let Err(e) = self.recover().await {
+        if let Err(e) = self.drive(&mut rx).await {
             self.fail(e);
-            return;
         }
+    }
+
+    /// Recovers, then submits rounds and polls batches until the run
+    /// drops its end of `rx` or a step fails.
+    async fn drive(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<ToDriver>,
+    ) -> Result<(), DriverError> {
+        self.recover().await?;
         let mut polls = 0u64;
         loop {
             // Rounds and ingestion marks first, without waiting.
             loop {
                 match rx.try_recv() {
-                    Ok(msg) => {
-                        if let Err(e) = self.handle(msg).await {
-                            self.fail(e);
-                            return;
-                        }
-                    }
+                    Ok(msg) => self.handle(msg).await?,
                     Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
                 }
             }
             if self.open.is_empty() {
                 match rx.recv().await {
-                    Some(msg) => {
-                        if let Err(e) = self.handle(msg).await {
-                            self.fail(e);
-                            return;
-                        }
-                        continue;
-                    }
-                    None => return,
+                    Some(msg) => self.handle(msg).await?,
+                    None => return Ok(()),
                 }
+                continue;
             }
-            if let Err(e) = self.poll().await {
-                self.fail(e);
-                return;
-            }
+            self.poll().await?;
             polls += 1;
-            if !self.open.is_empty() {
-                if polls.is_multiple_of(20) {
-                    let requests: usize = self.open.iter().map(|b| b.map.len()).sum();
-                    let waited = self.open[0].created.elapsed().as_secs();
-                    tracing::info!(
-                        "waiting for {} batch(es), {requests} requests, for {}m{:02}s (Ctrl-C stops rsr; the batches go on, a resume collects them)",
-                        self.open.len(),
-                        waited / 60,
-                        waited % 60
-                    );
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.poll) => {}
-                    msg = rx.recv() => match msg {
-                        Some(msg) => if let Err(e) = self.handle(msg).await {
-                            self.fail(e);
-                            return;
-                        },
-                        None => return,
-                    },
-                }
+            if self.open.is_empty() {
+                continue;
+            }
+            if polls.is_multiple_of(20) {
+                let requests: usize = self.open.iter().map(|b| b.map.len()).sum();
+                let waited = self.open[0].created.elapsed().as_secs();
+                tracing::info!(
+                    "waiting for {} batch(es), {requests} requests, for {}m{:02}s (Ctrl-C stops rsr; the batches go on, a resume collects them)",
+                    self.open.len(),
+                    waited / 60,
+                    waited % 60
+                );
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.handle(msg).await?,
+                    None => return Ok(()),
+                },
             }
         }
     }
@@ -996,7 +958,7 @@ fn export_round(
     run_id: &str,
     round: &[Parked],
     path: &std::path::Path,
-) -> Result<Exported, StoreError> {
+) -> Result<(), StoreError> {
     let name = ledger.next_name();
     let number = ledger.last_round() + 1;
     let mut file = Vec::new();
@@ -1026,13 +988,7 @@ fn export_round(
         worst_cost: None,
         manual: true,
     })?;
-    ledger.write_file(path, &file)?;
-    Ok(Exported {
-        batch: name,
-        round: number,
-        requests: round.len(),
-        path: path.to_path_buf(),
-    })
+    ledger.write_file(path, &file)
 }
 
 fn key_of(m: &MapLine) -> Key {
@@ -1062,13 +1018,7 @@ fn read_results(
     {
         let n_of = |id: &str| by_id.get(id).map_or(1, |m| m.rollouts.len() as u32);
         let parsed = match api {
-            BatchApi::Openai => {
-                let id = serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v["custom_id"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                lines::read_openai(line, n_of(&id), max_tokens)
-            }
+            BatchApi::Openai => lines::read_openai(line, &n_of, max_tokens),
             BatchApi::Anthropic => lines::read_anthropic(line),
         };
         let (id, outcome) = parsed.map_err(|e| StoreError::Corrupt {
