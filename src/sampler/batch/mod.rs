@@ -234,11 +234,18 @@ impl BatchBackend {
     /// Checks the URL and the key by listing the provider's batches.
     pub async fn preflight(&self) -> Result<(), BatchError> {
         match &self.mode {
-            Mode::Provider { client, .. } => client
-                .list_since(i64::MAX)
-                .await
-                .map(|_| ())
-                .map_err(BatchError::Api),
+            Mode::Provider { client, .. } => {
+                client.list_since(i64::MAX).await.map(|_| ()).map_err(|mut e| {
+                    if !e.refused {
+                        e.message = format!(
+                            "{}: check sampler.base_url ({}) and that the provider's batch API is reachable; nothing was submitted",
+                            e.message,
+                            client.base()
+                        );
+                    }
+                    BatchError::Api(e)
+                })
+            }
             Mode::Files { .. } => Ok(()),
         }
     }
