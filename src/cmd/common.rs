@@ -67,6 +67,18 @@ pub fn resolve_checked(
 /// Resolves the config and opens its work dir; `allow_changes` lists frozen
 /// keys this command may change on resume.
 pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run> {
+    open_run_as(args, allow_changes, None)
+}
+
+/// [`open_run`] for sampling task `task` when given: the work dir is
+/// opened without its lock (the task takes it shared once the work dir is
+/// prepared), never removed on failure (other tasks share it), and the
+/// task logs to `logs/task-I-of-N.log`.
+pub fn open_run_as(
+    args: &ConfigArgs,
+    allow_changes: &[&str],
+    task: Option<crate::store::Task>,
+) -> anyhow::Result<Run> {
     let sources = args.sources()?;
     let from_env = sources.env.iter().any(|(k, _)| k.starts_with("RSR_"));
     if sources.file.is_none() && args.args.is_empty() && !from_env {
@@ -88,9 +100,13 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
             root.display()
         );
     }
-    let wd = WorkDir::create_or_open(&root)?;
-    crate::logging::attach_run_log(&wd.run_log_path())
-        .with_context(|| format!("cannot open {}", wd.run_log_path().display()))?;
+    let wd = match task {
+        Some(task) => WorkDir::for_task(&root, task)?,
+        None => WorkDir::create_or_open(&root)?,
+    };
+    let log = wd.run_log_path();
+    crate::logging::attach_run_log(&log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
     if resolved.resumed {
         tracing::info!(work_dir = %root.display(), "resuming");
     }
@@ -98,7 +114,7 @@ pub fn open_run(args: &ConfigArgs, allow_changes: &[&str]) -> anyhow::Result<Run
         resolved,
         scoring,
         wd,
-        created,
+        created: created && task.is_none(),
         judge: None,
         sandbox: None,
     })

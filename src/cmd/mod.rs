@@ -12,6 +12,7 @@ mod prepare;
 mod run;
 mod sample;
 mod sql;
+mod status;
 mod verify;
 mod view;
 
@@ -45,6 +46,7 @@ enum Command {
     Analyze(analyze::Args),
     Compare(compare::Args),
     Batch(batch::Args),
+    Status(status::Args),
     Sql(sql::Args),
     Verify(verify::Args),
     View(view::Args),
@@ -68,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Analyze(args) => analyze::run(args).await,
             Command::Compare(args) => compare::run(args).await,
             Command::Batch(args) => batch::run(args, cli.quiet).await,
+            Command::Status(args) => status::run(args).await,
             Command::Sql(args) => sql::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::View(args) => view::run(args).await,
@@ -88,6 +91,7 @@ impl Command {
             Command::Sql(a) => vec![a.work_dir.clone()],
             Command::Compare(a) => a.work_dirs.clone(),
             Command::Batch(a) => vec![a.work_dir().to_path_buf()],
+            Command::Status(a) => vec![a.work_dir.clone()],
             Command::Verify(a) => a.work_dir.iter().cloned().collect(),
             Command::Run(_)
             | Command::Prepare(_)

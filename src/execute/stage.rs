@@ -61,11 +61,12 @@ impl CodeStage {
     /// The stage of a run in work dir `root`, running programs in
     /// `sandbox` on `spec.workers()` threads.
     pub fn new(
-        root: &std::path::Path,
+        wd: &crate::store::WorkDir,
         spec: &CodeSpec,
         sandbox: Sandbox,
     ) -> Result<Self, StoreError> {
-        cache::recover(root)?;
+        let root = wd.root();
+        cache::recover(root, &|s| wd.owns(s))?;
         let workers = spec.workers();
         let spec = Arc::new(spec.clone());
         let (jobs, rx) = mpsc::channel::<Job>();

@@ -58,7 +58,7 @@ pub async fn prefill(
 ) -> Result<Prefilled, JudgeError> {
     batchable(spec).map_err(JudgeError::Nothing)?;
     let root = wd.root();
-    cache::recover(root)?;
+    cache::recover(root, &|_| true)?;
     let state = RunState::load(&wd.state_path())?;
     let session = crate::sql::session(wd).await?;
     if !session.table_exist("rollouts")? {

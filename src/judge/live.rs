@@ -44,6 +44,7 @@ struct Waiter {
 /// The judge of a sampling run.
 pub struct LiveJudge {
     root: std::path::PathBuf,
+    state: crate::store::StateFile,
     config: Config,
     spec: Arc<Spec>,
     ctx: JudgeContext,
@@ -69,12 +70,13 @@ impl LiveJudge {
     /// asking the judge server of `ctx`. Answers a killed run left in a
     /// journal are recovered first.
     pub fn new(
-        root: &std::path::Path,
+        wd: &crate::store::WorkDir,
         config: &Config,
         spec: &Spec,
         ctx: JudgeContext,
     ) -> Result<Self, StoreError> {
-        cache::recover(root)?;
+        let root = wd.root();
+        cache::recover(root, &|s| wd.owns(s))?;
         let p = &config.pricing;
         let max_tokens = match spec {
             Spec::Reward { .. } => 0,
@@ -82,6 +84,7 @@ impl LiveJudge {
         };
         Ok(Self {
             root: root.to_path_buf(),
+            state: wd.state_file(),
             config: config.clone(),
             spec: Arc::new(spec.clone()),
             ctx,
@@ -376,8 +379,7 @@ impl VerdictStage for LiveJudge {
     fn finish(&mut self) -> Result<(), StoreError> {
         self.shards.commit_all()?;
         let c = &self.counters;
-        crate::store::RunState::add_judge(
-            &crate::store::state_path(&self.root),
+        self.state.add_judge(
             c.requests,
             c.failed_requests,
             c.prompt_tokens,

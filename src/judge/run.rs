@@ -203,7 +203,7 @@ pub async fn judge(
 ) -> Result<JudgeReport, JudgeError> {
     let started = Instant::now();
     let label = config.verifier.label().to_string();
-    cache::recover(wd.root())?;
+    cache::recover(wd.root(), &|_| true)?;
     let state = RunState::load(&wd.state_path())?;
     let session = crate::sql::session(wd).await?;
     if !session.table_exist("rollouts")? {
@@ -281,8 +281,7 @@ fn save_spend(
     label: &str,
     report: &JudgeReport,
 ) -> Result<(), JudgeError> {
-    RunState::add_judge(
-        &wd.state_path(),
+    wd.state_file().add_judge(
         report.requests,
         report.failed_requests,
         report.prompt_tokens,
@@ -310,6 +309,10 @@ pub(super) fn record_spend(
     label: &str,
     (prompt_tokens, completion_tokens): (u64, u64),
 ) -> Result<(), StoreError> {
+    // Sampling tasks add to the same record: one at a time.
+    let _held = crate::store::lock::wait_exclusive(
+        &rollout::scores_dir(root).join(label).join(".verifier.lock"),
+    )?;
     let before = rollout::judge_spend(root, label).unwrap_or_default();
     let p = &config.pricing;
     let prices = p.judge_input.zip(p.judge_output).or(before.prices);

@@ -15,7 +15,7 @@ use anyhow::Context;
 use crate::config::Resolved;
 use crate::store::WorkDir;
 
-pub use prepare::prepare;
+pub use prepare::{prepare, prepare_once};
 pub use sample::{
     Connection, check_before_batch_files, check_before_sampling, connect, connect_prepare_sample,
     fully_sampled, sample,

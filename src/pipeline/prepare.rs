@@ -36,7 +36,8 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
     run.save_config()?;
     let config = &run.resolved.config;
     let dest = run.wd.input_path();
-    if dest.is_file() {
+    // `state.json` is written last: an input without it was cut short.
+    if dest.is_file() && run.wd.state_path().is_file() {
         tracing::info!(
             "{} already exists: reusing it (delete it to prepare again)",
             dest.display()
@@ -76,6 +77,35 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
         dest.display()
     );
     Ok(())
+}
+
+/// [`prepare`] for a sampling task: under the work dir's exclusive lock,
+/// unless the work dir is prepared (`state.json` is written last). The
+/// first task to get the lock prepares; the others wait for it and
+/// prepare nothing.
+pub async fn prepare_once(run: &Run) -> anyhow::Result<()> {
+    let mut said = false;
+    loop {
+        if run.wd.state_path().is_file() {
+            return Ok(());
+        }
+        match crate::store::WorkDirLock::acquire(run.wd.root()) {
+            Ok(_lock) => {
+                if !run.wd.state_path().is_file() {
+                    prepare(run).await?;
+                }
+                return Ok(());
+            }
+            Err(StoreError::Locked { holder, .. }) => {
+                if !said {
+                    tracing::info!("waiting for {holder} to prepare the work dir");
+                    said = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Validates the input into `data/input.parquet` with the hygiene flags,

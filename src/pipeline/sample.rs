@@ -25,11 +25,16 @@ use super::Run;
 /// Whether every shard of the work dir is sampled already (nothing to
 /// connect to or launch).
 pub fn fully_sampled(run: &Run) -> bool {
-    RunState::load(&run.wd.state_path()).is_ok_and(|state| all_done(&state))
+    RunState::load(&run.wd.state_path()).is_ok_and(|state| all_done(&run.wd, &state))
 }
 
-fn all_done(state: &RunState) -> bool {
-    state.shards.iter().all(|s| s.status == ShardStatus::Done)
+/// Whether every shard this process samples (a task's own) is done.
+fn all_done(wd: &crate::store::WorkDir, state: &RunState) -> bool {
+    state
+        .shards
+        .iter()
+        .filter(|s| wd.owns(s.shard))
+        .all(|s| s.status == ShardStatus::Done)
 }
 
 /// Checks everything sampling needs before anything is prepared, launched
@@ -143,9 +148,36 @@ pub async fn connect(run: &mut Run) -> anyhow::Result<Option<Connection>> {
 
 /// The sampling sequence of `rsr run` and `rsr sample`: [`connect`], then
 /// prepare (unless the work dir has its input), then sample.
+/// A sampling task prepares the work dir only when no other task has
+/// ([`super::prepare_once`]), then takes its unfinished shards
+/// ([`crate::store::WorkDir::take_shards`]).
 pub async fn connect_prepare_sample(run: &mut Run, quiet: bool) -> anyhow::Result<SampleReport> {
     let connection = connect(run).await?;
-    super::prepare(run).await?;
+    match run.wd.task() {
+        None => super::prepare(run).await?,
+        Some(task) => {
+            super::prepare_once(run).await?;
+            let state = RunState::load(&run.wd.state_path())?;
+            let unfinished: Vec<u32> = state
+                .shards
+                .iter()
+                .filter(|s| s.status != ShardStatus::Done)
+                .map(|s| s.shard)
+                .collect();
+            let owned = state.shards.iter().filter(|s| task.owns(s.shard)).count();
+            if owned == 0 {
+                tracing::info!(
+                    "task {task} owns no shard: the work dir has {} (shards {}, {}+{}, … are this task's)",
+                    state.shards.len(),
+                    task.index,
+                    task.index,
+                    task.count
+                );
+            }
+            run.wd.take_shards(&unfinished).await?;
+            run.wd.state_file().start()?;
+        }
+    }
     sample(run, connection, quiet).await
 }
 
@@ -260,7 +292,7 @@ async fn open_backend(
         let r = ReplayBackend::open(
             path,
             &run.wd.input_path(),
-            crate::store::replay_spill_dir(run.wd.root()),
+            run.wd.replay_spill_dir(),
             cached,
         )?;
         let c = r.counts();
@@ -326,7 +358,7 @@ pub async fn sample(
     quiet: bool,
 ) -> anyhow::Result<SampleReport> {
     let state = RunState::load(&run.wd.state_path())?;
-    if all_done(&state) {
+    if all_done(&run.wd, &state) {
         // Nothing to request: no server is launched or asked.
         tracing::info!("every shard is sampled already: nothing to request");
         return Ok(SampleReport {
@@ -375,7 +407,7 @@ pub async fn sample(
             let judge = JudgeConnection::open(&run.resolved.config, &run.wd, &spec, false).await?;
             let ctx = judge.ctx.sharing();
             run.judge = Some(judge);
-            let live = LiveJudge::new(run.wd.root(), &run.resolved.config, &spec, ctx)?;
+            let live = LiveJudge::new(&run.wd, &run.resolved.config, &spec, ctx)?;
             let stage: Box<dyn VerdictStage> = Box::new(live);
             (Some(stage), spec.meaning())
         }
@@ -388,7 +420,7 @@ pub async fn sample(
                     s
                 }
             };
-            let stage = crate::execute::stage::CodeStage::new(run.wd.root(), spec, sandbox)?;
+            let stage = crate::execute::stage::CodeStage::new(&run.wd, spec, sandbox)?;
             let stage: Box<dyn VerdictStage> = Box::new(stage);
             (Some(stage), ScoreMeaning::BINARY)
         }

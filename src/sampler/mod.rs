@@ -282,8 +282,9 @@ pub async fn sample(
     }
     let mut stage = ctx.stage.take();
     // Rows a killed run had received become part files before resume reads them.
-    crate::store::journal::recover(wd.root())?;
-    let mut state = RunState::load(&wd.state_path())?;
+    crate::store::journal::recover(wd.root(), &|s| wd.owns(s))?;
+    let records = wd.state_file();
+    let mut state = records.load()?;
     // Prompts the hygiene flags leave out are never fed; a shard whose every
     // prompt left is done.
     let exclusion = crate::hygiene::Exclusion::from_config(&config.data);
@@ -293,8 +294,15 @@ pub async fn sample(
         prices: config.pricing.sampling(config.sampler.mode),
         ..Counters::default()
     };
-    if !skip.is_empty() {
-        tracing::info!("{} shard(s) already done: skipped", skip.len());
+    let others = skip.iter().filter(|&&s| !wd.owns(s)).count();
+    if skip.len() > others {
+        tracing::info!("{} shard(s) already done: skipped", skip.len() - others);
+    }
+    if let Some(task) = wd.task() {
+        tracing::info!(
+            "task {task}: {} shard(s) to sample, {others} other tasks'",
+            remaining.len()
+        );
     }
     let mut feed = Feed::open(&wd.input_path(), wd.root(), policy.clone(), skip, exclusion)?;
     if stage.is_some() {
@@ -305,7 +313,7 @@ pub async fn sample(
 
     let writer_cfg = WriterConfig {
         root: wd.root().to_path_buf(),
-        state_path: wd.state_path(),
+        state: records.clone(),
         label: ctx
             .verifier
             .is_some()
@@ -336,12 +344,7 @@ pub async fn sample(
     let finished = stage.as_mut().map(|s| s.finish());
     // A writer failure explains a scheduler that lost its writer: report it first.
     let report = written?;
-    RunState::add_requests(
-        &wd.state_path(),
-        counters.requests,
-        counters.retries,
-        failures.requests(),
-    )?;
+    records.add_requests(counters.requests, counters.retries, failures.requests())?;
     let verdicts = stage.as_ref().map(|s| (s.name(), s.counters()));
     finished.transpose()?;
     let (stopped, elapsed) = result?;
@@ -355,9 +358,10 @@ pub async fn sample(
     })
 }
 
-/// The prompts left to sample per shard (those the hygiene flags leave
-/// out never are; a shard with none left is marked done) and the shards
-/// already done.
+/// The prompts left to sample per shard this process samples (those the
+/// hygiene flags leave out never are; a shard with none left is marked
+/// done) and the shards it skips: those already done, and a task's
+/// shards that are other tasks'.
 fn shards_to_sample(
     wd: &WorkDir,
     state: &mut RunState,
@@ -365,13 +369,14 @@ fn shards_to_sample(
 ) -> Result<(HashMap<u32, u64>, HashSet<u32>), SampleError> {
     let excluded = crate::hygiene::excluded_per_shard(&wd.input_path(), exclusion)?;
     let mut remaining: HashMap<u32, u64> = HashMap::new();
+    let records = wd.state_file();
     for s in state.shards.clone() {
-        if s.status == ShardStatus::Done {
+        if s.status == ShardStatus::Done || !wd.owns(s.shard) {
             continue;
         }
         let left = s.prompts - excluded.get(&s.shard).copied().unwrap_or(0).min(s.prompts);
         if left == 0 {
-            state.set_status(&wd.state_path(), s.shard, ShardStatus::Done)?;
+            records.set_status(state, s.shard, ShardStatus::Done)?;
         } else {
             remaining.insert(s.shard, left);
         }
@@ -379,7 +384,7 @@ fn shards_to_sample(
     let skip: HashSet<u32> = state
         .shards
         .iter()
-        .filter(|s| s.status == ShardStatus::Done)
+        .filter(|s| s.status == ShardStatus::Done || !wd.owns(s.shard))
         .map(|s| s.shard)
         .collect();
     let excluded_total: u64 = excluded.values().sum();
@@ -401,7 +406,13 @@ fn run_budget(
     if config.budget == crate::config::BudgetConfig::default() {
         return Ok(None);
     }
-    let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
+    // A task's budget bounds the task: its shards' saved spending and its own.
+    let shards: Vec<u32> = state
+        .shards
+        .iter()
+        .map(|s| s.shard)
+        .filter(|&s| wd.owns(s))
+        .collect();
     let earlier = budget::saved_spent(wd.root(), &shards)?;
     let p = &config.pricing.for_mode(config.sampler.mode);
     let judge_cost = match (p.judge_input, p.judge_output) {

@@ -24,7 +24,7 @@ use crate::store::journal::Journal;
 pub use crate::store::parts::RolloutRow;
 use crate::store::parts::{write_inline_scores, write_part};
 use crate::store::rollout::{part_number, rollout_part_path, rollout_shard_dir, shard_parts};
-use crate::store::{RunState, ShardStatus, StoreError};
+use crate::store::{RunState, ShardStatus, StateFile, StoreError};
 
 /// What the scheduler tells the writer thread.
 #[derive(Debug)]
@@ -44,8 +44,9 @@ pub enum WriterMsg {
 pub struct WriterConfig {
     /// Work dir root.
     pub root: PathBuf,
-    /// `state.json`.
-    pub state_path: PathBuf,
+    /// Where shard statuses and guards are recorded (`state.json`, or a
+    /// task's file).
+    pub state: StateFile,
     /// Label of `scores/<label>/` for the inline verdicts; `None` when a
     /// model verifier scores after sampling (its own step writes there).
     pub label: Option<String>,
@@ -257,7 +258,7 @@ fn run(
     let mut running = std::collections::HashSet::new();
     let mut set_running = |state: &mut RunState, shard: u32| {
         if running.insert(shard) {
-            state.set_status(&cfg.state_path, shard, ShardStatus::Running)
+            cfg.state.set_status(state, shard, ShardStatus::Running)
         } else {
             Ok(())
         }
@@ -274,7 +275,7 @@ fn run(
             Some(WriterMsg::Sealed(sealed)) => report.parts += sealed.commit()?,
             Some(WriterMsg::Guard(name, record)) => {
                 state.guards.insert(name.to_string(), record);
-                state.save(&cfg.state_path)?;
+                cfg.state.save(&mut state)?;
             }
             Some(WriterMsg::PromptDone(shard)) => {
                 set_running(&mut state, shard)?;
@@ -288,7 +289,7 @@ fn run(
                     if let Some(label) = &cfg.label {
                         write_inline_scores(&cfg.root, label, shard)?;
                     }
-                    state.set_status(&cfg.state_path, shard, ShardStatus::Done)?;
+                    cfg.state.set_status(&mut state, shard, ShardStatus::Done)?;
                     tracing::debug!("shard {shard} done");
                 }
             }

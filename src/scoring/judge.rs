@@ -131,7 +131,7 @@ fn budget(config: &Config, wd: &WorkDir, spec: &Spec) -> anyhow::Result<Option<B
     let shards: Vec<u32> = state.shards.iter().map(|s| s.shard).collect();
     let sampling = crate::sampler::budget::saved_spent(wd.root(), &shards)?;
     // Every saved judge answer, a killed run's included.
-    crate::store::judged::recover(wd.root())?;
+    crate::store::judged::recover(wd.root(), &|_| true)?;
     let (judge_prompt, judge_completion) = crate::store::judged::spent(wd.root())?;
     let before = p
         .input

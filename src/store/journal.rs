@@ -90,8 +90,8 @@ impl Journal {
 
 /// Turns every journal a killed writer left under `root`'s `rollout/` into
 /// its part file; returns the rows recovered.
-pub fn recover(root: &Path) -> Result<u64, StoreError> {
-    let recovered = recover_shards(&rollout_dir(root), |part, rows: Vec<RolloutRow>| {
+pub fn recover(root: &Path, owns: &dyn Fn(u32) -> bool) -> Result<u64, StoreError> {
+    let recovered = recover_shards(&rollout_dir(root), owns, |part, rows: Vec<RolloutRow>| {
         let mut file = ParquetFile::create(part, rollout_schema())?;
         file.write(&to_batch(&rows))?;
         file.commit().map(|_| ())
@@ -102,9 +102,12 @@ pub fn recover(root: &Path) -> Result<u64, StoreError> {
     Ok(recovered)
 }
 
-/// [`recover_dir`] over every shard directory of `dir`.
+/// [`recover_dir`] over every shard directory (`shard_NNNN`) of `dir`
+/// whose shard `owns` says this process samples (a sampling task leaves
+/// the other tasks' journals alone: they may be writing them).
 pub fn recover_shards<T: DeserializeOwned>(
     dir: &Path,
+    owns: &dyn Fn(u32) -> bool,
     mut write: impl FnMut(&Path, Vec<T>) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
     let shards = match std::fs::read_dir(dir) {
@@ -115,7 +118,12 @@ pub fn recover_shards<T: DeserializeOwned>(
     let mut recovered = 0;
     for shard in shards {
         let shard = shard.map_err(|e| io_error(dir, e))?.path();
-        if shard.is_dir() {
+        let number = shard
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("shard_"))
+            .and_then(|n| n.parse::<u32>().ok());
+        if shard.is_dir() && number.is_none_or(owns) {
             recovered += recover_dir(&shard, &mut write)?;
         }
     }
@@ -222,13 +230,17 @@ mod tests {
             .open(journal_path(&part))
             .unwrap();
         f.write_all(br#"{"id":"p1","rollout_idx":3,"st"#).unwrap();
-        assert_eq!(recover(root).unwrap(), 3);
+        assert_eq!(recover(root, &|_| true).unwrap(), 3);
         assert!(!journal_path(&part).exists());
         let parts = shard_parts(root, 0).unwrap();
         assert_eq!(parts, vec![part.clone()]);
         let batches = crate::store::parquet::read_batches(&part).unwrap();
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
-        assert_eq!(recover(root).unwrap(), 0, "nothing left to recover");
+        assert_eq!(
+            recover(root, &|_| true).unwrap(),
+            0,
+            "nothing left to recover"
+        );
     }
 
     #[test]
@@ -240,7 +252,7 @@ mod tests {
         file.write(&to_batch(&[row(0)])).unwrap();
         file.commit().unwrap();
         Journal::open(&part).unwrap().append(&[row(0)]).unwrap();
-        assert_eq!(recover(dir.path()).unwrap(), 0);
+        assert_eq!(recover(dir.path(), &|_| true).unwrap(), 0);
         assert!(!journal_path(&part).exists());
         let batches = crate::store::parquet::read_batches(&part).unwrap();
         assert_eq!(batches[0].num_rows(), 1, "no row twice");

@@ -99,9 +99,10 @@ fn entries(dir: &Path, ext: &str) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 }
 
 /// Turns every journal a killed run left under `judge/` into its part
-/// file; returns the answers recovered.
-pub fn recover(root: &Path) -> Result<u64, StoreError> {
-    let recovered = recover_shards(&judge_dir(root), |part, records: Vec<Record>| {
+/// file (of the shards `owns` says this process has); returns the answers
+/// recovered.
+pub fn recover(root: &Path, owns: &dyn Fn(u32) -> bool) -> Result<u64, StoreError> {
+    let recovered = recover_shards(&judge_dir(root), owns, |part, records: Vec<Record>| {
         write_part(part, &records)
     })?;
     if recovered > 0 {
@@ -378,7 +379,7 @@ mod tests {
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
         f.write_all(b"{\"key\":\"d\",\"ra").unwrap();
-        assert_eq!(recover(root).unwrap(), 1);
+        assert_eq!(recover(root, &|_| true).unwrap(), 1);
         assert!(!journal.exists());
         let saved = load(root, 3).unwrap();
         assert_eq!(saved.len(), 3);

@@ -5,7 +5,9 @@
 //! it when the process ends, however it ends (a `kill -9` leaves no stale
 //! lock), so a second writer is refused at once with the holder's pid and
 //! command, and the next writer after a crash starts normally. Read-only
-//! commands (`rsr sql`) never take it.
+//! commands (`rsr sql`) never take it. Sampling tasks (`rsr sample --task`)
+//! hold it shared: they run together, and no other writer runs beside
+//! them.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -32,21 +34,22 @@ impl WorkDirLock {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let mut file = open(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
+                // Held shared: sampling tasks, whose names are elsewhere.
+                let holder = if file.try_lock_shared().is_ok() {
+                    let _ = file.unlock();
+                    format!("sampling tasks: rsr status {} lists them", root.display())
+                } else {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    holder.trim().to_string()
+                };
                 return Err(StoreError::Locked {
                     path: root.to_path_buf(),
-                    holder: holder.trim().to_string(),
+                    holder,
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
@@ -64,6 +67,58 @@ impl WorkDirLock {
             _file: Arc::new(file),
         })
     }
+}
+
+impl WorkDirLock {
+    /// Takes the lock shared with other sampling tasks, without waiting;
+    /// names the holder when a whole-dir writer has it.
+    pub fn acquire_shared(root: &Path) -> Result<Self, StoreError> {
+        let path = root.join(LOCK_FILE);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = open(&path).map_err(io)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Self {
+                _file: Arc::new(file),
+            }),
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Err(StoreError::Locked {
+                    path: root.to_path_buf(),
+                    holder: holder.trim().to_string(),
+                })
+            }
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// Holds an exclusive lock on `path` (created when missing), waiting for
+/// it: for a read-modify-write of a file that several sampling tasks
+/// update. Released when the returned file is dropped.
+pub fn wait_exclusive(path: &Path) -> Result<File, StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = open(path).map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
+}
+
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 /// `rsr sample work_dir=…`: the program's file name and its arguments.
@@ -102,5 +157,24 @@ mod tests {
         );
         drop(clone);
         WorkDirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn tasks_share_the_lock_and_keep_whole_dir_writers_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = WorkDirLock::acquire_shared(dir.path()).unwrap();
+        let b = WorkDirLock::acquire_shared(dir.path()).unwrap();
+        let err = WorkDirLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("sampling tasks: rsr status"), "{err}");
+        drop((a, b));
+        let whole = WorkDirLock::acquire(dir.path()).unwrap();
+        let err = WorkDirLock::acquire_shared(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(whole);
     }
 }

@@ -15,8 +15,12 @@
 //! WORK_DIR/train/                           training files, manifests, dataset card
 //! WORK_DIR/summary/                         statistics, charts, report.html
 //! WORK_DIR/logs/run.log                     every log line of every command
+//! WORK_DIR/logs/task-I-of-N.log             a sampling task's log lines
 //! WORK_DIR/.replay-spill/                   a replay file split per shard, while replaying
+//! WORK_DIR/tasks/task-I-of-N.json           a sampling task's shard statuses and counters
+//! WORK_DIR/rollout/shard_NNNN/.owner        locked by the task sampling the shard
 //! WORK_DIR/.lock                            held by the command writing the work dir
+//!                                           (shared by sampling tasks)
 //! ```
 
 pub mod atomic;
@@ -28,6 +32,7 @@ pub mod parquet;
 pub mod parts;
 pub mod rollout;
 pub mod state;
+pub mod task;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,7 +41,8 @@ use thiserror::Error;
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use lock::WorkDirLock;
-pub use state::{RunState, ShardStatus};
+pub use state::{RunState, ShardStatus, StateFile};
+pub use task::{ShardOwner, Task};
 
 /// Errors of the work-dir layer.
 #[derive(Debug, Error)]
@@ -77,6 +83,18 @@ pub enum StoreError {
         /// Who holds the lock (pid, command, since when), as it wrote it.
         holder: String,
     },
+    /// Another sampling task holds a shard this task owns.
+    #[error(
+        "shard {shard} is being sampled by {holder}: a task of another split (or this task \
+         started twice) is running on the same work dir; wait for it or stop it, and give every \
+         task of a run the same N"
+    )]
+    ShardTaken {
+        /// The shard.
+        shard: u32,
+        /// Who holds it (task, pid, host, since when), as it wrote it.
+        holder: String,
+    },
     /// Writing a Parquet file failed.
     #[error("{}: {source}", path.display())]
     Parquet {
@@ -92,6 +110,10 @@ pub enum StoreError {
 pub struct WorkDir {
     root: PathBuf,
     lock: Option<WorkDirLock>,
+    /// The sampling task this process is, when it shares the work dir.
+    task: Option<Task>,
+    /// The shards this task holds ([`WorkDir::take_shards`]).
+    owners: std::sync::Arc<Vec<ShardOwner>>,
 }
 
 impl WorkDir {
@@ -105,13 +127,8 @@ impl WorkDir {
     /// missing, takes its lock ([`WorkDir::locked`]) and removes `*.tmp`
     /// leftovers of an interrupted earlier command.
     pub fn create_or_open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let dir = Self {
-            root: root.into(),
-            lock: None,
-        };
-        for sub in [dir.data_dir(), dir.logs_dir()] {
-            std::fs::create_dir_all(&sub).map_err(|source| StoreError::Io { path: sub, source })?;
-        }
+        let dir = Self::unlocked(root.into(), None);
+        dir.make_dirs()?;
         // Lock first: `*.tmp` files of a writer still running are not leftovers.
         let dir = dir.locked()?;
         let removed = atomic::clean_tmp_files(&dir.root).map_err(|source| StoreError::Io {
@@ -127,12 +144,96 @@ impl WorkDir {
         Ok(dir)
     }
 
+    fn unlocked(root: PathBuf, task: Option<Task>) -> Self {
+        Self {
+            root,
+            lock: None,
+            task,
+            owners: Default::default(),
+        }
+    }
+
+    fn make_dirs(&self) -> Result<(), StoreError> {
+        for sub in [self.data_dir(), self.logs_dir()] {
+            std::fs::create_dir_all(&sub).map_err(|source| StoreError::Io { path: sub, source })?;
+        }
+        Ok(())
+    }
+
+    /// Opens `root` for sampling task `task`, creating it when missing,
+    /// without a lock yet: the task prepares it under the exclusive lock
+    /// when nobody has, then holds the lock
+    /// shared with its shards ([`WorkDir::take_shards`]).
+    pub fn for_task(root: impl Into<PathBuf>, task: Task) -> Result<Self, StoreError> {
+        let dir = Self::unlocked(root.into(), Some(task));
+        dir.make_dirs()?;
+        Ok(dir)
+    }
+
+    /// The sampling task this process is, if it is one.
+    pub fn task(&self) -> Option<Task> {
+        self.task
+    }
+
+    /// Whether this process samples `shard`: every shard, unless it is a
+    /// task.
+    pub fn owns(&self, shard: u32) -> bool {
+        self.task.is_none_or(|t| t.owns(shard))
+    }
+
+    /// Where this process records shard statuses and counters.
+    pub fn state_file(&self) -> StateFile {
+        match self.task {
+            Some(task) => StateFile::Task {
+                root: self.root.clone(),
+                task,
+            },
+            None => StateFile::Run(self.state_path()),
+        }
+    }
+
+    /// Takes this task's place in the prepared work dir: the work dir's
+    /// lock shared with the other tasks (waiting while a task prepares
+    /// it), then the `.owner` lock of each shard in `shards` this task
+    /// owns; its `*.tmp` leftovers there are removed. Refused when another
+    /// process holds one of them.
+    pub async fn take_shards(&mut self, shards: &[u32]) -> Result<(), StoreError> {
+        let Some(task) = self.task else {
+            return Ok(());
+        };
+        let lock = loop {
+            match WorkDirLock::acquire_shared(&self.root) {
+                Ok(lock) => break lock,
+                // The task that prepared the work dir lets go in a moment.
+                Err(StoreError::Locked { holder, .. }) if holder.contains("--task") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.lock = Some(lock);
+        let mut owners = Vec::new();
+        for &shard in shards.iter().filter(|&&s| task.owns(s)) {
+            owners.push(ShardOwner::acquire(&self.root, shard, task)?);
+            let removed = clean_shard_tmp(&self.root, shard).map_err(|source| StoreError::Io {
+                path: rollout::rollout_shard_dir(&self.root, shard),
+                source,
+            })?;
+            if removed > 0 {
+                tracing::info!(
+                    shard,
+                    removed,
+                    "removed unfinished *.tmp files of an interrupted task"
+                );
+            }
+        }
+        self.owners = std::sync::Arc::new(owners);
+        Ok(())
+    }
+
     /// Opens an existing, prepared work dir without changing anything in it.
     pub fn open_prepared(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let dir = Self {
-            root: root.into(),
-            lock: None,
-        };
+        let dir = Self::unlocked(root.into(), None);
         if !dir.input_path().is_file() {
             return Err(StoreError::NotPrepared { path: dir.root });
         }
@@ -206,9 +307,21 @@ impl WorkDir {
         self.root.join("logs")
     }
 
-    /// `logs/run.log`.
+    /// `logs/run.log`, or a sampling task's `logs/task-I-of-N.log`.
     pub fn run_log_path(&self) -> PathBuf {
-        self.logs_dir().join("run.log")
+        match self.task {
+            Some(task) => self.logs_dir().join(format!("{}.log", task.name())),
+            None => self.logs_dir().join("run.log"),
+        }
+    }
+
+    /// `.replay-spill/`, or a sampling task's `.replay-spill/task-I-of-N/`.
+    pub fn replay_spill_dir(&self) -> PathBuf {
+        let dir = replay_spill_dir(&self.root);
+        match self.task {
+            Some(task) => dir.join(task.name()),
+            None => dir,
+        }
     }
 
     /// `logs/judge/`: the logs of a judge server rsr launched.
@@ -220,6 +333,34 @@ impl WorkDir {
     pub fn hygiene_report_path(&self) -> PathBuf {
         hygiene_report_path(&self.root)
     }
+}
+
+/// Removes the `*.tmp` leftovers of `shard` (its rollout and judge
+/// directories, its score files) and returns how many there were.
+fn clean_shard_tmp(root: &Path, shard: u32) -> io::Result<usize> {
+    let mut removed = 0;
+    for dir in [
+        rollout::rollout_shard_dir(root, shard),
+        judge_dir(root).join(format!("shard_{shard:04}")),
+    ] {
+        if dir.is_dir() {
+            removed += atomic::clean_tmp_files(&dir)?;
+        }
+    }
+    if let Ok(labels) = std::fs::read_dir(rollout::scores_dir(root)) {
+        for label in labels.flatten() {
+            let tmp = atomic::tmp_path(&rollout::score_path(
+                root,
+                &label.file_name().to_string_lossy(),
+                shard,
+            ));
+            if tmp.is_file() {
+                std::fs::remove_file(&tmp)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// File name of the saved config inside a work dir.

@@ -120,6 +120,16 @@ pub fn schema_of(path: &Path) -> Result<arrow::datatypes::SchemaRef, StoreError>
     Ok(builder.schema().clone())
 }
 
+/// The rows of a Parquet file, from its footer.
+pub fn row_count(path: &Path) -> Result<u64, StoreError> {
+    let file = File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    Ok(builder.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
 /// A Parquet file that appears under its final name only on [`ParquetFile::commit`].
 pub struct ParquetFile {
     dest: PathBuf,
