@@ -79,23 +79,22 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// [`prepare`] for a sampling task: under the work dir's exclusive lock,
-/// unless the work dir is prepared (`state.json` is written last). The
-/// first task to get the lock prepares; the others wait for it and
-/// prepare nothing.
+/// [`prepare`] for a sampling task, under the work dir's exclusive lock:
+/// the first task to get it prepares the work dir (or saves its config
+/// over one `rsr prepare` left, while nothing is sampled); a task that
+/// finds the work dir prepared while another holds the lock goes on, and
+/// one that finds it unprepared waits for the task preparing it.
 pub async fn prepare_once(run: &Run) -> anyhow::Result<()> {
     let mut said = false;
     loop {
-        if run.wd.state_path().is_file() {
+        let prepared = run.wd.state_path().is_file();
+        if prepared && WorkDir::has_sampled(run.wd.root()) {
+            // Its config is frozen: the resume checks compared it already.
             return Ok(());
         }
         match crate::store::WorkDirLock::acquire(run.wd.root()) {
-            Ok(_lock) => {
-                if !run.wd.state_path().is_file() {
-                    prepare(run).await?;
-                }
-                return Ok(());
-            }
+            Ok(_lock) => return prepare(run).await,
+            Err(StoreError::Locked { .. }) if prepared => return Ok(()),
             Err(StoreError::Locked { holder, .. }) => {
                 if !said {
                     tracing::info!("waiting for {holder} to prepare the work dir");

@@ -1,0 +1,339 @@
+//! `rsr sample --task I/N`: several processes sampling one work dir, each
+//! its own shards, through the binary against `rsr-mock`.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::mock::Mock;
+use common::{TestDir, fixture, query};
+use serde_json::Value;
+
+/// The GSM8K sample (26 prompts) in 9 shards of 3, seeded: every request
+/// is answered the same in any split of the run.
+fn args<'a>(input: &'a str, base: &'a str, work_dir: &'a str) -> Vec<&'a str> {
+    vec![
+        "sample",
+        work_dir,
+        input,
+        "data.preprocess.transform=gsm8k",
+        "shard.size=3",
+        "sampler.model=mock",
+        base,
+        "sampler.seed=7",
+        "sampler.concurrent_requests=4",
+        "sampling.max_rollouts=4",
+        "sampling.step_size=2",
+        "sampling.flush_rows=2",
+        "formatter.0.type=sft",
+    ]
+}
+
+fn input() -> String {
+    format!("data.input_path={}", fixture("gsm8k_sample.jsonl"))
+}
+
+/// `rsr-mock ARGS` answering from the sample's gold answers (prepared
+/// into `gold/` for it).
+fn gold_mock(t: &TestDir, extra: &[&str]) -> Mock {
+    t.ok(&[
+        "prepare",
+        "work_dir=gold",
+        &input(),
+        "data.preprocess.transform=gsm8k",
+    ]);
+    let gold = t.path("gold/data/input.parquet").display().to_string();
+    let mut all = vec!["--gold", gold.as_str()];
+    all.extend_from_slice(extra);
+    Mock::start(&all)
+}
+
+fn rows(t: &TestDir, dir: &str) -> Vec<Value> {
+    query(
+        t,
+        dir,
+        "SELECT id, rollout_idx, response, score FROM rollouts ORDER BY id, rollout_idx",
+    )
+}
+
+fn spawn(t: &TestDir, args: &[&str], task: &str) -> Child {
+    let mut all = args.to_vec();
+    all.extend(["--task", task]);
+    t.cmd(&all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_ok(child: Child, what: &str) -> String {
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{what} failed: {err}");
+    err
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn status(t: &TestDir, dir: &str) -> Value {
+    serde_json::from_str(&t.ok(&["status", dir, "--json"])).unwrap()
+}
+
+#[test]
+fn four_tasks_sample_the_union_of_a_single_run_prepared_once() {
+    let t = TestDir::new();
+    let mock = gold_mock(&t, &["--latency-ms", "15", "--accuracy", "0.5"]);
+    let (input, base) = (input(), mock.base_url_arg());
+    let single = args(&input, &base, "work_dir=single");
+    t.ok(&single);
+    let requests_single = mock.stat("requests");
+
+    let split = args(&input, &base, "work_dir=run");
+    // All four start together on a work dir that does not exist yet.
+    let children: Vec<Child> = (0..4)
+        .map(|i| spawn(&t, &split, &format!("{i}/4")))
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        wait_ok(c, &format!("task {i}/4"));
+    }
+    assert_eq!(
+        rows(&t, "run"),
+        rows(&t, "single"),
+        "the same rows, split or not"
+    );
+    assert_eq!(mock.stat("requests") - requests_single, requests_single);
+
+    // Prepared once: one task's log says so, the others waited or found it.
+    let prepared = (0..4)
+        .filter(|i| {
+            std::fs::read_to_string(t.path(&format!("run/logs/task-000{i}-of-0004.log")))
+                .unwrap()
+                .contains("prepared 26 prompts")
+        })
+        .count();
+    assert_eq!(prepared, 1);
+
+    // Counters are the union; each task's line is its own.
+    let s = status(&t, "run");
+    assert_eq!(s["requests"].as_u64(), Some(requests_single));
+    let tasks = s["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 4);
+    let shards: Vec<u64> = tasks
+        .iter()
+        .map(|x| x["shards"].as_u64().unwrap())
+        .collect();
+    assert_eq!(shards, [3, 2, 2, 2], "9 shards, s % 4");
+    let sum = |k: &str| tasks.iter().map(|x| x[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("requests"), requests_single);
+    assert_eq!(sum("prompts"), 26);
+    assert_eq!(sum("rollouts") as usize, rows(&t, "run").len());
+    assert!(tasks.iter().all(|x| x["state"] == "finished"), "{s:#}");
+    assert!(
+        s["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == "done")
+    );
+    let table = t.ok(&["status", "run"]);
+    assert!(table.contains("9 done, 0 sampling, 0 pending"), "{table}");
+
+    // Every task's rows reach the training files.
+    t.ok(&["format", "run"]);
+    t.ok(&["format", "single"]);
+    let count = |dir: &str| {
+        std::fs::read_to_string(t.path(&format!("{dir}/train/sft.jsonl")))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert!(count("single") > 0);
+    assert_eq!(count("run"), count("single"));
+    // A rerun of a finished task asks nothing.
+    let before = mock.stat("requests");
+    let mut again = split.clone();
+    again.extend(["--task", "2/4"]);
+    t.ok(&again);
+    assert_eq!(mock.stat("requests"), before);
+}
+
+#[test]
+fn a_killed_task_is_rerun_and_finishes_exactly_its_shards() {
+    let t = TestDir::new();
+    let mock = gold_mock(&t, &["--latency-ms", "40", "--accuracy", "0.5"]);
+    let (input, base) = (input(), mock.base_url_arg());
+    let single = args(&input, &base, "work_dir=single");
+    t.ok(&single);
+    let split = args(&input, &base, "work_dir=run");
+    let mut victim = spawn(&t, &split, "1/2");
+    let other = spawn(&t, &split, "0/2");
+    wait_for("task 1/2 to save rows", || {
+        std::fs::read_dir(t.path("run/rollout/shard_0001"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "journal"))
+    });
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    wait_ok(other, "task 0/2");
+    let s = status(&t, "run");
+    let line = &s["tasks"].as_array().unwrap()[1];
+    assert_eq!(line["task"], "1/2");
+    assert_eq!(line["state"], "stopped", "{s:#}");
+    assert_eq!(s["tasks"][0]["state"], "finished");
+
+    // The scheduler reruns it: its journal is recovered, the rest sampled.
+    let mut rerun = split.clone();
+    rerun.extend(["--task", "1/2"]);
+    t.ok(&rerun);
+    let got = rows(&t, "run");
+    assert_eq!(got, rows(&t, "single"), "no rollout lost or sampled twice");
+    assert_eq!(status(&t, "run")["tasks"][1]["state"], "finished");
+}
+
+#[test]
+fn tasks_keep_other_writers_and_other_splits_out() {
+    let t = TestDir::new();
+    let mock = Mock::start(&["--latency-ms", "300"]);
+    let (input, base) = (input(), mock.base_url_arg());
+    let split = args(&input, &base, "work_dir=run");
+    t.ok(&[
+        "prepare",
+        "work_dir=run",
+        &input,
+        "data.preprocess.transform=gsm8k",
+        "shard.size=3",
+    ]);
+    let running = spawn(&t, &split, "0/2");
+    wait_for("task 0/2 to save rollouts of shard 0", || {
+        let s = status(&t, "run");
+        s["shards"][0]["sampled_by"].is_string() && s["shards"][0]["rollouts"].as_u64() > Some(0)
+    });
+    // Another split would sample shard 0 too.
+    let mut other = split.clone();
+    other.extend(["--task", "0/4"]);
+    let err = t.fails(&other);
+    assert!(
+        err.contains("shard 0 is being sampled by task 0/2") && err.contains("same N"),
+        "{err}"
+    );
+    // A whole-dir writer waits for the tasks to end.
+    for cmd in [split.clone(), vec!["format", "run"]] {
+        let err = t.fails(&cmd);
+        assert!(
+            err.contains("in use by another rsr process (sampling tasks: rsr status run"),
+            "{err}"
+        );
+    }
+    // The other half of the split runs beside it.
+    let mut half = split.clone();
+    half.extend(["--task", "1/2"]);
+    t.ok(&half);
+    wait_ok(running, "task 0/2");
+    let s = status(&t, "run");
+    assert!(
+        s["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == "done"),
+        "{s:#}"
+    );
+    // Without tasks running, a whole-dir command runs again.
+    t.ok(&["format", "run"]);
+}
+
+#[test]
+fn auto_reads_the_scheduler_and_says_what_is_missing() {
+    let t = TestDir::new();
+    let mock = Mock::start(&[]);
+    let (input, base) = (input(), mock.base_url_arg());
+    let mut split = args(&input, &base, "work_dir=run");
+    split.extend(["--task", "auto"]);
+    // A Slurm array 1-3: task id 3 is task 2 of 3.
+    let out = t
+        .cmd(&split)
+        .env("SLURM_ARRAY_TASK_ID", "3")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = status(&t, "run");
+    assert_eq!(s["tasks"][0]["task"], "2/3");
+    let done: Vec<u64> = s["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["status"] == "done")
+        .map(|x| x["shard"].as_u64().unwrap())
+        .collect();
+    assert_eq!(done, [2, 5, 8]);
+
+    // A Kubernetes Indexed Job whose manifest forgot the count.
+    let out = t
+        .cmd(&split)
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("JOB_COMPLETIONS") && err.contains(".spec.completions"),
+        "{err}"
+    );
+    let out = t
+        .cmd(&split)
+        .env("JOB_COMPLETION_INDEX", "1")
+        .env("JOB_COMPLETIONS", "3")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status(&t, "run")["tasks"][0]["task"], "1/3");
+
+    // Nothing to read.
+    let err = t.fails(&split);
+    assert!(err.contains("SLURM_ARRAY_TASK_ID"), "{err}");
+    let mut bad = args(&input, &base, "work_dir=run");
+    bad.extend(["--task", "3/3"]);
+    let err = t.fails(&bad);
+    assert!(err.contains("must be below 3"), "{err}");
+}
+
+#[test]
+fn a_task_without_shards_or_in_batch_mode_says_so() {
+    let t = TestDir::new();
+    let mock = Mock::start(&[]);
+    let (input, base) = (input(), mock.base_url_arg());
+    let mut lonely = args(&input, &base, "work_dir=run");
+    lonely.extend(["--task", "11/12"]);
+    let out = t.cmd(&lonely).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("task 11/12 owns no shard: the work dir has 9"),
+        "{err}"
+    );
+    assert_eq!(mock.stat("requests"), 0);
+
+    let mut batch = args(&input, &base, "work_dir=run");
+    batch.extend(["sampler.mode=batch", "--task", "0/2"]);
+    let err = t.fails(&batch);
+    assert!(err.contains("one process drives it"), "{err}");
+}
