@@ -87,7 +87,8 @@ pub fn open_run_as(
              to resume (rsr run work_dir=output/20261206_143052)"
         );
     }
-    let (resolved, scoring) = resolve_checked(&sources, allow_changes)?;
+    let (mut resolved, scoring) = resolve_checked(&sources, allow_changes)?;
+    servers_from_file(&mut resolved.config.sampler)?;
     let root = resolved.work_dir().to_path_buf();
     let created = !root.exists();
     if created && sources.file.is_none() && args.args.iter().any(|a| a.starts_with("work_dir=")) {
@@ -118,6 +119,23 @@ pub fn open_run_as(
         judge: None,
         sandbox: None,
     })
+}
+
+/// `sampler.base_url` filled from `sampler.endpoints_file` (read again by
+/// the client while it runs).
+fn servers_from_file(s: &mut config::SamplerConfig) -> anyhow::Result<()> {
+    let Some(path) = &s.endpoints_file else {
+        return Ok(());
+    };
+    if s.base_url.is_some() {
+        bail!(
+            "sampler.base_url and sampler.endpoints_file are both set: give one (the file's URLs \
+             are read again when it changes)"
+        );
+    }
+    let urls = config::read_endpoints_file(path).map_err(anyhow::Error::msg)?;
+    s.base_url = Some(config::Endpoints::Many(urls));
+    Ok(())
 }
 
 /// The work dir beside `root` whose name is closest to its name, when one

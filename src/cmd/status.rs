@@ -52,8 +52,8 @@ struct TaskLine {
     requests: u64,
     retries: u64,
     failed_requests: u64,
-    /// `running`, `finished`, `stopped` (a shard not done, no process on
-    /// it) or `not started`.
+    /// `running`, `finished`, or `stopped` (a shard not done, no process
+    /// on it).
     state: &'static str,
     host: String,
     pid: u32,
@@ -124,8 +124,6 @@ fn task_line(record: &TaskState, task: Task, shards: &[Shard]) -> TaskLine {
         "running"
     } else if done == owned.len() as u64 {
         "finished"
-    } else if record.shards.is_empty() {
-        "not started"
     } else {
         "stopped"
     };

@@ -255,6 +255,11 @@ impl Resolved {
     /// required keys kept as `???`.
     pub fn to_yaml(&self) -> String {
         let mut value = serde_yaml_ng::to_value(&self.config).expect("config serializes");
+        if self.config.sampler.endpoints_file.is_some() {
+            // Read from the file at every start, not frozen into the run.
+            tree::set_path(&mut value, "sampler.base_url", Value::Null)
+                .expect("sampler.base_url is a key");
+        }
         for key in &self.missing {
             tree::set_path(&mut value, key, Value::String(tree::REQUIRED.into()))
                 .expect("path of a resolved key");
@@ -347,6 +352,38 @@ pub fn saved(dir: &Path) -> Result<Option<Config>, ConfigError> {
     Ok(Some(build(saved_tree(dir)?, &Origins(vec![]))?.config))
 }
 
+/// The servers `sampler.endpoints_file` lists: one base URL per line,
+/// blank lines and `#` comments skipped. An error names the file and the
+/// line of a URL that is not one, or says that it lists none.
+pub fn read_endpoints_file(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("sampler.endpoints_file {}: {e}", path.display()))?;
+    let mut urls = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let url = line.split('#').next().unwrap_or("").trim();
+        if url.is_empty() {
+            continue;
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "sampler.endpoints_file {} line {}: `{url}` is not a base URL (http://host:port/v1)",
+                path.display(),
+                i + 1
+            ));
+        }
+        if !urls.iter().any(|u| u == url) {
+            urls.push(url.to_string());
+        }
+    }
+    if urls.is_empty() {
+        return Err(format!(
+            "sampler.endpoints_file {} lists no server: write one base URL per line (http://host:port/v1)",
+            path.display()
+        ));
+    }
+    Ok(urls)
+}
+
 /// Makes the relative paths a config file names relative to the file's
 /// directory, so a config works from any current directory. Paths on the
 /// command line and in the environment stay relative to the current
@@ -375,6 +412,7 @@ fn anchor_paths(file: &mut Value, dir: &Path) {
         ("data.input_path", &always as &dyn Fn(&str) -> bool),
         ("data.preprocess.transform", &looks_like_path),
         ("sampler.replay_path", &always),
+        ("sampler.endpoints_file", &always),
         ("sampler.server_bin", &looks_like_path),
         ("sampler.model_path", &beside),
         ("judge.server_bin", &looks_like_path),
@@ -800,6 +838,12 @@ fn validate_server(
         return Err(invalid(
             &format!("{section}.timeout"),
             format!("{} must be a positive number of seconds", s.timeout),
+        ));
+    }
+    if s.endpoints_file.is_some() && s.kind == SamplerType::Replay {
+        return Err(invalid(
+            &format!("{section}.endpoints_file"),
+            "type replay reads saved responses, it sends no request: unset endpoints_file".into(),
         ));
     }
     if let Some(base_url) = &s.base_url

@@ -364,6 +364,13 @@ pub struct SamplerConfig {
     /// One or several OpenAI-compatible base URLs; none when rsr launches
     /// the servers.
     pub base_url: Option<Endpoints>,
+    /// A file of base URLs, one per line, read again when it changes
+    /// during a run (servers that come and go); fills `base_url`.
+    #[serde(default)]
+    pub endpoints_file: Option<PathBuf>,
+    /// Which server a request goes to.
+    #[serde(default)]
+    pub routing: Routing,
     /// Environment variable holding the API key.
     pub api_key_env: Option<String>,
     /// Weights for a launched server.
@@ -426,6 +433,20 @@ impl SamplerConfig {
     pub fn sends_n(&self) -> bool {
         self.use_n && !(self.mode == SamplerMode::Batch && self.batch.api == BatchApi::Anthropic)
     }
+}
+
+/// Which server a sampling request goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// The healthy server with the fewest requests in flight.
+    #[default]
+    LeastLoaded,
+    /// Every request of a prompt to the same server (its prefix cache
+    /// holds the prompt), unless that server is above 1.5 times the
+    /// average load plus 4; servers joining or leaving move only their
+    /// share of prompts.
+    PrefixAffinity,
 }
 
 /// How sampling requests are sent.
@@ -567,6 +588,8 @@ impl JudgeConfig {
             kind: self.kind,
             model: self.model.clone(),
             base_url: self.base_url.clone(),
+            endpoints_file: None,
+            routing: Routing::LeastLoaded,
             api_key_env: self.api_key_env.clone(),
             model_path: self.model_path.clone(),
             num_gpus: self.num_gpus,

@@ -257,7 +257,12 @@ impl Connection {
         let backend = open_backend(run, &model, &retries, &mut _servers).await?;
         match &backend {
             Backend::Http(http) => {
-                for w in sampler::preflight::check(http, &model).await? {
+                let warnings = if s.endpoints_file.is_some() {
+                    sampler::preflight::check_changing(http, &model).await?
+                } else {
+                    sampler::preflight::check(http, &model).await?
+                };
+                for w in warnings {
                     tracing::warn!("{w}");
                 }
             }

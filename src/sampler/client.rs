@@ -157,7 +157,13 @@ impl HttpBackend {
             .filter(|k| !k.is_empty());
         Ok(Self {
             client,
-            pool: EndpointPool::new(urls),
+            pool: {
+                let pool = EndpointPool::new(urls).with_routing(s.routing);
+                match &s.endpoints_file {
+                    Some(path) => pool.watching(path.clone()),
+                    None => pool,
+                }
+            },
             fixed_fields: fixed_fields(s, model),
             seed: s.seed.filter(|_| !s.extra_params.contains_key("seed")),
             seed_each_request: false,
@@ -242,7 +248,7 @@ impl HttpBackend {
         let body = self.sample_body(id, messages, n, first_rollout);
         let max_tokens = self.max_tokens;
         let reply = self
-            .post(Route::V1("chat/completions"), &body, |text| {
+            .post_for(Some(id), Route::V1("chat/completions"), &body, |text| {
                 parse_response(text, n, max_tokens)
             })
             .await?;
@@ -284,6 +290,19 @@ impl HttpBackend {
         body: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Reply<T>, RequestFailure> {
+        self.post_for(None, route, body, parse).await
+    }
+
+    /// [`post`](Self::post) for a request of prompt `key`, which the
+    /// routing may keep on the prompt's server
+    /// ([`EndpointPool::acquire_for`]).
+    pub async fn post_for<T>(
+        &self,
+        key: Option<&str>,
+        route: Route<'_>,
+        body: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Reply<T>, RequestFailure> {
         let mut rng = SplitMix::from_entropy();
         let mut attempt = 0;
         // Tokens this request is expected to use, for `max_tpm`: its body
@@ -292,7 +311,7 @@ impl HttpBackend {
         loop {
             // Also held back when the server said a limit is used up.
             self.limiter.acquire(estimate).await;
-            let lease = self.pool.acquire();
+            let lease = self.pool.acquire_for(key);
             let started = Instant::now();
             let url = route.url(lease.url());
             let result = self.attempt(&url, body, &parse).await;

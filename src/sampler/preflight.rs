@@ -87,11 +87,42 @@ pub enum PreflightError {
 /// Checks every endpoint of `backend` for `model`; returns the warnings
 /// (endpoints whose model list could not be read) or the first failure.
 pub async fn check(backend: &HttpBackend, model: &str) -> Result<Vec<String>, PreflightError> {
+    check_servers(backend, model, false).await
+}
+
+/// [`check`] for servers that come and go (`sampler.endpoints_file`): one
+/// that cannot be reached is a warning, as long as one can.
+pub async fn check_changing(
+    backend: &HttpBackend,
+    model: &str,
+) -> Result<Vec<String>, PreflightError> {
+    check_servers(backend, model, true).await
+}
+
+async fn check_servers(
+    backend: &HttpBackend,
+    model: &str,
+    changing: bool,
+) -> Result<Vec<String>, PreflightError> {
     let mut warnings = Vec::new();
-    for url in backend.urls() {
-        if let Some(w) = check_one(backend, &url, model).await? {
-            warnings.push(w);
+    let mut unreachable = Vec::new();
+    let urls = backend.urls();
+    for url in &urls {
+        match check_one(backend, url, model).await {
+            Ok(w) => warnings.extend(w),
+            Err(PreflightError::Unreachable { url, cause }) if changing => {
+                warnings.push(format!(
+                    "{url} does not answer ({cause}): it gets requests once it does"
+                ));
+                unreachable.push(PreflightError::Unreachable { url, cause });
+            }
+            Err(e) => return Err(e),
         }
+    }
+    if unreachable.len() == urls.len()
+        && let Some(e) = unreachable.into_iter().next()
+    {
+        return Err(e);
     }
     Ok(warnings)
 }

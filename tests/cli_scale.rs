@@ -1,5 +1,6 @@
-//! `rsr sample --task I/N`: several processes sampling one work dir, each
-//! its own shards, through the binary against `rsr-mock`.
+//! Scale-out through the binary against `rsr-mock`: `rsr sample --task
+//! I/N` (several processes sampling one work dir, each its own shards) and
+//! servers that come and go (`sampler.endpoints_file`, prefix affinity).
 
 mod common;
 
@@ -167,7 +168,7 @@ fn four_tasks_sample_the_union_of_a_single_run_prepared_once() {
 #[test]
 fn a_killed_task_is_rerun_and_finishes_exactly_its_shards() {
     let t = TestDir::new();
-    let mock = gold_mock(&t, &["--latency-ms", "40", "--accuracy", "0.5"]);
+    let mock = gold_mock(&t, &["--latency-ms", "150", "--accuracy", "0.5"]);
     let (input, base) = (input(), mock.base_url_arg());
     let single = args(&input, &base, "work_dir=single");
     t.ok(&single);
@@ -179,7 +180,11 @@ fn a_killed_task_is_rerun_and_finishes_exactly_its_shards() {
             .into_iter()
             .flatten()
             .flatten()
-            .any(|e| e.path().extension().is_some_and(|x| x == "journal"))
+            .any(|e| {
+                e.path()
+                    .extension()
+                    .is_some_and(|x| x == "journal" || x == "parquet")
+            })
     });
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
@@ -336,4 +341,111 @@ fn a_task_without_shards_or_in_batch_mode_says_so() {
     batch.extend(["sampler.mode=batch", "--task", "0/2"]);
     let err = t.fails(&batch);
     assert!(err.contains("one process drives it"), "{err}");
+}
+
+/// Rows' `endpoint` per prompt.
+fn endpoints_by_prompt(t: &TestDir, dir: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in query(
+        t,
+        dir,
+        "SELECT id, endpoint FROM rollouts ORDER BY id, rollout_idx",
+    ) {
+        m.entry(r["id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r["endpoint"].as_str().unwrap().to_string());
+    }
+    m
+}
+
+#[test]
+fn servers_in_the_endpoints_file_are_used_and_dropped_while_sampling() {
+    let t = TestDir::new();
+    let a = gold_mock(&t, &["--latency-ms", "60"]);
+    let b = Mock::start(&["--latency-ms", "60"]);
+    // A port nobody listens on: a server still starting.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/v1", l.local_addr().unwrap().port())
+    };
+    let file = t.path("servers.txt");
+    std::fs::write(&file, format!("# the pool\n{}\n{dead}\n", a.url())).unwrap();
+    let input = input();
+    let endpoints = format!("sampler.endpoints_file={}", file.display());
+    let mut run = args(&input, &endpoints, "work_dir=run");
+    run.push("sampler.max_retries=8");
+    let child = t
+        .cmd(&run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("requests to the first server", || a.stat("requests") >= 6);
+    // The cluster replaced the first server with another.
+    std::fs::write(&file, format!("{}\n", b.url())).unwrap();
+    let err = wait_ok(child, "sampling");
+    assert!(
+        err.contains("does not answer") && err.contains("once it does"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 server(s) added, 2 dropped, 1 in use"),
+        "{err}"
+    );
+    let by = endpoints_by_prompt(&t, "run");
+    let all: Vec<&String> = by.values().flatten().collect();
+    assert!(all.iter().any(|e| **e == a.url()) && all.iter().any(|e| **e == b.url()));
+    assert!(!all.iter().any(|e| **e == dead));
+    let rows = rows(&t, "run");
+    assert!(rows.len() >= 26 * 2, "{}", rows.len());
+    // The list is read from the file at every start, not saved.
+    let saved = std::fs::read_to_string(t.path("run/config.yaml")).unwrap();
+    assert!(
+        saved.contains("endpoints_file:") && saved.contains("base_url: null"),
+        "{saved}"
+    );
+
+    let mut both = run.clone();
+    both.push("sampler.base_url=http://127.0.0.1:1/v1");
+    let err = t.fails(&both);
+    assert!(
+        err.contains("sampler.base_url and sampler.endpoints_file are both set"),
+        "{err}"
+    );
+    std::fs::write(&file, "127.0.0.1:8000\n").unwrap();
+    let mut again = args(&input, &endpoints, "work_dir=other");
+    again.push("sampler.max_retries=0");
+    let err = t.fails(&again);
+    assert!(
+        err.contains("servers.txt line 1: `127.0.0.1:8000` is not a base URL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn prefix_affinity_keeps_each_prompt_on_one_server() {
+    let t = TestDir::new();
+    let mocks: Vec<Mock> = (0..3)
+        .map(|_| Mock::start(&["--latency-ms", "20"]))
+        .collect();
+    let urls: Vec<String> = mocks.iter().map(Mock::url).collect();
+    let base = format!("sampler.base_url=[{}]", urls.join(","));
+    let input = input();
+    let share_on_one = |dir: &str, routing: &str| {
+        let mut run = args(&input, &base, dir);
+        run.extend([routing, "sampling.early_stop=false", "sampler.use_n=false"]);
+        t.ok(&run);
+        let by = endpoints_by_prompt(&t, dir.trim_start_matches("work_dir="));
+        let on_one = by.values().filter(|e| e.iter().all(|x| x == &e[0])).count();
+        on_one as f64 / by.len() as f64
+    };
+    let affine = share_on_one("work_dir=affine", "sampler.routing=prefix_affinity");
+    let spread = share_on_one("work_dir=spread", "sampler.routing=least_loaded");
+    assert!(affine >= 0.9, "{affine}");
+    assert!(spread < 0.5, "{spread}");
+    // Every server had its share of prompts.
+    let by = endpoints_by_prompt(&t, "affine");
+    for u in &urls {
+        assert!(by.values().any(|e| &e[0] == u), "{u} got no prompt");
+    }
 }
