@@ -55,6 +55,7 @@ enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::logging::init(cli.verbose, cli.quiet);
+    raise_open_files();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -79,6 +80,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     // A Parquet read failure names the damaged files of the work dirs read.
     let dirs: Vec<&std::path::Path> = work_dirs.iter().map(PathBuf::as_path).collect();
     result.map_err(|e| common::name_damaged(&dirs, e))
+}
+
+/// Raises the soft limit of open files to the hard one: thousands of
+/// requests in flight hold as many connections, and the usual soft limit
+/// (1,024) is below that.
+fn raise_open_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::debug!("could not raise the open-file limit");
+            }
+        }
+    }
 }
 
 impl Command {
