@@ -7,7 +7,9 @@ skipped: the usual "resumable" sampling script. It does less than rsr (no
 verifier, no Parquet, no steps or early stop), so its CPU is a floor for
 that kind of client.
 
-    python3 benches/peer_asyncio.py BASE_URL PROMPTS.jsonl OUT.jsonl C N
+    python3 benches/peer_asyncio.py BASE_URL[,BASE_URL…] PROMPTS.jsonl OUT.jsonl C N
+
+Several base URLs: the prompts go round-robin, one client per server.
 
 Needs `pip install openai`. Prints the requests it sent and the wall time.
 """
@@ -21,8 +23,11 @@ import time
 from openai import AsyncOpenAI
 
 
-async def main(base_url, prompts_path, out_path, concurrency, n):
-    client = AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=5, timeout=600)
+async def main(base_urls, prompts_path, out_path, concurrency, n):
+    clients = [
+        AsyncOpenAI(base_url=u, api_key="unused", max_retries=5, timeout=600)
+        for u in base_urls.split(",")
+    ]
     done = set()
     if os.path.exists(out_path):
         with open(out_path) as f:
@@ -38,7 +43,8 @@ async def main(base_url, prompts_path, out_path, concurrency, n):
     started = time.monotonic()
     with open(out_path, "a") as out:
 
-        async def one(p):
+        async def one(i, p):
+            client = clients[i % len(clients)]
             async with gate:
                 r = await client.chat.completions.create(
                     model="mock", messages=p["messages"], n=n, max_tokens=4096
@@ -46,7 +52,7 @@ async def main(base_url, prompts_path, out_path, concurrency, n):
             responses = [c.message.content for c in r.choices]
             out.write(json.dumps({"id": p["id"], "responses": responses}) + "\n")
 
-        await asyncio.gather(*(one(p) for p in todo))
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(todo)))
     print(f"sent {len(todo)} requests in {time.monotonic() - started:.1f} s")
 
 

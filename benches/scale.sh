@@ -18,7 +18,9 @@
 #   32) listed in sampler.endpoints_file, C requests in flight (default
 #   4,096), each answered after L2_MS (default 2,000 ms); 4·C prompts × 2
 #   rollouts (one request of n=2 each). Reports requests/s against the
-#   Little's-law limit C/L, rsr's CPU per 1,000 requests and peak RSS.
+#   Little's-law limit C/L, rsr's CPU per 1,000 requests and peak RSS;
+#   then the same requests from benches/peer_asyncio.py (the openai client
+#   in asyncio, servers round-robin) when the openai package is installed.
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +56,7 @@ stop_mocks() { for p in "${mocks[@]}"; do kill "$p" 2>/dev/null || true; wait "$
 served() { # requests all mocks received
   local total=0
   for u in "${urls[@]}"; do
-    total=$((total + $(curl -s "${u%/v1}/stats" | sed 's/.*"requests":\([0-9]*\).*/\1/')))
+    total=$((total + $(curl -s "${u%/v1}/stats" | grep -o '"requests":[0-9]*' | cut -d: -f2)))
   done
   echo "$total"
 }
@@ -141,11 +143,26 @@ endpoints() {
   secs=$(sed -n 's/.*sampled in \([0-9.]*\) s: \([0-9]*\) requests.*/\1/p' "$work/e.err")
   requests=$(sed -n 's/.*sampled in \([0-9.]*\) s: \([0-9]*\) requests.*/\2/p' "$work/e.err")
   local per_server
-  per_server=$(for u in "${urls[@]}"; do curl -s "${u%/v1}/stats" | sed 's/.*"requests":\([0-9]*\).*/\1/'; done | sort -n | awk '{ a[NR] = $1 } END { printf "%d–%d", a[1], a[NR] }')
+  per_server=$(for u in "${urls[@]}"; do curl -s "${u%/v1}/stats" | grep -o '"requests":[0-9]*' | cut -d: -f2; done | sort -n | awk '{ a[NR] = $1 } END { printf "%s to %s", a[1], a[NR] }')
+  local peer=""
+  if python3 -c "import openai" 2>/dev/null; then
+    /usr/bin/time -f '%U %S %M' -o "$work/peer.time" \
+      python3 benches/peer_asyncio.py "$(IFS=,; echo "${urls[*]}")" "$work/e.jsonl" "$work/peer.out" "$c" 2 > "$work/peer.log"
+    local pu ps pk psecs
+    read -r pu ps pk < "$work/peer.time"
+    psecs=$(sed -n 's/.* in \([0-9.]*\) s/\1/p' "$work/peer.log")
+    peer="| peer: openai AsyncOpenAI, the same servers round-robin | C=$c, L=$l ms, $p requests (n=2) | $psecs s | $(awk -v r="$p" -v s="$psecs" -v c="$c" -v l="$l" 'BEGIN {
+      printf "%.0f req/s = %.3f of C/L", r/s, (r/s)/(c*1000/l) }') | $(awk -v u="$pu" -v s="$ps" -v r="$p" 'BEGIN {
+      printf "%.2f s CPU per 1,000 requests", 1000*(u+s)/r }') | $((pk / 1024)) MiB | |"
+  else
+    echo "endpoints: the peer needs the openai package (pip install openai); skipped" >&2
+  fi
   stop_mocks
   echo "| 1 process, $n servers from an endpoints file | C=$c, L=$l ms, $requests requests (n=2), $per_server per server | $secs s | $(awk -v r="$requests" -v s="$secs" -v c="$c" -v l="$l" 'BEGIN {
     printf "%.0f req/s = %.3f of C/L = %.0f", r/s, (r/s)/(c*1000/l), c*1000/l }') | $(awk -v u="$user" -v s="$sys" -v r="$requests" 'BEGIN {
     printf "%.2f s CPU per 1,000 requests", 1000*(u+s)/r }') | $((kb / 1024)) MiB | |"
+  [ -n "$peer" ] && echo "$peer"
+  return 0
 }
 
 command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
