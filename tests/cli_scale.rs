@@ -449,3 +449,143 @@ fn prefix_affinity_keeps_each_prompt_on_one_server() {
         assert!(by.values().any(|e| &e[0] == u), "{u} got no prompt");
     }
 }
+
+/// `program` run in the test's directory as a job would run it: the test
+/// build's `rsr` and `rsr-mock` first on `PATH`, no `RSR_*` variables,
+/// stderr kept.
+fn job(t: &TestDir, program: &str) -> std::process::Command {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_rsr"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new(program);
+    cmd.current_dir(t.dir.path())
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RSR_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn repo(rel: &str) -> String {
+    format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_slurm_array_script_runs_as_an_emulated_array() {
+    let t = TestDir::new();
+    // Three array tasks (--array=1-3), each launching its mock beside it
+    // as the bundled example does.
+    let children: Vec<Child> = (1..=3)
+        .map(|id| {
+            job(&t, "bash")
+                .args([&repo("docs/jobs/slurm-array.sbatch"), "sampler.seed=5"])
+                .env("CONFIG", repo("examples/gsm8k.yaml"))
+                .env("WORK_DIR", t.path("slurm"))
+                .env("SLURM_ARRAY_TASK_ID", id.to_string())
+                .env("SLURM_ARRAY_TASK_MIN", "1")
+                .env("SLURM_ARRAY_TASK_COUNT", "3")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        wait_ok(c, &format!("array task {}", i + 1));
+    }
+    t.ok(&[
+        "sample",
+        &repo("examples/gsm8k.yaml"),
+        "work_dir=single",
+        "sampler.seed=5",
+    ]);
+    assert_eq!(rows(&t, "slurm"), rows(&t, "single"));
+    let s = status(&t, "slurm");
+    let tasks: Vec<&str> = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks, ["0/3", "1/3", "2/3"]);
+}
+
+#[test]
+fn the_kubernetes_indexed_job_runs_as_emulated_pods() {
+    let t = TestDir::new();
+    let text = std::fs::read_to_string(repo("docs/jobs/k8s-indexed-job.yaml")).unwrap();
+    let manifest = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| <serde_yaml_ng::Value as serde::Deserialize>::deserialize(d).unwrap())
+        .find(|d| d["kind"] == "Job")
+        .expect("a Job in the manifest");
+    let spec = &manifest["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let pods = spec["completions"].as_u64().unwrap();
+    let container = &spec["template"]["spec"]["containers"][0];
+    let completions = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "JOB_COMPLETIONS")
+        .expect("JOB_COMPLETIONS in the pod's env");
+    assert_eq!(
+        completions["value"].as_str(),
+        Some(pods.to_string().as_str())
+    );
+
+    // The pod's command, with the mounted paths pointed here.
+    let mock = gold_mock(&t, &[]);
+    std::fs::write(t.path("servers.txt"), format!("{}\n", mock.url())).unwrap();
+    let command: Vec<String> = container["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c.as_str()
+                .unwrap()
+                .replace("/config/distill.yaml", &repo("examples/gsm8k.yaml"))
+                .replace("/runs/distill", &t.path("k8s").display().to_string())
+                .replace(
+                    "/servers/servers.txt",
+                    &t.path("servers.txt").display().to_string(),
+                )
+        })
+        .collect();
+    assert_eq!(command[0], "rsr");
+    let children: Vec<Child> = (0..pods)
+        .map(|i| {
+            job(&t, &command[0])
+                .args(&command[1..])
+                .env("JOB_COMPLETION_INDEX", i.to_string())
+                .env("JOB_COMPLETIONS", pods.to_string())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        wait_ok(c, &format!("pod {i}"));
+    }
+    let s = status(&t, "k8s");
+    assert_eq!(s["tasks"].as_array().unwrap().len() as u64, pods);
+    assert!(
+        s["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == "done"),
+        "{s:#}"
+    );
+    let n = query(
+        &t,
+        "k8s",
+        "SELECT count(*) AS n FROM prompts WHERE n_valid > 0",
+    );
+    assert_eq!(n[0]["n"], 50);
+}
