@@ -207,7 +207,7 @@ fn a_killed_task_is_rerun_and_finishes_exactly_its_shards() {
 #[test]
 fn tasks_keep_other_writers_and_other_splits_out() {
     let t = TestDir::new();
-    let mock = Mock::start(&["--latency-ms", "300"]);
+    let mock = Mock::start(&["--latency-ms", "500"]);
     let (input, base) = (input(), mock.base_url_arg());
     let split = args(&input, &base, "work_dir=run");
     t.ok(&[
@@ -238,11 +238,25 @@ fn tasks_keep_other_writers_and_other_splits_out() {
             "{err}"
         );
     }
-    // The other half of the split runs beside it.
+    // Ctrl-C: the task's own resume command.
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &running.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = running.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("Resume with: rsr sample work_dir=run --task 0/2"),
+        "{err}"
+    );
+    // The rerun task and the other half of the split run side by side.
+    let rerun = spawn(&t, &split, "0/2");
     let mut half = split.clone();
     half.extend(["--task", "1/2"]);
     t.ok(&half);
-    wait_ok(running, "task 0/2");
+    wait_ok(rerun, "task 0/2 again");
     let s = status(&t, "run");
     assert!(
         s["shards"]

@@ -285,16 +285,29 @@ pub fn finish(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
             tracing::warn!("  {}", g.line());
         }
     }
-    let work_dir = run.wd.root().to_path_buf();
+    let resume = resume(run);
     match &report.stopped {
-        Some(Stop::Interrupted) => Err(Interrupted { work_dir }.into()),
-        Some(Stop::Budget(stop)) => Err(budget_reached(&work_dir, stop.clone()).into()),
+        Some(Stop::Interrupted) => Err(Interrupted { resume }.into()),
+        Some(Stop::Budget(stop)) => Err(budget_reached(&run.wd, stop.clone()).into()),
         Some(Stop::ServersFailing(message)) => Err(ServersFailing {
             message: message.clone(),
-            work_dir,
+            resume,
         }
         .into()),
         Some(Stop::Paused) | None => Ok(()),
+    }
+}
+
+/// The command that resumes `run`: `rsr run work_dir=W`, or for a sampling
+/// task `rsr sample work_dir=W --task I/N` (the other tasks may still run).
+fn resume(run: &Run) -> String {
+    let dir = format!("work_dir={}", run.wd.root().display());
+    match run.wd.task() {
+        Some(task) => crate::formatter::card::shell_command(
+            "rsr",
+            &["sample".into(), dir, "--task".into(), task.to_string()],
+        ),
+        None => crate::formatter::card::shell_command("rsr", &["run".into(), dir]),
     }
 }
 
@@ -311,7 +324,7 @@ pub fn unfinished(run: &Run, report: &SampleReport) -> anyhow::Result<()> {
             .failures
             .first()
             .map_or_else(|| "unknown".into(), |g| g.line()),
-        work_dir: run.wd.root().to_path_buf(),
+        resume: resume(run),
     }
     .into())
 }
@@ -444,7 +457,7 @@ pub async fn judge(
                 "{}; {} of {} shard(s) scored",
                 stop.message, report.shards, report.shards_total
             );
-            Err(budget_reached(wd.root(), stop).into())
+            Err(budget_reached(wd, stop).into())
         }
         None => Ok(()),
     }
@@ -454,9 +467,12 @@ pub async fn judge(
 /// stopped: the same subcommand (`rsr run`/`rsr sample` resume from the
 /// saved config, `rsr verify` needs its overrides again) with the budget
 /// raised to the suggested value.
-fn budget_reached(work_dir: &Path, stop: crate::sampler::BudgetStop) -> BudgetReached {
+fn budget_reached(wd: &WorkDir, stop: crate::sampler::BudgetStop) -> BudgetReached {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let resume = resume_command(&argv, work_dir, stop.key, &stop.suggested);
+    let mut resume = resume_command(&argv, wd.root(), stop.key, &stop.suggested);
+    if let Some(task) = wd.task() {
+        resume.push_str(&format!(" --task {task}"));
+    }
     BudgetReached {
         message: stop.message,
         key: stop.key,

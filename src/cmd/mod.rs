@@ -126,21 +126,25 @@ impl Command {
 /// A run stopped by Ctrl-C or SIGTERM after saving what it had; the binary
 /// exits with status 130.
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted; everything received is saved. Resume with: rsr run work_dir={}", work_dir.display())]
+#[error("interrupted; everything received is saved. Resume with: {resume}")]
 pub struct Interrupted {
-    /// The work dir to resume.
-    pub work_dir: PathBuf,
+    /// The command that resumes it (`rsr run work_dir=…`, or the task's
+    /// `rsr sample … --task I/N`).
+    pub resume: String,
 }
 
 /// The circuit breaker stopped a run (servers failing persistently) after
 /// saving what arrived; the binary exits with status 3.
 #[derive(Debug, thiserror::Error)]
-#[error("stopped: the servers are failing: {message}. Everything received is saved; {}, then resume with: rsr run work_dir={}", advice(message), work_dir.display())]
+#[error(
+    "stopped: the servers are failing: {message}. Everything received is saved; {}, then resume with: {resume}",
+    advice(message)
+)]
 pub struct ServersFailing {
     /// What failed, how often and where.
     pub message: String,
-    /// The work dir to resume.
-    pub work_dir: PathBuf,
+    /// The command that resumes it.
+    pub resume: String,
 }
 
 /// A run stopped at a budget after the requests in flight finished and
@@ -163,14 +167,16 @@ pub struct BudgetReached {
 /// A run finished with prompts left unfinished because their requests kept
 /// failing; the binary exits with status 4.
 #[derive(Debug, thiserror::Error)]
-#[error("{prompts} prompt(s) left unfinished: their requests failed sampling.max_failed_attempts times in this run (most common cause: {cause}). Resume to request them again: rsr run work_dir={}", work_dir.display())]
+#[error(
+    "{prompts} prompt(s) left unfinished: their requests failed sampling.max_failed_attempts times in this run (most common cause: {cause}). Resume to request them again: {resume}"
+)]
 pub struct Unfinished {
     /// Prompts left.
     pub prompts: u64,
     /// The most common failure.
     pub cause: String,
-    /// The work dir to resume.
-    pub work_dir: PathBuf,
+    /// The command that resumes it.
+    pub resume: String,
 }
 
 /// What to do before resuming a run the servers stopped: rate limits are

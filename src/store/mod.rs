@@ -204,8 +204,12 @@ impl WorkDir {
         let lock = loop {
             match WorkDirLock::acquire_shared(&self.root) {
                 Ok(lock) => break lock,
-                // The task that prepared the work dir lets go in a moment.
-                Err(StoreError::Locked { holder, .. }) if holder.contains("--task") => {
+                // A task preparing the work dir (or saving its config, or
+                // between taking the lock and writing its name) lets go in
+                // a moment.
+                Err(StoreError::Locked { holder, .. })
+                    if holder.is_empty() || holder.contains("--task") =>
+                {
                     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 }
                 Err(e) => return Err(e),
