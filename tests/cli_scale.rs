@@ -278,18 +278,21 @@ fn auto_reads_the_scheduler_and_says_what_is_missing() {
     let mut split = args(&input, &base, "work_dir=run");
     split.extend(["--task", "auto"]);
     // A Slurm array 1-3: task id 3 is task 2 of 3.
-    let out = t
-        .cmd(&split)
-        .env("SLURM_ARRAY_TASK_ID", "3")
-        .env("SLURM_ARRAY_TASK_MIN", "1")
-        .env("SLURM_ARRAY_TASK_COUNT", "3")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let with_env = |vars: &[(&str, &str)]| {
+        let mut cmd = t.cmd(&split);
+        cmd.envs(vars.iter().copied());
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = with_env(&[
+        ("SLURM_ARRAY_TASK_ID", "3"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+    ]);
+    assert!(ok, "{err}");
     let s = status(&t, "run");
     assert_eq!(s["tasks"][0]["task"], "2/3");
     let done: Vec<u64> = s["shards"]
@@ -302,28 +305,14 @@ fn auto_reads_the_scheduler_and_says_what_is_missing() {
     assert_eq!(done, [2, 5, 8]);
 
     // A Kubernetes Indexed Job whose manifest forgot the count.
-    let out = t
-        .cmd(&split)
-        .env("JOB_COMPLETION_INDEX", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (ok, err) = with_env(&[("JOB_COMPLETION_INDEX", "1")]);
+    assert!(!ok);
     assert!(
         err.contains("JOB_COMPLETIONS") && err.contains(".spec.completions"),
         "{err}"
     );
-    let out = t
-        .cmd(&split)
-        .env("JOB_COMPLETION_INDEX", "1")
-        .env("JOB_COMPLETIONS", "3")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, err) = with_env(&[("JOB_COMPLETION_INDEX", "1"), ("JOB_COMPLETIONS", "3")]);
+    assert!(ok, "{err}");
     assert_eq!(status(&t, "run")["tasks"][0]["task"], "1/3");
 
     // Nothing to read.

@@ -34,7 +34,7 @@ impl WorkDirLock {
             path: path.clone(),
             source,
         };
-        let mut file = open(&path).map_err(io)?;
+        let mut file = open_rw(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -78,7 +78,7 @@ impl WorkDirLock {
             path: path.clone(),
             source,
         };
-        let mut file = open(&path).map_err(io)?;
+        let mut file = open_rw(&path).map_err(io)?;
         match file.try_lock_shared() {
             Ok(()) => Ok(Self {
                 _file: Arc::new(file),
@@ -107,12 +107,14 @@ pub fn wait_exclusive(path: &Path) -> Result<File, StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let file = open(path).map_err(io)?;
+    let file = open_rw(path).map_err(io)?;
     file.lock().map_err(io)?;
     Ok(file)
 }
 
-fn open(path: &Path) -> std::io::Result<File> {
+/// `path` opened for reading and writing, created when missing, kept as it
+/// is: a lock file.
+pub(super) fn open_rw(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)

@@ -15,7 +15,7 @@
 //! other writer.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -300,7 +300,7 @@ impl ShardOwner {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = open_rw(&path).map_err(io)?;
+        let mut file = super::lock::open_rw(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -339,15 +339,6 @@ impl ShardOwner {
             Err(TryLockError::Error(_)) => None,
         }
     }
-}
-
-fn open_rw(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
 }
 
 #[cfg(test)]
