@@ -193,6 +193,8 @@ fn a_killed_task_is_rerun_and_finishes_exactly_its_shards() {
     let line = &s["tasks"].as_array().unwrap()[1];
     assert_eq!(line["task"], "1/2");
     assert_eq!(line["state"], "stopped", "{s:#}");
+    // What it saved, journaled rows included, before any rerun recovers them.
+    assert!(line["rollouts"].as_u64() > Some(0), "{s:#}");
     assert_eq!(s["tasks"][0]["state"], "finished");
 
     // The scheduler reruns it: its journal is recovered, the rest sampled.

@@ -130,7 +130,7 @@ fn servers_from_file(s: &mut config::SamplerConfig) -> anyhow::Result<()> {
     if s.base_url.is_some() {
         bail!(
             "sampler.base_url and sampler.endpoints_file are both set: give one (the file's URLs \
-             are read again when it changes)"
+             are read again when it changes; to use base_url instead, add sampler.endpoints_file=null)"
         );
     }
     let urls = config::read_endpoints_file(path).map_err(anyhow::Error::msg)?;

@@ -14,7 +14,7 @@ use crate::store::{RunState, ShardStatus, Task, WorkDir};
 /// Where sampling is: shards done, sampling and pending, per task
 ///
 /// Reads the work dir without changing it (safe while tasks run): each
-/// shard's status, the rollouts saved in its part files, and for runs
+/// shard's status, the rollouts saved (part files and journals), and for runs
 /// split into tasks (rsr sample --task I/N) one line per task: its shards,
 /// rollouts, requests, and whether a live process is sampling them now
 /// (from the shards' locks) or it stopped before finishing.
@@ -77,7 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let root = wd.root();
     let mut shards = Vec::with_capacity(state.shards.len());
     for s in &state.shards {
-        let mut rollouts = 0;
+        let mut rollouts = journaled(root, s.shard);
         for part in shard_parts(root, s.shard)? {
             rollouts += crate::store::parquet::row_count(&part)?;
         }
@@ -109,6 +109,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", table(&status));
     }
     Ok(())
+}
+
+/// Rows of `shard` in journals whose part file is not written yet (a
+/// running or killed sampler's latest rows): one per complete line. A
+/// journal committed while it is read counts as nothing.
+fn journaled(root: &std::path::Path, shard: u32) -> u64 {
+    let dir = crate::store::rollout::rollout_shard_dir(root, shard);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "journal"))
+        .filter(|p| !p.with_extension("parquet").exists())
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|bytes| bytes.iter().filter(|&&b| b == b'\n').count() as u64)
+        .sum()
 }
 
 fn task_line(record: &TaskState, task: Task, shards: &[Shard]) -> TaskLine {
