@@ -520,6 +520,11 @@ fn the_slurm_array_script_runs_as_an_emulated_array() {
         .map(|x| x["task"].as_str().unwrap())
         .collect();
     assert_eq!(tasks, ["0/3", "1/3", "2/3"]);
+    // Each task launched its own server, logging beside its own log.
+    for i in 0..3 {
+        let log = t.path(&format!("slurm/logs/task-000{i}-of-0003/server-0.log"));
+        assert!(log.is_file(), "{}", log.display());
+    }
 }
 
 #[test]

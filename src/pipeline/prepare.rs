@@ -97,6 +97,11 @@ pub async fn prepare_once(run: &Run) -> anyhow::Result<()> {
             Err(StoreError::Locked { .. }) if prepared => return Ok(()),
             Err(StoreError::Locked { holder, .. }) => {
                 if !said {
+                    let holder = if holder.is_empty() {
+                        "another task".into()
+                    } else {
+                        holder
+                    };
                     tracing::info!("waiting for {holder} to prepare the work dir");
                     said = true;
                 }

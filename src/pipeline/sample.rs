@@ -319,7 +319,7 @@ async fn open_backend(
         let ctx = LaunchContext {
             work_dir: run.wd.root().to_path_buf(),
             input: run.wd.input_path(),
-            logs_dir: run.wd.logs_dir(),
+            logs_dir: run.wd.server_logs_dir(),
             gpus: server::visible_gpus(),
         };
         let per_request = if s.use_n {
@@ -339,6 +339,10 @@ async fn open_backend(
             let b = BatchBackend::open(config, run.wd.root(), bodies)?;
             tracing::info!("sampling through {} in rounds", b.describe());
             return Ok(Backend::Batch(Box::new(b)));
+        }
+        if s.base_url.is_none() {
+            std::fs::create_dir_all(&ctx.logs_dir)
+                .with_context(|| format!("cannot create {}", ctx.logs_dir.display()))?;
         }
         let (urls, launched) = server::endpoints(s, &ctx, per_request).await?;
         *_servers = launched;

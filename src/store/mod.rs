@@ -16,6 +16,7 @@
 //! WORK_DIR/summary/                         statistics, charts, report.html
 //! WORK_DIR/logs/run.log                     every log line of every command
 //! WORK_DIR/logs/task-I-of-N.log             a sampling task's log lines
+//! WORK_DIR/logs/task-I-of-N/                the servers a sampling task launched
 //! WORK_DIR/.replay-spill/                   a replay file split per shard, while replaying
 //! WORK_DIR/tasks/task-I-of-N.json           a sampling task's shard statuses and counters
 //! WORK_DIR/rollout/shard_NNNN/.owner        locked by the task sampling the shard
@@ -328,9 +329,19 @@ impl WorkDir {
         }
     }
 
-    /// `logs/judge/`: the logs of a judge server rsr launched.
+    /// Where the servers this process launches log: `logs/`, or a sampling
+    /// task's `logs/task-I-of-N/` (each task may launch its own).
+    pub fn server_logs_dir(&self) -> PathBuf {
+        match self.task {
+            Some(task) => self.logs_dir().join(task.name()),
+            None => self.logs_dir(),
+        }
+    }
+
+    /// `logs/judge/` (a task's under its own server logs): the logs of a
+    /// judge server rsr launched.
     pub fn judge_logs_dir(&self) -> PathBuf {
-        self.logs_dir().join("judge")
+        self.server_logs_dir().join("judge")
     }
 
     /// `data/hygiene.json`.
