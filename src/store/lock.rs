@@ -19,7 +19,8 @@ use super::StoreError;
 /// File name of the lock inside a work dir.
 pub const LOCK_FILE: &str = ".lock";
 
-/// An exclusive lock on a work dir, released when the last clone is dropped.
+/// A work dir's lock (exclusive, or shared by sampling tasks), released
+/// when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct WorkDirLock {
     _file: Arc<File>,
@@ -29,17 +30,33 @@ impl WorkDirLock {
     /// Takes the lock of the work dir at `root` without waiting; names the
     /// holder in the error when another process has it.
     pub fn acquire(root: &Path) -> Result<Self, StoreError> {
+        Self::take(root, false)
+    }
+
+    /// Takes the lock shared with other sampling tasks, without waiting;
+    /// names the holder when a whole-dir writer has it.
+    pub fn acquire_shared(root: &Path) -> Result<Self, StoreError> {
+        Self::take(root, true)
+    }
+
+    fn take(root: &Path, shared: bool) -> Result<Self, StoreError> {
         let path = root.join(LOCK_FILE);
         let io = |source| StoreError::Io {
             path: path.clone(),
             source,
         };
         let mut file = open_rw(&path).map_err(io)?;
-        match file.try_lock() {
+        let taken = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match taken {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                // Held shared: sampling tasks, whose names are elsewhere.
-                let holder = if file.try_lock_shared().is_ok() {
+                // Held shared (the exclusive attempt failed, a shared one
+                // would not): sampling tasks, whose names are elsewhere.
+                let holder = if !shared && file.try_lock_shared().is_ok() {
                     let _ = file.unlock();
                     format!("sampling tasks: rsr status {} lists them", root.display())
                 } else {
@@ -54,45 +71,21 @@ impl WorkDirLock {
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        let who = format!(
-            "pid {} ({}) since {}\n",
-            std::process::id(),
-            command_line(),
-            chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-        );
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(who.as_bytes()).map_err(io)?;
+        if !shared {
+            // Tasks share the lock: their names are in their shard locks.
+            let who = format!(
+                "pid {} ({}) since {}\n",
+                std::process::id(),
+                command_line(),
+                chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            );
+            file.set_len(0).map_err(io)?;
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+            file.write_all(who.as_bytes()).map_err(io)?;
+        }
         Ok(Self {
             _file: Arc::new(file),
         })
-    }
-}
-
-impl WorkDirLock {
-    /// Takes the lock shared with other sampling tasks, without waiting;
-    /// names the holder when a whole-dir writer has it.
-    pub fn acquire_shared(root: &Path) -> Result<Self, StoreError> {
-        let path = root.join(LOCK_FILE);
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut file = open_rw(&path).map_err(io)?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(Self {
-                _file: Arc::new(file),
-            }),
-            Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                Err(StoreError::Locked {
-                    path: root.to_path_buf(),
-                    holder: holder.trim().to_string(),
-                })
-            }
-            Err(TryLockError::Error(e)) => Err(io(e)),
-        }
     }
 }
 
