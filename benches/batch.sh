@@ -9,16 +9,8 @@
 #   bash benches/batch.sh            # PROMPTS=100000 BATCH_SECONDS=5, ROUND=N for
 #                                    # sampler.batch.round_prompts (default 10,000)
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
-cargo build --release --quiet --bins
-dir="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-mock_pid=
-cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/common.sh"
+needs_time
 
 n=${PROMPTS:-100000}
 secs=${BATCH_SECONDS:-5}
@@ -27,10 +19,7 @@ secs=${BATCH_SECONDS:-5}
 awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
   printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"A shop sells %d pencils in the morning and %d in the afternoon. How many pencils does it sell in all? Put the final answer in \\\\boxed{}.\"}],\"answer\":\"%d\"}\n", i, i, 2 * i + 1, 3 * i + 1 }' > "$work/prompts.jsonl"
 
-"$dir/rsr-mock" --port 0 --gold "$work/prompts.jsonl" --batch-seconds "$secs" > "$work/mock.out" &
-mock_pid=$!
-until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
-url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
+start_mock --gold "$work/prompts.jsonl" --batch-seconds "$secs"
 
 stamp() { while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done; }
 /usr/bin/time -f '%U %S %M %e' -o "$work/time" \

@@ -24,16 +24,8 @@
 # hand in DuckDB (benches/peer_duckdb.py) over the same files, with the
 # rows of both compared (the messages of every row, not only the counts).
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
-cargo build --release --quiet --bins
-dir="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-mock_pid=
-cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/common.sh"
+needs_time
 
 measure() { # label rows -- command...
   local label=$1 rows=$2; shift 3
@@ -54,13 +46,10 @@ for case in ${CASES:-12500:120:inline 125000:120:inline 31250:700:field}; do
   policy=(sampler.model=mock sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1
     sampling.early_stop=false)
   "$dir/rsr" -q prepare "data.input_path=$work/in.jsonl" "work_dir=$wd" "${policy[@]}"
-  "$dir/rsr-mock" --port 0 --words "$words" --reasoning "$reasoning" --gold "$wd/data/input.parquet" > "$work/mock.out" &
-  mock_pid=$!
-  until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
-  url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
+  start_mock --words "$words" --reasoning "$reasoning" --gold "$wd/data/input.parquet"
   "$dir/rsr" -q sample "work_dir=$wd" "sampler.base_url=$url" "${policy[@]}" \
     sampler.concurrent_requests=256 sampling.concurrent_prompts=256
-  kill "$mock_pid"; mock_pid=
+  stop_mock
   "$dir/rsr" -q sql "$wd" "SELECT round(pass_rate, 1) AS pass_rate, count(*) AS prompts FROM prompts GROUP BY 1 ORDER BY 1" --format csv | tr '\n' ' ' >&2
   echo "| $words words, $reasoning: rollout/ on disk: $(du -sh "$wd/rollout" | cut -f1)" >&2
   rows=$((p * 8))

@@ -14,28 +14,12 @@
 # reward model with list requests (OpenRLHF shape, 16 conversations each).
 # Set P, C and L_MS to change them. Results go to stdout as Markdown rows
 # (docs/benchmarks.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
-cargo build --release --quiet --bins
-dir="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-mock_pid=
-cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/common.sh"
+needs_time
 
 p=${P:-2500} c=${C:-64} l=${L_MS:-50}
-awk -v n="$p" 'BEGIN { for (i = 0; i < n; i++)
-  printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' > "$work/p.jsonl"
+prompts "$p" "$work/p.jsonl"
 
-start_mock() { # args...
-  "$dir/rsr-mock" --port 0 "$@" > "$work/mock.out" &
-  mock_pid=$!
-  until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
-  url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
-}
-stop_mock() { kill "$mock_pid"; wait "$mock_pid" 2>/dev/null || true; mock_pid=; }
 
 "$dir/rsr" -q prepare "data.input_path=$work/p.jsonl" "work_dir=$work/w" sampler.model=mock \
   sampling.max_rollouts=4 sampling.step_size=4 sampling.max_steps=1 sampling.early_stop=false

@@ -23,16 +23,8 @@
 #    response); rollouts and judge requests against fixed N, and the SFT
 #    rows of each.
 # Peak RSS of every run. Results go to stdout as Markdown rows.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
-cargo build --release --quiet --bins
-dir="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/common.sh"
+needs_time
 
 P=${P:-2000}
 C_S=${C_S:-64}
@@ -40,12 +32,7 @@ L_S=${L_S:-200}
 L_J=${L_J:-50}
 C_J=${C_J:-4}
 
-prompts() { # count file
-  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++)
-    printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' > "$2"
-}
-
-start_mock() { # name args...: sets root
+start_named_mock() { # name args...: sets root
   local name=$1; shift
   "$dir/rsr-mock" --port 0 "$@" > "$work/$name.out" 2>/dev/null &
   pids+=($!)
@@ -92,8 +79,8 @@ prepare fixed "$P" llm-judge sampling.early_stop=false
 prepare early "$P" llm-judge
 prepare bound "$P" llm-judge sampling.early_stop=false
 gold="$work/rules/data/input.parquet"
-start_mock sampler --gold "$gold" --latency-ms "$L_S"; sroot=$root
-start_mock judge --latency-ms "$L_J"; jroot=$root
+start_named_mock sampler --gold "$gold" --latency-ms "$L_S"; sroot=$root
+start_named_mock judge --latency-ms "$L_J"; jroot=$root
 ideal_s=$(( C_S * 1000 / L_S ))
 
 echo "| case | work | sampling | judge | rollouts / SFT rows | peak RSS |"

@@ -24,31 +24,9 @@
 #   response to JSON Lines and skips finished ids on a rerun), against the
 #   same mock, for the same prompts; needs `pip install openai`.
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+needs_time
 
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
-cargo build --release --quiet --bins
-dir="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-mock_pid=
-cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-prompts() { # count file
-  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++)
-    printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' > "$2"
-}
-
-start_mock() { # args...
-  "$dir/rsr-mock" --port 0 "$@" > "$work/mock.out" &
-  mock_pid=$!
-  until grep -q listening "$work/mock.out" 2>/dev/null; do sleep 0.05; done
-  url="$(sed -n 's/^listening on //p' "$work/mock.out")/v1"
-}
-
-stop_mock() { kill "$mock_pid"; wait "$mock_pid" 2>/dev/null || true; mock_pid=; url=; }
-url=
 
 # Runs `rsr sample` on a prepared work dir; sets secs (sampling wall time from
 # rsr's own summary), requests, cpu (user+sys s), rss_mib.

@@ -22,28 +22,15 @@
 #   then the same requests from benches/peer_asyncio.py (the openai client
 #   in asyncio, servers round-robin) when the openai package is installed.
 # Results go to stdout as Markdown rows (docs/benchmarks.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
-cargo build --release --quiet --bins
-dir="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-mocks=()
-cleanup() { for p in "${mocks[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-prompts() { # count file
-  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++)
-    printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' > "$2"
-}
+source "$(dirname "$0")/common.sh"
+needs_time
 
 urls=()
 start_mocks() { # count args...
   local n=$1; shift
   for i in $(seq 1 "$n"); do
     "$dir/rsr-mock" --port 0 "$@" > "$work/mock$i.out" &
-    mocks+=($!)
+    pids+=($!)
   done
   for i in $(seq 1 "$n"); do
     until grep -q listening "$work/mock$i.out" 2>/dev/null; do sleep 0.05; done
@@ -51,7 +38,7 @@ start_mocks() { # count args...
   done
 }
 
-stop_mocks() { for p in "${mocks[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; mocks=(); urls=(); }
+stop_mocks() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pids=(); urls=(); }
 
 served() { # requests all mocks received
   local total=0

@@ -18,20 +18,10 @@
 # install duckdb` is there, the first page computed by DuckDB over the same
 # files (2 threads) for comparison. Results go to stdout as Markdown rows
 # (docs/benchmarks.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-cargo build --release --quiet --bins
-dir="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/common.sh"
 
 p=${P:-125000}
-awk -v n="$p" 'BEGIN { for (i = 0; i < n; i++)
-  printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"What is %d plus 0?\"}],\"answer\":\"%d\"}\n", i, i, i }' \
-  > "$work/in.jsonl"
+prompts "$p" "$work/in.jsonl"
 wd="$work/run"
 policy=(sampler.model=mock sampling.max_rollouts=8 sampling.step_size=8 sampling.max_steps=1 sampling.early_stop=false)
 "$dir/rsr" -q prepare "data.input_path=$work/in.jsonl" "work_dir=$wd" "${policy[@]}"
