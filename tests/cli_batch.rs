@@ -36,6 +36,14 @@ fn batch_args(mock: &Mock, api: &str, extra: &[&str]) -> Vec<String> {
     args
 }
 
+/// `rsr sample` through `api`'s batches, asserted to succeed: its stderr.
+fn sample_in_batches(t: &TestDir, mock: &Mock, api: &str) -> String {
+    let out = t.cmd(&refs(&batch_args(mock, api, &[]))).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{api}: {err}");
+    err
+}
+
 fn refs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -114,12 +122,7 @@ fn online_rows(extra: &[&str]) -> BTreeSet<String> {
 fn an_openai_batch_run_keeps_the_online_rows_and_stops_prompts_between_rounds() {
     let t = prepared();
     let mock = Mock::start(&["--gold", &gold(&t), "--batch-seconds", "0.2"]);
-    let out = t
-        .cmd(&refs(&batch_args(&mock, "openai", &[])))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = sample_in_batches(&t, &mock, "openai");
     assert_eq!(shard_statuses(&t), ["done", "done", "done"]);
     assert_eq!(rows(&t), online_rows(&[]), "{err}");
     // Round 1 asks every prompt; later rounds only those still sampling.
@@ -161,12 +164,7 @@ fn an_openai_batch_run_keeps_the_online_rows_and_stops_prompts_between_rounds() 
 fn an_anthropic_batch_run_keeps_the_online_rows_of_one_response_per_request() {
     let t = prepared();
     let mock = Mock::start(&["--gold", &gold(&t), "--batch-seconds", "0.2"]);
-    let out = t
-        .cmd(&refs(&batch_args(&mock, "anthropic", &[])))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = sample_in_batches(&t, &mock, "anthropic");
     assert_policy(&t, &err);
     let per_round = rounds(&t);
     assert_eq!(
@@ -269,9 +267,7 @@ fn an_expired_batch_keeps_what_ran_and_the_rest_goes_into_the_next_round() {
             "--batch-expire-after",
             "13",
         ]);
-        let out = t.cmd(&refs(&batch_args(&mock, api, &[]))).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{api}: {err}");
+        let err = sample_in_batches(&t, &mock, api);
         assert!(
             err.contains("expired):") && err.contains("they go into the next round"),
             "{err}"

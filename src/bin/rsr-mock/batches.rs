@@ -101,10 +101,7 @@ impl Mock {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let body = match req.into_body().collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return Err(Hangup),
-        };
+        let body = super::read_body(req).await?;
         let parts: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
         let param = |k: &str| {
             query

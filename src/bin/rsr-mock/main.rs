@@ -337,6 +337,16 @@ fn error_response(status: StatusCode, message: &str) -> Response<Body> {
     )
 }
 
+/// A request's whole body; a client that hangs up mid-body gets no answer.
+async fn read_body(req: Request<hyper::body::Incoming>) -> Result<bytes::Bytes, Hangup> {
+    Ok(req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| Hangup)?
+        .to_bytes())
+}
+
 impl Mock {
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Hangup> {
         let path = req.uri().path().to_string();
@@ -366,12 +376,7 @@ impl Mock {
             ("GET", "/stats") => Ok(json_response(StatusCode::OK, self.stats_json())),
             ("POST", "/tokenize") => {
                 // One token per whitespace-separated word.
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|_| Hangup)?
-                    .to_bytes();
+                let body = read_body(req).await?;
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let words = v
                     .get("content")
@@ -386,12 +391,7 @@ impl Mock {
                 if let Some(refused) = self.refuse_key(&req) {
                     return Ok(refused);
                 }
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|_| Hangup)?
-                    .to_bytes();
+                let body = read_body(req).await?;
                 let in_flight = self.stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                 self.stats
                     .max_in_flight
@@ -411,12 +411,7 @@ impl Mock {
                 if let Some(refused) = self.refuse_key(&req) {
                     return Ok(refused);
                 }
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|_| Hangup)?
-                    .to_bytes();
+                let body = read_body(req).await?;
                 Ok(self.reward(&path, &body).await)
             }
             _ => Ok(error_response(StatusCode::NOT_FOUND, "no such route")),
