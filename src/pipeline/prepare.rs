@@ -79,37 +79,24 @@ pub async fn prepare(run: &Run) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// [`prepare`] for a sampling task, under the work dir's exclusive lock:
-/// the first task to get it prepares the work dir (or saves its config
-/// over one `rsr prepare` left, while nothing is sampled); a task that
-/// finds the work dir prepared while another holds the lock goes on, and
-/// one that finds it unprepared waits for the task preparing it.
-pub async fn prepare_once(run: &Run) -> anyhow::Result<()> {
-    let mut said = false;
-    loop {
-        let prepared = run.wd.state_path().is_file();
-        if prepared && WorkDir::has_sampled(run.wd.root()) {
-            // Its config is frozen: the resume checks compared it already.
-            return Ok(());
-        }
-        match crate::store::WorkDirLock::acquire(run.wd.root()) {
-            Ok(_lock) => return prepare(run).await,
-            Err(StoreError::Locked { .. }) if prepared => return Ok(()),
-            Err(StoreError::Locked { holder, .. }) => {
-                if !said {
-                    let holder = if holder.is_empty() {
-                        "another task".into()
-                    } else {
-                        holder
-                    };
-                    tracing::info!("waiting for {holder} to prepare the work dir");
-                    said = true;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
+/// [`prepare`] for a sampling task: with the work dir's lock held shared
+/// (no whole-dir writer runs beside the tasks) and `.prepare.lock` held,
+/// so that tasks prepare one at a time. The first prepares the work dir
+/// (or, while nothing is sampled, saves its config over what `rsr
+/// prepare` left); the others find it prepared. Once anything is sampled
+/// the config is frozen and nothing is written.
+pub async fn prepare_once(run: &mut Run) -> anyhow::Result<()> {
+    run.wd.share()?;
+    let frozen = |run: &Run| run.wd.state_path().is_file() && WorkDir::has_sampled(run.wd.root());
+    if frozen(run) {
+        return Ok(());
     }
+    let wd = run.wd.clone();
+    let _held = tokio::task::spawn_blocking(move || wd.hold_prepare_lock()).await??;
+    if !frozen(run) {
+        prepare(run).await?;
+    }
+    Ok(())
 }
 
 /// Validates the input into `data/input.parquet` with the hygiene flags,

@@ -174,7 +174,7 @@ pub async fn connect_prepare_sample(run: &mut Run, quiet: bool) -> anyhow::Resul
                     task.count
                 );
             }
-            run.wd.take_shards(&unfinished).await?;
+            run.wd.take_shards(&unfinished)?;
             run.wd.state_file().start()?;
         }
     }

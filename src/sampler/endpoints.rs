@@ -26,6 +26,8 @@ pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 struct Endpoint {
     url: String,
+    /// The URL's hash, for prefix affinity's ranking.
+    url_hash: u64,
     in_flight: AtomicUsize,
     failures: AtomicU32,
     /// Attempts in a row that could not connect at all.
@@ -35,8 +37,10 @@ struct Endpoint {
 
 impl Endpoint {
     fn new(url: &str) -> Arc<Self> {
+        let url = url.trim_end_matches('/');
         Arc::new(Self {
-            url: url.trim_end_matches('/').to_string(),
+            url: url.to_string(),
+            url_hash: crate::data::validate::fnv1a64(url.as_bytes()),
             in_flight: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             refused: AtomicU32::new(0),
@@ -201,7 +205,7 @@ impl EndpointPool {
                 let bound = (total as f64 + 1.0) / candidates.len() as f64 * 1.5 + AFFINITY_SLACK;
                 let k = crate::data::validate::fnv1a64(key.as_bytes());
                 let mut ranked = candidates.clone();
-                ranked.sort_by_key(|e| std::cmp::Reverse(rendezvous(k, &e.url)));
+                ranked.sort_by_key(|e| std::cmp::Reverse(rendezvous(k, e.url_hash)));
                 ranked.into_iter().find(|e| (e.load() as f64) < bound)
             }
             _ => None,
@@ -246,10 +250,11 @@ fn stamp_of(path: &std::path::Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// The rank of `url` for the prompt hashed to `key`.
-fn rendezvous(key: u64, url: &str) -> u64 {
+/// The rank of the endpoint whose URL hashes to `url` for the prompt
+/// hashed to `key`.
+fn rendezvous(key: u64, url: u64) -> u64 {
     // splitmix64's finalizer over the two hashes.
-    let mut z = key ^ crate::data::validate::fnv1a64(url.as_bytes()).rotate_left(17);
+    let mut z = key ^ url.rotate_left(17);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

@@ -89,6 +89,21 @@ impl WorkDirLock {
     }
 }
 
+/// An exclusive lock on `path` (created when missing) without waiting;
+/// `Err` when another holder has it. Released when the file is dropped.
+pub fn try_exclusive(path: &Path) -> Result<File, StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = open_rw(path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(io(std::io::ErrorKind::WouldBlock.into())),
+        Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
 /// Holds an exclusive lock on `path` (created when missing), waiting for
 /// it: for a read-modify-write of a file that several sampling tasks
 /// update. Released when the returned file is dropped.

@@ -22,6 +22,7 @@
 //! WORK_DIR/rollout/shard_NNNN/.owner        locked by the task sampling the shard
 //! WORK_DIR/.lock                            held by the command writing the work dir
 //!                                           (shared by sampling tasks)
+//! WORK_DIR/.prepare.lock                    held by the sampling task preparing it
 //! ```
 
 pub mod atomic;
@@ -162,9 +163,10 @@ impl WorkDir {
     }
 
     /// Opens `root` for sampling task `task`, creating it when missing,
-    /// without a lock yet: the task prepares it under the exclusive lock
-    /// when nobody has, then holds the lock
-    /// shared with its shards ([`WorkDir::take_shards`]).
+    /// without a lock yet: the task then holds the work dir's lock shared
+    /// ([`WorkDir::share`]), prepares it under `.prepare.lock` when no task
+    /// has ([`WorkDir::hold_prepare_lock`]), and takes its shards
+    /// ([`WorkDir::take_shards`]).
     pub fn for_task(root: impl Into<PathBuf>, task: Task) -> Result<Self, StoreError> {
         let dir = Self::unlocked(root.into(), Some(task));
         dir.make_dirs()?;
@@ -193,30 +195,34 @@ impl WorkDir {
         }
     }
 
-    /// Takes this task's place in the prepared work dir: the work dir's
-    /// lock shared with the other tasks (waiting while a task prepares
-    /// it), then the `.owner` lock of each shard in `shards` this task
-    /// owns; its `*.tmp` leftovers there are removed. Refused when another
-    /// process holds one of them.
-    pub async fn take_shards(&mut self, shards: &[u32]) -> Result<(), StoreError> {
+    /// Joins the sampling tasks of the work dir: its lock, held shared
+    /// (refused, naming the holder, while a whole-dir writer has it).
+    pub fn share(&mut self) -> Result<(), StoreError> {
+        if self.lock.is_none() {
+            self.lock = Some(WorkDirLock::acquire_shared(&self.root)?);
+        }
+        Ok(())
+    }
+
+    /// Holds `.prepare.lock`, waiting while another task has it: the
+    /// sampling tasks prepare the work dir (or save their config) one at a
+    /// time. Released when the returned file is dropped.
+    pub fn hold_prepare_lock(&self) -> Result<std::fs::File, StoreError> {
+        let path = self.root.join(PREPARE_LOCK);
+        if let Ok(file) = lock::try_exclusive(&path) {
+            return Ok(file);
+        }
+        tracing::info!("waiting for another task to prepare the work dir");
+        lock::wait_exclusive(&path)
+    }
+
+    /// Takes the `.owner` lock of each shard in `shards` this task owns
+    /// and removes its `*.tmp` leftovers there; refused when another
+    /// process holds one of them. Nothing for a process that is not a task.
+    pub fn take_shards(&mut self, shards: &[u32]) -> Result<(), StoreError> {
         let Some(task) = self.task else {
             return Ok(());
         };
-        let lock = loop {
-            match WorkDirLock::acquire_shared(&self.root) {
-                Ok(lock) => break lock,
-                // A task preparing the work dir (or saving its config, or
-                // between taking the lock and writing its name) lets go in
-                // a moment.
-                Err(StoreError::Locked { holder, .. })
-                    if holder.is_empty() || holder.contains("--task") =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        self.lock = Some(lock);
         let mut owners = Vec::new();
         for &shard in shards.iter().filter(|&&s| task.owns(s)) {
             owners.push(ShardOwner::acquire(&self.root, shard, task)?);
@@ -377,6 +383,9 @@ fn clean_shard_tmp(root: &Path, shard: u32) -> io::Result<usize> {
     }
     Ok(removed)
 }
+
+/// Held by the sampling task preparing the work dir.
+const PREPARE_LOCK: &str = ".prepare.lock";
 
 /// File name of the saved config inside a work dir.
 pub const CONFIG_FILE: &str = "config.yaml";
